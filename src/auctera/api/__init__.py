@@ -1,0 +1,1 @@
+"""HTTP surfaces: the native /v2 API and one package per vendor-shaped surface under compat/."""

@@ -1,0 +1,83 @@
+"""Error envelopes. Each surface renders errors its own way; the prefix of the path picks one.
+
+/v2 (and everything without a surface of its own):
+    {"success": false, "error": {"code", "message", "field"}}
+Later surfaces register their renderer with `register_envelope`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from auctera.errors import AucteraError, RateLimited
+
+# (status, code, message, field) -> body
+Renderer = Callable[[int, str, str, str | None], Any]
+
+
+def v2_envelope(status: int, code: str, message: str, field: str | None) -> Any:
+    return {"success": False, "error": {"code": code, "message": message, "field": field}}
+
+
+_ENVELOPES: list[tuple[str, Renderer]] = []
+
+
+def register_envelope(prefix: str, renderer: Renderer) -> None:
+    _ENVELOPES.append((prefix, renderer))
+    _ENVELOPES.sort(key=lambda item: len(item[0]), reverse=True)
+
+
+def _render(request: Request, status: int, code: str, message: str, field: str | None) -> ORJSONResponse:
+    path = request.url.path
+    renderer = next((r for prefix, r in _ENVELOPES if path.startswith(prefix)), v2_envelope)
+    return ORJSONResponse(renderer(status, code, message, field), status_code=status)
+
+
+def field_from_loc(loc: Sequence[Any]) -> str | None:
+    """('body', 'budget', 'daily') -> 'budget.daily'; the request part (body/query/path) is dropped."""
+    parts = [str(p) for p in loc[1:]]
+    return ".".join(parts) or (str(loc[0]) if loc else None)
+
+
+def _validation_message(err: dict[str, Any]) -> str:
+    field = field_from_loc(err.get("loc", ()))
+    if err.get("type") == "extra_forbidden":
+        return f"unknown field '{field}'"
+    if err.get("type") == "missing":
+        return f"'{field}' is required"
+    msg = str(err.get("msg", "invalid value"))
+    return f"{field}: {msg}" if field else msg
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AucteraError)
+    async def _domain(request: Request, exc: AucteraError) -> ORJSONResponse:
+        response = _render(request, exc.status_code, exc.code, exc.message, exc.field)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        if exc.status_code == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        field = field_from_loc(first.get("loc", ()))
+        code = "unknown_field" if first.get("type") == "extra_forbidden" else "validation_error"
+        return _render(request, 422, code, _validation_message(first), field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+        response = _render(
+            request, exc.status_code, codes.get(exc.status_code, "error"), str(exc.detail), None
+        )
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response

@@ -1,0 +1,143 @@
+"""/v2/account (who am I), /v2/accounts (the network operator's account admin), /v2/keys."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from auctera.api.auth import bearer_principal
+from auctera.api.deps import container_of
+from auctera.domain import ids as idfmt
+from auctera.domain.accounts import Account, ApiKey, Principal, parse_account_id, render_account_id
+from auctera.errors import Forbidden, NotFound
+
+router = APIRouter(prefix="/v2", tags=["accounts"])
+Caller = Annotated[Principal, Depends(bearer_principal)]
+
+
+class AccountCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=255)
+    kind: Literal["advertiser", "publisher", "network"]
+    timezone: str = "UTC"
+    currency: str = Field(default="USD", min_length=3, max_length=3)
+    rate_limit_per_minute: int | None = Field(default=None, ge=1)
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(default="default", min_length=1, max_length=255)
+
+
+class KeyRotate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grace_seconds: int | None = Field(default=None, ge=0, le=30 * 86400)
+
+
+def account_json(a: Account) -> dict[str, Any]:
+    return {
+        "id": render_account_id(a.kind, a.id),
+        "name": a.name,
+        "kind": a.kind.value,
+        "timezone": a.timezone,
+        "currency": a.currency,
+        "rate_limit_per_minute": a.rate_limit_per_minute,
+        "created_at": a.created_at.isoformat(),
+    }
+
+
+def key_json(k: ApiKey) -> dict[str, Any]:
+    return {
+        "id": idfmt.render("key", k.id),
+        "name": k.name,
+        "hint": k.hint,
+        "created_at": k.created_at.isoformat(),
+        "expires_at": k.expires_at.isoformat() if k.expires_at else None,
+        "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+    }
+
+
+def _require_network(caller: Principal) -> None:
+    if not caller.is_network:
+        raise Forbidden("only the network operator's keys may manage accounts")
+
+
+@router.get("/account", summary="The calling account")
+def get_own_account(request: Request, caller: Caller) -> dict[str, Any]:
+    return account_json(container_of(request).accounts.get_account(caller.account_id))
+
+
+@router.post("/accounts", status_code=201, summary="Create an account (network operator)")
+def create_account(request: Request, body: AccountCreate, caller: Caller) -> dict[str, Any]:
+    _require_network(caller)
+    new = container_of(request).accounts.create_account(
+        body.name,
+        body.kind,
+        timezone=body.timezone,
+        currency=body.currency,
+        rate_limit_per_minute=body.rate_limit_per_minute,
+    )
+    return {
+        "success": True,
+        "account": account_json(new.account),
+        "api_key": new.api_key,
+        "api_secret": new.account.signing_secret,
+        "client_id": new.client_id,
+        "client_secret": new.client_secret,
+    }
+
+
+@router.get("/accounts", summary="List accounts (network operator)")
+def list_accounts(request: Request, caller: Caller) -> dict[str, Any]:
+    _require_network(caller)
+    return {"data": [account_json(a) for a in container_of(request).accounts.list_accounts()]}
+
+
+@router.get("/accounts/{account_id}", summary="One account (your own, or any for the network operator)")
+def get_account(request: Request, account_id: str, caller: Caller) -> dict[str, Any]:
+    wanted = parse_account_id(account_id)
+    if wanted is None or (wanted != caller.account_id and not caller.is_network):
+        raise NotFound("account not found", field="account_id")
+    return account_json(container_of(request).accounts.get_account(wanted))
+
+
+def _key_id(text: str) -> int:
+    value = idfmt.parse("key", text)
+    if value is None:
+        raise NotFound("key not found", field="key_id")
+    return value
+
+
+@router.get("/keys", summary="The calling account's API keys (never the secrets)")
+def list_keys(request: Request, caller: Caller) -> dict[str, Any]:
+    return {"data": [key_json(k) for k in container_of(request).accounts.list_keys(caller.account_id)]}
+
+
+@router.post("/keys", status_code=201, summary="Create an API key; the key is shown once")
+def create_key(request: Request, body: KeyCreate, caller: Caller) -> dict[str, Any]:
+    new = container_of(request).accounts.create_key(caller.account_id, body.name)
+    return {"success": True, "key": key_json(new.key), "api_key": new.secret}
+
+
+@router.post(
+    "/keys/{key_id}/rotate", status_code=201, summary="Replace a key; the old one works for a grace period"
+)
+def rotate_key(
+    request: Request, key_id: str, caller: Caller, body: KeyRotate | None = None
+) -> dict[str, Any]:
+    c = container_of(request)
+    grace = None if body is None or body.grace_seconds is None else timedelta(seconds=body.grace_seconds)
+    new = c.accounts.rotate_key(caller.account_id, _key_id(key_id), grace)
+    c.auth.forget()
+    return {"success": True, "key": key_json(new.key), "api_key": new.secret}
+
+
+@router.delete("/keys/{key_id}", summary="Revoke a key now (idempotent)")
+def revoke_key(request: Request, key_id: str, caller: Caller) -> dict[str, Any]:
+    c = container_of(request)
+    key = c.accounts.revoke_key(caller.account_id, _key_id(key_id))
+    c.auth.forget()
+    return {"success": True, "key": key_json(key), "status": "revoked"}

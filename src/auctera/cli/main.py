@@ -1,0 +1,261 @@
+"""`auctera ...`: the command line. Output meant for tools is one JSON object on stdout."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from auctera.bootstrap import Container, build
+from auctera.config import Settings
+from auctera.domain import ids as idfmt
+from auctera.domain.accounts import parse_account_id, render_account_id
+from auctera.errors import AucteraError
+
+app = typer.Typer(help="Auctera: self-hosted performance-marketing engine.", no_args_is_help=True)
+accounts_app = typer.Typer(
+    help="Accounts (advertisers, publishers, the network operator).", no_args_is_help=True
+)
+keys_app = typer.Typer(help="API keys: create, list, revoke, rotate.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="State, event journal, uploads and exports [AUCTERA_DATA_DIR]."),
+]
+
+
+def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    return Settings(**overrides)
+
+
+@contextmanager
+def container_for(data_dir: Path | None) -> Iterator[Container]:
+    container = build(settings_for(data_dir))
+    try:
+        yield container
+    except AucteraError as exc:
+        err.print(f"[red]error[/red]: {exc.message}" + (f" ({exc.field})" if exc.field else ""))
+        raise typer.Exit(2) from None
+    finally:
+        container.close()
+
+
+def emit(obj: Any) -> None:
+    sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def account_arg(text: str) -> int:
+    value = parse_account_id(text)
+    if value is None:
+        err.print(f"[red]error[/red]: not an account id: {text!r}")
+        raise typer.Exit(2)
+    return value
+
+
+def key_arg(text: str) -> int:
+    value = idfmt.parse("key", text) if not text.isdigit() else int(text)
+    if value is None:
+        err.print(f"[red]error[/red]: not a key id: {text!r}")
+        raise typer.Exit(2)
+    return value
+
+
+# --- accounts ---------------------------------------------------------------------------
+
+
+@accounts_app.command("create")
+def accounts_create(
+    name: Annotated[str, typer.Option("--name", help="Display name.")],
+    kind: Annotated[str, typer.Option("--kind", help="advertiser | publisher | network")],
+    timezone: Annotated[str, typer.Option("--timezone", help="IANA time zone for days and months.")] = "UTC",
+    currency: Annotated[str, typer.Option("--currency", help="ISO 4217 currency.")] = "USD",
+    rate_limit: Annotated[
+        int | None, typer.Option("--rate-limit", help="Requests per minute per key.")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Create an account; prints its credentials once, as JSON."""
+    with container_for(data_dir) as c:
+        new = c.accounts.create_account(
+            name, kind, timezone=timezone, currency=currency, rate_limit_per_minute=rate_limit
+        )
+    emit(
+        {
+            "account_id": render_account_id(new.account.kind, new.account.id),
+            "id": new.account.id,
+            "name": new.account.name,
+            "kind": new.account.kind.value,
+            "timezone": new.account.timezone,
+            "currency": new.account.currency,
+            "api_key": new.api_key,
+            "key_id": idfmt.render("key", new.key.id),
+            "api_secret": new.account.signing_secret,
+            "client_id": new.client_id,
+            "client_secret": new.client_secret,
+        }
+    )
+
+
+@accounts_app.command("list")
+def accounts_list(data_dir: DataDir = None) -> None:
+    """List accounts."""
+    with container_for(data_dir) as c:
+        rows = c.accounts.list_accounts()
+    table = Table("account_id", "name", "kind", "timezone", "currency")
+    for a in rows:
+        table.add_row(render_account_id(a.kind, a.id), a.name, a.kind.value, a.timezone, a.currency)
+    Console().print(table)
+
+
+# --- keys --------------------------------------------------------------------------------
+
+AccountOpt = Annotated[str, typer.Option("--account", help="Account id (adv_…, pub_…, net_…).")]
+KeyOpt = Annotated[str, typer.Option("--key", help="Key id (key_…).")]
+
+
+def _key_json(key: Any, secret: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "key_id": idfmt.render("key", key.id),
+        "name": key.name,
+        "hint": key.hint,
+        "created_at": key.created_at.isoformat(),
+        "expires_at": key.expires_at.isoformat() if key.expires_at else None,
+        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+    }
+    if secret is not None:
+        out["api_key"] = secret
+    return out
+
+
+@keys_app.command("create")
+def keys_create(
+    account: AccountOpt,
+    name: Annotated[str, typer.Option("--name")] = "default",
+    data_dir: DataDir = None,
+) -> None:
+    """Create an API key; the key is shown once."""
+    with container_for(data_dir) as c:
+        new = c.accounts.create_key(account_arg(account), name)
+    emit(_key_json(new.key, new.secret))
+
+
+@keys_app.command("list")
+def keys_list(account: AccountOpt, data_dir: DataDir = None) -> None:
+    """List an account's keys (never the keys themselves)."""
+    with container_for(data_dir) as c:
+        keys = c.accounts.list_keys(account_arg(account))
+    emit({"data": [_key_json(k) for k in keys]})
+
+
+@keys_app.command("revoke")
+def keys_revoke(account: AccountOpt, key: KeyOpt, data_dir: DataDir = None) -> None:
+    """Revoke a key at once (idempotent)."""
+    with container_for(data_dir) as c:
+        revoked = c.accounts.revoke_key(account_arg(account), key_arg(key))
+    emit(_key_json(revoked))
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    account: AccountOpt,
+    key: KeyOpt,
+    grace_seconds: Annotated[
+        int | None, typer.Option("--grace-seconds", help="How long the old key keeps working.")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Issue a replacement key; the old one expires after the grace period."""
+    from datetime import timedelta
+
+    with container_for(data_dir) as c:
+        grace = None if grace_seconds is None else timedelta(seconds=grace_seconds)
+        new = c.accounts.rotate_key(account_arg(account), key_arg(key), grace)
+    emit(_key_json(new.key, new.secret))
+
+
+# --- db, serve, demo ---------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = None) -> None:
+    """Apply pending migrations (the server also does this on start)."""
+    from auctera.store.database import make_engine
+    from auctera.store.migrate import current_head, upgrade
+
+    settings = settings_for(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.sqlalchemy_url)
+    upgrade(engine)
+    engine.dispose()
+    err.print(f"database at revision {current_head()}")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1)] = 1,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the HTTP server."""
+    import uvicorn
+
+    # Worker processes build their own Settings from the environment: pass ours down.
+    if data_dir is not None:
+        os.environ["AUCTERA_DATA_DIR"] = str(data_dir.resolve())
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Migrate once here, so workers starting together do not race on it.
+    from auctera.store.database import make_engine
+    from auctera.store.migrate import upgrade
+
+    engine = make_engine(settings.sqlalchemy_url)
+    upgrade(engine)
+    engine.dispose()
+    if workers > 1:
+        metrics_dir = settings.data_dir / "metrics"
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        for stale in metrics_dir.glob("*.db"):
+            stale.unlink()
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
+    err.print(f"Auctera listening on http://{host}:{port} (data in {settings.data_dir})")
+    uvicorn.run(
+        "auctera.app:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,  # our middleware logs each request as JSON
+        log_level=settings.log_level,
+        proxy_headers=True,
+    )
+
+
+@app.command("demo")
+def demo(data_dir: DataDir = None) -> None:
+    """Load a realistic demo marketplace (idempotent: does nothing if demo data exists)."""
+    from auctera.cli.demo import load_demo
+
+    with container_for(data_dir) as c:
+        summary = load_demo(c)
+    emit(summary)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,62 @@
+"""One Settings object, built once (from AUCTERA_* environment variables and CLI flags) and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AUCTERA_", extra="ignore")
+
+    data_dir: Path = Path("data")
+    # None: SQLite in `data_dir`. A postgresql+psycopg:// URL switches state to PostgreSQL.
+    database_url: str | None = None
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    # Public base URL used in links we hand out (tracking links, export downloads).
+    public_url: str = "http://127.0.0.1:8000"
+
+    # Refuse plain-HTTP API calls (the seed: "calls made over plain HTTP will fail").
+    # Off for local use; behind a TLS-terminating proxy, X-Forwarded-Proto is honoured.
+    require_https: bool = False
+
+    # Event log: fsync at least this often (seconds); 0 fsyncs every append.
+    fsync_interval: float = Field(default=1.0, ge=0)
+
+    # Requests per minute per API key unless the account sets its own limit.
+    default_rate_limit_per_minute: int = Field(default=600, ge=1)
+    # Lifetime of OAuth2 access tokens (retail-media surface).
+    oauth_token_ttl_seconds: int = Field(default=3600, ge=60)
+    # How long a rotated API key keeps working.
+    key_rotation_grace_seconds: int = Field(default=86400, ge=0)
+    # Auth lookups are cached this long; a revoked key stops working within it.
+    auth_cache_seconds: float = Field(default=2.0, ge=0)
+
+    # Unique per process writing ids/events; None picks a free slot in data_dir.
+    node_id: int | None = Field(default=None, ge=0, le=255)
+
+    log_level: str = "info"
+    log_json: bool = True
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+pysqlite:///{(self.data_dir / 'auctera.db').resolve()}"
+
+    @property
+    def events_dir(self) -> Path:
+        return self.data_dir / "events"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"

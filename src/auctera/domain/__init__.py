@@ -1,0 +1,1 @@
+"""Pure domain logic: stdlib only; clocks and random sources are passed in."""

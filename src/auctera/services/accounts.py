@@ -1,0 +1,169 @@
+"""Accounts and their credentials: API keys, the signing secret, OAuth2 client credentials."""
+
+from __future__ import annotations
+
+import secrets
+import zoneinfo
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pycountry
+
+from auctera.domain import ids as idfmt
+from auctera.domain.accounts import (
+    CLIENT_SECRET_PREFIX,
+    KEY_PREFIX,
+    Account,
+    AccountKind,
+    ApiKey,
+    OAuthClient,
+    hash_secret,
+)
+from auctera.errors import NotFound, ValidationFailed
+from auctera.services.clock import Clock, Ids
+from auctera.services.ports import UnitOfWork, UnitOfWorkFactory
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccount:
+    """Everything shown once at creation: secrets are not retrievable later (but the signing secret)."""
+
+    account: Account
+    api_key: str
+    key: ApiKey
+    client_id: str
+    client_secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    key: ApiKey
+    secret: str
+
+
+def new_key_secret() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)  # 256 random bits
+
+
+class AccountService:
+    def __init__(self, uow: UnitOfWorkFactory, ids: Ids, clock: Clock, *, rotation_grace: timedelta) -> None:
+        self._uow = uow
+        self._ids = ids
+        self._clock = clock
+        self._grace = rotation_grace
+
+    def create_account(
+        self,
+        name: str,
+        kind: str,
+        *,
+        timezone: str = "UTC",
+        currency: str = "USD",
+        rate_limit_per_minute: int | None = None,
+    ) -> NewAccount:
+        name = name.strip()
+        if not name or len(name) > 255:
+            raise ValidationFailed("name must be 1-255 characters", field="name")
+        try:
+            account_kind = AccountKind(kind)
+        except ValueError:
+            raise ValidationFailed(
+                f"kind must be one of {', '.join(k.value for k in AccountKind)}", field="kind"
+            ) from None
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValidationFailed(f"unknown time zone {timezone!r}", field="timezone") from None
+        if pycountry.currencies.get(alpha_3=currency.upper()) is None:
+            raise ValidationFailed(f"unknown currency {currency!r}", field="currency")
+        if rate_limit_per_minute is not None and rate_limit_per_minute < 1:
+            raise ValidationFailed("rate limit must be at least 1", field="rate_limit_per_minute")
+        now = self._clock()
+        account = Account(
+            id=self._ids.next_id(),
+            name=name,
+            kind=account_kind,
+            timezone=timezone,
+            currency=currency.upper(),
+            signing_secret="auc_ss_" + secrets.token_urlsafe(32),
+            rate_limit_per_minute=rate_limit_per_minute,
+            created_at=now,
+        )
+        client_id = "auc_ci_" + secrets.token_hex(12)
+        client_secret = CLIENT_SECRET_PREFIX + secrets.token_urlsafe(32)
+        with self._uow() as uow:
+            uow.accounts.add(account)
+            new = self._add_key(uow, account.id, "default", now)
+            uow.oauth.add_client(OAuthClient(client_id, account.id, hash_secret(client_secret), now))
+            uow.commit()
+        return NewAccount(account, new.secret, new.key, client_id, client_secret)
+
+    def get_account(self, account_id: int) -> Account:
+        with self._uow(read_only=True) as uow:
+            account = uow.accounts.get(account_id)
+        if account is None:
+            raise NotFound("account not found", field="account_id")
+        return account
+
+    def list_accounts(self) -> list[Account]:
+        with self._uow(read_only=True) as uow:
+            return uow.accounts.list()
+
+    # --- API keys -------------------------------------------------------------------------
+
+    def _add_key(self, uow: UnitOfWork, account_id: int, name: str, now: datetime) -> NewKey:
+        secret = new_key_secret()
+        key = ApiKey(
+            id=self._ids.next_id(),
+            account_id=account_id,
+            name=name,
+            key_hash=hash_secret(secret),
+            hint=secret[: len(KEY_PREFIX) + 4],
+            created_at=now,
+            expires_at=None,
+            revoked_at=None,
+        )
+        uow.api_keys.add(key)
+        return NewKey(key, secret)
+
+    def create_key(self, account_id: int, name: str = "default") -> NewKey:
+        with self._uow() as uow:
+            if uow.accounts.get(account_id) is None:
+                raise NotFound("account not found", field="account_id")
+            new = self._add_key(uow, account_id, name, self._clock())
+            uow.commit()
+        return new
+
+    def list_keys(self, account_id: int) -> list[ApiKey]:
+        with self._uow(read_only=True) as uow:
+            return uow.api_keys.list_for_account(account_id)
+
+    def _owned_key(self, uow: UnitOfWork, account_id: int, key_id: int) -> ApiKey:
+        key = uow.api_keys.get(key_id)
+        if key is None or key.account_id != account_id:
+            raise NotFound(f"key {idfmt.render('key', key_id)} not found", field="key_id")
+        return key
+
+    def revoke_key(self, account_id: int, key_id: int) -> ApiKey:
+        """Idempotent: revoking a revoked key keeps its first revocation time."""
+        with self._uow() as uow:
+            key = self._owned_key(uow, account_id, key_id)
+            if key.revoked_at is None:
+                key.revoked_at = self._clock()
+                uow.api_keys.update(key)
+            uow.commit()
+        return key
+
+    def rotate_key(self, account_id: int, key_id: int, grace: timedelta | None = None) -> NewKey:
+        """Issue a replacement; the old key keeps working for the grace period, then expires."""
+        now = self._clock()
+        with self._uow() as uow:
+            old = self._owned_key(uow, account_id, key_id)
+            if not old.usable_at(now):
+                raise ValidationFailed("cannot rotate a revoked or expired key", field="key_id")
+            expires = now + (self._grace if grace is None else grace)
+            old.expires_at = expires if old.expires_at is None else min(old.expires_at, expires)
+            uow.api_keys.update(old)
+            new = self._add_key(uow, account_id, old.name, now)
+            uow.commit()
+        return new

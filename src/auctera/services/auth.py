@@ -1,0 +1,133 @@
+"""Authentication: every scheme the surfaces use (Bearer key, X-API-KEY, X-Token, OAuth2
+client credentials) resolves to the one key store and yields a Principal."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from auctera.domain.accounts import (
+    KEY_PREFIX,
+    TOKEN_PREFIX,
+    AccessToken,
+    Account,
+    Principal,
+    hash_secret,
+)
+from auctera.errors import Unauthorized
+from auctera.services.clock import Clock
+from auctera.services.ports import UnitOfWorkFactory
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    principal: Principal
+    valid_until: datetime | None  # the credential's own expiry
+    cached_until: float  # monotonic
+
+
+def _principal(account: Account, credential_id: str) -> Principal:
+    return Principal(
+        account_id=account.id,
+        kind=account.kind,
+        timezone=account.timezone,
+        currency=account.currency,
+        rate_limit_per_minute=account.rate_limit_per_minute,
+        credential_id=credential_id,
+    )
+
+
+class AuthService:
+    def __init__(
+        self, uow: UnitOfWorkFactory, clock: Clock, *, token_ttl: timedelta, cache_seconds: float
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._token_ttl = token_ttl
+        self._cache_seconds = cache_seconds
+        # Credential hash -> principal. Bounded by the number of live credentials; a revoked
+        # key stops working within `cache_seconds` on every process.
+        self._cache: dict[str, _Cached] = {}
+        self._lock = threading.Lock()
+
+    def authenticate(self, credential: str | None) -> Principal:
+        """An API key or an OAuth2 access token, as presented by any scheme."""
+        if not credential:
+            raise Unauthorized("missing API key")
+        digest = hash_secret(credential)
+        now = self._clock()
+        hit = self._cache.get(digest)
+        if hit is not None and hit.cached_until > time.monotonic():
+            if hit.valid_until is None or now < hit.valid_until:
+                return hit.principal
+            raise Unauthorized("API key expired")
+        if credential.startswith(TOKEN_PREFIX):
+            principal, valid_until = self._load_token(digest, now)
+        elif credential.startswith(KEY_PREFIX):
+            principal, valid_until = self._load_key(digest, now)
+        else:
+            raise Unauthorized("invalid API key")
+        with self._lock:
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            self._cache[digest] = _Cached(principal, valid_until, time.monotonic() + self._cache_seconds)
+        return principal
+
+    def _load_key(self, digest: str, now: datetime) -> tuple[Principal, datetime | None]:
+        with self._uow(read_only=True) as uow:
+            key = uow.api_keys.by_hash(digest)
+            if key is None or not hmac.compare_digest(key.key_hash, digest):
+                raise Unauthorized("invalid API key")
+            if not key.usable_at(now):
+                raise Unauthorized("API key revoked or expired")
+            account = uow.accounts.get(key.account_id)
+        if account is None:
+            raise Unauthorized("invalid API key")
+        valid_until = key.expires_at
+        if key.revoked_at is not None:
+            valid_until = key.revoked_at if valid_until is None else min(valid_until, key.revoked_at)
+        return _principal(account, f"key:{key.id}"), valid_until
+
+    def _load_token(self, digest: str, now: datetime) -> tuple[Principal, datetime | None]:
+        with self._uow(read_only=True) as uow:
+            token = uow.oauth.token_by_hash(digest)
+            if token is None:
+                raise Unauthorized("invalid access token")
+            if now >= token.expires_at:
+                raise Unauthorized("access token expired")
+            account = uow.accounts.get(token.account_id)
+        if account is None:
+            raise Unauthorized("invalid access token")
+        return _principal(account, f"client:{token.client_id}"), token.expires_at
+
+    def issue_token(self, client_id: str, client_secret: str) -> IssuedToken:
+        """OAuth2 client-credentials grant."""
+        now = self._clock()
+        with self._uow() as uow:
+            client = uow.oauth.get_client(client_id)
+            # Compare even when the client is unknown, so timing does not reveal client ids.
+            expected = client.secret_hash if client else hash_secret(secrets.token_hex(16))
+            if not hmac.compare_digest(expected, hash_secret(client_secret)) or client is None:
+                raise Unauthorized("invalid client credentials", code="invalid_client")
+            token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+            uow.oauth.purge_tokens(before=now)
+            uow.oauth.add_token(
+                AccessToken(hash_secret(token), client.account_id, client.client_id, now + self._token_ttl)
+            )
+            uow.commit()
+        return IssuedToken(token, int(self._token_ttl.total_seconds()))
+
+    def forget(self) -> None:
+        """Drop cached credentials (after a revocation in this process)."""
+        with self._lock:
+            self._cache.clear()

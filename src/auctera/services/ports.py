@@ -1,0 +1,126 @@
+"""Ports: what services need from the outside world, as Protocols.
+
+Adapters in `store/`, `events/` and `counters/` implement them; `bootstrap.py` wires them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from dataclasses import dataclass
+from typing import Protocol
+
+from auctera.domain.accounts import AccessToken, Account, ApiKey, OAuthClient
+from auctera.domain.events import DailyTotals, Event, Totals
+
+
+class EventStore(Protocol):
+    """Append-only event log with analytical queries.
+
+    `append` returns only once the event has reached the operating system (it survives
+    a kill -9 of the process); it is fsynced to disk within `fsync_interval` seconds.
+    """
+
+    def append(self, event: Event) -> None: ...
+
+    def append_many(self, events: Iterable[Event]) -> None: ...
+
+    def campaign_totals(
+        self,
+        account_id: int,
+        campaign_ids: Sequence[int] | None,
+        start: datetime,
+        end: datetime,
+    ) -> dict[int, Totals]:
+        """Totals per campaign for events with start <= at < end (UTC instants)."""
+        ...
+
+    def daily_totals(
+        self,
+        account_id: int | None,
+        start: date,
+        end: date,
+        tz: str,
+        *,
+        campaign_id: int | None = None,
+        publisher_id: int | None = None,
+        by_campaign: bool = True,
+    ) -> list[DailyTotals]:
+        """Per-day (in time zone `tz`, inclusive range) totals, per campaign unless by_campaign=False.
+
+        account_id None means every account (the network operator's view).
+        """
+        ...
+
+    def sync(self) -> None:
+        """Force everything appended so far to disk (fsync)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class AccountRepository(Protocol):
+    def add(self, account: Account) -> None: ...
+
+    def get(self, account_id: int) -> Account | None: ...
+
+    def list(self) -> list[Account]: ...
+
+
+class ApiKeyRepository(Protocol):
+    def add(self, key: ApiKey) -> None: ...
+
+    def get(self, key_id: int) -> ApiKey | None: ...
+
+    def by_hash(self, key_hash: str) -> ApiKey | None: ...
+
+    def list_for_account(self, account_id: int) -> list[ApiKey]: ...
+
+    def update(self, key: ApiKey) -> None: ...
+
+
+class OAuthRepository(Protocol):
+    def add_client(self, client: OAuthClient) -> None: ...
+
+    def get_client(self, client_id: str) -> OAuthClient | None: ...
+
+    def clients_for_account(self, account_id: int) -> list[OAuthClient]: ...
+
+    def add_token(self, token: AccessToken) -> None: ...
+
+    def token_by_hash(self, token_hash: str) -> AccessToken | None: ...
+
+    def purge_tokens(self, before: datetime) -> int: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction. `with uow:` commits on success when `commit()` was called, rolls back otherwise."""
+
+    accounts: AccountRepository
+    api_keys: ApiKeyRepository
+    oauth: OAuthRepository
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_at: int  # unix seconds when the current window resets
+    retry_after: int  # seconds to wait when not allowed
+
+
+class RateLimiter(Protocol):
+    def hit(self, key: str, limit_per_minute: int) -> RateDecision:
+        """Count one request for `key` and say whether it is within the limit."""
+        ...

@@ -1,0 +1,1 @@
+"""State storage: SQLAlchemy 2 tables, repositories, unit of work, Alembic migrations."""

@@ -1,0 +1,1 @@
+"""Repositories: translate between table rows and domain objects. One module per area."""

@@ -1,0 +1,144 @@
+"""Accounts, keys and auth through the services, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from auctera.domain.accounts import AccountKind, hash_secret
+from auctera.domain.ids import IdGenerator
+from auctera.errors import NotFound, Unauthorized, ValidationFailed
+from auctera.services.accounts import AccountService
+from auctera.services.auth import AuthService
+from auctera.store.database import make_engine
+from auctera.store.migrate import upgrade
+from auctera.store.uow import SqlUnitOfWorkFactory
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def uow(database_url: str) -> Iterator[SqlUnitOfWorkFactory]:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield SqlUnitOfWorkFactory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def accounts(uow: SqlUnitOfWorkFactory, clock: FakeClock) -> AccountService:
+    ids = IdGenerator(1, lambda: int(clock.now.timestamp() * 1000))
+    return AccountService(uow, ids, clock, rotation_grace=timedelta(hours=24))
+
+
+@pytest.fixture
+def auth(uow: SqlUnitOfWorkFactory, clock: FakeClock) -> AuthService:
+    # No cache: every call sees the database, so the tests observe revocation at once.
+    return AuthService(uow, clock, token_ttl=timedelta(hours=1), cache_seconds=0)
+
+
+def test_create_account_returns_working_credentials(accounts: AccountService, auth: AuthService) -> None:
+    new = accounts.create_account("Acme", "advertiser", timezone="Europe/Stockholm", currency="sek")
+    assert new.account.kind is AccountKind.ADVERTISER
+    assert new.account.currency == "SEK"
+    assert new.api_key.startswith("auc_sk_") and len(new.api_key) >= 7 + 43  # 256 bits, base64url
+    principal = auth.authenticate(new.api_key)
+    assert principal.account_id == new.account.id
+    assert principal.timezone == "Europe/Stockholm"
+
+
+def test_keys_are_stored_only_as_hashes(accounts: AccountService, uow: SqlUnitOfWorkFactory) -> None:
+    new = accounts.create_account("Acme", "publisher")
+    with uow.engine.connect() as conn:
+        dump = "\n".join(str(tuple(r)) for r in conn.exec_driver_sql("SELECT * FROM api_keys"))
+        clients = "\n".join(str(tuple(r)) for r in conn.exec_driver_sql("SELECT * FROM oauth_clients"))
+    assert new.api_key not in dump
+    assert hash_secret(new.api_key) in dump
+    assert new.client_secret not in clients
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"name": "", "kind": "advertiser"}, "name"),
+        ({"name": "x", "kind": "agency"}, "kind"),
+        ({"name": "x", "kind": "advertiser", "timezone": "Mars/Olympus"}, "timezone"),
+        ({"name": "x", "kind": "advertiser", "currency": "XYZ"}, "currency"),
+    ],
+)
+def test_invalid_accounts_name_the_field(
+    accounts: AccountService, kwargs: dict[str, str], field: str
+) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        accounts.create_account(**kwargs)
+    assert info.value.field == field
+
+
+def test_unknown_and_malformed_keys_are_rejected(accounts: AccountService, auth: AuthService) -> None:
+    accounts.create_account("Acme", "advertiser")
+    for bad in [None, "", "nonsense", "auc_sk_" + "A" * 43, "auc_at_whatever"]:
+        with pytest.raises(Unauthorized):
+            auth.authenticate(bad)
+
+
+def test_revoked_key_stops_working_and_revoke_is_idempotent(
+    accounts: AccountService, auth: AuthService
+) -> None:
+    new = accounts.create_account("Acme", "advertiser")
+    first = accounts.revoke_key(new.account.id, new.key.id)
+    second = accounts.revoke_key(new.account.id, new.key.id)
+    assert first.revoked_at == second.revoked_at
+    with pytest.raises(Unauthorized):
+        auth.authenticate(new.api_key)
+
+
+def test_rotation_keeps_the_old_key_for_the_grace_period(
+    accounts: AccountService, auth: AuthService, clock: FakeClock
+) -> None:
+    new = accounts.create_account("Acme", "advertiser")
+    rotated = accounts.rotate_key(new.account.id, new.key.id, timedelta(minutes=10))
+    assert rotated.secret != new.api_key
+    assert auth.authenticate(new.api_key).account_id == new.account.id  # still in grace
+    assert auth.authenticate(rotated.secret).account_id == new.account.id
+    clock.now += timedelta(minutes=10, seconds=1)
+    with pytest.raises(Unauthorized):
+        auth.authenticate(new.api_key)
+    assert auth.authenticate(rotated.secret).account_id == new.account.id
+    names = {k.name for k in accounts.list_keys(new.account.id)}
+    assert names == {"default"}
+
+
+def test_keys_of_another_account_are_not_found(accounts: AccountService) -> None:
+    a = accounts.create_account("A", "advertiser")
+    b = accounts.create_account("B", "advertiser")
+    with pytest.raises(NotFound):
+        accounts.revoke_key(b.account.id, a.key.id)
+    with pytest.raises(NotFound):
+        accounts.rotate_key(b.account.id, a.key.id)
+
+
+def test_oauth_client_credentials(accounts: AccountService, auth: AuthService, clock: FakeClock) -> None:
+    new = accounts.create_account("Retailer", "publisher")
+    issued = auth.issue_token(new.client_id, new.client_secret)
+    assert issued.expires_in == 3600
+    assert auth.authenticate(issued.access_token).account_id == new.account.id
+    with pytest.raises(Unauthorized):
+        auth.issue_token(new.client_id, "auc_cs_wrong")
+    with pytest.raises(Unauthorized):
+        auth.issue_token("auc_ci_unknown", new.client_secret)
+    clock.now += timedelta(hours=1, seconds=1)
+    with pytest.raises(Unauthorized):
+        auth.authenticate(issued.access_token)
