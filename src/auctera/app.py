@@ -22,6 +22,7 @@ from auctera.api.errors import install_error_handlers
 from auctera.api.middleware import install_middleware
 from auctera.api.observability import configure_logging, metrics_app
 from auctera.api.v2 import accounts as v2_accounts
+from auctera.api.v2 import blocklist as v2_blocklist
 from auctera.api.v2 import campaigns as v2_campaigns
 from auctera.bootstrap import Container, build
 from auctera.config import Settings
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     api.include_router(oauth.router)
     api.include_router(v2_accounts.router)
     api.include_router(v2_campaigns.router)
+    api.include_router(v2_blocklist.router)
     install_middleware(api, container)
 
     hot: HotRoutes = {"/healthz": healthz, "/metrics": metrics_app()}

@@ -43,6 +43,9 @@ COLUMNS: Final[dict[str, str]] = {
 # of NULLs, so requiring them is how readers skip such lines.
 REQUIRED_COLUMNS: Final = ("id", "type", "at", "account_id")
 
+# DuckDB's JSON reader skips records above 16 MiB; we refuse far earlier, before writing.
+MAX_LINE_BYTES: Final = 1024 * 1024
+
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MICROSECOND: Final = timedelta(microseconds=1)
 _INT64_MIN: Final = -(2**63)
@@ -118,9 +121,14 @@ def event_row(event: Event) -> dict[str, Any]:
 def encode_event(event: Event) -> bytes:
     """One journal line (newline-terminated JSON) for `event`."""
     try:
-        return orjson.dumps(event_row(event), option=orjson.OPT_APPEND_NEWLINE)
+        line = orjson.dumps(event_row(event), option=orjson.OPT_APPEND_NEWLINE)
     except orjson.JSONEncodeError as exc:  # e.g. attrs holding a value JSON cannot represent
         raise InvalidEventError(f"Event {event.id!r} cannot be encoded: {exc}") from exc
+    if len(line) > MAX_LINE_BYTES:
+        raise InvalidEventError(
+            f"Event {event.id!r} is {len(line)} bytes encoded; the limit is {MAX_LINE_BYTES}"
+        )
+    return line
 
 
 def row_to_event(row: Mapping[str, Any]) -> Event:

@@ -6,11 +6,13 @@ Adapters in `store/`, `events/` and `counters/` implement them; `bootstrap.py` w
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Protocol
 
 from auctera.domain.accounts import AccessToken, Account, ApiKey, OAuthClient
+from auctera.domain.campaigns import Campaign, CampaignStatus, CampaignType
+from auctera.domain.compliance import BlockedDomain
 from auctera.domain.events import DailyTotals, Event, Totals
 
 
@@ -99,6 +101,8 @@ class UnitOfWork(Protocol):
     accounts: AccountRepository
     api_keys: ApiKeyRepository
     oauth: OAuthRepository
+    campaigns: CampaignRepository
+    blocklist: BlocklistRepository
 
     def __enter__(self) -> UnitOfWork: ...
 
@@ -123,4 +127,56 @@ class RateDecision:
 class RateLimiter(Protocol):
     def hit(self, key: str, limit_per_minute: int) -> RateDecision:
         """Count one request for `key` and say whether it is within the limit."""
+        ...
+
+
+class CampaignRepository(Protocol):
+    def add(self, campaign: Campaign) -> None: ...
+
+    def get(
+        self, campaign_id: int, *, account_id: int | None = None, for_update: bool = False
+    ) -> Campaign | None:
+        """The campaign, when it belongs to `account_id` (None: any account, the network's view).
+
+        `for_update` locks the row until the transaction ends (PostgreSQL), so concurrent
+        writes to one campaign serialise instead of overwriting each other.
+        """
+        ...
+
+    def update(self, campaign: Campaign) -> None: ...
+
+    def page(
+        self,
+        *,
+        account_id: int | None,
+        status: CampaignStatus | None,
+        include_archived: bool,
+        type: CampaignType | None,
+        before_id: int | None,
+        limit: int,
+    ) -> list[Campaign]:
+        """Newest first (id descending), ids below `before_id`: keyset pagination on an index."""
+        ...
+
+    def pending_review_ids(self, limit: int) -> list[int]: ...
+
+    def live_mentioning(self, needles: Sequence[str]) -> list[Campaign]:
+        """Active and paused campaigns whose destination URL contains any of `needles`, ignoring
+        case (a coarse filter: callers check the host themselves)."""
+        ...
+
+
+class BlocklistRepository(Protocol):
+    def add(self, entry: BlockedDomain) -> bool:
+        """False when the domain is already listed (the first entry is kept)."""
+        ...
+
+    def get(self, domain: str) -> BlockedDomain | None: ...
+
+    def remove(self, domain: str) -> bool: ...
+
+    def list(self) -> list[BlockedDomain]: ...
+
+    def matching(self, domains: Sequence[str]) -> frozenset[str]:
+        """Which of `domains` are listed."""
         ...

@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -102,3 +103,48 @@ oauth_tokens = Table(
 )
 
 __all__ = ["JSON", "Boolean", "Text", "metadata"]
+
+
+# Campaigns. Lists are keyset-paginated newest first within an account, optionally filtered by
+# status or type: each of those has an index ending in id, so a page is one index range scan.
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Id(),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("budget_daily_micros", BigInteger, nullable=True),
+    Column("budget_total_micros", BigInteger, nullable=True),
+    Column("pacing", String(10), nullable=False),
+    Column("bid_strategy", String(32), nullable=False),
+    Column("bid_target_micros", BigInteger, nullable=True),
+    Column("targeting", JSON, nullable=False),  # {"geo", "zip_codes", "dmas", "device_types"}
+    Column("device_multipliers", JSON, nullable=False),  # {"mobile": "1.25"}: decimal strings
+    Column("destination_url", Text, nullable=True),
+    Column("payout_micros", BigInteger, nullable=True),
+    Column("start_date", Date, nullable=True),
+    Column("end_date", Date, nullable=True),
+    Column("review_reasons", JSON, nullable=False),
+    Column("reviewed_at", UTCDateTime, nullable=True),
+    Column("reviewed_by", BigInteger, nullable=True),  # network account; NULL with reviewed_at: automated
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("archived_at", UTCDateTime, nullable=True),
+    Index("ix_campaigns_account", "account_id", "id"),
+    Index("ix_campaigns_account_status", "account_id", "status", "id"),
+    Index("ix_campaigns_account_type", "account_id", "type", "id"),
+    Index("ix_campaigns_status", "status", "id"),  # the review queue, the network's filtered views
+)
+
+# The network operator's blocklist: a domain blocks itself and its subdomains.
+blocked_domains = Table(
+    "blocked_domains",
+    metadata,
+    Column("domain", String(253), primary_key=True),
+    Column("reason", String(500), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", BigInteger, nullable=True),
+)

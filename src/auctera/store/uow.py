@@ -7,6 +7,7 @@ from types import TracebackType
 from sqlalchemy import Connection, Engine
 
 from auctera.store.repositories.accounts import SqlAccountRepository, SqlApiKeyRepository, SqlOAuthRepository
+from auctera.store.repositories.campaigns import SqlBlocklistRepository, SqlCampaignRepository
 
 
 class SqlUnitOfWork:
@@ -25,6 +26,8 @@ class SqlUnitOfWork:
         self.accounts = SqlAccountRepository(conn)
         self.api_keys = SqlApiKeyRepository(conn)
         self.oauth = SqlOAuthRepository(conn)
+        self.campaigns = SqlCampaignRepository(conn)
+        self.blocklist = SqlBlocklistRepository(conn)
         return self
 
     def commit(self) -> None:

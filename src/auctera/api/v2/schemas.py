@@ -1,0 +1,322 @@
+"""/v2 request models (unknown fields rejected), their translation to the domain, and response JSON.
+
+Money arrives as JSON numbers and is parsed exactly: `DecimalJSONRoute` reads request bodies
+with `parse_float=Decimal`, so 0.1 is 0.1 and never a binary float, and more than six decimal
+places is refused rather than rounded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from datetime import date, datetime
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from auctera.domain import ids as idfmt
+from auctera.domain.accounts import AccountKind, render_account_id
+from auctera.domain.campaigns import (
+    UNSET,
+    BiddingPatch,
+    BidStrategy,
+    BudgetPatch,
+    Campaign,
+    CampaignPatch,
+    CampaignType,
+    DeviceType,
+    Pacing,
+    Performance,
+    TargetingPatch,
+)
+from auctera.domain.compliance import BlockedDomain
+from auctera.domain.events import Totals
+from auctera.domain.money import display, from_micros, to_micros
+
+# --- exact JSON numbers --------------------------------------------------------------------
+
+
+class _DecimalRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = json.loads(await self.body(), parse_float=Decimal)
+        return self._json
+
+
+class DecimalJSONRoute(APIRoute):
+    """FastAPI route whose JSON bodies keep decimal numbers as Decimal."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            return await handler(_DecimalRequest(request.scope, request.receive))
+
+        return route
+
+
+def _exact(value: Decimal) -> Decimal:
+    to_micros(value)  # raises ValueError past six decimal places, or for NaN/infinity
+    return value
+
+
+Amount = Annotated[Decimal, AfterValidator(_exact)]
+
+
+def _micros(value: Decimal | None) -> int | None:
+    return None if value is None else to_micros(value)
+
+
+class _Write(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def given(self, name: str) -> bool:
+        return name in self.model_fields_set
+
+
+# --- requests ------------------------------------------------------------------------------
+
+
+class BudgetIn(_Write):
+    daily: Amount | None = None
+    total: Amount | None = None
+    currency: str | None = Field(default=None, description="ISO 4217; must be the account's currency")
+
+    def patch(self) -> BudgetPatch:
+        return BudgetPatch(
+            daily_micros=_micros(self.daily) if self.given("daily") else UNSET,
+            total_micros=_micros(self.total) if self.given("total") else UNSET,
+            currency=self.currency.upper() if self.currency else UNSET,
+        )
+
+
+class TargetingIn(_Write):
+    geo: list[str] = Field(default_factory=list, description="ISO 3166-1 alpha-2 country codes")
+    zip_codes: list[str] = Field(default_factory=list, description="US ZIP codes (12345 or 12345-6789)")
+    dmas: list[str] = Field(default_factory=list, description="Nielsen DMA codes, e.g. 501")
+    device_types: list[DeviceType] = Field(default_factory=list)
+
+    def patch(self) -> TargetingPatch:
+        return TargetingPatch(
+            geo=tuple(self.geo) if self.given("geo") else UNSET,
+            zip_codes=tuple(self.zip_codes) if self.given("zip_codes") else UNSET,
+            dmas=tuple(self.dmas) if self.given("dmas") else UNSET,
+            device_types=tuple(self.device_types) if self.given("device_types") else UNSET,
+        )
+
+
+class BiddingIn(_Write):
+    strategy: BidStrategy = BidStrategy.MAXIMIZE_CONVERSIONS
+    target_amount: Amount | None = Field(
+        default=None, description="CPA or CPC in the budget currency; for target_roas a ratio (4 = 400%)"
+    )
+
+    def patch(self) -> BiddingPatch:
+        return BiddingPatch(
+            strategy=self.strategy if self.given("strategy") else UNSET,
+            target_micros=_micros(self.target_amount) if self.given("target_amount") else UNSET,
+        )
+
+
+class BidMultipliersIn(_Write):
+    device_type: dict[DeviceType, Decimal] = Field(
+        default_factory=dict, description="0 (do not bid) to 10; 1 is neutral"
+    )
+
+
+class _CampaignFields(_Write):
+    name: str | None = Field(default=None, max_length=255)
+    budget: BudgetIn | None = Field(
+        default=None, description='A number (the total budget) or {"daily", "total", "currency"}'
+    )
+    targeting: TargetingIn | None = None
+    bid_multipliers: BidMultipliersIn | None = None
+    pacing: Pacing | None = None
+    bidding: BiddingIn | None = None
+    destination_url: str | None = Field(default=None, description="May carry macros such as {click_id}")
+    payout: Amount | None = Field(
+        default=None, description="Affiliate types: paid to the publisher per action"
+    )
+    start_date: date | None = None
+    end_date: date | None = None
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _number_is_total(cls, value: Any) -> Any:
+        # The seed creates with `"budget": 10000`: a bare number is the total budget.
+        if isinstance(value, int | float | Decimal | str) and not isinstance(value, bool):
+            return {"total": value}
+        return value
+
+    def patch(self) -> CampaignPatch:
+        """Only the fields present in the request; an explicit null clears a field (or resets it to
+        its default), which validation then refuses where the field is required."""
+
+        def part(name: str, value: Any) -> Any:
+            return value if self.given(name) else UNSET
+
+        def nested(name: str, model: BudgetIn | TargetingIn | BiddingIn | None, cleared: Any) -> Any:
+            return part(name, cleared if model is None else model.patch())
+
+        return CampaignPatch(
+            name=part("name", self.name or ""),
+            budget=nested("budget", self.budget, BudgetPatch(None, None)),
+            targeting=nested("targeting", self.targeting, TargetingPatch((), (), (), ())),
+            bidding=nested("bidding", self.bidding, BiddingPatch(BidStrategy.MAXIMIZE_CONVERSIONS, None)),
+            device_multipliers=part(
+                "bid_multipliers", self.bid_multipliers.device_type if self.bid_multipliers else {}
+            ),
+            pacing=part("pacing", self.pacing or Pacing.EVEN),
+            destination_url=part("destination_url", self.destination_url),
+            payout_micros=part("payout", _micros(self.payout)),
+            start_date=part("start_date", self.start_date),
+            end_date=part("end_date", self.end_date),
+        )
+
+    def updated_fields(self) -> list[str]:
+        """The fields the request sets, in the order of this model (the seed's example order)."""
+        return [name for name in type(self).model_fields if self.given(name)]
+
+
+class CampaignCreate(_CampaignFields):
+    type: CampaignType
+    name: str = Field(min_length=1, max_length=255)  # type: ignore[assignment]
+    budget: BudgetIn = Field(description='A number (the total budget) or {"daily", "total", "currency"}')  # type: ignore[assignment]
+    advertiser_id: str | None = Field(
+        default=None, description="Network keys only: the advertiser (adv_…) the campaign is created for"
+    )
+
+
+class CampaignUpdate(_CampaignFields):
+    status: Literal["active", "paused"] | None = Field(
+        default=None, description="Pause or resume; DELETE archives"
+    )
+
+
+class ReviewDecision(_Write):
+    decision: Literal["approve", "reject"]
+    reasons: list[Annotated[str, Field(max_length=500)]] = Field(default_factory=list, max_length=20)
+
+
+class BlockedDomainIn(_Write):
+    domain: str = Field(min_length=1, max_length=253, description="Blocks the domain and its subdomains")
+    reason: str | None = Field(default=None, max_length=500)
+
+
+# --- responses -----------------------------------------------------------------------------
+
+Number = int | float
+
+
+def number(value: Decimal) -> Number:
+    """A JSON number as the seed writes them: 5000, 1240.5."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def money(micros: int | None) -> Number | None:
+    return None if micros is None else number(from_micros(micros))
+
+
+def _iso(value: datetime | date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _reviewer(c: Campaign) -> str | None:
+    if c.review.reviewed_at is None:
+        return None
+    if c.review.reviewer_id is None:
+        return "automated"
+    return render_account_id(AccountKind.NETWORK, c.review.reviewer_id)
+
+
+def campaign_id(c: Campaign) -> str:
+    return idfmt.render("cmp", c.id)
+
+
+def _common(c: Campaign) -> dict[str, Any]:
+    return {
+        "id": campaign_id(c),
+        "advertiser_id": render_account_id(AccountKind.ADVERTISER, c.account_id),
+        "name": c.name,
+        "type": c.type.value,
+        "status": c.status.value,
+        "budget": {
+            "daily": money(c.budget.daily_micros),
+            "total": money(c.budget.total_micros),
+            "currency": c.budget.currency,
+        },
+        "bidding": {"strategy": c.bidding.strategy.value, "target_amount": money(c.bidding.target_micros)},
+        "start_date": _iso(c.start_date),
+        "end_date": _iso(c.end_date),
+    }
+
+
+def campaign_json(c: Campaign) -> dict[str, Any]:
+    """Everything about one campaign (GET /v2/campaigns/{id})."""
+    t = c.targeting
+    return {
+        **_common(c),
+        "targeting": {
+            "geo": list(t.geo),
+            "zip_codes": list(t.zip_codes),
+            "dmas": list(t.dmas),
+            "device_types": [d.value for d in t.device_types],
+        },
+        "bid_multipliers": {"device_type": {d.value: number(m) for d, m in c.device_multipliers.items()}},
+        "pacing": c.pacing.value,
+        "destination_url": c.destination_url,
+        "payout": money(c.payout_micros),
+        "review": {
+            "reasons": list(c.review.reasons),
+            "reviewed_at": _iso(c.review.reviewed_at),
+            "reviewed_by": _reviewer(c),
+        },
+        "created_at": _iso(c.created_at),
+        "updated_at": _iso(c.updated_at),
+        "archived_at": _iso(c.archived_at),
+    }
+
+
+_CENT = Decimal("0.01")
+
+
+def _figure(micros: int) -> Number:
+    return number(display(micros, 2))
+
+
+def performance_json(p: Performance) -> dict[str, Any]:
+    cpa, roas = p.cpa, p.roas
+    return {
+        "spend_today": _figure(p.today.cost_micros),
+        "conversions_today": Performance.conversions(p.today),
+        "spend": _figure(p.period.cost_micros),
+        "conversions": Performance.conversions(p.period),
+        "revenue": _figure(p.period.revenue_micros),
+        # Cut to the cent, as in the seed's example (1240.50 / 45 = 27.56).
+        "current_cpa": None if cpa is None else number(cpa.quantize(_CENT, ROUND_DOWN)),
+        "roas": None if roas is None else number(roas.quantize(_CENT, ROUND_HALF_EVEN)),
+        "lifetime_spend": _figure(p.lifetime.cost_micros),
+    }
+
+
+_NO_PERFORMANCE = Performance(Totals(), Totals(), Totals())
+
+
+def campaign_list_item(c: Campaign, p: Performance | None) -> dict[str, Any]:
+    return {
+        **_common(c),
+        "created_at": _iso(c.created_at),
+        "performance": performance_json(p or _NO_PERFORMANCE),
+    }
+
+
+def blocked_domain_json(b: BlockedDomain) -> dict[str, Any]:
+    return {
+        "domain": b.domain,
+        "reason": b.reason,
+        "created_at": _iso(b.created_at),
+        "created_by": None if b.created_by is None else render_account_id(AccountKind.NETWORK, b.created_by),
+    }

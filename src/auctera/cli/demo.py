@@ -1,0 +1,216 @@
+"""`auctera demo`: a small but realistic marketplace to explore the API with.
+
+A network operator, three advertisers with campaigns of every type, two publishers, and
+30 days of impressions, clicks and conversions in the event log, so the performance
+figures are not all zero. Idempotent: a second run changes nothing. The credentials are
+written to `data_dir/demo-credentials.json` (mode 0600), since keys are shown only once.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from auctera.api.v2.schemas import CampaignCreate
+from auctera.bootstrap import Container
+from auctera.domain.accounts import Principal, render_account_id
+from auctera.domain.campaigns import Campaign, CampaignStatus
+from auctera.domain.events import Event, EventType
+from auctera.domain.ids import render
+
+NETWORK = "Auctera Network (demo)"
+
+ADVERTISERS: list[dict[str, Any]] = [
+    {
+        "name": "Northwind Outfitters",
+        "timezone": "America/New_York",
+        "currency": "USD",
+        "campaigns": [
+            {
+                "name": "Q4 Retargeting - US",
+                "type": "dsp_retargeting",
+                "budget": {"daily": 5000, "total": 150000},
+                "targeting": {"geo": ["US", "CA"], "device_types": ["mobile", "tablet"], "dmas": ["501"]},
+                "bid_multipliers": {"device_type": {"mobile": 1.2, "tablet": 0.9}},
+                "bidding": {"strategy": "target_cpa", "target_amount": 35.00},
+                "pacing": "even",
+                "destination_url": "https://northwind.example.com/winter?cid={click_id}",
+            },
+            {
+                "name": "Prospecting - Outdoor Lovers",
+                "type": "dsp_prospecting",
+                "budget": {"daily": 1200},
+                "targeting": {"geo": ["US"], "zip_codes": ["10001", "94103"], "device_types": ["desktop"]},
+                "bidding": {"strategy": "maximize_conversions"},
+                "pacing": "asap",
+                "destination_url": "https://northwind.example.com/new",
+            },
+            {
+                "name": "Sponsored Boots - Retail Media",
+                "type": "retail_media",
+                "budget": 20000,
+                "targeting": {"geo": ["US"]},
+                "bidding": {"strategy": "manual_cpc", "target_amount": 0.85},
+                "destination_url": "https://northwind.example.com/boots",
+            },
+        ],
+    },
+    {
+        "name": "FintechCorp",
+        "timezone": "Europe/London",
+        "currency": "USD",
+        "campaigns": [
+            {
+                "name": "Credit Card Signups - CPA",
+                "type": "affiliate_cpa",
+                "budget": {"daily": 3000, "total": 90000},
+                "targeting": {"geo": ["US", "GB"]},
+                "payout": 65.00,
+                "bidding": {"strategy": "target_cpa", "target_amount": 70.00},
+                "destination_url": "https://fintech.example.com/apply?click_id={click_id}",
+            },
+            {
+                "name": "Savings App - CPC",
+                "type": "affiliate_cpc",
+                "budget": 15000,
+                "targeting": {"geo": ["GB"]},
+                "payout": 0.45,
+                "bidding": {"strategy": "manual_cpc", "target_amount": 0.60},
+                "destination_url": "https://fintech.example.com/save",
+            },
+        ],
+    },
+    {
+        "name": "Nordic Home",
+        "timezone": "Europe/Stockholm",
+        "currency": "SEK",
+        "campaigns": [
+            {
+                "name": "SmartLink - Kitchen",
+                "type": "smartlink_cpc",
+                "budget": {"daily": 2500, "total": 60000},
+                "targeting": {"geo": ["SE", "NO", "DK", "FI"]},
+                "bidding": {"strategy": "target_roas", "target_amount": 4.0},
+                "destination_url": "https://nordichome.example.se/kok",
+            },
+        ],
+    },
+]
+PUBLISHERS = [("Deal Hunters Blog", "America/New_York"), ("Budget Travel Weekly", "Europe/Berlin")]
+
+
+def _principal(account_id: int, new: Any) -> Principal:
+    a = new.account
+    return Principal(account_id, a.kind, a.timezone, a.currency, a.rate_limit_per_minute, "demo")
+
+
+def load_demo(c: Container, *, days: int = 30, seed: int = 7) -> dict[str, Any]:
+    credentials = c.settings.data_dir / "demo-credentials.json"
+    if any(a.name == NETWORK for a in c.accounts.list_accounts()):
+        return {"status": "already loaded", "credentials": str(credentials)}
+
+    out: dict[str, Any] = {"accounts": []}
+
+    def remember(new: Any) -> None:
+        out["accounts"].append(
+            {
+                "account_id": render_account_id(new.account.kind, new.account.id),
+                "name": new.account.name,
+                "kind": new.account.kind.value,
+                "api_key": new.api_key,
+                "api_secret": new.account.signing_secret,
+                "client_id": new.client_id,
+                "client_secret": new.client_secret,
+            }
+        )
+
+    remember(c.accounts.create_account(NETWORK, "network"))
+    publishers = []
+    for name, tz in PUBLISHERS:
+        new = c.accounts.create_account(name, "publisher", timezone=tz)
+        publishers.append(new.account.id)
+        remember(new)
+
+    campaigns: list[Campaign] = []
+    for spec in ADVERTISERS:
+        new = c.accounts.create_account(
+            spec["name"], "advertiser", timezone=spec["timezone"], currency=spec["currency"]
+        )
+        remember(new)
+        who = _principal(new.account.id, new)
+        for body in spec["campaigns"]:
+            request = CampaignCreate.model_validate(body)
+            created = c.campaigns.create(who, request.type, request.patch())
+            reviewed = c.campaigns.review(created.id) or created
+            campaigns.append(reviewed)
+        out["accounts"][-1]["campaigns"] = [render("cmp", x.id) for x in campaigns[-len(spec["campaigns"]) :]]
+
+    live = [x for x in campaigns if x.status is CampaignStatus.ACTIVE]
+    events = list(_history(c, live, publishers, days, random.Random(seed)))
+    for start in range(0, len(events), 5000):
+        c.events.append_many(events[start : start + 5000])
+    c.events.sync()
+
+    out["events"] = len(events)
+    out["campaigns"] = len(campaigns)
+    credentials.write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2))
+    os.chmod(credentials, 0o600)
+    return {"status": "loaded", "credentials": str(credentials), **out}
+
+
+def _history(c: Container, live: list[Campaign], publishers: list[int], days: int, rng: random.Random) -> Any:
+    """Plausible funnels: CTR around 1%, CVR around 4%, CPM 2-6, AOV 40-180 in the campaign's currency."""
+    now = c.clock().astimezone(UTC)
+    for campaign in live:
+        for day in range(days, -1, -1):
+            base = now - timedelta(days=day)
+            impressions = rng.randint(400, 1200)
+            clicks = max(1, int(impressions * rng.uniform(0.006, 0.015)))
+            conversions = int(clicks * rng.uniform(0.02, 0.07))
+            cpm_micros = rng.randint(2_000_000, 6_000_000)
+            for _ in range(impressions):
+                yield _event(
+                    c, campaign, EventType.IMPRESSION, base, rng, publishers, cost=cpm_micros // 1000
+                )
+            for _ in range(clicks):
+                yield _event(c, campaign, EventType.CLICK, base, rng, publishers)
+            for _ in range(conversions):
+                revenue = rng.randint(40, 180) * 1_000_000
+                payout = campaign.payout_micros or 0
+                yield _event(
+                    c, campaign, EventType.CONVERSION, base, rng, publishers, revenue=revenue, payout=payout
+                )
+
+
+def _event(
+    c: Container,
+    campaign: Campaign,
+    kind: EventType,
+    day: datetime,
+    rng: random.Random,
+    publishers: list[int],
+    *,
+    cost: int = 0,
+    revenue: int = 0,
+    payout: int = 0,
+) -> Event:
+    at = min(day.replace(hour=0, minute=0, second=0) + timedelta(seconds=rng.randint(0, 86_399)), c.clock())
+    return Event(
+        id=c.ids.next_id(),
+        type=kind,
+        at=at,
+        account_id=campaign.account_id,
+        campaign_id=campaign.id,
+        publisher_id=rng.choice(publishers),
+        country=(campaign.targeting.geo or ("US",))[0],
+        device_type=rng.choice(["mobile", "desktop", "tablet"]),
+        cost_micros=cost,
+        revenue_micros=revenue,
+        payout_micros=payout,
+        currency=campaign.budget.currency,
+        ivt=kind is EventType.IMPRESSION and rng.random() < 0.02,
+    )

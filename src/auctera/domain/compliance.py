@@ -1,0 +1,194 @@
+"""Campaign checks: input validation and the automated compliance review share them.
+
+A check is a pure function `(campaign, context) -> [Problem]`. Input validation runs
+`INPUT_CHECKS` and stops at the first problem (a 4xx naming the field); the review runs
+`REVIEW_CHECKS` and records every reason. The review holds the policy checks input validation
+must not reveal (the operator's blocklist) and re-checks the rest, so a campaign written by
+another surface, or one whose rules changed since, is held to the same standard.
+Creative checks join `REVIEW_CHECKS` when creatives exist (the context grows their audits).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from auctera.domain.campaigns import (
+    Campaign,
+    Problem,
+    affiliate_problems,
+    bidding_problems,
+    budget_problems,
+    flight_problems,
+    multiplier_problems,
+    name_problems,
+    targeting_problems,
+)
+from auctera.errors import ValidationFailed
+
+MAX_URL = 2048
+# Filled in by the click redirect; anything else in braces is a typo the advertiser wants to hear about.
+KNOWN_MACROS = frozenset(
+    {"click_id", "campaign_id", "publisher_id", "creative_id", *(f"sub_id{i}" for i in range(1, 6))}
+)
+_MACRO = re.compile(r"\{([^{}]*)\}")
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+@dataclass(frozen=True, slots=True)
+class BlockedDomain:
+    domain: str  # normalised (lower-case, IDNA); blocks its subdomains too
+    reason: str | None
+    created_at: datetime
+    created_by: int | None  # the network account that added it; None from the CLI
+
+
+@dataclass(frozen=True, slots=True)
+class CheckContext:
+    countries: frozenset[str]  # ISO 3166-1 alpha-2 codes in force
+    currency: str  # the owning account's
+    blocked_domains: frozenset[str] = frozenset()  # blocklist entries matching the destination host
+
+
+Check = Callable[[Campaign, CheckContext], list[Problem]]
+
+
+# --- URLs and domains ----------------------------------------------------------------------
+
+
+def normalize_domain(text: str) -> str:
+    """Lower-case ASCII (IDNA) form of a host name; ValueError when it is not one."""
+    name = text.strip().rstrip(".").lower()
+    try:
+        name = name.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(f"not a domain name: {text!r}") from None
+    if not name or len(name) > 253 or not all(_LABEL.fullmatch(label) for label in name.split(".")):
+        raise ValueError(f"not a domain name: {text!r}")
+    return name
+
+
+def domain_suffixes(host: str) -> list[str]:
+    """'a.shop.example.com' -> itself, 'shop.example.com', 'example.com', 'com'."""
+    labels = host.split(".")
+    return [".".join(labels[i:]) for i in range(len(labels))]
+
+
+def host_of(url: str) -> str | None:
+    """The normalised host of an absolute URL (macros allowed), None when there is none."""
+    try:
+        host = urlsplit(_MACRO.sub("0", url)).hostname
+        return normalize_domain(host) if host else None
+    except ValueError:
+        return None
+
+
+def url_problems(url: str, where: str = "destination_url") -> list[Problem]:
+    if len(url) > MAX_URL:
+        return [Problem(where, f"must be at most {MAX_URL} characters")]
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return [Problem(where, "must not contain spaces or control characters (percent-encode them)")]
+    unknown = sorted({m for m in _MACRO.findall(url) if m not in KNOWN_MACROS})
+    if unknown:
+        known = ", ".join(f"{{{m}}}" for m in sorted(KNOWN_MACROS))
+        return [Problem(where, f"unknown macro {{{unknown[0]}}}; known macros: {known}")]
+    raw = urlsplit(url)
+    if raw.scheme.lower() not in ("http", "https"):
+        return [Problem(where, "must be an absolute http:// or https:// URL")]
+    if "{" in raw.netloc:
+        return [Problem(where, "macros belong in the path or query, not the host")]
+    if "@" in raw.netloc:
+        return [Problem(where, "must not carry credentials (user@host)")]
+    try:
+        raw.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        return [Problem(where, "has an invalid port")]
+    host = host_of(url)
+    if host is None or "." not in host:
+        return [Problem(where, "needs a public host name such as shop.example.com")]
+    return []
+
+
+# --- checks --------------------------------------------------------------------------------
+
+
+def check_name(c: Campaign, ctx: CheckContext) -> list[Problem]:
+    return name_problems(c.name)
+
+
+def check_budget(c: Campaign, ctx: CheckContext) -> list[Problem]:
+    found = budget_problems(c.budget)
+    if c.budget.currency != ctx.currency:
+        found.append(Problem("budget.currency", f"must be the account currency, {ctx.currency}"))
+    return found
+
+
+def check_geo(c: Campaign, ctx: CheckContext) -> list[Problem]:
+    return targeting_problems(c.targeting, ctx.countries)
+
+
+def check_bidding(c: Campaign, ctx: CheckContext) -> list[Problem]:
+    return bidding_problems(c.bidding)
+
+
+def check_multipliers(c: Campaign, ctx: CheckContext) -> list[Problem]:
+    return multiplier_problems(c.device_multipliers)
+
+
+def check_affiliate_terms(c: Campaign, ctx: CheckContext) -> list[Problem]:
+    return affiliate_problems(c)
+
+
+def check_destination_url(c: Campaign, ctx: CheckContext) -> list[Problem]:
+    return [] if c.destination_url is None else url_problems(c.destination_url)
+
+
+def check_flight(c: Campaign, ctx: CheckContext) -> list[Problem]:
+    return flight_problems(c.start_date, c.end_date)
+
+
+def check_not_blocked(c: Campaign, ctx: CheckContext) -> list[Problem]:
+    host = host_of(c.destination_url) if c.destination_url else None
+    if host is None:
+        return []
+    hits = [d for d in domain_suffixes(host) if d in ctx.blocked_domains]
+    if not hits:
+        return []
+    via = "" if hits[0] == host else f" (via {hits[0]})"
+    return [Problem("destination_url", f"{host} is on the network's blocklist{via}")]
+
+
+INPUT_CHECKS: tuple[Check, ...] = (
+    check_name,
+    check_budget,
+    check_geo,
+    check_bidding,
+    check_multipliers,
+    check_affiliate_terms,
+    check_destination_url,
+    check_flight,
+)
+REVIEW_CHECKS: tuple[Check, ...] = (
+    check_destination_url,
+    check_not_blocked,
+    check_geo,
+    check_budget,
+    check_bidding,
+    check_affiliate_terms,
+)
+
+
+def validate(c: Campaign, ctx: CheckContext, checks: tuple[Check, ...] = INPUT_CHECKS) -> None:
+    """Raise ValidationFailed naming the field of the first problem."""
+    for check in checks:
+        problems = check(c, ctx)
+        if problems:
+            raise ValidationFailed(str(problems[0]), field=problems[0].field)
+
+
+def review(c: Campaign, ctx: CheckContext, checks: tuple[Check, ...] = REVIEW_CHECKS) -> tuple[str, ...]:
+    """Every reason the campaign fails; empty when it passes."""
+    return tuple(dict.fromkeys(str(p) for check in checks for p in check(c, ctx)))

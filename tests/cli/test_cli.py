@@ -1,0 +1,123 @@
+"""The CLI contract other tools rely on, run as a user would: the installed `auctera` command."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+AUCTERA = shutil.which("auctera", path=str(Path(sys.executable).parent)) or "auctera"
+
+
+def run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [AUCTERA, *args, "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=120
+    )
+
+
+def run_json(*args: str, data_dir: Path) -> dict:
+    done = run(*args, data_dir=data_dir)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_accounts_create_prints_one_json_object(tmp_path: Path) -> None:
+    out = run_json("accounts", "create", "--name", "Acme", "--kind", "advertiser", data_dir=tmp_path)
+    for field in ("account_id", "kind", "api_key", "api_secret", "client_id", "client_secret"):
+        assert out[field], field
+    assert out["kind"] == "advertiser"
+    assert out["account_id"].startswith("adv_")
+    assert out["api_key"].startswith("auc_sk_")
+    assert (tmp_path / "auctera.db").exists()
+
+
+def test_bad_kind_is_a_clear_error(tmp_path: Path) -> None:
+    done = run("accounts", "create", "--name", "Acme", "--kind", "agency", data_dir=tmp_path)
+    assert done.returncode != 0
+    assert "kind" in done.stderr
+    assert done.stdout == ""
+
+
+def test_keys_create_list_rotate_revoke(tmp_path: Path) -> None:
+    acc = run_json("accounts", "create", "--name", "Pub", "--kind", "publisher", data_dir=tmp_path)
+    created = run_json("keys", "create", "--account", acc["account_id"], "--name", "ci", data_dir=tmp_path)
+    assert created["api_key"].startswith("auc_sk_")
+    listed = run_json("keys", "list", "--account", acc["account_id"], data_dir=tmp_path)["data"]
+    assert {k["name"] for k in listed} == {"default", "ci"}
+    assert all("api_key" not in k for k in listed)
+
+    rotated = run_json(
+        "keys", "rotate", "--account", acc["account_id"], "--key", created["key_id"],
+        "--grace-seconds", "60", data_dir=tmp_path,
+    )  # fmt: skip
+    assert rotated["api_key"] != created["api_key"]
+    revoked = run_json(
+        "keys", "revoke", "--account", acc["account_id"], "--key", created["key_id"], data_dir=tmp_path
+    )
+    assert revoked["revoked_at"] is not None
+
+    other = run_json("accounts", "create", "--name", "Other", "--kind", "advertiser", data_dir=tmp_path)
+    foreign = run(
+        "keys", "revoke", "--account", other["account_id"], "--key", created["key_id"], data_dir=tmp_path
+    )
+    assert foreign.returncode != 0
+    assert "not found" in foreign.stderr
+
+
+def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:
+    for _ in range(2):
+        done = run("db", "upgrade", data_dir=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "revision" in done.stderr
+
+
+@pytest.mark.parametrize("command", [["--help"], ["keys", "--help"], ["serve", "--help"]])
+def test_help(command: list[str]) -> None:
+    done = subprocess.run([AUCTERA, *command], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_answers_healthz_once_ready(tmp_path: Path, workers: int) -> None:
+    import time
+
+    import httpx
+
+    port = _free_port()
+    acc = run_json("accounts", "create", "--name", "Acme", "--kind", "advertiser", data_dir=tmp_path)
+    proc = subprocess.Popen(
+        [AUCTERA, "serve", "--port", str(port), "--workers", str(workers), "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+                assert time.monotonic() < deadline, "server did not become ready"
+                time.sleep(0.2)
+        assert health.status_code == 200
+        me = httpx.get(
+            f"http://127.0.0.1:{port}/v2/account", headers={"Authorization": f"Bearer {acc['api_key']}"}
+        )
+        assert me.status_code == 200
+        assert me.json()["name"] == "Acme"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
