@@ -18,7 +18,7 @@ class Result:
     requests: int
     seconds: float
     latencies_ms: list[float]
-    errors: int
+    errors: int  # responses that were not 2xx
 
     @property
     def rps(self) -> float:
@@ -60,7 +60,7 @@ async def _worker(port: int, requests: list[bytes], deadline: float, out: Result
             status = await _read_response(reader)
             out.latencies_ms.append((time.perf_counter() - t0) * 1000)
             out.requests += 1
-            if status >= 400:
+            if not 200 <= status < 300:
                 out.errors += 1
             i += 1
     finally:

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 import orjson
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 from fastapi.responses import ORJSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -65,6 +66,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Campaigns whose post-create review a restart interrupted get it now.
+        await run_in_threadpool(container.campaigns.review_pending, 10_000)
         yield
         container.close()
 

@@ -121,3 +121,40 @@ def test_serve_answers_healthz_once_ready(tmp_path: Path, workers: int) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_blocklist_rejects_live_campaigns_sending_traffic_there(tmp_path: Path) -> None:
+    added = run_json("blocklist", "add", "malware.example", "--reason", "phishing", data_dir=tmp_path)
+    assert added["domain"] == "malware.example"
+    listed = run_json("blocklist", "list", data_dir=tmp_path)["data"]
+    assert [e["domain"] for e in listed] == ["malware.example"]
+    assert run_json("blocklist", "remove", "malware.example", data_dir=tmp_path)["removed"] is True
+    assert run_json("blocklist", "list", data_dir=tmp_path)["data"] == []
+
+
+def test_demo_loads_once_and_its_keys_work(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from auctera.app import create_app
+    from auctera.config import Settings
+
+    first = run_json("demo", data_dir=tmp_path)
+    assert first["status"] == "loaded"
+    assert first["events"] > 10_000
+    assert run_json("demo", data_dir=tmp_path)["status"] == "already loaded"
+    creds = json.loads((tmp_path / "demo-credentials.json").read_text())
+    assert (tmp_path / "demo-credentials.json").stat().st_mode & 0o077 == 0  # secrets: owner only
+    advertiser = next(a for a in creds["accounts"] if a["name"] == "Northwind Outfitters")
+
+    app = create_app(Settings(data_dir=tmp_path))
+    with TestClient(app) as client:
+        page = client.get(
+            "/v2/campaigns?date_range=last_7_days",
+            headers={"Authorization": f"Bearer {advertiser['api_key']}"},
+        ).json()
+    names = {c["name"] for c in page["data"]}
+    assert names == {"Q4 Retargeting - US", "Prospecting - Outdoor Lovers", "Sponsored Boots - Retail Media"}
+    for campaign in page["data"]:
+        assert campaign["status"] == "active"
+        assert campaign["performance"]["lifetime_spend"] > 0
+        assert campaign["performance"]["conversions"] > 0

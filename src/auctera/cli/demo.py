@@ -163,27 +163,33 @@ def load_demo(c: Container, *, days: int = 30, seed: int = 7) -> dict[str, Any]:
 
 
 def _history(c: Container, live: list[Campaign], publishers: list[int], days: int, rng: random.Random) -> Any:
-    """Plausible funnels: CTR around 1%, CVR around 4%, CPM 2-6, AOV 40-180 in the campaign's currency."""
+    """Plausible funnels priced the way each campaign type buys: DSP by CPM (20-40), CPC types per
+    click, CPA offers per conversion. CTR 2-5%, CVR 3-7%, order values 40-120."""
     now = c.clock().astimezone(UTC)
     for campaign in live:
+        ctr, cvr = rng.uniform(0.02, 0.05), rng.uniform(0.03, 0.07)
+        kind = campaign.type.value
+        cpm = rng.randint(20_000_000, 40_000_000) if kind.startswith("dsp_") else 0  # premium retargeting
+        cpc = campaign.payout_micros if kind == "affiliate_cpc" else rng.randint(300_000, 900_000)
+        cpc = 0 if kind.startswith("dsp_") or kind == "affiliate_cpa" else cpc
+        cpa = campaign.payout_micros if kind == "affiliate_cpa" else 0
         for day in range(days, -1, -1):
             base = now - timedelta(days=day)
             impressions = rng.randint(400, 1200)
-            clicks = max(1, int(impressions * rng.uniform(0.006, 0.015)))
-            conversions = int(clicks * rng.uniform(0.02, 0.07))
-            cpm_micros = rng.randint(2_000_000, 6_000_000)
+            clicks = sum(rng.random() < ctr for _ in range(impressions))
+            conversions = sum(rng.random() < cvr for _ in range(clicks))
             for _ in range(impressions):
-                yield _event(
-                    c, campaign, EventType.IMPRESSION, base, rng, publishers, cost=cpm_micros // 1000
-                )
+                yield _event(c, campaign, EventType.IMPRESSION, base, rng, publishers, cost=cpm // 1000)
             for _ in range(clicks):
-                yield _event(c, campaign, EventType.CLICK, base, rng, publishers)
-            for _ in range(conversions):
-                revenue = rng.randint(40, 180) * 1_000_000
-                payout = campaign.payout_micros or 0
                 yield _event(
-                    c, campaign, EventType.CONVERSION, base, rng, publishers, revenue=revenue, payout=payout
+                    c, campaign, EventType.CLICK, base, rng, publishers, cost=cpc or 0, payout=cpc or 0
                 )
+            for _ in range(conversions):
+                revenue = rng.randint(40, 120) * 1_000_000
+                yield _event(
+                    c, campaign, EventType.CONVERSION, base, rng, publishers,
+                    cost=cpa or 0, revenue=revenue, payout=cpa or 0,
+                )  # fmt: skip
 
 
 def _event(

@@ -26,9 +26,11 @@ accounts_app = typer.Typer(
 )
 keys_app = typer.Typer(help="API keys: create, list, revoke, rotate.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+blocklist_app = typer.Typer(help="The operator's blocklist of destination domains.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.add_typer(blocklist_app, name="blocklist")
 
 err = Console(stderr=True)
 
@@ -187,6 +189,44 @@ def keys_rotate(
         grace = None if grace_seconds is None else timedelta(seconds=grace_seconds)
         new = c.accounts.rotate_key(account_arg(account), key_arg(key), grace)
     emit(_key_json(new.key, new.secret))
+
+
+# --- blocklist ---------------------------------------------------------------------------
+
+
+@blocklist_app.command("add")
+def blocklist_add(
+    domain: Annotated[str, typer.Argument(help="Domain; its subdomains are blocked too.")],
+    reason: Annotated[str | None, typer.Option("--reason")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Block a destination domain; live campaigns sending traffic there are rejected at once."""
+    with container_for(data_dir) as c:
+        entry, rejected = c.campaigns.block_domain(domain, reason)
+    emit({"domain": entry.domain, "reason": entry.reason, "campaigns_rejected": rejected})
+
+
+@blocklist_app.command("remove")
+def blocklist_remove(domain: str, data_dir: DataDir = None) -> None:
+    """Unblock a domain (idempotent)."""
+    with container_for(data_dir) as c:
+        removed = c.campaigns.unblock_domain(domain)
+    emit({"domain": domain, "removed": removed})
+
+
+@blocklist_app.command("list")
+def blocklist_list(data_dir: DataDir = None) -> None:
+    """The blocked domains."""
+    with container_for(data_dir) as c:
+        entries = c.campaigns.blocked_domains()
+    emit(
+        {
+            "data": [
+                {"domain": e.domain, "reason": e.reason, "created_at": e.created_at.isoformat()}
+                for e in entries
+            ]
+        }
+    )
 
 
 # --- db, serve, demo ---------------------------------------------------------------------
