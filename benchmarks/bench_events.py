@@ -5,7 +5,16 @@
     no encoding, no locking). Target: >= 50k events/s.
 (d) a daily per-campaign aggregate over BENCH_EVENTS events (default 10,000,000) through
     `daily_totals`, against the identical SQL run in plain DuckDB over the same Parquet
-    files. Target: ratio <= 1.25.
+    files. Target: ratio <= 1.25. The store answers from rollups, so the same figure is
+    also given for the store reading raw events (`use_rollups=False`), the like-for-like
+    comparison with plain DuckDB.
+(e) lifetime `campaign_totals` for 100 campaigns of one account over the same log, from
+    rollups, against the same totals computed by a raw scan in plain DuckDB. Target: p50
+    well under 20 ms (a campaigns list page).
+
+The generated files go straight into `parquet/`, as older versions of the store left them,
+so the rollups are built first by one `compact()` (timed), as the background compactor
+would.
 
 Run from the repository root:
     .venv/bin/python -m benchmarks.bench_events      (or .venv/bin/python benchmarks/bench_events.py)
@@ -22,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import astuple
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,9 +45,12 @@ import duckdb
 
 from auctera.domain.events import Event, EventType
 from auctera.events import DuckDBEventStore
-from auctera.events.codec import COLUMNS, encode_event
+from auctera.events.codec import COLUMNS, encode_event, to_micros
 from auctera.events.layout import PARQUET, Layout, Segment
 from auctera.events.sql import AGGREGATES, daily_totals_query
+
+LIFETIME = (datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))  # as the campaigns list
+CAMPAIGNS = list(range(1, 101))
 
 BATCH = 100
 ROWS_PER_FILE = 250_000  # about what one 64 MiB journal segment compacts to
@@ -142,18 +155,27 @@ def bench_appends(workdir: Path, count: int) -> None:
 # -- (d) daily per-campaign aggregate --------------------------------------------------------
 
 
-def generate(directory: Path, count: int) -> None:
-    """`count` events as Parquet segments in the store's layout (as compaction writes them)."""
+def generate(directory: Path, count: int, *, in_time_order: bool = False) -> None:
+    """`count` events as Parquet segments in the store's layout (as compaction writes them).
+
+    Each file holds events from all DAYS, unless `in_time_order`: then each holds the next
+    slice of time (give or take a minute), as segments compacted from a journal do.
+    """
     layout = Layout(directory)
     start_us = int(datetime.combine(START, datetime.min.time(), tzinfo=UTC).timestamp()) * 1_000_000
     span_us = DAYS * 86_400 * 1_000_000
+    offset = (
+        f"i * {span_us // count} + hash(i * 31 + 7) % 60000000"
+        if in_time_order
+        else f"hash(i * 31 + 7) % {span_us}"
+    )
     kind = "hash(i) % 1000"
     select = f"""
         SELECT i AS id,
           CASE WHEN {kind} < 800 THEN 'impression' WHEN {kind} < 860 THEN 'viewable_impression'
                WHEN {kind} < 960 THEN 'click' WHEN {kind} < 985 THEN 'auction'
                WHEN {kind} < 997 THEN 'conversion' ELSE 'reversal' END AS type,
-          ({start_us} + hash(i * 31 + 7) % {span_us})::BIGINT AS at,
+          ({start_us} + {offset})::BIGINT AS at,
           1::BIGINT AS account_id,
           (1 + hash(i * 17) % 200)::BIGINT AS campaign_id,
           (1 + hash(i * 13) % 50)::BIGINT AS publisher_id,
@@ -183,11 +205,20 @@ def generate(directory: Path, count: int) -> None:
     con.close()
 
 
-def bench_aggregate(directory: Path, count: int, rounds: int) -> None:
+def prepare(directory: Path, count: int, *, in_time_order: bool = False) -> None:
+    """Generate the log unless kept from an earlier run, and build the rollups it lacks."""
     parquet_dir = directory / PARQUET
     if not any(parquet_dir.glob("bench-*.parquet")) if parquet_dir.exists() else True:
-        took = timed(lambda: generate(directory, count))
-        print(f"    (generated {count:,} events in {took:.1f} s)")
+        took = timed(lambda: generate(directory, count, in_time_order=in_time_order))
+        print(f"    (generated {count:,} events{' in time order' if in_time_order else ''} in {took:.1f} s)")
+    with DuckDBEventStore(directory, "bench-compactor", compact_interval=None) as compactor:
+        took = timed(compactor.compact)  # as the background compactor would
+        print(f"    (rollups of {len(list(parquet_dir.glob('*.parquet')))} segments ready in {took:.1f} s)")
+
+
+def bench_aggregate(directory: Path, count: int, rounds: int) -> None:
+    parquet_dir = directory / PARQUET
+    prepare(directory, count)
     end = START + timedelta(days=DAYS - 1)
     files = f"read_parquet('{parquet_dir}/*.parquet')"
     plain_sql, params = daily_totals_query(f"SELECT * FROM {files}", 1, START, end, TZ)
@@ -200,10 +231,16 @@ def bench_aggregate(directory: Path, count: int, rounds: int) -> None:
     by_hand_params = {"tz": TZ, "start": START, "end": end}
     plain = duckdb.connect()
 
-    with DuckDBEventStore(directory, "bench-reader", compact_interval=None) as store:
+    with (
+        DuckDBEventStore(directory, "bench-reader", compact_interval=None) as store,
+        DuckDBEventStore(directory, "bench-raw-reader", compact_interval=None, use_rollups=False) as raw,
+    ):
 
         def via_store() -> Any:
             return store.daily_totals(1, START, end, TZ)
+
+        def via_raw_store() -> Any:
+            return raw.daily_totals(1, START, end, TZ)
 
         def via_plain() -> Any:
             return plain.execute(plain_sql, params).fetchall()
@@ -217,37 +254,127 @@ def bench_aggregate(directory: Path, count: int, rounds: int) -> None:
         assert [(r.day, r.campaign_id, r.totals.cost_micros) for r in stored_rows] == [
             (day, campaign, cost) for day, campaign, *_, cost, _, _ in plain_rows
         ]
+        assert via_raw_store() == stored_rows
         assert by_hand() == plain_rows
-        store_times: list[float] = []
-        plain_times: list[float] = []
-        by_hand_times: list[float] = []
-        for round_ in range(rounds):  # interleaved, order alternating: load drift hits all alike
-            pair = [(store_times, via_store), (plain_times, via_plain)]
-            for times, fn in pair if round_ % 2 == 0 else pair[::-1]:
-                times.append(timed(fn))
-            by_hand_times.append(timed(by_hand))
+        times = interleaved(rounds, {"store": via_store, "raw store": via_raw_store, "plain": via_plain})
+        by_hand_times = [timed(by_hand) for _ in range(rounds)]
 
-    store_median, plain_median = statistics.median(store_times), statistics.median(plain_times)
     size = sum(p.stat().st_size for p in parquet_dir.glob("*.parquet")) / 2**20
     print(
         f"(d) daily per-campaign totals over {total[0]:,} events ({size:,.0f} MiB Parquet), "
         f"{len(stored_rows):,} rows out, {TZ} days, {rounds} rounds"
     )
-    print("                                        median       best")
-    for label, median, best in [
-        ("plain DuckDB, identical SQL  ", plain_median, min(plain_times)),
-        ("DuckDBEventStore.daily_totals", store_median, min(store_times)),
+    print("                                                   median       best")
+    for label, key in [
+        ("plain DuckDB, identical SQL over raw events", "plain"),
+        ("DuckDBEventStore.daily_totals, raw events  ", "raw store"),
+        ("DuckDBEventStore.daily_totals, rollups     ", "store"),
     ]:
-        print(f"    {label}     {median * 1000:8.1f} ms {best * 1000:8.1f} ms")
-    print(
-        f"    ratio store / plain               {store_median / plain_median:8.2f}    "
-        f"{min(store_times) / min(plain_times):8.2f}      (target <= 1.25)"
-    )
+        print(f"    {label} {statistics.median(times[key]) * 1000:8.1f} ms {min(times[key]) * 1000:8.1f} ms")
+    for label, key in [("raw events", "raw store"), ("rollups   ", "store")]:
+        print(
+            f"    ratio store ({label}) / plain          {ratio(times, key, 'plain', statistics.median):8.2f}"
+            f"    {ratio(times, key, 'plain', min):8.2f}      (target <= 1.25)"
+        )
     by_hand_median = statistics.median(by_hand_times)
     print(
         f"    for reference, plain DuckDB with timezone() per row {by_hand_median * 1000:.1f} ms"
-        f" (store / that = {store_median / by_hand_median:.2f})"
+        f" (store / that = {statistics.median(times['store']) / by_hand_median:.2f})"
     )
+
+
+# -- (e) lifetime campaign totals --------------------------------------------------------------
+
+
+def bench_lifetime(directory: Path, in_time_order: Path, count: int, rounds: int) -> None:
+    parquet_dir = directory / PARQUET
+    ids = ", ".join(map(str, CAMPAIGNS))
+    # The raw scan as one would write it in plain DuckDB (the store's SQL before rollups).
+    plain_sql = (
+        f"SELECT campaign_id, {AGGREGATES}\nFROM read_parquet('{parquet_dir}/*.parquet')\n"
+        f'WHERE account_id = 1 AND campaign_id IN ({ids}) AND "at" >= $start AND "at" < $end\n'
+        "GROUP BY campaign_id ORDER BY campaign_id"
+    )
+    plain_params = {"start": to_micros(LIFETIME[0]), "end": to_micros(LIFETIME[1])}
+    plain = duckdb.connect()
+    last_day = datetime.combine(START + timedelta(days=DAYS - 1), datetime.min.time(), tzinfo=UTC)
+    # A list page at the end of the generated data: today, the last 7 days, lifetime.
+    page = {
+        "today": (last_day, last_day + timedelta(days=1)),
+        "period": (last_day - timedelta(days=6), last_day + timedelta(days=1)),
+        "lifetime": LIFETIME,
+    }
+
+    with (
+        DuckDBEventStore(directory, "bench-reader", compact_interval=None) as store,
+        DuckDBEventStore(directory, "bench-raw-reader", compact_interval=None, use_rollups=False) as raw,
+    ):
+
+        def via_store() -> Any:
+            return store.campaign_totals(1, CAMPAIGNS, *LIFETIME)
+
+        def via_plain() -> Any:
+            return plain.execute(plain_sql, plain_params).fetchall()
+
+        first_call = timed(via_store)  # loads the per-segment totals into memory
+        answer = via_store()
+        assert [(c, *astuple(t)) for c, t in answer.items()] == via_plain()
+        assert raw.campaign_totals(1, CAMPAIGNS, *LIFETIME) == answer
+        times = interleaved(
+            rounds,
+            {
+                "plain": via_plain,
+                "raw store": lambda: raw.campaign_totals(1, CAMPAIGNS, *LIFETIME),
+                "page": lambda: store.campaign_totals_windows(1, CAMPAIGNS, page),
+                "raw page": lambda: raw.campaign_totals_windows(1, CAMPAIGNS, page),
+            },
+        )
+        times["store"] = [timed(via_store) for _ in range(10 * rounds)]  # fast: more samples for its p50
+    prepare(in_time_order, count, in_time_order=True)
+    with DuckDBEventStore(in_time_order, "bench-reader", compact_interval=None) as store:
+        page_answer = store.campaign_totals_windows(1, CAMPAIGNS, page)
+        with DuckDBEventStore(
+            in_time_order, "bench-raw-reader", compact_interval=None, use_rollups=False
+        ) as raw:
+            assert raw.campaign_totals_windows(1, CAMPAIGNS, page) == page_answer
+        times["ordered page"] = [
+            timed(lambda: store.campaign_totals_windows(1, CAMPAIGNS, page)) for _ in range(10 * rounds)
+        ]
+
+    def p50(key: str) -> float:
+        return statistics.median(times[key]) * 1000
+
+    print(f"(e) lifetime campaign_totals, {len(CAMPAIGNS)} campaigns of account 1, {rounds} rounds")
+    print(f"    plain DuckDB, raw scan of the Parquet files     p50 {p50('plain'):8.1f} ms")
+    print(f"    DuckDBEventStore.campaign_totals, raw events   p50 {p50('raw store'):8.1f} ms")
+    print(
+        f"    DuckDBEventStore.campaign_totals, rollups      p50 {p50('store'):8.1f} ms"
+        f"   (first call {first_call * 1000:.0f} ms: loads the per-segment totals)"
+    )
+    print(f"    ratio store (rollups) / plain                      {p50('store') / p50('plain'):8.3f}")
+    print("    for reference, a list page: today, the last 7 days and lifetime at the end of the data,")
+    print("    in one campaign_totals_windows call")
+    print(f"      rollups    p50 {p50('page'):8.1f} ms   (every file spans all {DAYS} days: all are cut,")
+    print("                                  and their 15-minute rows in the 7 days are read)")
+    print(f"      raw events p50 {p50('raw page'):8.1f} ms")
+    print(f"      rollups    p50 {p50('ordered page'):8.1f} ms   the same events, files in time order as")
+    print("                                  compaction writes them: only the last cut")
+
+
+def interleaved(rounds: int, runs: dict[str, Callable[[], Any]]) -> dict[str, list[float]]:
+    """Seconds per call, the runs interleaved with alternating order: load drift hits all alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    order = list(runs)
+    for round_ in range(rounds):
+        for name in order if round_ % 2 == 0 else order[::-1]:
+            times[name].append(timed(runs[name]))
+    return times
+
+
+def ratio(
+    times: dict[str, list[float]], top: str, bottom: str, stat: Callable[[list[float]], float]
+) -> float:
+    return stat(times[top]) / stat(times[bottom])
 
 
 def main() -> None:
@@ -258,7 +385,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-events-") as scratch:
         bench_appends(Path(scratch), appends)
         keep = os.environ.get("BENCH_DIR")
-        bench_aggregate(Path(keep) if keep else Path(scratch) / "aggregate", count, rounds)
+        directory = Path(keep) if keep else Path(scratch) / "aggregate"
+        bench_aggregate(directory, count, rounds)
+        bench_lifetime(directory, directory.with_name(directory.name + "-in-time-order"), count, rounds)
 
 
 if __name__ == "__main__":

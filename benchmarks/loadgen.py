@@ -50,9 +50,9 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def _worker(port: int, requests: list[bytes], deadline: float, out: Result) -> None:
+async def _worker(port: int, requests: list[bytes], deadline: float, out: Result, start: int) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    i = 0
+    i = start
     try:
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
@@ -71,7 +71,9 @@ async def _run(port: int, requests: list[bytes], seconds: float, connections: in
     out = Result(0, 0.0, [], 0)
     start = time.perf_counter()
     deadline = start + seconds
-    await asyncio.gather(*(_worker(port, requests, deadline, out) for _ in range(connections)))
+    # Each connection starts at its own place in `requests`, so they do not ask for the same thing at once.
+    starts = [k * len(requests) // connections for k in range(connections)]
+    await asyncio.gather(*(_worker(port, requests, deadline, out, start) for start in starts))
     out.seconds = time.perf_counter() - start
     return out
 

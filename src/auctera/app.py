@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 import orjson
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
-from fastapi.responses import ORJSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from auctera import __version__
@@ -22,6 +21,7 @@ from auctera.api import oauth
 from auctera.api.errors import install_error_handlers
 from auctera.api.middleware import install_middleware
 from auctera.api.observability import configure_logging, metrics_app
+from auctera.api.responses import OrjsonResponse
 from auctera.api.v2 import accounts as v2_accounts
 from auctera.api.v2 import blocklist as v2_blocklist
 from auctera.api.v2 import campaigns as v2_campaigns
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         title="Auctera API",
         version=__version__,
         description="Self-hosted performance-marketing engine. See docs/ for each surface.",
-        default_response_class=ORJSONResponse,
+        default_response_class=OrjsonResponse,
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,

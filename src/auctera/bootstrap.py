@@ -37,10 +37,14 @@ class Container:
     accounts: AccountService
     auth: AuthService
     campaigns: CampaignService
+    # Whether short reads of the state store may run on the event loop: SQLite reads a local file
+    # in microseconds, less than a hop to the threadpool costs; a PostgreSQL round trip is I/O.
+    inline_reads: bool = False
     _node_lock: IO[str] | None = field(default=None, repr=False)
 
     def close(self) -> None:
         self.events.close()
+        self.uow.close()
         self.engine.dispose()
         if self._node_lock is not None:
             self._node_lock.close()
@@ -98,5 +102,6 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
             cache_seconds=settings.auth_cache_seconds,
         ),
         campaigns=CampaignService(uow, ids, clock, events),
+        inline_reads=engine.dialect.name == "sqlite",
         _node_lock=lock,
     )

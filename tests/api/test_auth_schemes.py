@@ -138,3 +138,17 @@ def test_network_operator_creates_accounts(app: RootApp, client: TestClient) -> 
     # An advertiser cannot see another account, and is told it does not exist.
     other = client.get(f"/v2/accounts/{body['account']['id']}", headers=bearer(adv.api_key))
     assert other.status_code == 404
+
+
+def test_malformed_json_is_a_400_without_a_bogus_field(app: RootApp, client: TestClient) -> None:
+    new = app.container.accounts.create_account("Acme", "advertiser")
+    response = client.post(
+        "/v2/campaigns",
+        content=b'{"name": "X", bad',
+        headers={**bearer(new.api_key), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_json"
+    assert error["field"] is None
+    assert "not valid JSON" in error["message"]

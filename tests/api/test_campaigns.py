@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import count
 from typing import Any
@@ -10,9 +11,11 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from auctera.api.v2.campaigns import _RenderedCampaigns
 from auctera.app import RootApp
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import render_account_id
+from auctera.domain.campaigns import Budget, Campaign, CampaignStatus, CampaignType
 from auctera.domain.events import Event, EventType
 
 from .conftest import bearer
@@ -231,6 +234,34 @@ def test_pause_resume(acme: Api) -> None:
     assert (
         acme.call("PATCH", f"/v2/campaigns/{campaign_id}", {"status": "active"}).json()["status"] == "active"
     )
+
+
+def test_every_read_shows_the_latest_state(acme: Api, network: Api) -> None:
+    # GET reuses the JSON of a campaign it rendered before only when the fresh read equals it.
+    campaign_id = acme.create()
+    path = f"/v2/campaigns/{campaign_id}"
+    seen = [acme.get(campaign_id)["status"]]
+    for change in ({"status": "paused"}, {"status": "active"}, {"status": "paused"}):
+        acme.call("PATCH", path, change)
+        seen.append(acme.get(campaign_id)["status"])
+        seen.append(acme.get(campaign_id)["status"])
+    assert seen == ["active", "paused", "paused", "active", "active", "paused", "paused"]
+    network.call("POST", f"{path}/review", {"decision": "reject", "reasons": ["no"]})
+    assert acme.get(campaign_id)["review"]["reasons"] == ["no"]
+    acme.call("DELETE", path)
+    assert acme.get(campaign_id)["status"] == "archived"
+
+
+def test_rendered_campaigns_are_bounded_and_never_stale() -> None:
+    rendered = _RenderedCampaigns(2)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    first = Campaign(1, 7, "a", CampaignType.DSP_PROSPECTING, CampaignStatus.ACTIVE, Budget("USD"), now, now)
+    assert json.loads(rendered.body(first))["name"] == "a"
+    assert json.loads(rendered.body(replace(first, name="b")))["name"] == "b"
+    assert json.loads(rendered.body(first))["name"] == "a"
+    for n in range(2, 10):
+        rendered.body(replace(first, id=n))
+    assert len(rendered._bodies) == 2
 
 
 def test_patch_rejects_bad_input_without_writing(acme: Api) -> None:

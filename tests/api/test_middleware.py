@@ -38,7 +38,8 @@ GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class FakeAuth:
-    """Credential -> principal, like AuthService.authenticate."""
+    """Credential -> principal, like AuthService.authenticate (and nothing cached: every request
+    takes the lookup path, through the threadpool)."""
 
     def __init__(self, limits: dict[str, int | None]) -> None:
         self.principals = {
@@ -52,6 +53,9 @@ class FakeAuth:
             )
             for n, (key, limit) in enumerate(limits.items())
         }
+
+    def cached(self, credential: str | None) -> Principal | None:
+        return None
 
     def authenticate(self, credential: str | None) -> Principal:
         if credential not in self.principals:

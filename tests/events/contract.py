@@ -16,6 +16,8 @@ import pytest
 from auctera.domain.events import DailyTotals, Event, EventType, Totals
 from auctera.services.ports import EventStore
 
+from .oracle import RandomLog
+
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 ALL_TIME = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 
@@ -60,6 +62,8 @@ def by_day(rows: list[DailyTotals]) -> dict[tuple[date, int | None], Totals]:
 
 
 class EventStoreContract:
+    """Adapters may answer from pre-aggregated data after `settle`; answers must not change."""
+
     @pytest.fixture
     def harness(self) -> StoreHarness:
         raise NotImplementedError("override the harness fixture for the adapter under test")
@@ -318,3 +322,49 @@ class EventStoreContract:
         harness.settle(store)
         harness.settle(store)
         assert snapshot() == after_more
+
+    # -- several windows at once --------------------------------------------------------------
+
+    def test_campaign_totals_windows_equal_one_call_per_window(self, store: EventStore) -> None:
+        store.append_many(
+            [
+                event(at=utc(2024, 3, 1, 9), campaign_id=10, cost_micros=1),
+                event(EventType.CLICK, at=utc(2024, 3, 2, 9), campaign_id=10, cost_micros=2),
+                event(at=utc(2024, 3, 2, 23, 59), campaign_id=11, cost_micros=4),
+                event(EventType.AUCTION, at=utc(2024, 3, 3, 1), campaign_id=12),  # counts in no counter
+            ]
+        )
+        windows = {
+            "today": (utc(2024, 3, 2), utc(2024, 3, 3)),
+            "empty": (utc(2024, 3, 2), utc(2024, 3, 2)),
+            "backwards": (utc(2024, 3, 3), utc(2024, 3, 2)),
+            "lifetime": ALL_TIME,
+            "unaligned": (utc(2024, 3, 1, 9, 0, 1), utc(2024, 3, 3, 1, 0, 1)),
+        }
+        for ids in (None, [10, 12, 99], []):
+            together = store.campaign_totals_windows(1, ids, windows)
+            assert list(together) == list(windows)
+            assert together == {name: store.campaign_totals(1, ids, *w) for name, w in windows.items()}
+        assert store.campaign_totals_windows(1, None, windows)["lifetime"][12] == Totals()
+        assert store.campaign_totals_windows(1, None, {}) == {}
+        with pytest.raises(ValueError):
+            store.campaign_totals_windows(1, None, {"naive": (datetime(2024, 3, 1), datetime(2024, 3, 2))})
+
+    # -- randomized: whatever the engine precomputes, answers equal the counting rules -----------
+
+    @pytest.mark.parametrize("seed", range(4))
+    def test_random_logs_are_answered_exactly_before_and_after_maintenance(
+        self, harness: StoreHarness, store: EventStore, seed: int
+    ) -> None:
+        # Events over several days and accounts, many on 15-minute and local-midnight edges, and
+        # queries with unaligned bounds in zones with DST and half- and quarter-hour offsets.
+        log = RandomLog(seed)
+        log.append_many(store, log.events(400))
+        log.check(store)
+        harness.settle(store)
+        log.check(store)
+        # One by one: with small segments, many lie within one bucket or one local day.
+        log.append_each(store, log.events(60))
+        log.check(store)  # compacted and live events together
+        harness.settle(store)
+        log.check(store)

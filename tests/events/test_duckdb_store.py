@@ -8,11 +8,12 @@ import threading
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 
-from auctera.domain.events import EventType, Totals
+from auctera.domain.events import DailyTotals, EventType, Totals
 from auctera.events import DuckDBEventStore, WriterInUseError
 from auctera.events import layout as layout_module
 from auctera.events.codec import encode_event
@@ -22,13 +23,33 @@ from auctera.services.ports import EventStore
 from .contract import ALL_TIME, EventStoreContract, event
 
 
+class CompactingStore(DuckDBEventStore):
+    """Compacts before answering: with one-byte segments every append is sealed at once, so
+    every answer comes from Parquet files and their rollups, not from JSON."""
+
+    def campaign_totals_windows(self, *args: Any, **kwargs: Any) -> dict[str, dict[int, Totals]]:
+        self._compact_sealed()
+        return super().campaign_totals_windows(*args, **kwargs)
+
+    def daily_totals(self, *args: Any, **kwargs: Any) -> list[DailyTotals]:
+        self._compact_sealed()
+        return super().daily_totals(*args, **kwargs)
+
+    def _compact_sealed(self) -> None:
+        if self.layout.segments(SEALED):
+            self.compact()
+
+
 class DuckDBHarness:
-    def __init__(self, directory: Path, **options: object) -> None:
+    def __init__(
+        self, directory: Path, store: type[DuckDBEventStore] = DuckDBEventStore, **options: object
+    ) -> None:
         self.directory = directory
+        self.store = store
         self.options = {"compact_interval": None, **options}
 
     def open(self, writer: str = "writer-a") -> DuckDBEventStore:
-        return DuckDBEventStore(self.directory, writer, **self.options)  # type: ignore[arg-type]
+        return self.store(self.directory, writer, **self.options)  # type: ignore[arg-type]
 
     def settle(self, store: EventStore) -> None:
         assert isinstance(store, DuckDBEventStore)
@@ -36,11 +57,15 @@ class DuckDBHarness:
 
 
 class TestDuckDBContract(EventStoreContract):
-    @pytest.fixture(params=["one-segment", "tiny-segments"])
+    @pytest.fixture(params=["one-segment", "tiny-segments", "rollups"])
     def harness(self, request: pytest.FixtureRequest, tmp_path: Path) -> DuckDBHarness:
-        # Tiny segments make every few appends rotate, so the contract also covers sealed files.
+        # Tiny segments make every few appends rotate, so the contract also covers sealed and
+        # compacted files; "rollups" answers everything from compacted files.
+        directory = tmp_path / "events [log]"
+        if request.param == "rollups":
+            return DuckDBHarness(directory, CompactingStore, segment_max_bytes=1)
         size = {"one-segment": 64 * 1024 * 1024, "tiny-segments": 600}[request.param]
-        return DuckDBHarness(tmp_path / "events [log]", segment_max_bytes=size)
+        return DuckDBHarness(directory, segment_max_bytes=size)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -11,7 +11,7 @@ import pytest
 from auctera.domain.events import DailyTotals, EventType
 from auctera.events import DuckDBEventStore, duckdb_store, sql
 from auctera.events.codec import to_micros
-from auctera.events.timezones import local_day_sql, offset_pieces, python_zone
+from auctera.events.timezones import local_day_numbers, local_day_sql, offset_pieces, python_zone
 
 from .contract import event, utc
 
@@ -74,3 +74,30 @@ def test_zones_python_lacks_fall_back_to_duckdb(tmp_path: Path, monkeypatch: pyt
         assert [(r.day.day, r.totals.clicks) for r in with_python] == [(30, 1), (31, 2), (1, 1)]
         with pytest.raises(ValueError):
             store.daily_totals(1, date(2024, 3, 30), date(2024, 4, 1), "Nowhere/Special")
+
+
+def test_local_days_of_a_span_follow_the_clock_piece_by_piece() -> None:
+    hour = 3_600_000_000
+    # A made-up zone at +01:00 that falls back to +00:00 at 23:30 UTC: its clocks read
+    # 00:30 on day 1 and then 23:30 on day 0 again. The span from 23:15 to 00:45 UTC starts
+    # and ends on day 1 but passes through day 0 in between.
+    pieces = [(0, hour), (23 * hour + hour // 2, 0)]
+    assert local_day_numbers(pieces, 23 * hour + hour // 4, 24 * hour + 3 * hour // 4) == {0, 1}
+    assert local_day_numbers(pieces, 22 * hour, 23 * hour) == {0}
+
+
+@pytest.mark.parametrize("tz", ZONES)
+def test_local_days_of_spans_match_the_zone(tz: str) -> None:
+    zone = python_zone(tz)
+    assert zone is not None
+    pieces = offset_pieces(zone, LO, HI)
+    step = 900_000_000  # spans made of whole 15-minute buckets, as rollups have
+    for start in range(LO, HI - 200 * step, 7_919 * step):
+        for length in (1, 4, 40, 96, 97, 200):
+            end = start + length * step
+            seen = {
+                (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=t)).astimezone(zone).date()
+                for t in [*range(start, end, step), end - 1]
+            }
+            want = {(d - date(1970, 1, 1)).days for d in seen}
+            assert local_day_numbers(pieces, start, end) == want, (start, length)

@@ -142,3 +142,27 @@ def test_oauth_client_credentials(accounts: AccountService, auth: AuthService, c
     clock.now += timedelta(hours=1, seconds=1)
     with pytest.raises(Unauthorized):
         auth.authenticate(issued.access_token)
+
+
+def test_cached_answers_from_memory_only(
+    accounts: AccountService, uow: SqlUnitOfWorkFactory, clock: FakeClock
+) -> None:
+    # What the async auth dependencies serve on the event loop; None sends them to `authenticate`.
+    auth = AuthService(uow, clock, token_ttl=timedelta(hours=1), cache_seconds=60)
+    new = accounts.create_account("Acme", "advertiser")
+    rotated = accounts.rotate_key(new.account.id, new.key.id, timedelta(minutes=10))
+    with pytest.raises(Unauthorized):
+        auth.cached(None)
+    with pytest.raises(Unauthorized):
+        auth.cached("")
+    assert auth.cached(new.api_key) is None  # never looked up
+    assert auth.cached("auc_sk_unknown") is None
+    principal = auth.authenticate(new.api_key)
+    assert auth.cached(new.api_key) == principal
+    # The key's own expiry holds even while it is cached.
+    clock.now += timedelta(minutes=10, seconds=1)
+    with pytest.raises(Unauthorized):
+        auth.cached(new.api_key)
+    with pytest.raises(Unauthorized):
+        auth.authenticate(new.api_key)
+    assert auth.authenticate(rotated.secret).account_id == new.account.id

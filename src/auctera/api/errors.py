@@ -12,9 +12,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from auctera.api.responses import OrjsonResponse
 from auctera.errors import AucteraError, RateLimited
 
 # (status, code, message, field) -> body
@@ -33,10 +33,10 @@ def register_envelope(prefix: str, renderer: Renderer) -> None:
     _ENVELOPES.sort(key=lambda item: len(item[0]), reverse=True)
 
 
-def _render(request: Request, status: int, code: str, message: str, field: str | None) -> ORJSONResponse:
+def _render(request: Request, status: int, code: str, message: str, field: str | None) -> OrjsonResponse:
     path = request.url.path
     renderer = next((r for prefix, r in _ENVELOPES if path.startswith(prefix)), v2_envelope)
-    return ORJSONResponse(renderer(status, code, message, field), status_code=status)
+    return OrjsonResponse(renderer(status, code, message, field), status_code=status)
 
 
 def field_from_loc(loc: Sequence[Any]) -> str | None:
@@ -57,7 +57,7 @@ def _validation_message(err: dict[str, Any]) -> str:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AucteraError)
-    async def _domain(request: Request, exc: AucteraError) -> ORJSONResponse:
+    async def _domain(request: Request, exc: AucteraError) -> OrjsonResponse:
         response = _render(request, exc.status_code, exc.code, exc.message, exc.field)
         if isinstance(exc, RateLimited):
             response.headers["Retry-After"] = str(exc.retry_after)
@@ -66,14 +66,18 @@ def install_error_handlers(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> OrjsonResponse:
         first = exc.errors()[0] if exc.errors() else {}
+        if first.get("type") == "json_invalid":  # its loc is a character offset, not a field
+            where = first.get("loc", ("body", "?"))[-1]
+            message = f"the request body is not valid JSON (at character {where})"
+            return _render(request, 400, "invalid_json", message, None)
         field = field_from_loc(first.get("loc", ()))
         code = "unknown_field" if first.get("type") == "extra_forbidden" else "validation_error"
         return _render(request, 422, code, _validation_message(first), field)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> OrjsonResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
         response = _render(
             request, exc.status_code, codes.get(exc.status_code, "error"), str(exc.detail), None

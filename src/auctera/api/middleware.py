@@ -11,6 +11,7 @@ pipes every response through a memory stream: a cost on each request that a pure
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import re
 import time
@@ -189,6 +190,10 @@ def _rate_decision(scope: Scope) -> RateDecision | None:
 def _finish(scope: Scope, status: int, seconds: float) -> None:
     method: str = scope["method"]
     observe_request(method, route_template(scope), status, seconds)
+    # Bound now, under the current configuration; at log level warning the line is not built at all.
+    log = _access_log.bind()
+    if status < 500 and not log.is_enabled_for(logging.INFO):
+        return
     fields: dict[str, Any] = {
         "method": method,
         "path": scope["path"],
@@ -201,6 +206,6 @@ def _finish(scope: Scope, status: int, seconds: float) -> None:
         # As the API and CLI show it (adv_…): a 64-bit integer loses digits in JSON tools using doubles.
         fields["account_id"] = render_account_id(principal.kind, principal.account_id)
     if status >= 500:
-        _access_log.error("request", **fields)
+        log.error("request", **fields)
     else:
-        _access_log.info("request", **fields)
+        log.info("request", **fields)

@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import ORJSONResponse
 
 from auctera.api.deps import container_of
+from auctera.api.responses import OrjsonResponse
 from auctera.errors import Unauthorized
 
 router = APIRouter(tags=["oauth2"])
 
 
-def _oauth_error(status: int, error: str, description: str) -> ORJSONResponse:
+def _oauth_error(status: int, error: str, description: str) -> OrjsonResponse:
     # RFC 6749 section 5.2 error body.
-    return ORJSONResponse(
+    return OrjsonResponse(
         {"error": error, "error_description": description},
         status_code=status,
         headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
@@ -28,7 +28,7 @@ def token(
     grant_type: Annotated[str | None, Form()] = None,
     client_id: Annotated[str | None, Form()] = None,
     client_secret: Annotated[str | None, Form()] = None,
-) -> ORJSONResponse:
+) -> OrjsonResponse:
     if grant_type != "client_credentials":
         return _oauth_error(400, "unsupported_grant_type", "grant_type must be 'client_credentials'")
     if not client_id or not client_secret:
@@ -38,7 +38,7 @@ def token(
         issued = container_of(request).auth.issue_token(client_id, client_secret)
     except Unauthorized:
         return _oauth_error(401, "invalid_client", "client authentication failed")
-    return ORJSONResponse(
+    return OrjsonResponse(
         {
             "access_token": issued.access_token,
             "token_type": "Bearer",

@@ -5,6 +5,11 @@ fsync the directory, then delete the sealed JSON file. A reader listing the stag
 pipeline order (see `layout`) sees the segment once whatever step it lands between; a
 crash between the rename and the delete leaves both copies, which readers dedupe and the
 next compaction cleans up. Only one process compacts a directory at a time (an flock).
+
+Each segment's rollup (see `rollup_build`) is written from the temporary Parquet file and
+renamed in before it, so a compacted segment is never visible without its rollup. A failed
+rollup does not hold compaction back: it is retried, like the rollups of segments
+compacted before rollups existed, at the end of every round.
 """
 
 from __future__ import annotations
@@ -17,25 +22,27 @@ import duckdb
 
 from auctera.events.journal import seal
 from auctera.events.layout import JOURNAL, PARQUET, SEALED, Layout, Segment, fsync_dir, fsync_file, try_lock
+from auctera.events.rollup_build import build_missing_rollups, build_rollup, remove_stray_rollups
 from auctera.events.sql import jsonl_select, sql_string
 
 log = logging.getLogger(__name__)
 
 
 def compact(layout: Layout) -> int:
-    """Compact every sealed segment; returns how many became Parquet (0 if another process is at it)."""
+    """Compact every sealed segment and build missing rollups; returns how many segments became
+    Parquet (0 if another process is at it)."""
     lock_fd = try_lock(layout.compaction_lock_path)
     if lock_fd is None:
         return 0
     try:
         seal_orphans(layout)
         _remove_temporary_files(layout)  # left by a compaction that died; we hold the lock, so not ours
-        sealed = layout.segments(SEALED)
-        if not sealed:
-            return 0
+        remove_stray_rollups(layout)
         con = duckdb.connect(":memory:")
         try:
-            return sum(_compact_segment(layout, con, segment) for segment in sealed)
+            compacted = sum(_compact_segment(layout, con, segment) for segment in layout.segments(SEALED))
+            build_missing_rollups(layout, con)
+            return compacted
         finally:
             con.close()
     finally:
@@ -85,6 +92,10 @@ def _compact_segment(layout: Layout, con: duckdb.DuckDBPyConnection, segment: Se
         f"TO {sql_string(str(temporary))} (FORMAT parquet, COMPRESSION zstd)"
     )
     fsync_file(temporary)
+    try:
+        build_rollup(layout, con, segment, temporary)
+    except (duckdb.Error, OSError):  # queries read the segment raw meanwhile
+        log.exception("building the rollup of %s failed; retried at the end of the round", segment.stem)
     os.rename(temporary, target)
     fsync_dir(target.parent)
     source.unlink()

@@ -8,8 +8,9 @@ and query one directory at the same time.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
@@ -18,19 +19,18 @@ from typing import Any, Final
 import duckdb
 
 from auctera.domain.events import DailyTotals, Event, Totals
+from auctera.events.campaign_windows import COLUMNS_PER_WINDOW, Window, campaign_windows_query
 from auctera.events.codec import encode_event, to_micros
 from auctera.events.compaction import BackgroundCompactor, compact
+from auctera.events.daily_rollups import daily_rollups_query
 from auctera.events.journal import Journal, MiB
-from auctera.events.layout import Layout
-from auctera.events.sql import (
-    campaign_totals_query,
-    daily_totals_query,
-    source_sql,
-    totals_from_row,
-)
+from auctera.events.layout import Layout, Snapshot
+from auctera.events.sql import daily_totals_query, source_sql, totals_from_row
 from auctera.events.timezones import python_zone
+from auctera.events.totals_cache import TotalsCache
 
-QueryBuilder = Callable[[str], tuple[str, dict[str, Any]]]
+# SQL and parameters for a snapshot of the files; None when no file can hold a matching row.
+QueryBuilder = Callable[[Snapshot], tuple[str, dict[str, Any]] | None]
 
 # Without /proc (or out of descriptors) files are read by path, and a query that finds one
 # gone (sealed or compacted meanwhile) is retried on a fresh listing.
@@ -40,18 +40,17 @@ _FD_DIR: Final = Path("/proc/self/fd")
 
 
 @contextlib.contextmanager
-def _pinned(layout: Layout) -> Iterator[tuple[list[str], list[str]]]:
-    """A snapshot's (jsonl, parquet) paths, the JSON files opened so they stay readable until exit.
+def _pinned(layout: Layout) -> Iterator[Snapshot]:
+    """A snapshot whose JSON files are opened, so they stay readable until exit.
 
     JSON files move on (sealed by rename, deleted once compacted); holding a descriptor and
     reading it as /proc/self/fd/N keeps exactly the listed contents however long the query
-    runs. Parquet files never move once renamed in, so they are read by their own paths.
+    runs. Parquet files and rollups never move once renamed in, so they are read by path.
     """
     for _ in range(_PIN_ATTEMPTS):
         snapshot = layout.snapshot()
-        parquet = [str(p) for p in snapshot.parquet]
         if not _FD_DIR.is_dir():
-            yield [str(p) for p in snapshot.jsonl], parquet
+            yield snapshot
             return
         fds: list[int] = []
         try:
@@ -62,10 +61,10 @@ def _pinned(layout: Layout) -> Iterator[tuple[list[str], list[str]]]:
             continue
         except OSError:  # e.g. out of descriptors with a huge compaction backlog
             _close_all(fds)
-            yield [str(p) for p in snapshot.jsonl], parquet
+            yield snapshot
             return
         try:
-            yield [f"{_FD_DIR}/{fd}" for fd in fds], parquet
+            yield dataclasses.replace(snapshot, jsonl=[_FD_DIR / str(fd) for fd in fds])
             return
         finally:
             _close_all(fds)
@@ -83,6 +82,7 @@ class DuckDBEventStore:
     `writer_id` must be unique among the processes appending to `directory` at the same
     time (the default, host name and pid, is). `compact_interval` seconds between
     background compactions; None leaves compaction to explicit `compact()` calls.
+    `use_rollups=False` answers every query from raw events (for checks and benchmarks).
     """
 
     def __init__(
@@ -93,6 +93,7 @@ class DuckDBEventStore:
         *,
         segment_max_bytes: int = 64 * MiB,
         compact_interval: float | None = 60.0,
+        use_rollups: bool = True,
     ) -> None:
         self._journal = Journal(directory, writer_id, fsync_interval, segment_max_bytes)
         self.layout: Layout = self._journal.layout
@@ -101,6 +102,8 @@ class DuckDBEventStore:
         # nothing may be cached by path. (Neither cache serves local files by default anyway.)
         self._db.execute("SET enable_external_file_cache = false; SET parquet_metadata_cache = false")
         self._icu_time_zones: frozenset[str] | None = None
+        self._use_rollups = use_rollups
+        self._totals = TotalsCache(self._db)
         self._compactor = BackgroundCompactor(self.layout, compact_interval) if compact_interval else None
         self._closed = False
 
@@ -131,14 +134,35 @@ class DuckDBEventStore:
         end: datetime,
     ) -> dict[int, Totals]:
         """Totals per campaign, start <= at < end. Every requested campaign is in the result."""
+        return self.campaign_totals_windows(account_id, campaign_ids, {"": (start, end)})[""]
+
+    def campaign_totals_windows(
+        self,
+        account_id: int,
+        campaign_ids: Sequence[int] | None,
+        windows: Mapping[str, tuple[datetime, datetime]],
+    ) -> dict[str, dict[int, Totals]]:
+        """`campaign_totals` for each named (start, end) window, in one query over the log."""
         ids = None if campaign_ids is None else sorted(set(campaign_ids))
-        result = {} if ids is None else {c: Totals() for c in ids}
-        start_us, end_us = _instant(start, "start"), _instant(end, "end")
-        if ids == [] or start_us >= end_us:
+        bounds = {
+            name: (_instant(start, "start"), _instant(end, "end")) for name, (start, end) in windows.items()
+        }
+        result: dict[str, dict[int, Totals]] = {
+            name: {} if ids is None else dict.fromkeys(ids, Totals()) for name in windows
+        }
+        asked = {name: Window(*b) for name, b in bounds.items() if b[0] < b[1]}
+        if ids == [] or not asked:
             return result
-        rows = self._fetch(lambda src: campaign_totals_query(src, account_id, ids, start_us, end_us))
+        rows = self._fetch(
+            lambda snapshot: _no_params(
+                campaign_windows_query(snapshot, account_id, ids, list(asked.values()), self._totals.relation)
+            )
+        )
         for campaign_id, *values in rows:
-            result[campaign_id] = totals_from_row(values)
+            for i, name in enumerate(asked):
+                events, *counters = values[i * COLUMNS_PER_WINDOW : (i + 1) * COLUMNS_PER_WINDOW]
+                if events:
+                    result[name][campaign_id] = totals_from_row(counters)
         return result
 
     def daily_totals(
@@ -157,18 +181,24 @@ class DuckDBEventStore:
         self._check_time_zone(tz)
         if start > end:
             return []
-        rows = self._fetch(
-            lambda src: daily_totals_query(
-                src,
-                account_id,
-                start,
-                end,
-                tz,
-                campaign_id=campaign_id,
-                publisher_id=publisher_id,
-                by_campaign=by_campaign,
-            )
-        )
+        zone = python_zone(tz)
+        options: dict[str, Any] = {
+            "campaign_id": campaign_id,
+            "publisher_id": publisher_id,
+            "by_campaign": by_campaign,
+        }
+
+        def build(snapshot: Snapshot) -> tuple[str, dict[str, Any]]:
+            if zone is not None:
+                query = daily_rollups_query(
+                    snapshot, zone, account_id, start, end, **options, totals_source=self._totals.relation
+                )
+                if query is not None:
+                    return query
+            source = source_sql(snapshot.jsonl, snapshot.parquet)
+            return daily_totals_query(source, account_id, start, end, tz, **options)
+
+        rows = self._fetch(build)
         return [DailyTotals(row[0], row[1], totals_from_row(row[2:])) for row in rows]
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
@@ -176,7 +206,12 @@ class DuckDBEventStore:
 
         For reports and tools beyond the port; `sql` must not start with its own WITH.
         """
-        return self._fetch(lambda src: (f"WITH events AS ({src})\n{sql}", params or {}))
+        return self._fetch(
+            lambda snapshot: (
+                f"WITH events AS ({source_sql(snapshot.jsonl, snapshot.parquet)})\n{sql}",
+                params or {},
+            )
+        )
 
     def sql_source(self) -> str:
         """A parenthesised relation over the files holding every event right now, usable in FROM.
@@ -189,14 +224,19 @@ class DuckDBEventStore:
     def _fetch(self, build: QueryBuilder) -> list[tuple[Any, ...]]:
         self._check_open()
         for attempt in range(_QUERY_ATTEMPTS):
-            with _pinned(self.layout) as (jsonl, parquet):
-                sql, params = build(source_sql(jsonl, parquet))
+            with _pinned(self.layout) as snapshot:
+                if not self._use_rollups:
+                    snapshot = dataclasses.replace(snapshot, rollups={})
                 cursor = self._db.cursor()  # one per call: cursors make the connection thread-safe
                 try:
-                    rows: list[tuple[Any, ...]] = cursor.execute(sql, params).fetchall()
+                    query = build(snapshot)  # may read files too (see TotalsCache)
+                    if query is None:
+                        return []
+                    rows: list[tuple[Any, ...]] = cursor.execute(*query).fetchall()
                     return rows
                 except duckdb.IOException:
-                    # Only reachable without /proc (files read by path): one moved on, list again.
+                    # A file read by path is gone: compacted meanwhile (only without /proc), or
+                    # deleted. List again.
                     if attempt == _QUERY_ATTEMPTS - 1:
                         raise
                 finally:
@@ -251,6 +291,10 @@ class DuckDBEventStore:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _no_params(sql: str | None) -> tuple[str, dict[str, Any]] | None:
+    return None if sql is None else (sql, {})
 
 
 def _instant(value: datetime, name: str) -> int:

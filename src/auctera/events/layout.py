@@ -3,6 +3,9 @@
     <root>/journal/<writer>-<seq>.jsonl     live segment, appended to by its writer only
     <root>/sealed/<writer>-<seq>.jsonl      complete segment waiting for compaction
     <root>/parquet/<writer>-<seq>.parquet   compacted segment
+    <root>/rollups/<writer>-<seq>.<first>.<last>/*.parquet
+                                            pre-aggregated sums of one compacted segment, whose
+                                            events lie in 15-minute buckets first..last
     <root>/writers/<writer>.lock            flock held by the live writer of that id
     <root>/compaction.lock                  flock held by whoever is compacting
 
@@ -12,6 +15,11 @@ JSON one (sealed -> parquet). So at every instant each segment exists in at leas
 stage, and `Layout.snapshot` lists the stages in that order and keeps, for each segment,
 only its most advanced copy: every event is seen exactly once. (Renaming inside a single
 directory would not do: a directory scan racing with a rename may miss both names.)
+
+A rollup is derived from its segment's Parquet file, which never changes, and readers use
+it only for segments they see in `parquet/`. Compaction renames the rollup in before the
+Parquet file, so a reader sees a compacted segment together with its rollup, or sees the
+segment without one (built before this existed) and reads its raw events instead.
 """
 
 from __future__ import annotations
@@ -26,13 +34,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from auctera.events.buckets import BUCKET_MICROS
+
 JOURNAL: Final = "journal"
 SEALED: Final = "sealed"
 PARQUET: Final = "parquet"
+ROLLUPS: Final = "rollups"
 STAGES: Final = (JOURNAL, SEALED, PARQUET)  # pipeline order; a segment only moves forward
 
 _WRITER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _SEGMENT_FILE = re.compile(r"(?P<writer>[A-Za-z0-9][A-Za-z0-9_.-]*)-(?P<seq>\d{9,})\.(?:jsonl|parquet)")
+# The bucket span is in the name so that planning a query needs no file reads.
+_ROLLUP_DIR = re.compile(r"(?P<stem>[A-Za-z0-9][A-Za-z0-9_.-]*-\d{9,})\.(?P<first>-?\d+)\.(?P<last>-?\d+)")
 _SUFFIX: Final = {JOURNAL: ".jsonl", SEALED: ".jsonl", PARQUET: ".parquet"}
 
 
@@ -68,17 +81,67 @@ class Segment:
 
 
 @dataclass(frozen=True, slots=True)
+class Rollup:
+    """The rollup of one compacted segment: its directory and the UTC span its events lie in."""
+
+    segment: Segment
+    parent: Path  # <root>/rollups; the directory itself is `directory` (built on demand: listings are hot)
+    name: str
+    first_bucket: int  # bucket numbers (start micros // BUCKET_MICROS); last < first: no events
+    last_bucket: int
+
+    @property
+    def directory(self) -> Path:
+        return self.parent / self.name
+
+    @property
+    def is_empty(self) -> bool:
+        return self.last_bucket < self.first_bucket
+
+    @property
+    def span_start(self) -> int:
+        """Start, in UTC micros, of the first bucket holding an event of the segment."""
+        return self.first_bucket * BUCKET_MICROS
+
+    @property
+    def span_end(self) -> int:
+        """End (exclusive) of the last bucket holding an event of the segment."""
+        return (self.last_bucket + 1) * BUCKET_MICROS
+
+    @property
+    def buckets_file(self) -> Path:
+        return self.directory / "buckets.parquet"
+
+    @property
+    def campaign_buckets_file(self) -> Path:
+        return self.directory / "campaign_buckets.parquet"
+
+    @property
+    def totals_file(self) -> Path:
+        return self.directory / "totals.parquet"
+
+    @classmethod
+    def parse(cls, parent: Path, name: str) -> Rollup | None:
+        match = _ROLLUP_DIR.fullmatch(name)
+        if match is None:
+            return None
+        writer, _, seq = match["stem"].rpartition("-")
+        return cls(Segment(writer, int(seq)), parent, name, int(match["first"]), int(match["last"]))
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """The files holding every event, each segment counted once."""
 
     jsonl: list[Path] = field(default_factory=list)  # live and sealed segments
     parquet: list[Path] = field(default_factory=list)
+    rollups: dict[Path, Rollup] = field(default_factory=dict)  # Parquet file -> its rollup, where built
 
 
 class Layout:
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root).resolve()
-        for name in (*STAGES, "writers"):
+        for name in (*STAGES, ROLLUPS, "writers"):
             (self.root / name).mkdir(parents=True, exist_ok=True)
 
     def stage_dir(self, stage: str) -> Path:
@@ -94,6 +157,15 @@ class Layout:
     def compaction_lock_path(self) -> Path:
         return self.root / "compaction.lock"
 
+    def rollup_path(self, segment: Segment, first_bucket: int, last_bucket: int) -> Path:
+        return self.root / ROLLUPS / f"{segment.stem}.{first_bucket}.{last_bucket}"
+
+    def rollups(self) -> dict[Segment, Rollup]:
+        """Rollups present (hidden temporary directories are not rollups)."""
+        directory = self.root / ROLLUPS
+        found = (Rollup.parse(directory, name) for name in os.listdir(directory))
+        return {r.segment: r for r in found if r is not None}
+
     def segments(self, stage: str) -> list[Segment]:
         """Segments present in one stage (hidden temporary files are not segments)."""
         found = (Segment.parse(name) for name in os.listdir(self.stage_dir(stage)))
@@ -101,7 +173,9 @@ class Layout:
 
     def next_seq(self, writer_id: str) -> int:
         """A sequence number above every segment this writer id ever left behind."""
-        seqs = [s.seq for stage in STAGES for s in self.segments(stage) if s.writer == writer_id]
+        # Rollups count too: a new segment must never inherit a leftover rollup of an old one.
+        segments = [s for stage in STAGES for s in self.segments(stage)] + list(self.rollups())
+        seqs = [s.seq for s in segments if s.writer == writer_id]
         return max(seqs, default=0) + 1
 
     def snapshot(self) -> Snapshot:
@@ -109,9 +183,19 @@ class Layout:
         for stage in STAGES:  # this order is what makes the view complete; see the module docstring
             for segment in self.segments(stage):
                 newest[segment] = stage
-        jsonl = [self.path(st, seg) for seg, st in sorted(newest.items()) if st != PARQUET]
-        parquet = [self.path(st, seg) for seg, st in sorted(newest.items()) if st == PARQUET]
-        return Snapshot(jsonl=jsonl, parquet=parquet)
+        # Listed after the stages: compaction renames a rollup in before its Parquet file, so a
+        # segment seen compacted is seen with its rollup (if not, its raw events are read instead).
+        rollups = self.rollups()
+        snapshot = Snapshot()
+        for segment, stage in sorted(newest.items()):
+            path = self.path(stage, segment)
+            if stage != PARQUET:
+                snapshot.jsonl.append(path)
+                continue
+            snapshot.parquet.append(path)
+            if (rollup := rollups.get(segment)) is not None:
+                snapshot.rollups[path] = rollup
+        return snapshot
 
 
 def fsync_dir(directory: Path) -> None:

@@ -26,22 +26,48 @@ EMPTY_SOURCE: Final = (
     "SELECT " + ", ".join(f'NULL::{t} AS "{c}"' for c, t in COLUMNS.items()) + " WHERE false"
 )
 
-AGGREGATES: Final = """
-    count(*) FILTER (WHERE type = 'impression' AND NOT ivt) AS impressions,
-    count(*) FILTER (WHERE type = 'click' AND NOT ivt) AS clicks,
-    count(*) FILTER (WHERE type = 'conversion' AND NOT ivt) AS conversions,
-    count(*) FILTER (WHERE type = 'reversal') AS reversals,
-    count(*) FILTER (WHERE ivt AND type IN ('impression', 'click')) AS ivt_blocked,
-    coalesce(sum(cost_micros) FILTER (WHERE NOT ivt), 0) AS cost_micros,
-    coalesce(sum(revenue_micros) FILTER (WHERE NOT ivt), 0) AS revenue_micros,
-    coalesce(sum(payout_micros) FILTER (WHERE NOT ivt), 0) AS payout_micros"""
+# The counting rules above, one (Totals field, aggregate, events it covers) per counter, in
+# Totals order. Raw queries and rollup building both derive their SQL from this table.
+COUNTERS: Final = (
+    ("impressions", "count(*)", "type = 'impression' AND NOT ivt"),
+    ("clicks", "count(*)", "type = 'click' AND NOT ivt"),
+    ("conversions", "count(*)", "type = 'conversion' AND NOT ivt"),
+    ("reversals", "count(*)", "type = 'reversal'"),
+    ("ivt_blocked", "count(*)", "ivt AND type IN ('impression', 'click')"),
+    ("cost_micros", "sum(cost_micros)", "NOT ivt"),
+    ("revenue_micros", "sum(revenue_micros)", "NOT ivt"),
+    ("payout_micros", "sum(payout_micros)", "NOT ivt"),
+)
+COUNTER_NAMES: Final = tuple(name for name, _, _ in COUNTERS)
+
+
+def raw_aggregates(*, events: bool = False) -> str:
+    """The counters over raw event rows; `events` adds `events`, the number of rows summed.
+
+    (A key is reported when it had events, even if every counter is zero: rollups keep that
+    count so they can say the same.)
+    """
+    columns = ["count(*) AS events"] if events else []
+    for name, aggregate, covers in COUNTERS:
+        value = f"{aggregate} FILTER (WHERE {covers})"
+        columns.append(f"{value if aggregate == 'count(*)' else f'coalesce({value}, 0)'} AS {name}")
+    return ",\n    ".join(columns)
+
+
+def rollup_aggregates(*, events: bool = False) -> str:
+    """`raw_aggregates` over rollup rows, which hold the counters already summed."""
+    names = (("events",) if events else ()) + COUNTER_NAMES
+    return ",\n    ".join(f"sum({name}) AS {name}" for name in names)
+
+
+AGGREGATES: Final = raw_aggregates()
 
 
 def sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _file_list(paths: Sequence[str | Path]) -> str:
+def file_list(paths: Sequence[str | Path]) -> str:
     return "[" + ", ".join(sql_string(str(p)) for p in paths) + "]"
 
 
@@ -50,13 +76,13 @@ def jsonl_select(paths: Sequence[str | Path]) -> str:
     columns = "{" + ", ".join(f"{sql_string(c)}: {sql_string(t)}" for c, t in COLUMNS.items()) + "}"
     valid = " AND ".join(f'"{c}" IS NOT NULL' for c in REQUIRED_COLUMNS)
     return (
-        f"SELECT {_COLUMN_LIST} FROM read_json({_file_list(paths)}, format = 'newline_delimited', "
+        f"SELECT {_COLUMN_LIST} FROM read_json({file_list(paths)}, format = 'newline_delimited', "
         f"columns = {columns}, ignore_errors = true) WHERE {valid}"
     )
 
 
 def parquet_select(paths: Sequence[str | Path]) -> str:
-    return f"SELECT {_COLUMN_LIST} FROM read_parquet({_file_list(paths)})"
+    return f"SELECT {_COLUMN_LIST} FROM read_parquet({file_list(paths)})"
 
 
 def source_sql(jsonl: Sequence[str | Path], parquet: Sequence[str | Path]) -> str:
@@ -72,20 +98,6 @@ def totals_from_row(values: Sequence[Any]) -> Totals:
     so this is a plain constructor call: reports can have tens of thousands of rows.
     """
     return Totals(*values)
-
-
-def campaign_totals_query(
-    source: str, account_id: int, campaign_ids: Sequence[int] | None, start_micros: int, end_micros: int
-) -> tuple[str, dict[str, Any]]:
-    where = ["account_id = $account_id", '"at" >= $start', '"at" < $end', "campaign_id IS NOT NULL"]
-    if campaign_ids is not None:
-        # Inlined (they are ints) so DuckDB can prune Parquet row groups on them.
-        where.append(f"campaign_id IN ({', '.join(str(int(c)) for c in campaign_ids)})")
-    sql = (
-        f"SELECT campaign_id, {AGGREGATES}\nFROM ({source})\n"
-        f"WHERE {' AND '.join(where)}\nGROUP BY campaign_id ORDER BY campaign_id"
-    )
-    return sql, {"account_id": account_id, "start": start_micros, "end": end_micros}
 
 
 def daily_totals_query(
@@ -105,8 +117,7 @@ def daily_totals_query(
     can skip files and row groups; the exact cut is on the computed local day, so bucketing
     and range can never disagree about an event near midnight.
     """
-    lo = to_micros(_utc_midnight(start - timedelta(days=1)))
-    hi = to_micros(_utc_midnight(end + timedelta(days=2)))
+    lo, hi = daily_prefilter(start, end)
     params: dict[str, Any] = {"start": start, "end": end, "lo": lo, "hi": hi}
     day = local_day_sql(tz, lo, hi)
     if day is None:  # a zone only DuckDB's ICU knows: look it up per row
@@ -126,6 +137,12 @@ def daily_totals_query(
         "GROUP BY 1, 2 HAVING day BETWEEN $start AND $end ORDER BY 1, 2 NULLS FIRST"
     )
     return sql, params
+
+
+def daily_prefilter(start: date, end: date) -> tuple[int, int]:
+    """UTC micros [lo, hi) holding every instant of the local days start..end in any zone (+-14h)."""
+    lo = to_micros(_utc_midnight(start - timedelta(days=1)))
+    return lo, to_micros(_utc_midnight(end + timedelta(days=2)))
 
 
 def _utc_midnight(day: date) -> datetime:

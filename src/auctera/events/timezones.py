@@ -18,7 +18,7 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MICROSECOND: Final = timedelta(microseconds=1)
 # No IANA zone changes its offset twice within this long; between samples we binary-search.
 _SAMPLE_STEP_MICROS: Final = 6 * 3_600_000_000
-_MAX_PIECES: Final = 256  # beyond this (centuries of DST rules) a CASE stops paying off
+MAX_PIECES: Final = 256  # beyond this (centuries of DST rules) a CASE stops paying off
 # SQL `//` truncates toward zero; shifting by whole days keeps operands positive (floor).
 _SHIFT_DAYS: Final = 1_000_000
 
@@ -68,8 +68,11 @@ def local_day_sql(tz: str, lo: int, hi: int, column: str = '"at"') -> str | None
     if zone is None:
         return None
     pieces = offset_pieces(zone, lo, hi)
-    if len(pieces) > _MAX_PIECES:
-        return None
+    return None if len(pieces) > MAX_PIECES else pieces_day_sql(pieces, column)
+
+
+def pieces_day_sql(pieces: list[tuple[int, int]], column: str) -> str:
+    """SQL DATE of `column` given the zone's `offset_pieces` over a range holding every value of it."""
     if len(pieces) == 1:
         offset = str(pieces[0][1])
     else:
@@ -78,3 +81,18 @@ def local_day_sql(tz: str, lo: int, hi: int, column: str = '"at"') -> str | None
         offset = f"CASE {branches} ELSE {pieces[-1][1]} END"
     days = f"({column} + {offset} + {_SHIFT_DAYS * DAY_MICROS}) // {DAY_MICROS} - {_SHIFT_DAYS}"
     return f"(DATE '1970-01-01' + CAST({days} AS INTEGER))"
+
+
+def local_day_numbers(pieces: list[tuple[int, int]], start: int, end: int) -> set[int]:
+    """The local days (days since 1970-01-01) met by the instants start <= t < end, within `pieces`.
+
+    Checked piece by piece: where clocks go back across midnight, a span can leave a day and
+    come back to it, so looking at its two ends alone would not do.
+    """
+    days: set[int] = set()
+    ends = [at for at, _ in pieces[1:]] + [end]
+    for (piece_start, offset), piece_end in zip(pieces, ends, strict=True):
+        lo, hi = max(start, piece_start), min(end, piece_end)
+        if lo < hi:  # local time rises within a piece: its days are a contiguous range
+            days.update(range((lo + offset) // DAY_MICROS, (hi - 1 + offset) // DAY_MICROS + 1))
+    return days

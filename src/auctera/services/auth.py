@@ -62,15 +62,12 @@ class AuthService:
 
     def authenticate(self, credential: str | None) -> Principal:
         """An API key or an OAuth2 access token, as presented by any scheme."""
-        if not credential:
-            raise Unauthorized("missing API key")
+        principal = self.cached(credential)
+        if principal is not None:
+            return principal
+        assert credential  # `cached` refuses a missing one
         digest = hash_secret(credential)
         now = self._clock()
-        hit = self._cache.get(digest)
-        if hit is not None and hit.cached_until > time.monotonic():
-            if hit.valid_until is None or now < hit.valid_until:
-                return hit.principal
-            raise Unauthorized("API key expired")
         if credential.startswith(TOKEN_PREFIX):
             principal, valid_until = self._load_token(digest, now)
         elif credential.startswith(KEY_PREFIX):
@@ -82,6 +79,18 @@ class AuthService:
                 self._cache.clear()
             self._cache[digest] = _Cached(principal, valid_until, time.monotonic() + self._cache_seconds)
         return principal
+
+    def cached(self, credential: str | None) -> Principal | None:
+        """`authenticate` when the answer is in memory (no I/O: safe on an event loop); None when
+        the credential has to be looked up, by `authenticate`."""
+        if not credential:
+            raise Unauthorized("missing API key")
+        hit = self._cache.get(hash_secret(credential))
+        if hit is None or hit.cached_until <= time.monotonic():
+            return None
+        if hit.valid_until is None or self._clock() < hit.valid_until:
+            return hit.principal
+        raise Unauthorized("API key expired")
 
     def _load_key(self, digest: str, now: datetime) -> tuple[Principal, datetime | None]:
         with self._uow(read_only=True) as uow:

@@ -132,7 +132,7 @@ class CampaignService:
     def _performance(
         self, campaigns: Sequence[Campaign], tz: str, span: DateSpan, now: datetime
     ) -> dict[int, Performance]:
-        """One event-log query per window for the whole page (per owning account for the network)."""
+        """One event-log query for the whole page and every window (per owning account for the network)."""
         if not campaigns:
             return {}
         today = local_today(now, tz)
@@ -144,8 +144,8 @@ class CampaignService:
             by_account.setdefault(c.account_id, []).append(c.id)
         found: dict[str, dict[int, Totals]] = {name: {} for name in windows}
         for account_id, ids in by_account.items():
-            for name, (start, end) in windows.items():
-                found[name].update(self._events.campaign_totals(account_id, ids, start, end))
+            for name, totals in self._events.campaign_totals_windows(account_id, ids, windows).items():
+                found[name].update(totals)
         period = found.get("period", found["today"])
         empty = Totals()
         return {

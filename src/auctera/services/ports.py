@@ -5,7 +5,7 @@ Adapters in `store/`, `events/` and `counters/` implement them; `bootstrap.py` w
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -35,6 +35,16 @@ class EventStore(Protocol):
         end: datetime,
     ) -> dict[int, Totals]:
         """Totals per campaign for events with start <= at < end (UTC instants)."""
+        ...
+
+    def campaign_totals_windows(
+        self,
+        account_id: int,
+        campaign_ids: Sequence[int] | None,
+        windows: Mapping[str, tuple[datetime, datetime]],
+    ) -> dict[str, dict[int, Totals]]:
+        """`campaign_totals` for each named (start, end) window, computed together in one pass:
+        a list page asks for today, the period and lifetime at once."""
         ...
 
     def daily_totals(

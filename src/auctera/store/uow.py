@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import weakref
+from collections import deque
 from types import TracebackType
 
 from sqlalchemy import Connection, Engine
@@ -9,19 +12,34 @@ from sqlalchemy import Connection, Engine
 from auctera.store.repositories.accounts import SqlAccountRepository, SqlApiKeyRepository, SqlOAuthRepository
 from auctera.store.repositories.campaigns import SqlBlocklistRepository, SqlCampaignRepository
 
+# SQLite: connections kept open between units of work (see SqlUnitOfWorkFactory), at most this many.
+MAX_IDLE = 8
+
 
 class SqlUnitOfWork:
-    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, *, read_only: bool = False, idle: deque[Connection] | None = None
+    ) -> None:
         self._engine = engine
         self._read_only = read_only
+        self._idle = idle
         self._conn: Connection | None = None
         self._committed = False
 
     def __enter__(self) -> SqlUnitOfWork:
-        conn = self._engine.connect()
-        if self._read_only:
-            conn = conn.execution_options(read_only=True)
-        conn.begin()
+        conn = None
+        if self._idle:
+            with contextlib.suppress(IndexError):  # taken by another thread meanwhile
+                conn = self._idle.pop()
+        if conn is None:
+            conn = self._engine.connect()
+        try:
+            # In place (SQLAlchemy 2): read by the SQLite "begin" listener to pick DEFERRED or IMMEDIATE.
+            conn.execution_options(read_only=self._read_only)
+            conn.begin()
+        except BaseException:  # e.g. the database stayed locked: no __exit__ will close it
+            conn.close()
+            raise
         self._conn = conn
         self.accounts = SqlAccountRepository(conn)
         self.api_keys = SqlApiKeyRepository(conn)
@@ -38,18 +56,51 @@ class SqlUnitOfWork:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        assert self._conn is not None
+        conn = self._conn
+        assert conn is not None
+        self._conn = None
         try:
             if not self._committed:
-                self._conn.rollback()
-        finally:
-            self._conn.close()
-            self._conn = None
+                conn.rollback()
+        except BaseException:
+            conn.close()
+            raise
+        # Back to the idle list only when it is known to be clean: its transaction has ended.
+        if self._idle is not None and len(self._idle) < MAX_IDLE and not conn.invalidated:
+            self._idle.append(conn)
+        else:
+            conn.close()
 
 
 class SqlUnitOfWorkFactory:
+    """Makes units of work on `engine`.
+
+    With SQLite it keeps a few connections open between units of work (checked out of the engine's
+    pool) and hands them out again: a pool checkout and check-in and a new `Connection` cost more
+    than the indexed read most units of work do, ~15 µs of ~20 for a read-only unit of work, and
+    three times that inside a request. A connection is kept only once its transaction has ended
+    cleanly, so a kept one holds no snapshot (nor WAL checkpoints back), and SQLite has no server
+    that could drop it meanwhile. PostgreSQL connections always go back to the pool, whose
+    pre-ping notices a restarted server. `close()` (and garbage collection) closes the kept ones.
+    """
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._idle: deque[Connection] | None = None
+        if engine.dialect.name == "sqlite":
+            self._idle = deque()
+            weakref.finalize(self, _close_all, self._idle)
 
     def __call__(self, *, read_only: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, read_only=read_only)
+        return SqlUnitOfWork(self.engine, read_only=read_only, idle=self._idle)
+
+    def close(self) -> None:
+        """Close the connections kept between units of work (before `engine.dispose()`)."""
+        if self._idle is not None:
+            _close_all(self._idle)
+
+
+def _close_all(idle: deque[Connection]) -> None:
+    with contextlib.suppress(IndexError):  # emptied by another thread meanwhile
+        while idle:
+            idle.pop().close()

@@ -51,6 +51,8 @@ class DecimalJSONRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        if self.body_field is None:  # no body to read: no per-request wrapper
+            return handler
 
         async def route(request: Request) -> Response:
             return await handler(_DecimalRequest(request.scope, request.receive))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
+import orjson
+from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from auctera.domain.campaigns import (
@@ -25,34 +28,116 @@ from auctera.domain.campaigns import (
 from auctera.domain.compliance import BlockedDomain
 from auctera.store.tables import blocked_domains, campaigns
 
+# Stored value -> member, looked up in a dict: Enum(value) costs ten times as much, nine times a row.
+_TYPE = {m.value: m for m in CampaignType}
+_STATUS = {m.value: m for m in CampaignStatus}
+_STRATEGY = {m.value: m for m in BidStrategy}
+_PACING = {m.value: m for m in Pacing}
+_DEVICE = {m.value: m for m in DeviceType}
 
-def _campaign(row: Any) -> Campaign:
-    t = row.targeting
+
+def _campaign(row: Sequence[Any]) -> Campaign:
+    """A campaign from the values of one row in table column order, decoded (as Core hands them)."""
+    (
+        id,
+        account_id,
+        name,
+        type,
+        status,
+        currency,
+        daily_micros,
+        total_micros,
+        pacing,
+        bid_strategy,
+        bid_target_micros,
+        targeting,
+        device_multipliers,
+        destination_url,
+        payout_micros,
+        start_date,
+        end_date,
+        review_reasons,
+        reviewed_at,
+        reviewed_by,
+        created_at,
+        updated_at,
+        archived_at,
+    ) = row
     return Campaign(
-        id=row.id,
-        account_id=row.account_id,
-        name=row.name,
-        type=CampaignType(row.type),
-        status=CampaignStatus(row.status),
-        budget=Budget(row.currency, row.budget_daily_micros, row.budget_total_micros),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        id=id,
+        account_id=account_id,
+        name=name,
+        type=_TYPE[type],
+        status=_STATUS[status],
+        budget=Budget(currency, daily_micros, total_micros),
+        created_at=created_at,
+        updated_at=updated_at,
         targeting=Targeting(
-            geo=tuple(t["geo"]),
-            zip_codes=tuple(t["zip_codes"]),
-            dmas=tuple(t["dmas"]),
-            device_types=tuple(DeviceType(d) for d in t["device_types"]),
+            geo=tuple(targeting["geo"]),
+            zip_codes=tuple(targeting["zip_codes"]),
+            dmas=tuple(targeting["dmas"]),
+            device_types=tuple([_DEVICE[d] for d in targeting["device_types"]]),
         ),
-        bidding=Bidding(BidStrategy(row.bid_strategy), row.bid_target_micros),
-        device_multipliers={DeviceType(d): Decimal(m) for d, m in row.device_multipliers.items()},
-        pacing=Pacing(row.pacing),
-        destination_url=row.destination_url,
-        payout_micros=row.payout_micros,
-        start_date=row.start_date,
-        end_date=row.end_date,
-        review=Review(tuple(row.review_reasons), row.reviewed_at, row.reviewed_by),
-        archived_at=row.archived_at,
+        bidding=Bidding(_STRATEGY[bid_strategy], bid_target_micros),
+        # Read-only: campaigns read from SQLite are shared by the requests that read them (_BuiltFromRows).
+        device_multipliers=MappingProxyType({_DEVICE[d]: Decimal(m) for d, m in device_multipliers.items()}),
+        pacing=_PACING[pacing],
+        destination_url=destination_url,
+        payout_micros=payout_micros,
+        start_date=start_date,
+        end_date=end_date,
+        review=Review(tuple(review_reasons), reviewed_at, reviewed_by),
+        archived_at=archived_at,
     )
+
+
+# --- SQLite reads straight from the driver ---------------------------------------------------
+# A single-row read through Core costs several times what SQLite takes to answer it (execution
+# context, result metadata, per-column processors), and the API serves GET /v2/campaigns/{id} on
+# the event loop from SQLite (see `Container.inline_reads`). So on SQLite the repository reads the
+# row with the driver and decodes SQLAlchemy's storage formats itself: JSON text, ISO dates, and
+# naive UTC datetimes "YYYY-MM-DD HH:MM:SS.ffffff" (`tables.UTCDateTime` on SQLite's DATETIME).
+# tests/store/test_campaign_rows.py holds both readings of every column to each other.
+
+_COLUMNS = [c.name for c in campaigns.columns]
+_SQLITE_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM campaigns WHERE id = ?"
+_SQLITE_SELECT_IN_ACCOUNT = _SQLITE_SELECT + " AND account_id = ?"
+_JSON = tuple(_COLUMNS.index(n) for n in ("targeting", "device_multipliers", "review_reasons"))
+_DATES = tuple(_COLUMNS.index(n) for n in ("start_date", "end_date"))
+_DATETIMES = tuple(_COLUMNS.index(n) for n in ("reviewed_at", "created_at", "updated_at", "archived_at"))
+
+
+class _BuiltFromRows:
+    """The campaigns built lately from SQLite rows, by id, with the row each was built from. A row
+    read again unchanged (compared whole: never stale) gives back the campaign built before, which
+    is immutable, rather than decoding and building it again. Bounded: emptied when full."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._built: dict[int, tuple[tuple[Any, ...], Campaign]] = {}
+
+    def campaign(self, row: tuple[Any, ...]) -> Campaign:
+        seen = self._built.get(row[0])
+        if seen is not None and seen[0] == row:
+            return seen[1]
+        campaign = _campaign(_decode_sqlite(row))
+        if len(self._built) >= self._size:
+            self._built.clear()  # atomic: threads share this (a lost entry only costs a rebuild)
+        self._built[row[0]] = (row, campaign)
+        return campaign
+
+
+def _decode_sqlite(raw: Sequence[Any]) -> list[Any]:
+    row = list(raw)
+    for i in _JSON:
+        row[i] = orjson.loads(row[i])
+    for i in _DATES:
+        if row[i] is not None:
+            row[i] = date.fromisoformat(row[i])
+    for i in _DATETIMES:
+        if row[i] is not None:
+            row[i] = datetime.fromisoformat(row[i]).replace(tzinfo=UTC)
+    return row
 
 
 def _values(c: Campaign) -> dict[str, Any]:
@@ -88,9 +173,17 @@ def _values(c: Campaign) -> dict[str, Any]:
     }
 
 
+_built = _BuiltFromRows(4096)
+
+# Built once: constructing and cache-keying a statement costs more than running it takes.
+_GET = select(campaigns).where(campaigns.c.id == bindparam("campaign_id"))
+_GET_IN_ACCOUNT = _GET.where(campaigns.c.account_id == bindparam("account_id"))
+
+
 class SqlCampaignRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self._sqlite = conn.dialect.name == "sqlite"
 
     def add(self, campaign: Campaign) -> None:
         self._conn.execute(insert(campaigns).values(id=campaign.id, **_values(campaign)))
@@ -98,13 +191,29 @@ class SqlCampaignRepository:
     def get(
         self, campaign_id: int, *, account_id: int | None = None, for_update: bool = False
     ) -> Campaign | None:
-        stmt = select(campaigns).where(campaigns.c.id == campaign_id)
+        if self._sqlite:  # no row locks there: its write transactions are IMMEDIATE
+            return self._get_sqlite(campaign_id, account_id)
+        params: dict[str, int] = {"campaign_id": campaign_id}
+        stmt = _GET
         if account_id is not None:
-            stmt = stmt.where(campaigns.c.account_id == account_id)
+            stmt, params["account_id"] = _GET_IN_ACCOUNT, account_id
         if for_update:
-            stmt = stmt.with_for_update()  # SQLite has no row locks; its write transactions are IMMEDIATE
-        row = self._conn.execute(stmt).first()
+            stmt = stmt.with_for_update()
+        row = self._conn.execute(stmt, params).first()
         return _campaign(row) if row else None
+
+    def _get_sqlite(self, campaign_id: int, account_id: int | None) -> Campaign | None:
+        driver = self._conn.connection.driver_connection  # in this unit of work's transaction
+        assert driver is not None
+        if account_id is None:
+            cursor = driver.execute(_SQLITE_SELECT, (campaign_id,))
+        else:
+            cursor = driver.execute(_SQLITE_SELECT_IN_ACCOUNT, (campaign_id, account_id))
+        try:
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        return _built.campaign(row) if row else None
 
     def update(self, campaign: Campaign) -> None:
         self._conn.execute(update(campaigns).where(campaigns.c.id == campaign.id).values(**_values(campaign)))

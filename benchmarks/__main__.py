@@ -1,0 +1,48 @@
+"""`make bench`: every benchmark in order, each figure beside a baseline measured in the same run.
+
+    .venv/bin/python -m benchmarks              all of them
+    .venv/bin/python -m benchmarks events       only some: api (a, b), events (c, d)
+
+Benchmarks are not tests: they print figures and ratios, and stop only when something is broken
+(a request that did not succeed, results that disagree). Each module documents its environment
+variables; BENCH_EVENTS (default 10,000,000) sizes (d).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+
+from benchmarks import bench_api, bench_events
+
+BENCHMARKS: dict[str, tuple[str, Callable[[], None]]] = {
+    "api": ("(a) GET one campaign, (b) list 100k campaigns", bench_api.main),
+    "events": ("(c) event appends, (d) daily aggregate", bench_events.main),
+}
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("BENCH_EVENTS", "10000000")
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # in order with the servers'
+    print(f"auctera benchmarks: python {platform.python_version()}, {os.cpu_count()} CPUs")
+    started = time.perf_counter()
+    for name in names:
+        title, run = BENCHMARKS[name]
+        print(f"\n== {name}: {title}", flush=True)
+        began = time.perf_counter()
+        run()
+        print(f"   ({name} took {time.perf_counter() - began:.0f} s)", flush=True)
+    print(f"\nall done in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
