@@ -57,13 +57,16 @@ class DuckDBHarness:
 
 
 class TestDuckDBContract(EventStoreContract):
-    @pytest.fixture(params=["one-segment", "tiny-segments", "rollups"])
+    @pytest.fixture(params=["one-segment", "tiny-segments", "rollups", "read-json"])
     def harness(self, request: pytest.FixtureRequest, tmp_path: Path) -> DuckDBHarness:
         # Tiny segments make every few appends rotate, so the contract also covers sealed and
-        # compacted files; "rollups" answers everything from compacted files.
+        # compacted files; "rollups" answers everything from compacted files; "read-json"
+        # reads JSON segments with read_json on every query, without the tail index.
         directory = tmp_path / "events [log]"
         if request.param == "rollups":
             return DuckDBHarness(directory, CompactingStore, segment_max_bytes=1)
+        if request.param == "read-json":
+            return DuckDBHarness(directory, segment_max_bytes=600, tail_index=False)
         size = {"one-segment": 64 * 1024 * 1024, "tiny-segments": 600}[request.param]
         return DuckDBHarness(directory, segment_max_bytes=size)
 

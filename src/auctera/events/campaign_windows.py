@@ -94,7 +94,7 @@ def campaign_windows_query(
     raw, summed = raw_aggregates(events=True), rollup_aggregates(events=True)
     parts = []
     if snapshot.jsonl or unrolled:
-        source = f"({source_sql(snapshot.jsonl, unrolled)})"
+        source = f"({source_sql(snapshot.jsonl, unrolled, snapshot.jsonl_rows)})"
         parts.append(_part(source, keys, windows, [w.raw_condition() for w in windows], _AT, raw))
     if reads.edges:
         conditions = _conditions(windows, reads.edges_for, Window.edge_condition)

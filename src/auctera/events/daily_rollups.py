@@ -84,7 +84,7 @@ def daily_rollups_query(
         part(
             '"at"',
             raw_aggregates(),
-            f"({source_sql(snapshot.jsonl, unrolled)})",
+            f"({source_sql(snapshot.jsonl, unrolled, snapshot.jsonl_rows)})",
             [f'"at" >= {lo} AND "at" < {hi}', *filters],
         )
     ]

@@ -26,6 +26,7 @@ from auctera.events.daily_rollups import daily_rollups_query
 from auctera.events.journal import Journal, MiB
 from auctera.events.layout import Layout, Snapshot
 from auctera.events.sql import daily_totals_query, source_sql, totals_from_row
+from auctera.events.tail_index import JsonFile, TailIndex
 from auctera.events.timezones import python_zone
 from auctera.events.totals_cache import TotalsCache
 
@@ -40,8 +41,8 @@ _FD_DIR: Final = Path("/proc/self/fd")
 
 
 @contextlib.contextmanager
-def _pinned(layout: Layout) -> Iterator[Snapshot]:
-    """A snapshot whose JSON files are opened, so they stay readable until exit.
+def _pinned(layout: Layout) -> Iterator[tuple[Snapshot, list[JsonFile]]]:
+    """A snapshot whose JSON files are opened, so they stay readable until exit; and those files.
 
     JSON files move on (sealed by rename, deleted once compacted); holding a descriptor and
     reading it as /proc/self/fd/N keeps exactly the listed contents however long the query
@@ -50,7 +51,7 @@ def _pinned(layout: Layout) -> Iterator[Snapshot]:
     for _ in range(_PIN_ATTEMPTS):
         snapshot = layout.snapshot()
         if not _FD_DIR.is_dir():
-            yield snapshot
+            yield snapshot, _json_files(snapshot.jsonl, snapshot.jsonl)
             return
         fds: list[int] = []
         try:
@@ -61,14 +62,19 @@ def _pinned(layout: Layout) -> Iterator[Snapshot]:
             continue
         except OSError:  # e.g. out of descriptors with a huge compaction backlog
             _close_all(fds)
-            yield snapshot
+            yield snapshot, _json_files(snapshot.jsonl, snapshot.jsonl)
             return
         try:
-            yield dataclasses.replace(snapshot, jsonl=[_FD_DIR / str(fd) for fd in fds])
+            pinned = [_FD_DIR / str(fd) for fd in fds]
+            yield dataclasses.replace(snapshot, jsonl=pinned), _json_files(snapshot.jsonl, pinned)
             return
         finally:
             _close_all(fds)
     raise RuntimeError(f"could not take a stable view of {layout.root}: files keep moving")
+
+
+def _json_files(listed: list[Path], read_from: list[Path]) -> list[JsonFile]:
+    return [JsonFile.of(path, pinned) for path, pinned in zip(listed, read_from, strict=True)]
 
 
 def _close_all(fds: list[int]) -> None:
@@ -83,6 +89,8 @@ class DuckDBEventStore:
     time (the default, host name and pid, is). `compact_interval` seconds between
     background compactions; None leaves compaction to explicit `compact()` calls.
     `use_rollups=False` answers every query from raw events (for checks and benchmarks).
+    `tail_index=False` reads JSON segments with `read_json` on every query instead of
+    keeping their parsed rows in memory (see `tail_index`).
     """
 
     def __init__(
@@ -94,6 +102,7 @@ class DuckDBEventStore:
         segment_max_bytes: int = 64 * MiB,
         compact_interval: float | None = 60.0,
         use_rollups: bool = True,
+        tail_index: bool = True,
     ) -> None:
         self._journal = Journal(directory, writer_id, fsync_interval, segment_max_bytes)
         self.layout: Layout = self._journal.layout
@@ -104,12 +113,18 @@ class DuckDBEventStore:
         self._icu_time_zones: frozenset[str] | None = None
         self._use_rollups = use_rollups
         self._totals = TotalsCache(self._db)
+        self._tail = TailIndex(self._db) if tail_index else None
         self._compactor = BackgroundCompactor(self.layout, compact_interval) if compact_interval else None
         self._closed = False
 
     @property
     def directory(self) -> Path:
         return self.layout.root
+
+    @property
+    def tail_index(self) -> TailIndex | None:
+        """The parsed rows of JSON segments this store keeps (None if disabled)."""
+        return self._tail
 
     @property
     def writer_id(self) -> str:
@@ -195,7 +210,7 @@ class DuckDBEventStore:
                 )
                 if query is not None:
                     return query
-            source = source_sql(snapshot.jsonl, snapshot.parquet)
+            source = source_sql(snapshot.jsonl, snapshot.parquet, snapshot.jsonl_rows)
             return daily_totals_query(source, account_id, start, end, tz, **options)
 
         rows = self._fetch(build)
@@ -206,12 +221,12 @@ class DuckDBEventStore:
 
         For reports and tools beyond the port; `sql` must not start with its own WITH.
         """
-        return self._fetch(
-            lambda snapshot: (
-                f"WITH events AS ({source_sql(snapshot.jsonl, snapshot.parquet)})\n{sql}",
-                params or {},
-            )
-        )
+
+        def build(snapshot: Snapshot) -> tuple[str, dict[str, Any]]:
+            source = source_sql(snapshot.jsonl, snapshot.parquet, snapshot.jsonl_rows)
+            return f"WITH events AS ({source})\n{sql}", params or {}
+
+        return self._fetch(build)
 
     def sql_source(self) -> str:
         """A parenthesised relation over the files holding every event right now, usable in FROM.
@@ -224,23 +239,26 @@ class DuckDBEventStore:
     def _fetch(self, build: QueryBuilder) -> list[tuple[Any, ...]]:
         self._check_open()
         for attempt in range(_QUERY_ATTEMPTS):
-            with _pinned(self.layout) as snapshot:
-                if not self._use_rollups:
-                    snapshot = dataclasses.replace(snapshot, rollups={})
+            with contextlib.ExitStack() as stack:
                 cursor = self._db.cursor()  # one per call: cursors make the connection thread-safe
+                stack.callback(cursor.close)
                 try:
+                    snapshot, files = stack.enter_context(_pinned(self.layout))
+                    if not self._use_rollups:
+                        snapshot = dataclasses.replace(snapshot, rollups={})
+                    if self._tail is not None:
+                        rows_of = stack.enter_context(self._tail.view(files, snapshot.parquet))
+                        snapshot = dataclasses.replace(snapshot, jsonl_rows=rows_of)
                     query = build(snapshot)  # may read files too (see TotalsCache)
                     if query is None:
                         return []
                     rows: list[tuple[Any, ...]] = cursor.execute(*query).fetchall()
                     return rows
-                except duckdb.IOException:
+                except (duckdb.IOException, FileNotFoundError):
                     # A file read by path is gone: compacted meanwhile (only without /proc), or
                     # deleted. List again.
                     if attempt == _QUERY_ATTEMPTS - 1:
                         raise
-                finally:
-                    cursor.close()
         raise AssertionError("unreachable")
 
     def _check_time_zone(self, tz: str) -> None:

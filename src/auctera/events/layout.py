@@ -136,6 +136,8 @@ class Snapshot:
     jsonl: list[Path] = field(default_factory=list)  # live and sealed segments
     parquet: list[Path] = field(default_factory=list)
     rollups: dict[Path, Rollup] = field(default_factory=dict)  # Parquet file -> its rollup, where built
+    # A SELECT over the events of `jsonl` to read instead of the files (see `tail_index`), if any.
+    jsonl_rows: str | None = None
 
 
 class Layout:

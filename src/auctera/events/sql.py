@@ -85,9 +85,17 @@ def parquet_select(paths: Sequence[str | Path]) -> str:
     return f"SELECT {_COLUMN_LIST} FROM read_parquet({file_list(paths)})"
 
 
-def source_sql(jsonl: Sequence[str | Path], parquet: Sequence[str | Path]) -> str:
-    """A SELECT yielding every event in the given files (wrap it in parentheses to use it in FROM)."""
-    parts = ([parquet_select(parquet)] if parquet else []) + ([jsonl_select(jsonl)] if jsonl else [])
+def source_sql(
+    jsonl: Sequence[str | Path], parquet: Sequence[str | Path], jsonl_rows: str | None = None
+) -> str:
+    """A SELECT yielding every event in the given files (wrap it in parentheses to use it in FROM).
+
+    `jsonl_rows`: a SELECT already yielding the events of the `jsonl` files (see `tail_index`),
+    read instead of the files.
+    """
+    parts = [parquet_select(parquet)] if parquet else []
+    if jsonl:
+        parts.append(jsonl_select(jsonl) if jsonl_rows is None else jsonl_rows)
     return " UNION ALL ".join(parts) or EMPTY_SOURCE
 
 
