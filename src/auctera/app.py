@@ -7,7 +7,6 @@ pay neither FastAPI's routing and dependency injection nor its middleware.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -95,5 +94,4 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
 def app_factory() -> RootApp:
     """For `uvicorn --factory` (several workers): settings come from AUCTERA_* variables."""
-    os.environ.setdefault("AUCTERA_LOG_JSON", "true")
     return create_app(Settings())
