@@ -200,6 +200,77 @@ def test_totals_kept_in_memory_follow_the_files(directory: Path) -> None:
         assert store.campaign_totals(1, None, *ALL_TIME) == {10: Totals(clicks=1)}
 
 
+def test_rollup_rows_kept_in_memory_answer_as_the_files_do(
+    directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = RandomLog(5)
+    windows = {**WINDOWS, "edge": (utc(2024, 3, 12), utc(2024, 3, 20, 13, 1, 1))}
+    with open_store(directory, segment_max_bytes=4_000) as store:
+        for _ in range(4):
+            log.append_many(store, log.events(60))
+        store.compact()
+        cached = {a: store.campaign_totals_windows(a, None, windows) for a in (1, 2)}
+        cached[3] = store.campaign_totals_windows(1, [10, 11, 12, 99], windows)
+        assert store._campaign_buckets.rollups and store._totals.rollups  # answered from them
+        again = {a: store.campaign_totals_windows(a, None, windows) for a in (1, 2)}  # now cached
+        assert again == {a: cached[a] for a in (1, 2)}
+    assert cached[1] == {name: campaign_totals(log.appended, 1, None, *w) for name, w in windows.items()}
+
+    def from_files(snapshot: Snapshot, account: int, ids: Any, asked: Any, *sources: Any) -> str | None:
+        return campaign_windows_query(snapshot, account, ids, asked)  # the files, not the caches
+
+    monkeypatch.setattr("auctera.events.duckdb_store.campaign_windows_query", from_files)
+    with open_store(directory, "uncached") as store:
+        uncached = {a: store.campaign_totals_windows(a, None, windows) for a in (1, 2)}
+        uncached[3] = store.campaign_totals_windows(1, [10, 11, 12, 99], windows)
+        assert not store._campaign_buckets.rollups
+    assert cached == uncached
+
+
+def test_rollup_rows_kept_in_memory_leave_with_their_segment(directory: Path) -> None:
+    cut = {"cut": (utc(2024, 3, 2), utc(2024, 3, 4)), "lifetime": ALL_TIME}  # cuts both segments
+    with open_store(directory, segment_max_bytes=1) as store:
+        store.append_many([event(at=utc(2024, 3, 1, 10)), event(at=utc(2024, 3, 3, 10))])
+        store.append_many([event(EventType.CLICK, at=t) for t in (utc(2024, 3, 1, 9), utc(2024, 3, 3, 9))])
+        store.compact()
+        assert store.campaign_totals_windows(1, None, cut) == {
+            "cut": {10: Totals(impressions=1, clicks=1)},
+            "lifetime": {10: Totals(impressions=2, clicks=2)},
+        }
+        first, second = sorted(store.layout.rollups().values(), key=lambda r: r.segment)
+        caches = (store._campaign_buckets, store._totals)
+        assert all(cache.rollups == {first.name, second.name} for cache in caches)
+        store.layout.path(PARQUET, first.segment).unlink()  # as retention would delete a segment
+        assert store.campaign_totals_windows(1, None, cut) == {
+            "cut": {10: Totals(clicks=1)},
+            "lifetime": {10: Totals(clicks=2)},
+        }
+        assert all(cache.rollups == {second.name} for cache in caches)
+        store.compact()  # deletes the orphaned rollup
+        assert store.campaign_totals_windows(1, None, cut)["cut"] == {10: Totals(clicks=1)}
+
+
+def test_rollup_rows_a_running_query_reads_stay_until_it_ends(directory: Path) -> None:
+    with open_store(directory, segment_max_bytes=1) as store:
+        store.append_many([event(at=utc(2024, 3, 1, 10)), event(at=utc(2024, 3, 3, 10))])
+        store.append(event(EventType.CLICK, at=utc(2024, 3, 2)))
+        store.compact()
+        first, second = sorted(store.layout.rollups().values(), key=lambda r: r.segment)
+        cache = store._campaign_buckets
+
+        def events(relation: str) -> Any:
+            return store._db.cursor().execute(f"SELECT sum(events) FROM {relation}").fetchone()
+
+        with cache.view([first, second]) as source:
+            relation = source([first])
+            with cache.view([second]) as later:  # a later listing, without the first segment
+                later([second])
+                assert cache.rollups == {first.name, second.name}  # still read by the first query
+            assert events(relation) == (2,)
+        with cache.view([second]):
+            assert cache.rollups == {second.name}
+
+
 def test_a_new_segment_never_takes_the_name_of_a_leftover_rollup(directory: Path) -> None:
     Layout(directory).rollup_path(Segment("main", 4), 1, 2).mkdir(parents=True)
     with open_store(directory, segment_max_bytes=1) as store:
@@ -354,15 +425,15 @@ def test_a_rollup_gone_mid_query_is_read_again_from_a_fresh_listing(
     check = exact(store, log)
     planned = 0
 
-    def plan_then_lose_a_rollup(*args: Any) -> str | None:
-        # Between listing and reading: the reader finds a file gone and must list again.
+    def lose_a_rollup_then_plan(*args: Any) -> str | None:
+        # Between listing and reading (rollup rows are read while planning, into the store's
+        # caches): the reader finds a file gone and must list again.
         nonlocal planned
         planned += 1
-        sql = campaign_windows_query(*args)
         if planned == 1:
             shutil.rmtree(sorted((store.directory / ROLLUPS).iterdir())[0])
-        return sql
+        return campaign_windows_query(*args)
 
-    monkeypatch.setattr("auctera.events.duckdb_store.campaign_windows_query", plan_then_lose_a_rollup)
+    monkeypatch.setattr("auctera.events.duckdb_store.campaign_windows_query", lose_a_rollup_then_plan)
     check()
     assert planned == 2

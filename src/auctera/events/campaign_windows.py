@@ -27,13 +27,12 @@ from auctera.events.buckets import bucket_ceil, bucket_floor
 from auctera.events.layout import Rollup, Snapshot
 from auctera.events.sql import (
     COUNTER_NAMES,
-    file_list,
     parquet_select,
     raw_aggregates,
     rollup_aggregates,
     source_sql,
 )
-from auctera.events.totals_cache import TotalsSource, read_totals
+from auctera.events.totals_cache import RowsSource, read_campaign_buckets, read_totals
 
 _COLUMNS = ("events", *COUNTER_NAMES)  # what each source sums, and the query returns per window
 COLUMNS_PER_WINDOW = len(_COLUMNS)
@@ -81,7 +80,8 @@ def campaign_windows_query(
     account_id: int,
     campaign_ids: Sequence[int] | None,
     windows: Sequence[Window],
-    totals_source: TotalsSource = read_totals,
+    totals_source: RowsSource = read_totals,
+    buckets_source: RowsSource = read_campaign_buckets,
 ) -> str | None:
     """SQL giving, per campaign, `COLUMNS_PER_WINDOW` columns for each window in order; None if no
     file can hold a matching event."""
@@ -101,8 +101,7 @@ def campaign_windows_query(
         parts.append(_part(f"({parquet_select(reads.edges)})", keys, windows, conditions, _AT, raw))
     if reads.buckets:
         conditions = _conditions(windows, reads.buckets_for, Window.buckets_condition)
-        files = f"read_parquet({file_list([r.campaign_buckets_file for r in reads.buckets])})"
-        parts.append(_part(files, keys, windows, conditions, "bucket", summed))
+        parts.append(_part(buckets_source(reads.buckets), keys, windows, conditions, "bucket", summed))
     if reads.totals:
         conditions = _conditions(windows, reads.totals_for, Window.totals_condition)
         parts.append(_part(totals_source(reads.totals), keys, windows, conditions, None, summed))

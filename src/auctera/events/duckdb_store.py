@@ -28,10 +28,19 @@ from auctera.events.layout import Layout, Snapshot
 from auctera.events.sql import daily_totals_query, source_sql, totals_from_row
 from auctera.events.tail_index import JsonFile, TailIndex
 from auctera.events.timezones import python_zone
-from auctera.events.totals_cache import TotalsCache
+from auctera.events.totals_cache import RollupCache, RowsSource, attach
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Cached:
+    """Where a query reads rollup rows from: the store's caches (see `totals_cache`)."""
+
+    totals: RowsSource
+    campaign_buckets: RowsSource
+
 
 # SQL and parameters for a snapshot of the files; None when no file can hold a matching row.
-QueryBuilder = Callable[[Snapshot], tuple[str, dict[str, Any]] | None]
+QueryBuilder = Callable[[Snapshot, _Cached], tuple[str, dict[str, Any]] | None]
 
 # Without /proc (or out of descriptors) files are read by path, and a query that finds one
 # gone (sealed or compacted meanwhile) is retried on a fresh listing.
@@ -112,7 +121,9 @@ class DuckDBEventStore:
         self._db.execute("SET enable_external_file_cache = false; SET parquet_metadata_cache = false")
         self._icu_time_zones: frozenset[str] | None = None
         self._use_rollups = use_rollups
-        self._totals = TotalsCache(self._db)
+        attach(self._db)
+        self._totals = RollupCache(self._db, "totals", lambda r: r.totals_file)
+        self._campaign_buckets = RollupCache(self._db, "campaign_buckets", lambda r: r.campaign_buckets_file)
         self._tail = TailIndex(self._db) if tail_index else None
         self._compactor = BackgroundCompactor(self.layout, compact_interval) if compact_interval else None
         self._closed = False
@@ -169,8 +180,10 @@ class DuckDBEventStore:
         if ids == [] or not asked:
             return result
         rows = self._fetch(
-            lambda snapshot: _no_params(
-                campaign_windows_query(snapshot, account_id, ids, list(asked.values()), self._totals.relation)
+            lambda snapshot, cached: _no_params(
+                campaign_windows_query(
+                    snapshot, account_id, ids, list(asked.values()), cached.totals, cached.campaign_buckets
+                )
             )
         )
         for campaign_id, *values in rows:
@@ -203,10 +216,10 @@ class DuckDBEventStore:
             "by_campaign": by_campaign,
         }
 
-        def build(snapshot: Snapshot) -> tuple[str, dict[str, Any]]:
+        def build(snapshot: Snapshot, cached: _Cached) -> tuple[str, dict[str, Any]]:
             if zone is not None:
                 query = daily_rollups_query(
-                    snapshot, zone, account_id, start, end, **options, totals_source=self._totals.relation
+                    snapshot, zone, account_id, start, end, **options, totals_source=cached.totals
                 )
                 if query is not None:
                     return query
@@ -222,7 +235,7 @@ class DuckDBEventStore:
         For reports and tools beyond the port; `sql` must not start with its own WITH.
         """
 
-        def build(snapshot: Snapshot) -> tuple[str, dict[str, Any]]:
+        def build(snapshot: Snapshot, cached: _Cached) -> tuple[str, dict[str, Any]]:
             source = source_sql(snapshot.jsonl, snapshot.parquet, snapshot.jsonl_rows)
             return f"WITH events AS ({source})\n{sql}", params or {}
 
@@ -244,12 +257,17 @@ class DuckDBEventStore:
                 stack.callback(cursor.close)
                 try:
                     snapshot, files = stack.enter_context(_pinned(self.layout))
+                    listed = snapshot.rollups.values()  # rows of rollups not listed leave the caches
+                    cached = _Cached(
+                        stack.enter_context(self._totals.view(listed)),
+                        stack.enter_context(self._campaign_buckets.view(listed)),
+                    )
                     if not self._use_rollups:
                         snapshot = dataclasses.replace(snapshot, rollups={})
                     if self._tail is not None:
                         rows_of = stack.enter_context(self._tail.view(files, snapshot.parquet))
                         snapshot = dataclasses.replace(snapshot, jsonl_rows=rows_of)
-                    query = build(snapshot)  # may read files too (see TotalsCache)
+                    query = build(snapshot, cached)  # may read files too (see RollupCache)
                     if query is None:
                         return []
                     rows: list[tuple[Any, ...]] = cursor.execute(*query).fetchall()
