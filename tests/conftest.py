@@ -7,7 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
+from auctera.store.database import make_engine
+from auctera.store.migrate import upgrade
+from auctera.store.uow import SqlUnitOfWorkFactory
 from support.postgres import PostgresServer, find_postgres_bin, postgres_version
 
 
@@ -50,6 +54,22 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     url = server.create_database()
     yield url
     server.drop_database(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture
+def migrated_engine(database_url: str) -> Iterator[Engine]:
+    """An engine on a fresh database of each backend, migrated to the latest schema."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def uow_factory(migrated_engine: Engine) -> Iterator[SqlUnitOfWorkFactory]:
+    factory = SqlUnitOfWorkFactory(migrated_engine)
+    yield factory
+    factory.close()  # the SQLite connections it keeps between units of work
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -12,40 +11,28 @@ from auctera.domain.ids import IdGenerator
 from auctera.errors import NotFound, Unauthorized, ValidationFailed
 from auctera.services.accounts import AccountService
 from auctera.services.auth import AuthService
-from auctera.store.database import make_engine
-from auctera.store.migrate import upgrade
 from auctera.store.uow import SqlUnitOfWorkFactory
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+from support.clock import FrozenClock
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> FrozenClock:
+    return FrozenClock()
 
 
 @pytest.fixture
-def uow(database_url: str) -> Iterator[SqlUnitOfWorkFactory]:
-    engine = make_engine(database_url)
-    upgrade(engine)
-    yield SqlUnitOfWorkFactory(engine)
-    engine.dispose()
+def uow(uow_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
+    return uow_factory
 
 
 @pytest.fixture
-def accounts(uow: SqlUnitOfWorkFactory, clock: FakeClock) -> AccountService:
+def accounts(uow: SqlUnitOfWorkFactory, clock: FrozenClock) -> AccountService:
     ids = IdGenerator(1, lambda: int(clock.now.timestamp() * 1000))
     return AccountService(uow, ids, clock, rotation_grace=timedelta(hours=24))
 
 
 @pytest.fixture
-def auth(uow: SqlUnitOfWorkFactory, clock: FakeClock) -> AuthService:
+def auth(uow: SqlUnitOfWorkFactory, clock: FrozenClock) -> AuthService:
     # No cache: every call sees the database, so the tests observe revocation at once.
     return AuthService(uow, clock, token_ttl=timedelta(hours=1), cache_seconds=0)
 
@@ -106,7 +93,7 @@ def test_revoked_key_stops_working_and_revoke_is_idempotent(
 
 
 def test_rotation_keeps_the_old_key_for_the_grace_period(
-    accounts: AccountService, auth: AuthService, clock: FakeClock
+    accounts: AccountService, auth: AuthService, clock: FrozenClock
 ) -> None:
     new = accounts.create_account("Acme", "advertiser")
     rotated = accounts.rotate_key(new.account.id, new.key.id, timedelta(minutes=10))
@@ -130,7 +117,7 @@ def test_keys_of_another_account_are_not_found(accounts: AccountService) -> None
         accounts.rotate_key(b.account.id, a.key.id)
 
 
-def test_oauth_client_credentials(accounts: AccountService, auth: AuthService, clock: FakeClock) -> None:
+def test_oauth_client_credentials(accounts: AccountService, auth: AuthService, clock: FrozenClock) -> None:
     new = accounts.create_account("Retailer", "publisher")
     issued = auth.issue_token(new.client_id, new.client_secret)
     assert issued.expires_in == 3600
@@ -145,7 +132,7 @@ def test_oauth_client_credentials(accounts: AccountService, auth: AuthService, c
 
 
 def test_cached_answers_from_memory_only(
-    accounts: AccountService, uow: SqlUnitOfWorkFactory, clock: FakeClock
+    accounts: AccountService, uow: SqlUnitOfWorkFactory, clock: FrozenClock
 ) -> None:
     # What the async auth dependencies serve on the event loop; None sends them to `authenticate`.
     auth = AuthService(uow, clock, token_ttl=timedelta(hours=1), cache_seconds=60)

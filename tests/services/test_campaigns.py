@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import count
 from pathlib import Path
@@ -27,26 +27,17 @@ from auctera.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from auctera.events import DuckDBEventStore
 from auctera.services.accounts import AccountService
 from auctera.services.campaigns import CampaignQuery, CampaignService
-from auctera.store.database import make_engine
-from auctera.store.migrate import upgrade
 from auctera.store.uow import SqlUnitOfWorkFactory
+from support.clock import FrozenClock
 
 S = CampaignStatus
 URL = "https://shop.example.com/sale?cid={click_id}"
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 class World:
     """Accounts (as principals) and the services under test."""
 
-    def __init__(self, uow: SqlUnitOfWorkFactory, events: DuckDBEventStore, clock: FakeClock) -> None:
+    def __init__(self, uow: SqlUnitOfWorkFactory, events: DuckDBEventStore, clock: FrozenClock) -> None:
         # Ids from a counter: the clock is frozen, and ordering must still follow creation.
         ticks = count(int(clock.now.timestamp() * 1000))
         ids = IdGenerator(1, lambda: next(ticks))
@@ -84,12 +75,9 @@ class World:
 
 
 @pytest.fixture
-def world(database_url: str, tmp_path: Path) -> Iterator[World]:
-    engine = make_engine(database_url)
-    upgrade(engine)
+def world(uow_factory: SqlUnitOfWorkFactory, tmp_path: Path) -> Iterator[World]:
     with DuckDBEventStore(tmp_path / "events", "test", compact_interval=None) as events:
-        yield World(SqlUnitOfWorkFactory(engine), events, FakeClock())
-    engine.dispose()
+        yield World(uow_factory, events, FrozenClock())
 
 
 # --- create, review, read ------------------------------------------------------------------

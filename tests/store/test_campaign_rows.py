@@ -6,13 +6,11 @@ hot read of GET /v2/campaigns/{id}); `page` goes through Core. Both must agree w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine
 
 from auctera.domain.accounts import Account, AccountKind
 from auctera.domain.campaigns import (
@@ -27,8 +25,6 @@ from auctera.domain.campaigns import (
     Review,
     Targeting,
 )
-from auctera.store.database import make_engine
-from auctera.store.migrate import upgrade
 from auctera.store.uow import SqlUnitOfWorkFactory
 
 T0 = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
@@ -72,24 +68,15 @@ BARE = Campaign(
 
 
 @pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    eng = make_engine(database_url)
-    upgrade(eng)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
-def uow(engine: Engine) -> Iterator[SqlUnitOfWorkFactory]:
-    factory = SqlUnitOfWorkFactory(engine)
+def uow(uow_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
+    factory = uow_factory
     account = Account(7, "Acme", AccountKind.ADVERTISER, "UTC", "EUR", "auc_ss_x", None, T0)
     with factory() as u:
         u.accounts.add(account)
         u.campaigns.add(FULL)
         u.campaigns.add(BARE)
         u.commit()
-    yield factory
-    factory.close()
+    return factory
 
 
 @pytest.mark.parametrize("campaign", [FULL, BARE], ids=["every-field", "bare"])

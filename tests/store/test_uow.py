@@ -6,15 +6,12 @@ nothing of one unit of work (its transaction, its read-only mode) may leak into 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Engine
 
 from auctera.domain.accounts import Account, AccountKind
-from auctera.store.database import make_engine
-from auctera.store.migrate import upgrade
 from auctera.store.uow import MAX_IDLE, SqlUnitOfWorkFactory
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -25,18 +22,13 @@ def account(n: int) -> Account:
 
 
 @pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    eng = make_engine(database_url)
-    upgrade(eng)
-    yield eng
-    eng.dispose()
+def uow(uow_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
+    return uow_factory
 
 
 @pytest.fixture
-def uow(engine: Engine) -> Iterator[SqlUnitOfWorkFactory]:
-    factory = SqlUnitOfWorkFactory(engine)
-    yield factory
-    factory.close()
+def engine(migrated_engine: Engine) -> Engine:
+    return migrated_engine
 
 
 def test_a_failed_unit_of_work_leaves_nothing_behind(uow: SqlUnitOfWorkFactory) -> None:
