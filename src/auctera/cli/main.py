@@ -235,14 +235,11 @@ def blocklist_list(data_dir: DataDir = None) -> None:
 @db_app.command("upgrade")
 def db_upgrade(data_dir: DataDir = None) -> None:
     """Apply pending migrations (the server also does this on start)."""
-    from auctera.store.database import make_engine
-    from auctera.store.migrate import current_head, upgrade
+    from auctera.store.migrate import current_head, upgrade_url
 
     settings = settings_for(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.sqlalchemy_url)
-    upgrade(engine)
-    engine.dispose()
+    upgrade_url(settings.sqlalchemy_url)
     err.print(f"database at revision {current_head()}")
 
 
@@ -262,18 +259,18 @@ def serve(
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Migrate once here, so workers starting together do not race on it.
-    from auctera.store.database import make_engine
-    from auctera.store.migrate import upgrade
+    from auctera.store.migrate import upgrade_url
 
-    engine = make_engine(settings.sqlalchemy_url)
-    upgrade(engine)
-    engine.dispose()
+    upgrade_url(settings.sqlalchemy_url)
     if workers > 1:
-        metrics_dir = settings.data_dir / "metrics"
+        # Prometheus multiprocess mode: the workers share a directory of counters, emptied on
+        # each start (stale files from a previous run would be summed in).
+        metrics_dir = Path(
+            os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(settings.data_dir / "metrics"))
+        )
         metrics_dir.mkdir(parents=True, exist_ok=True)
         for stale in metrics_dir.glob("*.db"):
             stale.unlink()
-        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
     err.print(f"Auctera listening on http://{host}:{port} (data in {settings.data_dir})")
     uvicorn.run(
         "auctera.app:app_factory",

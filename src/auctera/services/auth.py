@@ -62,11 +62,12 @@ class AuthService:
 
     def authenticate(self, credential: str | None) -> Principal:
         """An API key or an OAuth2 access token, as presented by any scheme."""
-        principal = self.cached(credential)
+        if not credential:
+            raise Unauthorized("missing API key")
+        digest = hash_secret(credential)
+        principal = self._from_cache(digest)
         if principal is not None:
             return principal
-        assert credential  # `cached` refuses a missing one
-        digest = hash_secret(credential)
         now = self._clock()
         if credential.startswith(TOKEN_PREFIX):
             principal, valid_until = self._load_token(digest, now)
@@ -85,7 +86,10 @@ class AuthService:
         the credential has to be looked up, by `authenticate`."""
         if not credential:
             raise Unauthorized("missing API key")
-        hit = self._cache.get(hash_secret(credential))
+        return self._from_cache(hash_secret(credential))
+
+    def _from_cache(self, digest: str) -> Principal | None:
+        hit = self._cache.get(digest)
         if hit is None or hit.cached_until <= time.monotonic():
             return None
         if hit.valid_until is None or self._clock() < hit.valid_until:
@@ -94,8 +98,8 @@ class AuthService:
 
     def _load_key(self, digest: str, now: datetime) -> tuple[Principal, datetime | None]:
         with self._uow(read_only=True) as uow:
-            key = uow.api_keys.by_hash(digest)
-            if key is None or not hmac.compare_digest(key.key_hash, digest):
+            key = uow.api_keys.by_hash(digest)  # an indexed lookup by the hash: no secret compared
+            if key is None:
                 raise Unauthorized("invalid API key")
             if not key.usable_at(now):
                 raise Unauthorized("API key revoked or expired")

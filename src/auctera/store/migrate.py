@@ -22,6 +22,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
+def upgrade_url(url: str) -> None:
+    """Migrate the database at `url` with a short-lived engine (CLI, server start-up)."""
+    from auctera.store.database import make_engine
+
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
 def current_head() -> str | None:
     from alembic.script import ScriptDirectory
 
