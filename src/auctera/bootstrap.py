@@ -20,6 +20,7 @@ from auctera.services.accounts import AccountService
 from auctera.services.auth import AuthService
 from auctera.services.campaigns import CampaignService
 from auctera.services.clock import Clock, utcnow
+from auctera.services.ports import RateLimiter
 from auctera.store.database import make_engine
 from auctera.store.migrate import upgrade
 from auctera.store.uow import SqlUnitOfWorkFactory
@@ -33,7 +34,7 @@ class Container:
     ids: IdGenerator
     clock: Clock
     events: DuckDBEventStore
-    rate_limiter: InProcessRateLimiter
+    rate_limiter: RateLimiter
     accounts: AccountService
     auth: AuthService
     campaigns: CampaignService

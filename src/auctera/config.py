@@ -18,8 +18,6 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
-    # Public base URL used in links we hand out (tracking links, export downloads).
-    public_url: str = "http://127.0.0.1:8000"
 
     # Refuse plain-HTTP API calls (the seed: "calls made over plain HTTP will fail").
     # Off for local use; behind a TLS-terminating proxy, X-Forwarded-Proto is honoured.

@@ -211,10 +211,6 @@ class Journal:
                     os.close(self._writer_lock_fd)
                     self._writer_lock_fd = None
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     def __enter__(self) -> Journal:
         return self
 

@@ -24,12 +24,10 @@ segment without one (built before this existed) and reads its raw events instead
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -255,14 +253,3 @@ def lock_writer(layout: Layout, writer_id: str) -> int:
             )
         time.sleep(0.02)
     return fd
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[bool]:
-    """Context manager around `try_lock`: yields whether the lock was obtained."""
-    fd = try_lock(path)
-    try:
-        yield fd is not None
-    finally:
-        if fd is not None:
-            os.close(fd)

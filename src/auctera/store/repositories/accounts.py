@@ -92,10 +92,6 @@ class SqlOAuthRepository:
         row = self._conn.execute(select(oauth_clients).where(oauth_clients.c.client_id == client_id)).first()
         return OAuthClient(**{f: getattr(row, f) for f in OAuthClient.__slots__}) if row else None
 
-    def clients_for_account(self, account_id: int) -> list[OAuthClient]:
-        rows = self._conn.execute(select(oauth_clients).where(oauth_clients.c.account_id == account_id))
-        return [OAuthClient(**{f: getattr(r, f) for f in OAuthClient.__slots__}) for r in rows]
-
     def add_token(self, token: AccessToken) -> None:
         self._conn.execute(
             insert(oauth_tokens).values(**{f: getattr(token, f) for f in AccessToken.__slots__})
