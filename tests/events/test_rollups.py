@@ -429,6 +429,8 @@ def test_a_rollup_gone_mid_query_is_read_again_from_a_fresh_listing(
         # Between listing and reading (rollup rows are read while planning, into the store's
         # caches): the reader finds a file gone and must list again.
         nonlocal planned
+        if not args[0].parquet:  # the query over the JSON segments, after the compacted ones
+            return campaign_windows_query(*args)
         planned += 1
         if planned == 1:
             shutil.rmtree(sorted((store.directory / ROLLUPS).iterdir())[0])

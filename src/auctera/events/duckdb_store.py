@@ -14,13 +14,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import duckdb
 
 from auctera.domain.events import DailyTotals, Event, Totals
 from auctera.events.campaign_windows import COLUMNS_PER_WINDOW, Window, campaign_windows_query
 from auctera.events.codec import encode_event, to_micros
+from auctera.events.compacted_totals import CompactedTotals
 from auctera.events.compaction import BackgroundCompactor, compact
 from auctera.events.daily_rollups import daily_rollups_query
 from auctera.events.journal import Journal, MiB
@@ -41,6 +42,8 @@ class _Cached:
 
 # SQL and parameters for a snapshot of the files; None when no file can hold a matching row.
 QueryBuilder = Callable[[Snapshot, _Cached], tuple[str, dict[str, Any]] | None]
+
+_T = TypeVar("_T")
 
 # Without /proc (or out of descriptors) files are read by path, and a query that finds one
 # gone (sealed or compacted meanwhile) is retried on a fresh listing.
@@ -125,6 +128,7 @@ class DuckDBEventStore:
         self._totals = RollupCache(self._db, "totals", lambda r: r.totals_file)
         self._campaign_buckets = RollupCache(self._db, "campaign_buckets", lambda r: r.campaign_buckets_file)
         self._tail = TailIndex(self._db) if tail_index else None
+        self._compacted = CompactedTotals()
         self._compactor = BackgroundCompactor(self.layout, compact_interval) if compact_interval else None
         self._closed = False
 
@@ -179,19 +183,56 @@ class DuckDBEventStore:
         asked = {name: Window(*b) for name, b in bounds.items() if b[0] < b[1]}
         if ids == [] or not asked:
             return result
-        rows = self._fetch(
-            lambda snapshot, cached: _no_params(
-                campaign_windows_query(
-                    snapshot, account_id, ids, list(asked.values()), cached.totals, cached.campaign_buckets
-                )
+        rows = self._on_snapshot(
+            lambda snapshot, cached, cursor: self._windows_rows(
+                snapshot, cached, cursor, account_id, ids, list(asked.values())
             )
         )
-        for campaign_id, *values in rows:
+        for campaign_id, values in rows.items():
             for i, name in enumerate(asked):
                 events, *counters = values[i * COLUMNS_PER_WINDOW : (i + 1) * COLUMNS_PER_WINDOW]
                 if events:
                     result[name][campaign_id] = totals_from_row(counters)
         return result
+
+    def _windows_rows(
+        self,
+        snapshot: Snapshot,
+        cached: _Cached,
+        cursor: duckdb.DuckDBPyConnection,
+        account_id: int,
+        ids: list[int] | None,
+        windows: list[Window],
+    ) -> dict[int, Sequence[int]]:
+        """campaign id -> the values of every window (see `campaign_windows_query`): compacted
+        segments from `CompactedTotals` (with rollups only: without, queries stay raw), the
+        JSON segments queried now."""
+
+        def rows_of(part: Snapshot, campaign_ids: list[int] | None) -> list[tuple[Any, ...]]:
+            query = campaign_windows_query(
+                part, account_id, campaign_ids, windows, cached.totals, cached.campaign_buckets
+            )
+            return [] if query is None else cursor.execute(query).fetchall()
+
+        if not self._use_rollups:
+            return {row[0]: row[1:] for row in rows_of(snapshot, ids)}
+
+        def compacted(files: list[Path]) -> list[tuple[Any, ...]]:
+            kept = {p: snapshot.rollups[p] for p in files if p in snapshot.rollups}
+            return rows_of(Snapshot(parquet=files, rollups=kept), None)
+
+        key = (account_id, tuple((w.start, w.end) for w in windows))
+        sums = self._compacted.sums(key, snapshot.parquet, compacted)
+        found: dict[int, Sequence[int]] = (
+            dict(sums) if ids is None else {i: sums[i] for i in ids if i in sums}
+        )
+        live = dataclasses.replace(snapshot, parquet=[], rollups={})
+        for campaign_id, *values in rows_of(live, ids):
+            held = found.get(campaign_id)
+            found[campaign_id] = (
+                values if held is None else [a + b for a, b in zip(held, values, strict=True)]
+            )
+        return found
 
     def daily_totals(
         self,
@@ -250,6 +291,17 @@ class DuckDBEventStore:
         return f"({source_sql(snapshot.jsonl, snapshot.parquet)})"
 
     def _fetch(self, build: QueryBuilder) -> list[tuple[Any, ...]]:
+        def run(
+            snapshot: Snapshot, cached: _Cached, cursor: duckdb.DuckDBPyConnection
+        ) -> list[tuple[Any, ...]]:
+            query = build(snapshot, cached)  # may read files too (see RollupCache)
+            return [] if query is None else cursor.execute(*query).fetchall()
+
+        return self._on_snapshot(run)
+
+    def _on_snapshot(self, work: Callable[[Snapshot, _Cached, duckdb.DuckDBPyConnection], _T]) -> _T:
+        """`work` on a pinned snapshot of the files with a cursor of its own, retried on a fresh
+        snapshot if a file it reads by path is gone."""
         self._check_open()
         for attempt in range(_QUERY_ATTEMPTS):
             with contextlib.ExitStack() as stack:
@@ -267,11 +319,7 @@ class DuckDBEventStore:
                     if self._tail is not None:
                         rows_of = stack.enter_context(self._tail.view(files, snapshot.parquet))
                         snapshot = dataclasses.replace(snapshot, jsonl_rows=rows_of)
-                    query = build(snapshot, cached)  # may read files too (see RollupCache)
-                    if query is None:
-                        return []
-                    rows: list[tuple[Any, ...]] = cursor.execute(*query).fetchall()
-                    return rows
+                    return work(snapshot, cached, cursor)
                 except (duckdb.IOException, FileNotFoundError):
                     # A file read by path is gone: compacted meanwhile (only without /proc), or
                     # deleted. List again.
@@ -327,10 +375,6 @@ class DuckDBEventStore:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def _no_params(sql: str | None) -> tuple[str, dict[str, Any]] | None:
-    return None if sql is None else (sql, {})
 
 
 def _instant(value: datetime, name: str) -> int:
