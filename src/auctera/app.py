@@ -24,10 +24,15 @@ from auctera.api.responses import OrjsonResponse
 from auctera.api.v2 import accounts as v2_accounts
 from auctera.api.v2 import blocklist as v2_blocklist
 from auctera.api.v2 import campaigns as v2_campaigns
+from auctera.api.v2 import conversions as v2_conversions
+from auctera.api.v2 import offers as v2_offers
 from auctera.bootstrap import Container, build
 from auctera.config import Settings
+from auctera.jobs.periodic import Periodic
+from auctera.tracking.handlers import tracking_handlers
 
 HotRoutes = dict[str, ASGIApp]
+CONVERSION_SWEEP_SECONDS = 30.0
 
 
 class RootApp:
@@ -67,8 +72,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Campaigns whose post-create review a restart interrupted get it now.
         await run_in_threadpool(container.campaigns.review_pending, 10_000)
-        yield
-        container.close()
+        # Conversions a crash left out of the event log get there (see ConversionService).
+        sweep = Periodic("conversion-log-sweep", CONVERSION_SWEEP_SECONDS, container.conversions.log_pending)
+        try:
+            yield
+        finally:
+            sweep.stop()
+            container.close()
 
     api = FastAPI(
         title="Auctera API",
@@ -86,9 +96,20 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     api.include_router(v2_accounts.router)
     api.include_router(v2_campaigns.router)
     api.include_router(v2_blocklist.router)
+    api.include_router(v2_conversions.router)
+    api.include_router(v2_offers.router)
     install_middleware(api, container)
 
-    hot: HotRoutes = {"/healthz": healthz, "/metrics": metrics_app()}
+    hot: HotRoutes = {
+        "/healthz": healthz,
+        "/metrics": metrics_app(),
+        **tracking_handlers(
+            container.tracking,
+            container.clock,
+            inline=container.inline_reads,
+            client_ip_header=settings.client_ip_header,
+        ),
+    }
     return RootApp(api, hot, container)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -14,13 +13,19 @@ from sqlalchemy import Engine
 
 from auctera.config import Settings
 from auctera.counters.rate_limit import InProcessRateLimiter
+from auctera.counters.velocity import SlidingWindowCounter
 from auctera.domain.ids import MAX_NODE, IdGenerator
 from auctera.events.duckdb_store import DuckDBEventStore
+from auctera.ivt.crawlers import default_crawlers
+from auctera.ivt.ip_ranges import IpRanges
 from auctera.services.accounts import AccountService
 from auctera.services.auth import AuthService
-from auctera.services.campaigns import CampaignService
+from auctera.services.campaigns import COUNTRIES, CampaignService
 from auctera.services.clock import Clock, utcnow
+from auctera.services.conversions import ConversionService
+from auctera.services.fraud import FraudFilter
 from auctera.services.ports import RateLimiter
+from auctera.services.tracking import TrackingService
 from auctera.store.database import make_engine
 from auctera.store.migrate import upgrade
 from auctera.store.uow import SqlUnitOfWorkFactory
@@ -38,6 +43,8 @@ class Container:
     accounts: AccountService
     auth: AuthService
     campaigns: CampaignService
+    tracking: TrackingService
+    conversions: ConversionService
     # Whether short reads of the state store may run on the event loop: SQLite reads a local file
     # in microseconds, less than a hop to the threadpool costs; a PostgreSQL round trip is I/O.
     inline_reads: bool = False
@@ -81,9 +88,20 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
     if migrate:
         upgrade(engine)
     uow = SqlUnitOfWorkFactory(engine)
-    ids = IdGenerator(node, lambda: time.time_ns() // 1_000_000)
+    # Ids from the same clock as event times: a click id tells when its click was logged.
+    ids = IdGenerator(node, lambda: int(clock().timestamp() * 1000))
     events = DuckDBEventStore(
         settings.events_dir, writer_id=f"n{node}", fsync_interval=settings.fsync_interval
+    )
+    fraud = FraudFilter(default_crawlers(), IpRanges(settings.data_dir), SlidingWindowCounter())
+    tracking = TrackingService(
+        uow,
+        events,
+        ids,
+        clock,
+        screen=fraud,
+        countries=COUNTRIES,
+        cache_seconds=settings.tracking_cache_seconds,
     )
     return Container(
         settings=settings,
@@ -103,6 +121,16 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
             cache_seconds=settings.auth_cache_seconds,
         ),
         campaigns=CampaignService(uow, ids, clock, events),
+        tracking=tracking,
+        conversions=ConversionService(
+            uow,
+            events,
+            ids,
+            clock,
+            find_click=tracking.find_click,
+            screen=lambda click, at: fraud.check_conversion(None, click.at, at, str(click.id)),
+            default_fraud_threshold=settings.default_fraud_threshold,
+        ),
         inline_reads=engine.dialect.name == "sqlite",
         _node_lock=lock,
     )

@@ -35,6 +35,20 @@ class Settings(BaseSettings):
     # Auth lookups are cached this long; a revoked key stops working within it.
     auth_cache_seconds: float = Field(default=2.0, ge=0)
 
+    # Public base URL of the tracking endpoints (/click, /imp): what tracking links start with.
+    # Behind a CDN or a dedicated host this is e.g. https://trk.example.com.
+    tracking_url: str = "http://127.0.0.1:8000"
+    # Campaign/publisher lookups on the click path are cached this long: a paused campaign's
+    # links stop redirecting within it.
+    tracking_cache_seconds: float = Field(default=2.0, ge=0)
+    # Conversions scoring above this are rejected, unless the account sets its own threshold.
+    default_fraud_threshold: float = Field(default=0.8, ge=0, le=1)
+    # Behind a proxy or CDN: the header holding the visitor's address (first entry), e.g.
+    # X-Forwarded-For or CF-Connecting-IP. Unset: the TCP peer, since anyone can send such headers.
+    client_ip_header: str | None = None
+    # Optional MaxMind GeoLite2/GeoIP2 country database, used when no proxy header names the country.
+    geoip_database: Path | None = None
+
     # Unique per process writing ids/events; None picks a free slot in data_dir.
     node_id: int | None = Field(default=None, ge=0, le=255)
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 from auctera.app import RootApp, create_app
 from auctera.config import Settings
+from auctera.domain.accounts import render_account_id
 
 
 @pytest.fixture
@@ -27,3 +29,51 @@ def client(app: RootApp) -> Iterator[TestClient]:
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+class Api:
+    def __init__(
+        self, app: RootApp, client: TestClient, kind: str = "advertiser", name: str = "Acme"
+    ) -> None:
+        new = app.container.accounts.create_account(name, kind)
+        self.client = client
+        self.account = new.account
+        self.headers = bearer(new.api_key)
+
+    @property
+    def id(self) -> str:
+        return render_account_id(self.account.kind, self.account.id)
+
+    def call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        return self.client.request(method, path, json=body, params=params or None, headers=self.headers)
+
+    def create(self, **fields: Any) -> str:
+        body = {"name": "Holiday Promo", "type": "dsp_retargeting", "budget": 10000, **fields}
+        response = self.call("POST", "/v2/campaigns", body)
+        assert response.status_code == 201, response.text
+        return str(response.json()["campaign_id"])
+
+    def get(self, campaign_id: str) -> Any:
+        response = self.call("GET", f"/v2/campaigns/{campaign_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+@pytest.fixture
+def acme(app: RootApp, client: TestClient) -> Api:
+    return Api(app, client)
+
+
+@pytest.fixture
+def network(app: RootApp, client: TestClient) -> Api:
+    return Api(app, client, "network", "Operator")
+
+
+def error(response: Any, status: int, field: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["success"] is False
+    assert set(body["error"]) == {"code", "message", "field"}
+    if field is not None:
+        assert body["error"]["field"] == field, body
+    return dict(body["error"])

@@ -14,11 +14,10 @@ from starlette.testclient import TestClient
 from auctera.api.v2.campaigns import _RenderedCampaigns
 from auctera.app import RootApp
 from auctera.domain import ids as idfmt
-from auctera.domain.accounts import render_account_id
 from auctera.domain.campaigns import Budget, Campaign, CampaignStatus, CampaignType
 from auctera.domain.events import Event, EventType
 
-from .conftest import bearer
+from .conftest import Api, bearer, error
 
 FULL = {
     "name": "Q4 Retargeting - US",
@@ -37,54 +36,6 @@ FULL = {
     "start_date": "2026-12-01",
     "end_date": "2026-12-31",
 }
-
-
-class Api:
-    def __init__(
-        self, app: RootApp, client: TestClient, kind: str = "advertiser", name: str = "Acme"
-    ) -> None:
-        new = app.container.accounts.create_account(name, kind)
-        self.client = client
-        self.account = new.account
-        self.headers = bearer(new.api_key)
-
-    @property
-    def id(self) -> str:
-        return render_account_id(self.account.kind, self.account.id)
-
-    def call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
-        return self.client.request(method, path, json=body, params=params or None, headers=self.headers)
-
-    def create(self, **fields: Any) -> str:
-        body = {"name": "Holiday Promo", "type": "dsp_retargeting", "budget": 10000, **fields}
-        response = self.call("POST", "/v2/campaigns", body)
-        assert response.status_code == 201, response.text
-        return str(response.json()["campaign_id"])
-
-    def get(self, campaign_id: str) -> Any:
-        response = self.call("GET", f"/v2/campaigns/{campaign_id}")
-        assert response.status_code == 200, response.text
-        return response.json()
-
-
-@pytest.fixture
-def acme(app: RootApp, client: TestClient) -> Api:
-    return Api(app, client)
-
-
-@pytest.fixture
-def network(app: RootApp, client: TestClient) -> Api:
-    return Api(app, client, "network", "Operator")
-
-
-def error(response: Any, status: int, field: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False
-    assert set(body["error"]) == {"code", "message", "field"}
-    if field is not None:
-        assert body["error"]["field"] == field, body
-    return dict(body["error"])
 
 
 # --- create and read -----------------------------------------------------------------------
@@ -252,15 +203,20 @@ def test_every_read_shows_the_latest_state(acme: Api, network: Api) -> None:
     assert acme.get(campaign_id)["status"] == "archived"
 
 
+URL = "https://trk.example.com"
+
+
 def test_rendered_campaigns_are_bounded_and_never_stale() -> None:
     rendered = _RenderedCampaigns(2)
     now = datetime(2026, 1, 1, tzinfo=UTC)
     first = Campaign(1, 7, "a", CampaignType.DSP_PROSPECTING, CampaignStatus.ACTIVE, Budget("USD"), now, now)
-    assert json.loads(rendered.body(first))["name"] == "a"
-    assert json.loads(rendered.body(replace(first, name="b")))["name"] == "b"
-    assert json.loads(rendered.body(first))["name"] == "a"
+    assert json.loads(rendered.body(first, URL))["name"] == "a"
+    assert json.loads(rendered.body(replace(first, name="b"), URL))["name"] == "b"
+    assert json.loads(rendered.body(first, URL))["name"] == "a"
+    moved = json.loads(rendered.body(first, "https://t.example.org"))["tracking"]["click_url"]
+    assert moved == "https://t.example.org/click?c=1"
     for n in range(2, 10):
-        rendered.body(replace(first, id=n))
+        rendered.body(replace(first, id=n), URL)
     assert len(rendered._bodies) == 2
 
 

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from auctera.bootstrap import Container, build
+from auctera.cli.fraud import fraud_app
 from auctera.config import Settings
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import parse_account_id, render_account_id
@@ -31,6 +32,7 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(blocklist_app, name="blocklist")
+app.add_typer(fraud_app, name="fraud")
 
 err = Console(stderr=True)
 

@@ -26,6 +26,17 @@ class Account:
     signing_secret: str  # shared secret for HMAC-signed postbacks; the one secret we must keep readable
     rate_limit_per_minute: int | None  # None: the platform default
     created_at: datetime
+    fraud_threshold: float | None = None  # conversions scoring above it are rejected; None: default
+    # After a rotation, postbacks signed with the replaced secret pass until the grace ends.
+    previous_signing_secret: str | None = None
+    previous_signing_secret_until: datetime | None = None
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The secrets a postback may be signed with right now: the current one first."""
+        until = self.previous_signing_secret_until
+        if self.previous_signing_secret and until is not None and now < until:
+            return [self.signing_secret, self.previous_signing_secret]
+        return [self.signing_secret]
 
 
 KEY_PREFIX = "auc_sk_"  # recognisable by secret scanners

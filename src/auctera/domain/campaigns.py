@@ -35,6 +35,8 @@ class CampaignType(StrEnum):
 
 # Affiliate campaigns pay publishers a fixed payout and redirect their clicks to the advertiser.
 AFFILIATE_TYPES = frozenset({CampaignType.AFFILIATE_CPA, CampaignType.AFFILIATE_CPC})
+# Display campaigns bought in auctions: their ads carry our click and impression URLs.
+DSP_TYPES = frozenset({CampaignType.DSP_PROSPECTING, CampaignType.DSP_RETARGETING})
 
 
 class CampaignStatus(StrEnum):
@@ -43,6 +45,11 @@ class CampaignStatus(StrEnum):
     PAUSED = "paused"
     REJECTED = "rejected"
     ARCHIVED = "archived"
+
+
+class Visibility(StrEnum):
+    PUBLIC = "public"  # any publisher may run the offer
+    PRIVATE = "private"  # only publishers whose application was approved
 
 
 class Pacing(StrEnum):
@@ -152,6 +159,9 @@ class Campaign:
     end_date: date | None = None
     review: Review = Review()
     archived_at: datetime | None = None
+    # Affiliate offers: rules publishers must follow, and who may run the offer.
+    promotional_rules: tuple[str, ...] = ()
+    visibility: Visibility = Visibility.PUBLIC
 
 
 # --- patches -------------------------------------------------------------------------------
@@ -215,6 +225,8 @@ class CampaignPatch:
     payout_micros: int | Unset | None = UNSET
     start_date: date | Unset | None = UNSET
     end_date: date | Unset | None = UNSET
+    promotional_rules: tuple[str, ...] | Unset = UNSET
+    visibility: Visibility | Unset = UNSET
 
     def apply(self, c: Campaign) -> Campaign:
         return replace(
@@ -229,12 +241,14 @@ class CampaignPatch:
             payout_micros=pick(self.payout_micros, c.payout_micros),
             start_date=pick(self.start_date, c.start_date),
             end_date=pick(self.end_date, c.end_date),
+            promotional_rules=pick(self.promotional_rules, c.promotional_rules),
+            visibility=pick(self.visibility, c.visibility),
         )
 
 
 # Changing any of these re-runs the compliance review; name, pacing, multipliers and flight
 # dates are not checked by it, so changing them does not.
-REVIEWED_FIELDS = ("budget", "targeting", "bidding", "destination_url", "payout_micros")
+REVIEWED_FIELDS = ("budget", "targeting", "bidding", "destination_url", "payout_micros", "promotional_rules")
 
 
 def needs_review(before: Campaign, after: Campaign) -> bool:
@@ -342,13 +356,30 @@ def _decimals(value: Decimal) -> int:
     return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
+MAX_PROMOTIONAL_RULES = 20
+MAX_RULE_LENGTH = 200
+
+
+def promotional_rule_problems(rules: tuple[str, ...]) -> list[str]:
+    if len(rules) > MAX_PROMOTIONAL_RULES:
+        return [f"at most {MAX_PROMOTIONAL_RULES} rules"]
+    if any(not r.strip() or len(r) > MAX_RULE_LENGTH for r in rules):
+        return [f"each rule must be 1 to {MAX_RULE_LENGTH} characters"]
+    return []
+
+
 def affiliate_problems(c: Campaign) -> list[Problem]:
     """Affiliate campaigns need a payout and a destination; the others take no payout."""
     if c.type not in AFFILIATE_TYPES:
+        found = []
         if c.payout_micros is not None:
-            return [Problem("payout", f"payout applies to affiliate campaigns, not {c.type.value}")]
-        return []
-    found = []
+            found.append(Problem("payout", f"payout applies to affiliate campaigns, not {c.type.value}"))
+        if c.promotional_rules:
+            found.append(Problem("promotional_rules", f"applies to affiliate campaigns, not {c.type.value}"))
+        if c.visibility is not Visibility.PUBLIC:
+            found.append(Problem("visibility", f"applies to affiliate campaigns, not {c.type.value}"))
+        return found
+    found = [Problem("promotional_rules", p) for p in promotional_rule_problems(c.promotional_rules)]
     if c.payout_micros is None:
         found.append(Problem("payout", f"{c.type.value} campaigns need a payout"))
     else:

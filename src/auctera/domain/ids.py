@@ -43,6 +43,11 @@ class IdGenerator:
             return (ms << (NODE_BITS + SEQ_BITS)) | (self._node << SEQ_BITS) | self._seq
 
 
+def issued_at_ms(value: int) -> int:
+    """Unix milliseconds when a Snowflake id was issued (the clock of the process that issued it)."""
+    return (value >> (NODE_BITS + SEQ_BITS)) + EPOCH_MS
+
+
 def to_base36(value: int) -> str:
     if value < 0:
         raise ValueError("ids are non-negative")

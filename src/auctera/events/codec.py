@@ -129,3 +129,29 @@ def encode_event(event: Event) -> bytes:
             f"Event {event.id!r} is {len(line)} bytes encoded; the limit is {MAX_LINE_BYTES}"
         )
     return line
+
+
+def row_to_event(row: Mapping[str, Any]) -> Event:
+    """Rebuild an Event from a storage row (as read back by DuckDB)."""
+    attrs = row.get("attrs")
+    if isinstance(attrs, str | bytes):
+        attrs = orjson.loads(attrs)
+    return Event(
+        id=row["id"],
+        type=EventType(row["type"]),
+        at=from_micros(row["at"]),
+        account_id=row["account_id"],
+        campaign_id=row.get("campaign_id"),
+        publisher_id=row.get("publisher_id"),
+        line_item_id=row.get("line_item_id"),
+        creative_id=row.get("creative_id"),
+        click_id=row.get("click_id"),
+        country=row.get("country"),
+        device_type=row.get("device_type"),
+        cost_micros=row.get("cost_micros") or 0,
+        revenue_micros=row.get("revenue_micros") or 0,
+        payout_micros=row.get("payout_micros") or 0,
+        currency=row.get("currency") or "USD",
+        ivt=bool(row.get("ivt")),
+        attrs=attrs or {},
+    )

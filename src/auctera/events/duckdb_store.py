@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, TypeVar
@@ -20,7 +20,7 @@ import duckdb
 
 from auctera.domain.events import DailyTotals, Event, Totals
 from auctera.events.campaign_windows import COLUMNS_PER_WINDOW, Window, campaign_windows_query
-from auctera.events.codec import encode_event, to_micros
+from auctera.events.codec import COLUMNS, encode_event, row_to_event, to_micros
 from auctera.events.compacted_totals import CompactedTotals
 from auctera.events.compaction import BackgroundCompactor, compact
 from auctera.events.daily_rollups import daily_rollups_query
@@ -44,6 +44,7 @@ class _Cached:
 QueryBuilder = Callable[[Snapshot, _Cached], tuple[str, dict[str, Any]] | None]
 
 _T = TypeVar("_T")
+_FIND_SLACK: Final = timedelta(minutes=10)
 
 # Without /proc (or out of descriptors) files are read by path, and a query that finds one
 # gone (sealed or compacted meanwhile) is retried on a fresh listing.
@@ -269,6 +270,21 @@ class DuckDBEventStore:
 
         rows = self._fetch(build)
         return [DailyTotals(row[0], row[1], totals_from_row(row[2:])) for row in rows]
+
+    def find_event(self, event_id: int, around: datetime, slack: timedelta = _FIND_SLACK) -> Event | None:
+        """The event with id `event_id`, written within `slack` of `around` (which lets DuckDB skip
+        the files and row groups of other times); None if there is none."""
+        lo, hi = to_micros(around - slack), to_micros(around + slack)
+
+        def build(snapshot: Snapshot, cached: _Cached) -> tuple[str, dict[str, Any]]:
+            source = source_sql(snapshot.jsonl, snapshot.parquet, snapshot.jsonl_rows)
+            columns = ", ".join(f'"{c}"' for c in COLUMNS)
+            where = 'id = $id AND "at" >= $lo AND "at" < $hi'  # "at": a keyword
+            sql = f"SELECT {columns} FROM ({source}) WHERE {where} LIMIT 1"
+            return sql, {"id": event_id, "lo": lo, "hi": hi}
+
+        rows = self._fetch(build)
+        return row_to_event(dict(zip(COLUMNS, rows[0], strict=True))) if rows else None
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a SELECT in which `events` names every stored event (one row each; `at` in UTC micros).

@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Protocol
 
 from auctera.domain.accounts import AccessToken, Account, ApiKey, OAuthClient
 from auctera.domain.campaigns import Campaign, CampaignStatus, CampaignType
 from auctera.domain.compliance import BlockedDomain
+from auctera.domain.conversions import Conversion
 from auctera.domain.events import DailyTotals, Event, Totals
 
 
@@ -64,6 +66,11 @@ class EventStore(Protocol):
         """
         ...
 
+    def find_event(self, event_id: int, around: datetime) -> Event | None:
+        """The event with this id, written close to `around` (within minutes): ids are
+        Snowflakes, so the caller knows when one was issued."""
+        ...
+
     def sync(self) -> None:
         """Force everything appended so far to disk (fsync)."""
         ...
@@ -103,6 +110,37 @@ class OAuthRepository(Protocol):
     def purge_tokens(self, before: datetime) -> int: ...
 
 
+class ConversionRepository(Protocol):
+    def add(self, conversion: Conversion, dedup_key: str) -> bool:
+        """Insert unless a conversion with the same dedup key or idempotency key exists in the
+        account (then nothing is written and False is returned)."""
+        ...
+
+    def get(
+        self, conversion_id: int, *, account_id: int | None = None, for_update: bool = False
+    ) -> Conversion | None: ...
+
+    def by_keys(self, account_id: int, dedup_key: str, idempotency_key: str | None) -> Conversion | None:
+        """The conversion with this dedup key, or else this idempotency key."""
+        ...
+
+    def update(self, conversion: Conversion) -> None: ...
+
+    def unlogged(self, limit: int) -> list[Conversion]:
+        """Conversions whose event may not have reached the event log yet, oldest first."""
+        ...
+
+    def mark_logged(self, conversion_ids: Sequence[int]) -> None: ...
+
+
+class FxRateRepository(Protocol):
+    def get(self, base: str, quote: str) -> Decimal | None: ...
+
+    def set(self, base: str, quote: str, rate: Decimal, at: datetime) -> None: ...
+
+    def list(self) -> list[tuple[str, str, Decimal, datetime]]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. `with uow:` commits on success when `commit()` was called, rolls back otherwise."""
 
@@ -111,6 +149,8 @@ class UnitOfWork(Protocol):
     oauth: OAuthRepository
     campaigns: CampaignRepository
     blocklist: BlocklistRepository
+    conversions: ConversionRepository
+    fx_rates: FxRateRepository
 
     def __enter__(self) -> UnitOfWork: ...
 
@@ -164,6 +204,11 @@ class CampaignRepository(Protocol):
         limit: int,
     ) -> list[Campaign]:
         """Newest first (id descending), ids below `before_id`: keyset pagination on an index."""
+        ...
+
+    def open_offers(self, geo: str | None, before_id: int | None, limit: int) -> list[Campaign]:
+        """Up to `limit` active, public affiliate campaigns with ids below `before_id`, newest
+        first, restricted to those allowing country `geo` (worldwide ones always do)."""
         ...
 
     def pending_review_ids(self, limit: int) -> list[int]: ...

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 
@@ -67,6 +69,11 @@ accounts = Table(
     Column("signing_secret", String(128), nullable=False),
     Column("rate_limit_per_minute", Integer, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
+    # Conversions scoring above it are rejected; NULL: the operator's default.
+    Column("fraud_threshold", Float, nullable=True),
+    # The secret replaced by the last rotation, accepted on postbacks until the grace ends.
+    Column("previous_signing_secret", String(128), nullable=True),
+    Column("previous_signing_secret_until", UTCDateTime, nullable=True),
 )
 
 api_keys = Table(
@@ -133,6 +140,10 @@ campaigns = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("archived_at", UTCDateTime, nullable=True),
+    # Affiliate offers: the rules publishers must follow ("No Incentivized Traffic"), and whether
+    # any publisher may run it (public) or only approved ones (private).
+    Column("promotional_rules", JSON, nullable=False),
+    Column("visibility", String(10), nullable=False),
     Index("ix_campaigns_account", "account_id", "id"),
     Index("ix_campaigns_account_status", "account_id", "status", "id"),
     Index("ix_campaigns_account_type", "account_id", "type", "id"),
@@ -147,4 +158,53 @@ blocked_domains = Table(
     Column("reason", String(500), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("created_by", BigInteger, nullable=True),
+)
+
+
+# Conversions from postbacks and offline uploads. `dedup_key` (click, event type, order id)
+# and the Idempotency-Key make retries land on the row already written. `logged` says its
+# event reached the event log; rows written but not logged (a crash in between) are logged
+# again on start (`ConversionService.log_pending`).
+conversions = Table(
+    "conversions",
+    metadata,
+    Id(),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("campaign_id", BigInteger, nullable=False),
+    Column("publisher_id", BigInteger, nullable=True),
+    Column("click_id", BigInteger, nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("order_id", String(255), nullable=True),
+    Column("idempotency_key", String(255), nullable=True),
+    Column("dedup_key", String(400), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("revenue_micros", BigInteger, nullable=False),
+    Column("original_revenue_micros", BigInteger, nullable=False),
+    Column("original_currency", String(3), nullable=False),
+    Column("payout_micros", BigInteger, nullable=False),
+    Column("cost_micros", BigInteger, nullable=False),
+    Column("fraud_score", Float, nullable=False),
+    Column("fraud_reason", String(64), nullable=True),
+    Column("fraud_signals", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("reversed_at", UTCDateTime, nullable=True),
+    Column("reversal_reason", String(16), nullable=True),
+    Column("logged", Boolean, nullable=False),
+    Column("attrs", JSON, nullable=False),
+    UniqueConstraint("account_id", "dedup_key"),
+    UniqueConstraint("account_id", "idempotency_key"),
+    Index("ix_conversions_account", "account_id", "id"),
+    Index("ix_conversions_logged", "logged", "id"),
+)
+
+# Operator-managed exchange rates: 1 `base` = `rate` `quote`, kept as a decimal string (exact).
+fx_rates = Table(
+    "fx_rates",
+    metadata,
+    Column("base", String(3), primary_key=True),
+    Column("quote", String(3), primary_key=True),
+    Column("rate", String(40), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

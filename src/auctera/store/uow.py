@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine
 
 from auctera.store.repositories.accounts import SqlAccountRepository, SqlApiKeyRepository, SqlOAuthRepository
 from auctera.store.repositories.campaigns import SqlBlocklistRepository, SqlCampaignRepository
+from auctera.store.repositories.conversions import SqlConversionRepository, SqlFxRateRepository
 
 # SQLite: connections kept open between units of work (see SqlUnitOfWorkFactory), at most this many.
 MAX_IDLE = 8
@@ -46,6 +47,8 @@ class SqlUnitOfWork:
         self.oauth = SqlOAuthRepository(conn)
         self.campaigns = SqlCampaignRepository(conn)
         self.blocklist = SqlBlocklistRepository(conn)
+        self.conversions = SqlConversionRepository(conn)
+        self.fx_rates = SqlFxRateRepository(conn)
         return self
 
     def commit(self) -> None:

@@ -57,16 +57,16 @@ class _RenderedCampaigns:
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._bodies: dict[int, tuple[Campaign, bytes]] = {}
+        self._bodies: dict[int, tuple[Campaign, str, bytes]] = {}
 
-    def body(self, campaign: Campaign) -> bytes:
+    def body(self, campaign: Campaign, tracking_url: str) -> bytes:
         seen = self._bodies.get(campaign.id)
-        if seen is not None and seen[0] == campaign:
-            return seen[1]
-        body = orjson.dumps(campaign_json(campaign))
+        if seen is not None and seen[0] == campaign and seen[1] == tracking_url:
+            return seen[2]
+        body = orjson.dumps(campaign_json(campaign, tracking_url))
         if seen is None and len(self._bodies) >= self._size:
             del self._bodies[next(iter(self._bodies))]
-        self._bodies[campaign.id] = (campaign, body)
+        self._bodies[campaign.id] = (campaign, tracking_url, body)
         return body
 
 
@@ -132,7 +132,8 @@ def list_campaigns(
 async def get_campaign(request: Request, campaign_id: str, caller: Caller) -> Response:
     # Async with an inline read (see `deps.read`): the hottest management read pays no thread hop.
     campaign = await read(request, _service(request).get, caller, _campaign_id(campaign_id))
-    return Response(_rendered.body(campaign), media_type="application/json")
+    tracking_url = container_of(request).settings.tracking_url
+    return Response(_rendered.body(campaign, tracking_url), media_type="application/json")
 
 
 @router.post("/campaigns", status_code=201, summary="Create a campaign; it enters pending_review")

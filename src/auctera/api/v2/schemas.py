@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import AccountKind, render_account_id
 from auctera.domain.campaigns import (
+    DSP_TYPES,
     UNSET,
     BiddingPatch,
     BidStrategy,
@@ -31,10 +32,12 @@ from auctera.domain.campaigns import (
     Pacing,
     Performance,
     TargetingPatch,
+    Visibility,
 )
 from auctera.domain.compliance import BlockedDomain
 from auctera.domain.events import Totals
 from auctera.domain.money import display, from_micros, to_micros
+from auctera.domain.tracking import IMPRESSION_PATH, VIEWABLE_PATH, tracking_links
 
 # --- exact JSON numbers --------------------------------------------------------------------
 
@@ -144,6 +147,12 @@ class _CampaignFields(_Write):
     )
     start_date: date | None = None
     end_date: date | None = None
+    promotional_rules: list[str] | None = Field(
+        default=None, description='Affiliate offers: e.g. ["No Incentivized Traffic", "Email Only"]'
+    )
+    visibility: Visibility | None = Field(
+        default=None, description="Affiliate offers: public (default) or private (approved publishers only)"
+    )
 
     @field_validator("budget", mode="before")
     @classmethod
@@ -176,6 +185,10 @@ class _CampaignFields(_Write):
             payout_micros=part("payout", _micros(self.payout)),
             start_date=part("start_date", self.start_date),
             end_date=part("end_date", self.end_date),
+            promotional_rules=part(
+                "promotional_rules", tuple(r.strip() for r in self.promotional_rules or ())
+            ),
+            visibility=part("visibility", self.visibility or Visibility.PUBLIC),
         )
 
     def updated_fields(self) -> list[str]:
@@ -256,7 +269,17 @@ def _common(c: Campaign) -> dict[str, Any]:
     }
 
 
-def campaign_json(c: Campaign) -> dict[str, Any]:
+def tracking_json(c: Campaign, tracking_url: str) -> dict[str, Any] | None:
+    """Click and impression URLs for ads of a DSP campaign; affiliate offers get theirs per
+    publisher from /v2/offers/links."""
+    if c.type not in DSP_TYPES:
+        return None
+    click, pixel = tracking_links(tracking_url, c.id, None, {}, offer=False)
+    viewable = pixel.replace(IMPRESSION_PATH + "?", VIEWABLE_PATH + "?", 1)
+    return {"click_url": click, "impression_pixel": pixel, "viewable_pixel": viewable}
+
+
+def campaign_json(c: Campaign, tracking_url: str) -> dict[str, Any]:
     """Everything about one campaign (GET /v2/campaigns/{id})."""
     t = c.targeting
     return {
@@ -271,6 +294,9 @@ def campaign_json(c: Campaign) -> dict[str, Any]:
         "pacing": c.pacing.value,
         "destination_url": c.destination_url,
         "payout": money(c.payout_micros),
+        "promotional_rules": list(c.promotional_rules),
+        "visibility": c.visibility.value,
+        "tracking": tracking_json(c, tracking_url),
         "review": {
             "reasons": list(c.review.reasons),
             "reviewed_at": _iso(c.review.reviewed_at),

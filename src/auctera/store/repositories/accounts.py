@@ -21,6 +21,9 @@ def _account(row: Any) -> Account:
         signing_secret=row.signing_secret,
         rate_limit_per_minute=row.rate_limit_per_minute,
         created_at=row.created_at,
+        fraud_threshold=row.fraud_threshold,
+        previous_signing_secret=row.previous_signing_secret,
+        previous_signing_secret_until=row.previous_signing_secret_until,
     )
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select,
 from sqlalchemy.dialects import postgresql, sqlite
 
 from auctera.domain.campaigns import (
+    AFFILIATE_TYPES,
     LIVE,
     Bidding,
     BidStrategy,
@@ -24,6 +25,7 @@ from auctera.domain.campaigns import (
     Pacing,
     Review,
     Targeting,
+    Visibility,
 )
 from auctera.domain.compliance import BlockedDomain
 from auctera.store.tables import blocked_domains, campaigns
@@ -34,6 +36,7 @@ _STATUS = {m.value: m for m in CampaignStatus}
 _STRATEGY = {m.value: m for m in BidStrategy}
 _PACING = {m.value: m for m in Pacing}
 _DEVICE = {m.value: m for m in DeviceType}
+_VISIBILITY = {m.value: m for m in Visibility}
 
 
 def _campaign(row: Sequence[Any]) -> Campaign:
@@ -62,6 +65,8 @@ def _campaign(row: Sequence[Any]) -> Campaign:
         created_at,
         updated_at,
         archived_at,
+        promotional_rules,
+        visibility,
     ) = row
     return Campaign(
         id=id,
@@ -88,6 +93,8 @@ def _campaign(row: Sequence[Any]) -> Campaign:
         end_date=end_date,
         review=Review(tuple(review_reasons), reviewed_at, reviewed_by),
         archived_at=archived_at,
+        promotional_rules=tuple(promotional_rules),
+        visibility=_VISIBILITY[visibility],
     )
 
 
@@ -102,7 +109,9 @@ def _campaign(row: Sequence[Any]) -> Campaign:
 _COLUMNS = [c.name for c in campaigns.columns]
 _SQLITE_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM campaigns WHERE id = ?"
 _SQLITE_SELECT_IN_ACCOUNT = _SQLITE_SELECT + " AND account_id = ?"
-_JSON = tuple(_COLUMNS.index(n) for n in ("targeting", "device_multipliers", "review_reasons"))
+_JSON = tuple(
+    _COLUMNS.index(n) for n in ("targeting", "device_multipliers", "review_reasons", "promotional_rules")
+)
 _DATES = tuple(_COLUMNS.index(n) for n in ("start_date", "end_date"))
 _DATETIMES = tuple(_COLUMNS.index(n) for n in ("reviewed_at", "created_at", "updated_at", "archived_at"))
 
@@ -170,6 +179,8 @@ def _values(c: Campaign) -> dict[str, Any]:
         "created_at": c.created_at,
         "updated_at": c.updated_at,
         "archived_at": c.archived_at,
+        "promotional_rules": list(c.promotional_rules),
+        "visibility": c.visibility.value,
     }
 
 
@@ -241,6 +252,30 @@ class SqlCampaignRepository:
             stmt = stmt.where(campaigns.c.id < before_id)
         stmt = stmt.order_by(campaigns.c.id.desc()).limit(limit)
         return [_campaign(r) for r in self._conn.execute(stmt)]
+
+    def open_offers(self, geo: str | None, before_id: int | None, limit: int) -> list[Campaign]:
+        # Paged in SQL (ix_campaigns_status: status, id), geo filtered here: `targeting.geo` is a
+        # JSON list, and asking for membership in it differs between SQLite (json_each) and
+        # PostgreSQL (jsonb operators). Batches are fetched until the page is full or rows run out.
+        stmt = (
+            select(campaigns)
+            .where(
+                campaigns.c.status == CampaignStatus.ACTIVE.value,
+                campaigns.c.type.in_(sorted(t.value for t in AFFILIATE_TYPES)),
+                campaigns.c.visibility == Visibility.PUBLIC.value,
+            )
+            .order_by(campaigns.c.id.desc())
+        )
+        batch = limit if geo is None else max(limit, 100)
+        found: list[Campaign] = []
+        while len(found) < limit:
+            scan = stmt if before_id is None else stmt.where(campaigns.c.id < before_id)
+            rows = [_campaign(r) for r in self._conn.execute(scan.limit(batch))]
+            found += [c for c in rows if geo is None or not c.targeting.geo or geo in c.targeting.geo]
+            if len(rows) < batch:
+                break
+            before_id = rows[-1].id
+        return found[:limit]
 
     def pending_review_ids(self, limit: int) -> list[int]:
         stmt = (

@@ -1,0 +1,166 @@
+"""Tracking links and what a click or impression request says: pure functions, no I/O.
+
+Links look exactly as seed 000 shows them: `<tracking base>/click?o=442&p=8821&s1=source_a`
+and `<tracking base>/imp?o=442&p=8821`. `o` names an offer (an affiliate campaign), `c` a
+DSP campaign (same id space, the name only tells a reader which kind it is), `p` the
+publisher, `s1`..`s5` the publisher's sub ids. Ids are the base36 part of their /v2 form
+(`off_442` -> `o=442`). Nothing in a link is trusted: the click handler looks the campaign
+and the publisher up and checks the publisher may run the offer (D14).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from auctera.domain import ids
+
+SUB_IDS = ("sub_id1", "sub_id2", "sub_id3", "sub_id4", "sub_id5")
+_SUB_PARAMS = ("s1", "s2", "s3", "s4", "s5")
+MAX_SUB_ID_LENGTH = 255
+
+CLICK_PATH = "/click"
+IMPRESSION_PATH = "/imp"
+VIEWABLE_PATH = "/viewable"
+
+
+class LinkError(ValueError):
+    """A tracking request that cannot be a link we issued: the field and why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class LinkParams:
+    """What a click or impression link names."""
+
+    campaign_id: int
+    publisher_id: int | None = None
+    sub_ids: tuple[str | None, ...] = (None,) * 5
+
+    def sub_id_map(self) -> dict[str, str]:
+        return {name: value for name, value in zip(SUB_IDS, self.sub_ids, strict=True) if value}
+
+
+def link_query(campaign_id: int, publisher_id: int | None, sub_ids: Mapping[str, str], *, offer: bool) -> str:
+    """The query string of a link, in the seed's order: campaign, publisher, sub ids."""
+    pairs = [("o" if offer else "c", ids.to_base36(campaign_id))]
+    if publisher_id is not None:
+        pairs.append(("p", ids.to_base36(publisher_id)))
+    pairs += [
+        (param, sub_ids[name]) for name, param in zip(SUB_IDS, _SUB_PARAMS, strict=True) if sub_ids.get(name)
+    ]
+    return urlencode(pairs, quote_via=quote)
+
+
+def tracking_links(
+    base_url: str, campaign_id: int, publisher_id: int | None, sub_ids: Mapping[str, str], *, offer: bool
+) -> tuple[str, str]:
+    """(click URL, impression pixel URL). The pixel carries no sub ids, as the seed shows."""
+    base = base_url.rstrip("/")
+    click = f"{base}{CLICK_PATH}?{link_query(campaign_id, publisher_id, sub_ids, offer=offer)}"
+    pixel = f"{base}{IMPRESSION_PATH}?{link_query(campaign_id, publisher_id, {}, offer=offer)}"
+    return click, pixel
+
+
+def parse_link(query_string: str) -> LinkParams:
+    """The ids and sub ids of a click or pixel request's query string; LinkError when malformed."""
+    params: dict[str, str] = {}
+    for key, value in parse_qsl(query_string, keep_blank_values=True):
+        params.setdefault(key, value)  # the first of repeated parameters, as browsers send them
+    named = [k for k in ("o", "c") if k in params]
+    if not named:
+        raise LinkError("o", "the link names no offer (o=) or campaign (c=)")
+    if len(named) == 2 and params["o"] != params["c"]:
+        raise LinkError("c", "the link names two different campaigns")
+    campaign_id = ids.from_base36(params[named[0]])
+    if campaign_id is None:
+        raise LinkError(named[0], "not a valid id")
+    publisher_id = None
+    if params.get("p"):
+        publisher_id = ids.from_base36(params["p"])
+        if publisher_id is None:
+            raise LinkError("p", "not a valid publisher id")
+    sub_ids: list[str | None] = []
+    for param in _SUB_PARAMS:
+        sub_id = params.get(param) or None
+        if sub_id is not None and len(sub_id) > MAX_SUB_ID_LENGTH:
+            raise LinkError(param, f"longer than {MAX_SUB_ID_LENGTH} characters")
+        sub_ids.append(sub_id)
+    return LinkParams(campaign_id, publisher_id, tuple(sub_ids))
+
+
+# --- the redirect -------------------------------------------------------------------------
+
+_MACRO = re.compile(r"\{(click_id|sub_id[1-5]|publisher_id|campaign_id|offer_id)\}")
+
+
+def destination(url: str, click_id: str, link: LinkParams) -> str:
+    """The advertiser URL with its macros filled (URL-encoded); `click_id=<id>` appended when the
+    URL has no `{click_id}` macro, so every landing can report the conversion."""
+    values = {
+        "click_id": click_id,
+        "campaign_id": ids.to_base36(link.campaign_id),
+        "offer_id": ids.to_base36(link.campaign_id),
+        "publisher_id": ids.to_base36(link.publisher_id) if link.publisher_id is not None else "",
+        **{name: value or "" for name, value in zip(SUB_IDS, link.sub_ids, strict=True)},
+    }
+    has_click_macro = "{click_id}" in url
+    filled = _MACRO.sub(lambda m: quote(values[m.group(1)], safe=""), url)
+    if has_click_macro:
+        return filled
+    parts = urlsplit(filled)
+    query = f"{parts.query}&click_id={click_id}" if parts.query else f"click_id={click_id}"
+    return urlunsplit(parts._replace(query=query))
+
+
+# --- what a request says about its device and place ----------------------------------------
+
+
+class Device(StrEnum):
+    DESKTOP = "desktop"
+    MOBILE = "mobile"
+    TABLET = "tablet"
+    CTV = "ctv"
+
+
+_TABLET = re.compile(r"ipad|tablet|kindle|silk|playbook|(android(?!.*mobile))", re.IGNORECASE)
+_MOBILE = re.compile(r"mobi|iphone|ipod|android|blackberry|opera mini|iemobile|windows phone", re.IGNORECASE)
+_CTV = re.compile(
+    r"smart-?tv|smarttv|hbbtv|appletv|crkey|roku|aftb|aftt|aftm|bravia|tizen.*tv|webos.*tv", re.I
+)
+
+
+def device_type(user_agent: str | None, mobile_hint: str | None = None) -> Device:
+    """The device class of a request, from its user agent (and the `Sec-CH-UA-Mobile` hint)."""
+    if mobile_hint == "?1":
+        return Device.MOBILE
+    ua = user_agent or ""
+    if _CTV.search(ua):
+        return Device.CTV
+    if _TABLET.search(ua):
+        return Device.TABLET
+    if _MOBILE.search(ua):
+        return Device.MOBILE
+    return Device.DESKTOP
+
+
+# Headers a proxy or CDN in front of us sets to the visitor's country, first match wins.
+COUNTRY_HEADERS = ("cf-ipcountry", "x-country-code", "cloudfront-viewer-country", "x-appengine-country")
+
+
+def country_from_headers(headers: Mapping[str, str], countries: frozenset[str]) -> str | None:
+    """ISO 3166-1 alpha-2 from the first proxy header holding a known code (`XX`, `T1`: unknown, Tor)."""
+    for name in COUNTRY_HEADERS:
+        value = headers.get(name)
+        if value:
+            code = value.strip().upper()
+            if code in countries:
+                return code
+    return None

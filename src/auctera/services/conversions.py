@@ -1,0 +1,313 @@
+"""Conversions: S2S postbacks, reversals, the fraud log.
+
+A conversion is written to the state store first (its row is the idempotency record and what
+reversals and the fraud log read), then its event to the event log (what every report sums),
+then the row is marked `logged`. A crash between the two leaves a row unlogged; the sweep
+(`log_pending`) appends what the log lacks once the row is older than any request could be
+still in flight, so an acknowledged conversion always reaches the reports, exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import pycountry
+
+from auctera.domain import ids as idfmt
+from auctera.domain.accounts import Account, AccountKind, Principal
+from auctera.domain.conversions import (
+    EVENT_TYPE,
+    MAX_CLOCK_SKEW,
+    MAX_EVENT_AGE,
+    Conversion,
+    ConversionStatus,
+    ReversalReason,
+    ReversalRefused,
+    convert,
+    dedup_key,
+    payout_for,
+    reverse,
+)
+from auctera.domain.events import Event, EventType
+from auctera.domain.fraud import Verdict
+from auctera.domain.signatures import verify
+from auctera.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from auctera.services.clock import Clock, Ids
+from auctera.services.ports import EventStore, UnitOfWork, UnitOfWorkFactory
+
+TRANSACTION_PREFIX = "txn"
+CLICK_PREFIX = "auc"
+# A row not yet logged is left to the request writing it for this long before the sweep steps in.
+IN_FLIGHT = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class Postback:
+    click_id: str
+    event_type: str
+    revenue_micros: int
+    currency: str | None  # None: the advertiser account's
+    order_id: str | None = None
+    event_time: datetime | None = None  # None: now
+
+
+# (the click, when the conversion happened) -> the fraud verdict of the conversion
+ConversionScreen = Callable[[Event, datetime], Verdict]
+
+
+class ConversionService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        events: EventStore,
+        ids: Ids,
+        clock: Clock,
+        find_click: Callable[[int], Event | None],
+        screen: ConversionScreen,
+        default_fraud_threshold: float,
+    ) -> None:
+        self._uow = uow
+        self._events = events
+        self._ids = ids
+        self._clock = clock
+        self._find_click = find_click
+        self._screen = screen
+        self._default_threshold = default_fraud_threshold
+
+    # --- postbacks ----------------------------------------------------------------------------
+
+    def verify_signature(self, principal: Principal, header: str | None, body: bytes) -> None:
+        """Raise `SignatureError` (401) unless `body` is signed with the account's secret."""
+        now = self._clock()
+        with self._uow(read_only=True) as uow:
+            account = uow.accounts.get(principal.account_id)
+        if account is None:  # deleted since the key was cached
+            raise Forbidden("the account of this key no longer exists")
+        verify(header, body, account.signing_secrets(now), now)
+
+    def record(self, principal: Principal, postback: Postback, idempotency_key: str | None) -> Conversion:
+        """The conversion of `postback`: recorded now, or the one recorded for an earlier copy."""
+        if principal.kind is AccountKind.PUBLISHER:
+            raise Forbidden("publishers cannot report conversions; the advertiser's server does")
+        now = self._clock()
+        click = self._click(principal, postback.click_id)
+        _check_event_type(postback.event_type)
+        occurred = _occurred_at(postback.event_time, click, now)
+        key = dedup_key(click.id, postback.event_type, postback.order_id)
+        with self._uow(read_only=True) as uow:
+            earlier = uow.conversions.by_keys(click.account_id, key, idempotency_key)
+            if earlier is not None:
+                return earlier
+            account, campaign = uow.accounts.get(click.account_id), uow.campaigns.get(click.campaign_id or 0)
+            if account is None or campaign is None:
+                raise ValidationFailed("the click's campaign no longer exists", field="click_id")
+            currency = (postback.currency or account.currency).upper()
+            revenue = self._in_account_currency(uow, postback.revenue_micros, currency, account)
+        verdict = self._screen(click, occurred)
+        threshold = (
+            account.fraud_threshold if account.fraud_threshold is not None else self._default_threshold
+        )
+        rejected = verdict.flagged(threshold)
+        payout = 0 if rejected else payout_for(campaign)
+        strongest = verdict.strongest
+        conversion = Conversion(
+            id=self._ids.next_id(),
+            account_id=click.account_id,
+            campaign_id=campaign.id,
+            publisher_id=click.publisher_id,
+            click_id=click.id,
+            event_type=postback.event_type,
+            order_id=postback.order_id,
+            idempotency_key=idempotency_key,
+            currency=account.currency,
+            revenue_micros=revenue,
+            original_revenue_micros=postback.revenue_micros,
+            original_currency=currency,
+            payout_micros=payout,
+            cost_micros=payout,  # CPA offers: the advertiser pays what the publisher earns
+            fraud_score=round(verdict.score, 4),
+            status=ConversionStatus.REJECTED if rejected else ConversionStatus.APPROVED,
+            occurred_at=occurred,
+            created_at=now,
+            fraud_reason=strongest.reason.value if strongest is not None else None,
+            fraud_signals=tuple(s.as_dict() for s in verdict.signals),
+            attrs={
+                key: click.attrs[key]
+                for key in ("uid", "sub_id1", "sub_id2", "sub_id3", "sub_id4", "sub_id5")
+                if key in click.attrs
+            },
+        )
+        with self._uow() as uow:
+            added = uow.conversions.add(conversion, key)
+            if not added:  # a concurrent copy of this postback won
+                earlier = uow.conversions.by_keys(click.account_id, key, idempotency_key)
+                assert earlier is not None, "a conflicting conversion must be readable"
+                return earlier
+            uow.commit()
+        self._log(conversion, [self._conversion_event(conversion, click)])
+        return replace(conversion, logged=True)
+
+    def _click(self, principal: Principal, text: str) -> Event:
+        click_id = idfmt.parse(CLICK_PREFIX, text)
+        click = self._find_click(click_id) if click_id is not None else None
+        if click is None or (not principal.is_network and click.account_id != principal.account_id):
+            raise ValidationFailed(
+                f"no click {text!r} was recorded for this account", field="click_id", code="unknown_click_id"
+            )
+        return click
+
+    def _in_account_currency(self, uow: UnitOfWork, micros: int, currency: str, account: Account) -> int:
+        if currency == account.currency:
+            return micros
+        if pycountry.currencies.get(alpha_3=currency) is None:
+            raise ValidationFailed(f"{currency!r} is not an ISO 4217 currency code", field="currency")
+        rate = uow.fx_rates.get(currency, account.currency)
+        if rate is None:
+            inverse = uow.fx_rates.get(account.currency, currency)
+            rate = 1 / inverse if inverse else None
+        if rate is None:
+            raise ValidationFailed(
+                f"no exchange rate from {currency} to {account.currency}; the operator sets one with "
+                f"`auctera fx set {currency} {account.currency} <rate>`",
+                field="currency",
+            )
+        return convert(micros, rate)
+
+    # --- reversals ------------------------------------------------------------------------------
+
+    def reverse(self, principal: Principal, transaction_id: str, reason: ReversalReason) -> Conversion:
+        """Reverse a conversion; reversing it again answers the same and changes nothing."""
+        if principal.kind is AccountKind.PUBLISHER:
+            raise Forbidden("publishers cannot reverse conversions")
+        conversion_id = idfmt.parse(TRANSACTION_PREFIX, transaction_id)
+        now = self._clock()
+        with self._uow() as uow:
+            found = None
+            if conversion_id is not None:
+                scope = None if principal.is_network else principal.account_id
+                found = uow.conversions.get(conversion_id, account_id=scope, for_update=True)
+            if found is None:
+                raise NotFound(f"transaction {transaction_id} not found", field="transaction_id")
+            try:
+                reversed_ = reverse(found, reason, now)
+            except ReversalRefused as refused:
+                raise Conflict(refused.message, field="transaction_id", code=refused.code) from None
+            if reversed_ is found:
+                return found
+            reversed_ = replace(
+                reversed_, logged=False, attrs={**found.attrs, "reversal_event_id": self._ids.next_id()}
+            )
+            uow.conversions.update(reversed_)
+            uow.commit()
+        self._log(reversed_, [self._reversal_event(reversed_)])
+        return replace(reversed_, logged=True)
+
+    def get(self, principal: Principal, transaction_id: str) -> Conversion:
+        conversion_id = idfmt.parse(TRANSACTION_PREFIX, transaction_id)
+        with self._uow(read_only=True) as uow:
+            found = None
+            if conversion_id is not None:
+                scope = None if principal.is_network else principal.account_id
+                found = uow.conversions.get(conversion_id, account_id=scope)
+                if found is not None and principal.kind is AccountKind.PUBLISHER:
+                    found = found if found.publisher_id == principal.account_id else None
+        if found is None:
+            raise NotFound(f"transaction {transaction_id} not found", field="transaction_id")
+        return found
+
+    # --- the event log --------------------------------------------------------------------------
+
+    def _log(self, conversion: Conversion, events: list[Event]) -> None:
+        self._events.append_many(events)
+        with self._uow() as uow:
+            uow.conversions.mark_logged([conversion.id])
+            uow.commit()
+
+    def log_pending(self, limit: int = 1000) -> int:
+        """Append the events of conversions written but not logged (a crash in between), unless
+        the log has them already; returns how many events were appended."""
+        cutoff = self._clock() - IN_FLIGHT
+        with self._uow(read_only=True) as uow:
+            pending = [c for c in uow.conversions.unlogged(limit) if _last_change(c) < cutoff]
+        appended = 0
+        for conversion in pending:
+            wanted = [self._conversion_event(conversion, None)]
+            if conversion.status is ConversionStatus.REVERSED:
+                wanted.append(self._reversal_event(conversion))
+            missing = [e for e in wanted if self._events.find_event(e.id, e.at) is None]
+            self._log(conversion, missing)
+            appended += len(missing)
+        return appended
+
+    def _conversion_event(self, c: Conversion, click: Event | None) -> Event:
+        click = click or self._find_click(c.click_id)
+        attrs = {**c.attrs, "event_type": c.event_type}
+        if c.order_id:
+            attrs["order_id"] = c.order_id
+        return Event(
+            id=c.id,
+            type=EventType.CONVERSION,
+            at=c.occurred_at,
+            account_id=c.account_id,
+            campaign_id=c.campaign_id,
+            publisher_id=c.publisher_id,
+            click_id=idfmt.render(CLICK_PREFIX, c.click_id),
+            country=click.country if click else None,
+            device_type=click.device_type if click else None,
+            cost_micros=c.cost_micros,
+            revenue_micros=c.revenue_micros,
+            payout_micros=c.payout_micros,
+            currency=c.currency,
+            ivt=c.status is ConversionStatus.REJECTED,
+            attrs=attrs,
+        )
+
+    def _reversal_event(self, c: Conversion) -> Event:
+        # Negative amounts: summed with the conversion they cancel it in every report.
+        assert c.reversed_at is not None and c.reversal_reason is not None
+        return Event(
+            id=int(c.attrs["reversal_event_id"]),
+            type=EventType.REVERSAL,
+            at=c.reversed_at,
+            account_id=c.account_id,
+            campaign_id=c.campaign_id,
+            publisher_id=c.publisher_id,
+            click_id=idfmt.render(CLICK_PREFIX, c.click_id),
+            cost_micros=-c.cost_micros,
+            revenue_micros=-c.revenue_micros,
+            payout_micros=-c.payout_micros,
+            currency=c.currency,
+            attrs={
+                "transaction_id": idfmt.render(TRANSACTION_PREFIX, c.id),
+                "reason": c.reversal_reason.value,
+            },
+        )
+
+
+def _last_change(c: Conversion) -> datetime:
+    return c.reversed_at if c.reversed_at is not None else c.created_at
+
+
+def _check_event_type(event_type: str) -> None:
+    if not EVENT_TYPE.match(event_type):
+        raise ValidationFailed(
+            "event_type must be 1-64 lowercase letters, digits or underscores, starting with a letter "
+            "(e.g. purchase, lead, install)",
+            field="event_type",
+        )
+
+
+def _occurred_at(event_time: datetime | None, click: Event, now: datetime) -> datetime:
+    if event_time is None:
+        return max(now, click.at)
+    if event_time.tzinfo is None:
+        raise ValidationFailed("event_time needs a time zone offset (e.g. Z or +02:00)", field="event_time")
+    if event_time > now + MAX_CLOCK_SKEW:
+        raise ValidationFailed("event_time is in the future", field="event_time")
+    if event_time < now - MAX_EVENT_AGE:
+        raise ValidationFailed(f"event_time is more than {MAX_EVENT_AGE.days} days ago", field="event_time")
+    if event_time < click.at:
+        raise ValidationFailed("event_time is before the click it converts", field="event_time")
+    return event_time

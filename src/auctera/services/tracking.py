@@ -1,0 +1,303 @@
+"""Clicks and impressions: the money path's entry. Every request is logged, even a flagged one
+(as IVT, never billed), and answered only once its event is in the event log.
+
+Campaigns and publishers are looked up through a short-lived cache (`cache_seconds`): the
+click path must not pay a database read per request, and a paused campaign's links stop
+redirecting within that delay.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Generic, Protocol, TypeVar
+
+from auctera.domain import ids as idfmt
+from auctera.domain.accounts import Account, AccountKind
+from auctera.domain.campaigns import AFFILIATE_TYPES, Campaign, CampaignStatus, CampaignType, Visibility
+from auctera.domain.events import Event, EventType
+from auctera.domain.fraud import RequestFacts, Verdict
+from auctera.domain.tracking import (
+    LinkError,
+    LinkParams,
+    country_from_headers,
+    destination,
+    device_type,
+    parse_link,
+)
+from auctera.services.clock import Clock, Ids
+from auctera.services.fraud import Traffic
+from auctera.services.ports import EventStore, UnitOfWorkFactory
+
+CLICK_ID_PREFIX = "auc"  # click ids look like the seed's `auc_982hfj28`
+UID_COOKIE = "auc_uid"  # first-party visitor id on the tracking host, ties touches into paths
+MAX_HEADER = 512  # user agent and referrer are cut to this length in the log
+
+
+class TrackingRefused(Exception):
+    """A tracking request we answer with a page rather than the advertiser's URL."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    location: str
+    click_id: str
+    uid: str  # the visitor id to keep in the cookie
+
+
+@dataclass(frozen=True, slots=True)
+class Logged:
+    """An impression logged."""
+
+    event_id: int
+    uid: str
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _TimedCache(Generic[K, V]):
+    """`get(key, load)`: the value loaded at most `seconds` ago, else `load(key)`. Bounded LRU."""
+
+    def __init__(self, seconds: float, size: int = 65_536) -> None:
+        self._seconds = seconds
+        self._size = size
+        self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K, load: Callable[[K], V]) -> V:
+        now = time.monotonic()
+        with self._lock:
+            held = self._items.get(key)
+        if held is not None and now - held[0] < self._seconds:
+            return held[1]
+        value = load(key)
+        with self._lock:
+            self._items[key] = (now, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return value
+
+
+class RecentClicks:
+    """Clicks this process logged lately, by id: a postback usually follows its click within
+    minutes, and finding it here spares a query of the event log. Bounded LRU."""
+
+    def __init__(self, size: int = 200_000) -> None:
+        self._size = size
+        self._clicks: OrderedDict[int, Event] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, click: Event) -> None:
+        with self._lock:
+            self._clicks[click.id] = click
+            if len(self._clicks) > self._size:
+                self._clicks.popitem(last=False)
+
+    def get(self, click_id: int) -> Event | None:
+        with self._lock:
+            return self._clicks.get(click_id)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingRequest:
+    """What the hot-path handler passes on: the query string and the request's facts."""
+
+    query: str
+    facts: RequestFacts
+    referrer: str | None
+    uid: str | None  # the visitor cookie, when the browser sent one
+
+
+class TrafficScreen(Protocol):
+    """The fraud filters as the hot paths use them (`services.fraud.FraudFilter`)."""
+
+    def check_request(self, facts: RequestFacts, traffic: Traffic = Traffic.CLICK) -> Verdict: ...
+
+    def is_ivt(self, verdict: Verdict) -> bool:
+        """Whether a request so judged is invalid traffic: logged, counted as IVT, never billed."""
+        ...
+
+
+class TrackingService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        events: EventStore,
+        ids: Ids,
+        clock: Clock,
+        screen: TrafficScreen,
+        countries: frozenset[str],
+        cache_seconds: float = 2.0,
+        country_of_ip: Callable[[str], str | None] | None = None,
+    ) -> None:
+        self._uow = uow
+        self._events = events
+        self._ids = ids
+        self._clock = clock
+        self._screen = screen
+        self._countries = countries
+        self._country_of_ip = country_of_ip
+        self._campaigns: _TimedCache[int, Campaign | None] = _TimedCache(cache_seconds)
+        self._accounts: _TimedCache[int, Account | None] = _TimedCache(cache_seconds)
+        self.recent_clicks = RecentClicks()
+
+    # --- the hot paths ------------------------------------------------------------------------
+
+    def click(self, request: TrackingRequest) -> Redirect:
+        link, campaign = self._resolve(request.query, needs_destination=True)
+        assert campaign.destination_url is not None  # checked by _resolve
+        verdict = self._screen.check_request(request.facts)
+        click_id = self._ids.next_id()
+        rendered = idfmt.render(CLICK_ID_PREFIX, click_id)
+        uid = request.uid or _new_uid()
+        # CPC offers pay the publisher per click, and the advertiser is charged as much.
+        paid = campaign.payout_micros or 0 if campaign.type is CampaignType.AFFILIATE_CPC else 0
+        event = self._event(EventType.CLICK, click_id, campaign, link, request, uid, verdict, rendered, paid)
+        self._events.append(event)  # durable before the visitor is sent on
+        self.recent_clicks.add(event)
+        return Redirect(destination(campaign.destination_url, rendered, link), rendered, uid)
+
+    def impression(self, request: TrackingRequest, *, viewable: bool = False) -> Logged:
+        link, campaign = self._resolve(request.query, needs_destination=False)
+        uid = request.uid or _new_uid()
+        kind = EventType.VIEWABLE_IMPRESSION if viewable else EventType.IMPRESSION
+        verdict = self._screen.check_request(request.facts, Traffic.IMPRESSION)
+        event = self._event(kind, self._ids.next_id(), campaign, link, request, uid, verdict)
+        self._events.append(event)
+        return Logged(event.id, uid)
+
+    def find_click(self, click_id: int) -> Event | None:
+        """The click event with this id (from this process's recent clicks, else the log)."""
+        found = self.recent_clicks.get(click_id)
+        if found is None:
+            issued = datetime.fromtimestamp(idfmt.issued_at_ms(click_id) / 1000, tz=UTC)
+            found = self._events.find_event(click_id, issued)
+            if found is None or found.type is not EventType.CLICK:
+                return None
+            self.recent_clicks.add(found)  # its other conversions will not query the log again
+        return found if found.type is EventType.CLICK else None
+
+    # --- lookups --------------------------------------------------------------------------------
+
+    def campaign(self, campaign_id: int) -> Campaign | None:
+        return self._campaigns.get(campaign_id, self._load_campaign)
+
+    def account(self, account_id: int) -> Account | None:
+        return self._accounts.get(account_id, self._load_account)
+
+    def _load_campaign(self, campaign_id: int) -> Campaign | None:
+        with self._uow(read_only=True) as uow:
+            return uow.campaigns.get(campaign_id)
+
+    def _load_account(self, account_id: int) -> Account | None:
+        with self._uow(read_only=True) as uow:
+            return uow.accounts.get(account_id)
+
+    def _resolve(self, query: str, *, needs_destination: bool) -> tuple[LinkParams, Campaign]:
+        try:
+            link = parse_link(query)
+        except LinkError as exc:
+            raise TrackingRefused(
+                400, f"This tracking link is malformed ({exc.field}: {exc.message})."
+            ) from None
+        campaign = self.campaign(link.campaign_id)
+        if campaign is None:
+            raise TrackingRefused(404, "This link does not lead to any offer.")
+        if campaign.status is CampaignStatus.ARCHIVED:
+            raise TrackingRefused(410, "This offer has ended and its links no longer work.")
+        if campaign.status is not CampaignStatus.ACTIVE or not _in_flight(campaign, self._clock()):
+            raise TrackingRefused(404, "This offer is not running right now.")
+        if needs_destination and not campaign.destination_url:
+            raise TrackingRefused(404, "This campaign has no landing page to send visitors to.")
+        if campaign.type in AFFILIATE_TYPES:
+            self._check_publisher(link, campaign)
+        elif link.publisher_id is not None:
+            self._publisher(link.publisher_id)
+        return link, campaign
+
+    def _check_publisher(self, link: LinkParams, campaign: Campaign) -> None:
+        if link.publisher_id is None:
+            raise TrackingRefused(400, "This offer link names no publisher (p=).")
+        self._publisher(link.publisher_id)
+        if campaign.visibility is Visibility.PRIVATE:
+            # Private offers need an approved application (the affiliate issue adds them).
+            raise TrackingRefused(404, "This publisher is not approved for this offer.")
+
+    def _publisher(self, publisher_id: int) -> Account:
+        publisher = self.account(publisher_id)
+        if publisher is None or publisher.kind is not AccountKind.PUBLISHER:
+            raise TrackingRefused(404, "This link names an unknown publisher.")
+        return publisher
+
+    def _event(
+        self,
+        kind: EventType,
+        event_id: int,
+        campaign: Campaign,
+        link: LinkParams,
+        request: TrackingRequest,
+        uid: str,
+        verdict: Verdict,
+        click_id: str | None = None,
+        paid_micros: int = 0,
+    ) -> Event:
+        """The event of a request; `paid_micros` is charged and paid out unless it is IVT."""
+        facts = request.facts
+        ivt = self._screen.is_ivt(verdict)
+        paid = 0 if ivt else paid_micros
+        country = country_from_headers(facts.headers, self._countries)
+        if country is None and self._country_of_ip is not None:
+            country = self._country_of_ip(facts.ip)
+        attrs: dict[str, object] = {
+            **link.sub_id_map(),
+            "ip": facts.ip,
+            "user_agent": facts.user_agent[:MAX_HEADER],
+            "uid": uid,
+        }
+        if request.referrer:
+            attrs["referrer"] = request.referrer[:MAX_HEADER]
+        if verdict.signals:
+            attrs["fraud_score"] = round(verdict.score, 4)
+            attrs["fraud_signals"] = [s.as_dict() for s in verdict.signals]
+        return Event(
+            id=event_id,
+            type=kind,
+            at=facts.at,
+            account_id=campaign.account_id,
+            campaign_id=campaign.id,
+            publisher_id=link.publisher_id,
+            country=country,
+            device_type=device_type(facts.user_agent, facts.headers.get("sec-ch-ua-mobile")).value,
+            click_id=click_id,
+            cost_micros=paid,
+            payout_micros=paid,
+            currency=campaign.budget.currency,
+            ivt=ivt,
+            attrs=attrs,
+        )
+
+
+def _in_flight(c: Campaign, now: datetime) -> bool:
+    # Flight dates are in the account's zone; a day of slack either side avoids a lookup of it on
+    # the hot path (pacing, not links, holds spend to the exact days).
+    today = now.date()
+    if c.start_date is not None and today < c.start_date - timedelta(days=1):
+        return False
+    return not (c.end_date is not None and today > c.end_date + timedelta(days=1))
+
+
+def _new_uid() -> str:
+    return secrets.token_hex(12)

@@ -1,0 +1,106 @@
+"""Conversions and the operator's exchange rates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from auctera.domain.conversions import Conversion, ConversionStatus, ReversalReason
+from auctera.store.tables import conversions, fx_rates
+
+_FIELDS = [f for f in Conversion.__slots__ if f not in ("status", "reversal_reason", "fraud_signals")]
+
+
+def _conversion(row: Any) -> Conversion:
+    return Conversion(
+        **{f: getattr(row, f) for f in _FIELDS},
+        status=ConversionStatus(row.status),
+        reversal_reason=ReversalReason(row.reversal_reason) if row.reversal_reason else None,
+        fraud_signals=tuple(row.fraud_signals),
+    )
+
+
+def _values(c: Conversion) -> dict[str, Any]:
+    return {
+        **{f: getattr(c, f) for f in _FIELDS},
+        "status": c.status.value,
+        "reversal_reason": c.reversal_reason.value if c.reversal_reason else None,
+        "fraud_signals": list(c.fraud_signals),
+    }
+
+
+class SqlConversionRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def add(self, conversion: Conversion, dedup_key: str) -> bool:
+        # ON CONFLICT DO NOTHING: a concurrent copy of the postback (PostgreSQL, where writers do
+        # not serialise as on SQLite) loses quietly instead of failing the transaction.
+        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(conversions).values(**_values(conversion), dedup_key=dedup_key)
+        # RETURNING, not rowcount: psycopg reports no rowcount SQLAlchemy passes on for this form.
+        inserted = self._conn.execute(stmt.on_conflict_do_nothing().returning(conversions.c.id)).first()
+        return inserted is not None
+
+    def get(
+        self, conversion_id: int, *, account_id: int | None = None, for_update: bool = False
+    ) -> Conversion | None:
+        stmt = select(conversions).where(conversions.c.id == conversion_id)
+        if account_id is not None:
+            stmt = stmt.where(conversions.c.account_id == account_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = self._conn.execute(stmt).first()
+        return _conversion(row) if row else None
+
+    def by_keys(self, account_id: int, dedup_key: str, idempotency_key: str | None) -> Conversion | None:
+        same = conversions.c.dedup_key == dedup_key
+        if idempotency_key is not None:
+            same = or_(same, conversions.c.idempotency_key == idempotency_key)
+        stmt = select(conversions).where(conversions.c.account_id == account_id, same)
+        # The dedup key first: it names the conversion itself, a reused idempotency key only a request.
+        rows = sorted(self._conn.execute(stmt), key=lambda r: r.dedup_key != dedup_key)
+        return _conversion(rows[0]) if rows else None
+
+    def update(self, conversion: Conversion) -> None:
+        values = _values(conversion)
+        del values["id"]
+        self._conn.execute(update(conversions).where(conversions.c.id == conversion.id).values(**values))
+
+    def unlogged(self, limit: int) -> list[Conversion]:
+        stmt = (
+            select(conversions).where(conversions.c.logged.is_(False)).order_by(conversions.c.id).limit(limit)
+        )
+        return [_conversion(r) for r in self._conn.execute(stmt)]
+
+    def mark_logged(self, conversion_ids: Sequence[int]) -> None:
+        if conversion_ids:
+            stmt = update(conversions).where(conversions.c.id.in_(list(conversion_ids))).values(logged=True)
+            self._conn.execute(stmt)
+
+
+class SqlFxRateRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def get(self, base: str, quote: str) -> Decimal | None:
+        stmt = select(fx_rates.c.rate).where(fx_rates.c.base == base, fx_rates.c.quote == quote)
+        rate = self._conn.execute(stmt).scalar()
+        return Decimal(rate) if rate is not None else None
+
+    def set(self, base: str, quote: str, rate: Decimal, at: datetime) -> None:
+        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(fx_rates).values(base=base, quote=quote, rate=str(rate), updated_at=at)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["base", "quote"], set_={"rate": str(rate), "updated_at": at}
+        )
+        self._conn.execute(stmt)
+
+    def list(self) -> list[tuple[str, str, Decimal, datetime]]:
+        stmt = select(fx_rates).order_by(fx_rates.c.base, fx_rates.c.quote)
+        return [(r.base, r.quote, Decimal(r.rate), r.updated_at) for r in self._conn.execute(stmt)]

@@ -1,0 +1,141 @@
+"""The click redirect and the impression pixels as raw ASGI handlers.
+
+They run before FastAPI (see `app.RootApp`): no routing table, no dependency injection, no
+middleware, one journal append and one response per request. With SQLite the service runs on
+the event loop (its lookups are cached, a miss reads a local file); with PostgreSQL in the
+threadpool, since a miss is a network round trip.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from http.cookies import SimpleCookie
+from typing import TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from auctera.domain.fraud import RequestFacts
+from auctera.services.clock import Clock
+from auctera.services.tracking import UID_COOKIE, TrackingRefused, TrackingRequest, TrackingService
+
+# The smallest transparent 1x1 GIF: 43 bytes.
+PIXEL = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+_UID_MAX_AGE = 365 * 86_400
+_NO_STORE = (b"cache-control", b"no-store, no-cache, must-revalidate, max-age=0")
+_PIXEL_HEADERS = [
+    (b"content-type", b"image/gif"),
+    (b"content-length", str(len(PIXEL)).encode()),
+    _NO_STORE,
+    (b"pragma", b"no-cache"),
+]
+
+T = TypeVar("T")
+
+
+def tracking_handlers(
+    service: TrackingService,
+    clock: Clock,
+    *,
+    inline: bool,
+    client_ip_header: str | None = None,
+) -> dict[str, ASGIApp]:
+    """The hot routes by path: /click, /imp, /viewable."""
+    ip_header = client_ip_header.lower().encode() if client_ip_header else None
+
+    async def call(fn: Callable[[TrackingRequest], T], request: TrackingRequest) -> T:
+        return fn(request) if inline else await run_in_threadpool(fn, request)
+
+    def request_of(scope: Scope) -> tuple[TrackingRequest, bool]:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        ip = _client_ip(scope, headers, ip_header)
+        uid = _cookie(headers.get("cookie"), UID_COOKIE)
+        facts = RequestFacts(
+            ip=ip, user_agent=headers.get("user-agent", ""), headers=headers, at=clock(), device_id=uid
+        )
+        secure = scope.get("scheme") == "https" or headers.get("x-forwarded-proto") == "https"
+        query = scope["query_string"].decode("latin-1")
+        return TrackingRequest(query, facts, headers.get("referer"), uid), secure
+
+    async def click(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            await _page(send, 405, "Tracking links answer GET only.")
+            return
+        request, secure = request_of(scope)
+        try:
+            redirect = await call(service.click, request)
+        except TrackingRefused as refused:
+            await _page(send, refused.status, refused.message)
+            return
+        headers = [(b"location", redirect.location.encode()), _NO_STORE, (b"content-length", b"0")]
+        if request.uid != redirect.uid:
+            headers.append(_uid_cookie(redirect.uid, secure))
+        await send({"type": "http.response.start", "status": 302, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    def pixel(viewable: bool) -> ASGIApp:
+        def log(request: TrackingRequest) -> str:
+            return service.impression(request, viewable=viewable).uid
+
+        async def handler(scope: Scope, receive: Receive, send: Send) -> None:
+            request, secure = request_of(scope)
+            status, headers = 200, list(_PIXEL_HEADERS)
+            try:
+                uid = await call(log, request)
+                if request.uid != uid:
+                    headers.append(_uid_cookie(uid, secure))
+            except TrackingRefused as refused:
+                status = refused.status  # still a GIF: a broken image would disturb the page
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": PIXEL})
+
+        return handler
+
+    return {"/click": click, "/imp": pixel(False), "/viewable": pixel(True)}
+
+
+def _client_ip(scope: Scope, headers: dict[str, str], ip_header: bytes | None) -> str:
+    """The visitor's address: the configured proxy header's first entry when set, else the peer."""
+    if ip_header is not None:
+        value = headers.get(ip_header.decode())
+        if value:
+            return value.split(",")[0].strip()
+    client = scope.get("client")
+    return client[0] if client else ""
+
+
+def _cookie(header: str | None, name: str) -> str | None:
+    if not header:
+        return None
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header)
+    except Exception:  # a malformed Cookie header is the visitor's problem, not ours
+        return None
+    morsel = jar.get(name)
+    value = morsel.value if morsel is not None else None
+    return value if value and len(value) <= 64 and value.isalnum() else None
+
+
+def _uid_cookie(uid: str, secure: bool) -> tuple[bytes, bytes]:
+    # Third-party context (our pixel on a publisher's page) needs SameSite=None, which needs Secure.
+    attrs = "; SameSite=None; Secure" if secure else "; SameSite=Lax"
+    return b"set-cookie", f"{UID_COOKIE}={uid}; Max-Age={_UID_MAX_AGE}; Path=/; HttpOnly{attrs}".encode()
+
+
+async def _page(send: Send, status: int, message: str) -> None:
+    body = (
+        "<!doctype html><html><head><meta charset=utf-8><title>Auctera</title></head>"
+        f"<body><h1>{status}</h1><p>{html.escape(message)}</p></body></html>"
+    ).encode()
+    headers = [
+        (b"content-type", b"text/html; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        _NO_STORE,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

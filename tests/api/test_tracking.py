@@ -1,0 +1,358 @@
+"""Click redirect, impression pixels, signed postbacks, reversals and the fraud log, through the
+real app: what a publisher's visitor, an advertiser's server and an API user see."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from starlette.testclient import TestClient
+
+from auctera.app import RootApp, create_app
+from auctera.bootstrap import build
+from auctera.config import Settings
+from auctera.domain import ids as idfmt
+from auctera.domain.events import EventType
+from auctera.domain.signatures import sign
+from auctera.domain.tracking import tracking_links
+from auctera.tracking.handlers import PIXEL
+from support.clock import FrozenClock
+
+from .conftest import Api, error
+
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36"
+)
+BROWSER = {"User-Agent": CHROME, "Accept-Language": "en-US,en;q=0.9", "CF-IPCountry": "US"}
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock: FrozenClock) -> Iterator[RootApp]:
+    settings = Settings(data_dir=tmp_path / "data", tracking_url="https://trk.example.com")
+    application = create_app(container=build(settings, clock=clock))
+    yield application
+    application.container.close()
+
+
+@pytest.fixture
+def acme(app: RootApp, client: TestClient) -> Api:
+    return Api(app, client)
+
+
+@pytest.fixture
+def publisher(app: RootApp, client: TestClient) -> Api:
+    return Api(app, client, "publisher", "Pub")
+
+
+def offer(acme: Api, **fields: Any) -> int:
+    body = {
+        "type": "affiliate_cpa",
+        "payout": 45,
+        "destination_url": "https://shop.example.com/land?cid={click_id}&src={sub_id1}",
+        **fields,
+    }
+    campaign_id = acme.create(**body)
+    assert acme.get(campaign_id)["status"] == "active"
+    value = idfmt.parse("cmp", campaign_id)
+    assert value is not None
+    return value
+
+
+def click_url(offer_id: int, publisher: Api, **sub_ids: str) -> str:
+    url, _ = tracking_links("https://trk.example.com", offer_id, publisher.account.id, sub_ids, offer=True)
+    return url.removeprefix("https://trk.example.com")
+
+
+def click(client: TestClient, path: str, **headers: str) -> Any:
+    return client.get(path, headers={**BROWSER, **headers}, follow_redirects=False)
+
+
+def click_id_of(response: Any) -> str:
+    assert response.status_code == 302, response.text
+    return parse_qs(urlsplit(response.headers["location"]).query)["cid"][0]
+
+
+def postback(
+    acme: Api, body: dict[str, Any], *, secret: str | None = None, at: int | None = None, **headers: str
+) -> Any:
+    raw = json.dumps(body).encode()
+    now = int(acme.client.app.container.clock().timestamp()) if at is None else at  # type: ignore[attr-defined]
+    signature = sign(secret or acme.account.signing_secret, raw, now)
+    return acme.client.post(
+        "/v2/conversions",
+        content=raw,
+        headers={
+            **acme.headers,
+            "Content-Type": "application/json",
+            "X-Auctera-Signature": signature,
+            **headers,
+        },
+    )
+
+
+# --- clicks and impressions ---------------------------------------------------------------------
+
+
+def test_a_click_is_logged_and_redirected_with_macros_filled(
+    app: RootApp, client: TestClient, acme: Api, publisher: Api
+) -> None:
+    offer_id = offer(acme)
+    response = click(
+        client, click_url(offer_id, publisher, sub_id1="source a"), **{"X-Forwarded-For": "1.2.3.4"}
+    )
+    location = response.headers["location"]
+    assert location.startswith("https://shop.example.com/land?cid=auc_")
+    assert "src=source%20a" in location
+    assert response.headers["cache-control"].startswith("no-store")
+    assert "auc_uid=" in response.headers["set-cookie"]
+    click_id = click_id_of(response)
+    event = app.container.tracking.find_click(idfmt.parse("auc", click_id) or 0)
+    assert event is not None and event.type is EventType.CLICK
+    assert (event.campaign_id, event.publisher_id, event.country) == (offer_id, publisher.account.id, "US")
+    assert event.attrs["sub_id1"] == "source a"
+    assert event.attrs["user_agent"] == CHROME
+    assert event.device_type == "desktop"
+    # Found again from the event log alone (another worker, or after a restart).
+    app.container.tracking.recent_clicks = type(app.container.tracking.recent_clicks)()
+    assert app.container.tracking.find_click(event.id) == event
+
+
+def test_a_url_without_the_click_macro_gets_click_id_appended(
+    acme: Api, publisher: Api, client: TestClient
+) -> None:
+    offer_id = offer(acme, destination_url="https://shop.example.com/p?x=1")
+    response = click(client, click_url(offer_id, publisher))
+    assert response.status_code == 302
+    query = parse_qs(urlsplit(response.headers["location"]).query)
+    assert query["x"] == ["1"] and query["click_id"][0].startswith("auc_")
+
+
+def test_the_visitor_cookie_ties_clicks_together(
+    app: RootApp, acme: Api, publisher: Api, client: TestClient
+) -> None:
+    offer_id = offer(acme)
+    first = click_id_of(click(client, click_url(offer_id, publisher)))
+    second = click_id_of(click(client, click_url(offer_id, publisher)))  # the client keeps the cookie
+    find = app.container.tracking.find_click
+    a, b = find(idfmt.parse("auc", first) or 0), find(idfmt.parse("auc", second) or 0)
+    assert a is not None and b is not None and a.attrs["uid"] == b.attrs["uid"]
+
+
+def test_links_that_must_not_redirect(app: RootApp, acme: Api, publisher: Api, client: TestClient) -> None:
+    offer_id = offer(acme)
+    url = click_url(offer_id, publisher)
+    assert click(client, "/click?o=zz!").status_code == 400
+    assert click(client, "/click?p=1").status_code == 400
+    assert click(client, f"/click?o={idfmt.to_base36(offer_id)}").status_code == 400  # no publisher
+    assert click(client, f"/click?o={idfmt.to_base36(offer_id + 1)}&p=1").status_code == 404
+    as_advertiser = f"/click?o={idfmt.to_base36(offer_id)}&p={idfmt.to_base36(acme.account.id)}"
+    assert click(client, as_advertiser).status_code == 404
+    app.container.tracking._campaigns._seconds = 0  # no cache: see the pause at once
+    acme.call("PATCH", f"/v2/campaigns/{idfmt.render('cmp', offer_id)}", {"status": "paused"})
+    paused = click(client, url)
+    assert paused.status_code == 404 and "not running" in paused.text and "location" not in paused.headers
+    acme.call("DELETE", f"/v2/campaigns/{idfmt.render('cmp', offer_id)}")
+    assert click(client, url).status_code == 410
+
+
+def test_private_offers_do_not_redirect_unapproved_publishers(
+    acme: Api, publisher: Api, client: TestClient
+) -> None:
+    offer_id = offer(acme, visibility="private")
+    assert click(client, click_url(offer_id, publisher)).status_code == 404
+
+
+def test_pixels_log_impressions_and_viewable_impressions(app: RootApp, acme: Api, client: TestClient) -> None:
+    campaign_id = acme.create(destination_url="https://shop.example.com/")
+    tracking = acme.get(campaign_id)["tracking"]
+    assert tracking["click_url"].startswith("https://trk.example.com/click?c=")
+    for key in ("impression_pixel", "viewable_pixel"):
+        response = client.get(tracking[key].removeprefix("https://trk.example.com"), headers=BROWSER)
+        assert response.status_code == 200
+        assert response.content == PIXEL and len(PIXEL) == 43
+        assert response.headers["content-type"] == "image/gif"
+        assert "no-store" in response.headers["cache-control"]
+    kinds = [row[0] for row in app.container.events.query("SELECT type FROM events ORDER BY id")]
+    assert kinds == ["impression", "viewable_impression"]
+    assert click(client, tracking["click_url"].removeprefix("https://trk.example.com")).status_code == 302
+
+
+# --- postbacks --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clicked(acme: Api, publisher: Api, client: TestClient, clock: FrozenClock) -> str:
+    click_id = click_id_of(click(client, click_url(offer(acme), publisher, sub_id1="a")))
+    clock.now += timedelta(minutes=5)  # a person takes minutes to buy; seconds would be click injection
+    return click_id
+
+
+def test_seed_postback(acme: Api, clicked: str) -> None:
+    response = postback(
+        acme, {"click_id": clicked, "event_type": "purchase", "revenue": 149.99, "currency": "USD"}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["success"] is True and body["transaction_id"].startswith("txn_")
+    assert 0 <= body["fraud_score"] <= 1 and body["status"] == "approved"
+
+
+def test_postbacks_are_idempotent(acme: Api, clicked: str) -> None:
+    body = {"click_id": clicked, "event_type": "purchase", "revenue": 10, "order_id": "o-1"}
+    first = postback(acme, body).json()["transaction_id"]
+    assert postback(acme, body).json()["transaction_id"] == first
+    assert postback(acme, {**body, "order_id": "o-2"}).json()["transaction_id"] != first
+    keyed = postback(acme, {**body, "order_id": "o-3"}, **{"Idempotency-Key": "k1"}).json()["transaction_id"]
+    assert (
+        postback(acme, {**body, "order_id": "o-4"}, **{"Idempotency-Key": "k1"}).json()["transaction_id"]
+        == keyed
+    )
+
+
+def test_conversions_reach_the_campaign_figures_and_reversals_take_them_back(
+    app: RootApp, acme: Api, clicked: str, clock: FrozenClock
+) -> None:
+    txn = postback(acme, {"click_id": clicked, "event_type": "purchase", "revenue": 149.99}).json()[
+        "transaction_id"
+    ]
+    totals = app.container.events.campaign_totals(
+        acme.account.id, None, clock.now - timedelta(days=1), clock.now + timedelta(days=1)
+    )
+    (figures,) = totals.values()
+    assert (figures.conversions, figures.revenue_micros, figures.payout_micros) == (
+        1,
+        149_990_000,
+        45_000_000,
+    )
+    reversal = acme.call("POST", "/v2/conversions/reversal", {"transaction_id": txn, "reason": "chargeback"})
+    assert reversal.json() == {
+        "success": True,
+        "transaction_id": txn,
+        "status": "reversed",
+        "payout_deducted": 45.0,
+    }
+    again = acme.call("POST", "/v2/conversions/reversal", {"transaction_id": txn, "reason": "chargeback"})
+    assert again.json() == reversal.json()
+    totals = app.container.events.campaign_totals(
+        acme.account.id, None, clock.now - timedelta(days=1), clock.now + timedelta(days=1)
+    )
+    (figures,) = totals.values()
+    assert (figures.reversals, figures.revenue_micros, figures.payout_micros) == (1, 0, 0)
+
+
+def test_reversal_window_and_bad_reversals(acme: Api, clicked: str, clock: FrozenClock) -> None:
+    txn = postback(acme, {"click_id": clicked, "event_type": "purchase", "revenue": 5}).json()[
+        "transaction_id"
+    ]
+    error(
+        acme.call("POST", "/v2/conversions/reversal", {"transaction_id": txn, "reason": "bored"}),
+        422,
+        "reason",
+    )
+    error(
+        acme.call("POST", "/v2/conversions/reversal", {"transaction_id": "txn_nope", "reason": "refund"}), 404
+    )
+    clock.now += timedelta(days=30, seconds=1)
+    late = error(
+        acme.call("POST", "/v2/conversions/reversal", {"transaction_id": txn, "reason": "refund"}), 409
+    )
+    assert late["code"] == "reversal_window_expired" and "30 days" in late["message"]
+
+
+def test_postback_signatures(acme: Api, clicked: str, clock: FrozenClock) -> None:
+    body = {"click_id": clicked, "event_type": "purchase"}
+    unsigned = acme.client.post("/v2/conversions", json=body, headers=acme.headers)
+    assert error(unsigned, 401)["code"] == "missing_signature"
+    assert error(postback(acme, body, secret="auc_ss_wrong"), 401)["code"] == "invalid_signature"
+    stale = postback(acme, body, at=int(clock.now.timestamp()) - 301)
+    assert error(stale, 401)["code"] == "stale_signature"
+    # Unsigned bad input is refused for the signature, not described.
+    assert (
+        error(acme.client.post("/v2/conversions", json={}, headers=acme.headers), 401)["code"]
+        == "missing_signature"
+    )
+
+
+def test_bad_postbacks_write_nothing(app: RootApp, acme: Api, clicked: str) -> None:
+    unknown = error(postback(acme, {"click_id": "auc_zzzzzz", "event_type": "purchase"}), 422, "click_id")
+    assert unknown["code"] == "unknown_click_id"
+    error(postback(acme, {"click_id": clicked, "event_type": "Purchase!"}), 422, "event_type")
+    error(postback(acme, {"click_id": clicked, "event_type": "purchase", "revenue": -1}), 422, "revenue")
+    error(postback(acme, {"click_id": clicked, "event_type": "purchase", "currency": "EUR"}), 422, "currency")
+    error(postback(acme, {"click_id": clicked, "event_type": "purchase", "surprise": 1}), 422, "surprise")
+    assert app.container.events.query("SELECT count(*) FROM events WHERE type = 'conversion'") == [(0,)]
+
+
+def test_another_tenants_click_is_unknown(app: RootApp, client: TestClient, clicked: str) -> None:
+    other = Api(app, client, name="Other")
+    assert (
+        error(postback(other, {"click_id": clicked, "event_type": "purchase"}), 422)["code"]
+        == "unknown_click_id"
+    )
+
+
+def test_revenue_in_another_currency_is_converted_at_the_operators_rate(
+    app: RootApp, acme: Api, clicked: str
+) -> None:
+    with app.container.uow() as uow:
+        from decimal import Decimal
+
+        uow.fx_rates.set("EUR", "USD", Decimal("1.08"), app.container.clock())
+        uow.commit()
+    txn = postback(
+        acme, {"click_id": clicked, "event_type": "purchase", "revenue": 100, "currency": "EUR"}
+    ).json()
+    conversion = app.container.conversions.get(
+        app.container.auth.authenticate(acme.headers["Authorization"][7:]), txn["transaction_id"]
+    )  # type: ignore[arg-type]
+    assert (conversion.revenue_micros, conversion.original_revenue_micros) == (108_000_000, 100_000_000)
+
+
+def test_fraud_log(acme: Api, clicked: str) -> None:
+    txn = postback(acme, {"click_id": clicked, "event_type": "purchase"}).json()["transaction_id"]
+    log = acme.call("GET", "/v2/conversions/fraud-log", transaction_id=txn).json()
+    assert {"transaction_id", "status", "reason", "confidence_score"} <= set(log)
+    assert log["transaction_id"] == txn and log["status"] == "approved"
+    error(acme.call("GET", "/v2/conversions/fraud-log", transaction_id="txn_zz"), 404)
+
+
+def test_a_conversion_seconds_after_its_click_is_rejected_and_explained(
+    acme: Api, publisher: Api, client: TestClient, clock: FrozenClock
+) -> None:
+    click_id = click_id_of(click(client, click_url(offer(acme), publisher)))
+    clock.now += timedelta(seconds=2)
+    answer = postback(acme, {"click_id": click_id, "event_type": "install"}).json()
+    assert answer["status"] == "rejected" and answer["fraud_score"] >= 0.8
+    log = acme.call("GET", "/v2/conversions/fraud-log", transaction_id=answer["transaction_id"]).json()
+    assert log["status"] == "rejected" and log["reason"] == "click_injection"
+    assert log["confidence_score"] == answer["fraud_score"]
+    (signal,) = log["signals"]
+    assert signal["telemetry"]["click_to_conversion_seconds"] == 2.0
+
+
+def test_bot_clicks_are_redirected_but_logged_as_ivt_and_not_paid(
+    app: RootApp, acme: Api, publisher: Api, client: TestClient
+) -> None:
+    offer_id = offer(acme, type="affiliate_cpc", payout=0.5)
+    human = click(client, click_url(offer_id, publisher))
+    bot = click(
+        client,
+        click_url(offer_id, publisher),
+        **{"User-Agent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"},
+    )
+    assert human.status_code == bot.status_code == 302
+    rows = app.container.events.query(
+        "SELECT ivt, payout_micros, cost_micros FROM events WHERE type = 'click' ORDER BY id"
+    )
+    assert rows == [(False, 500_000, 500_000), (True, 0, 0)]

@@ -1,0 +1,167 @@
+"""ConversionService on both state backends with the real event log: idempotency under
+concurrency, the crash window between the state store and the log, reversals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from itertools import count
+from pathlib import Path
+
+import pytest
+
+from auctera.domain.accounts import Principal
+from auctera.domain.campaigns import BudgetPatch, CampaignPatch, CampaignType
+from auctera.domain.conversions import ConversionStatus, ReversalReason
+from auctera.domain.events import Event, EventType
+from auctera.domain.fraud import Reason, Signal, Verdict
+from auctera.domain.ids import IdGenerator, render
+from auctera.errors import Conflict, ValidationFailed
+from auctera.events import DuckDBEventStore
+from auctera.services.accounts import AccountService
+from auctera.services.campaigns import CampaignService
+from auctera.services.conversions import IN_FLIGHT, ConversionService, Postback
+from auctera.store.uow import SqlUnitOfWorkFactory
+from support.clock import FrozenClock
+
+
+class World:
+    def __init__(self, uow: SqlUnitOfWorkFactory, events: DuckDBEventStore, clock: FrozenClock) -> None:
+        ticks = count(int(clock.now.timestamp() * 1000))
+        self.ids = IdGenerator(1, lambda: next(ticks))
+        self.clock, self.events, self.uow = clock, events, uow
+        accounts = AccountService(uow, self.ids, clock, rotation_grace=timedelta(hours=1))
+        campaigns = CampaignService(uow, self.ids, clock, events)
+        new = accounts.create_account("Acme", "advertiser").account
+        self.advertiser = Principal(new.id, new.kind, new.timezone, new.currency, None, "k")
+        patch = CampaignPatch(
+            name="Offer",
+            budget=BudgetPatch(total_micros=10**12),
+            payout_micros=45_000_000,
+            destination_url="https://shop.example.com/?c={click_id}",
+        )
+        self.campaign_id = campaigns.create(self.advertiser, CampaignType.AFFILIATE_CPA, patch).id
+        campaigns.review(self.campaign_id)
+        self.clicks: dict[int, Event] = {}
+        self.verdict = Verdict()
+        self.service = self.build()
+
+    def build(self) -> ConversionService:
+        return ConversionService(
+            self.uow,
+            self.events,
+            self.ids,
+            self.clock,
+            find_click=self.clicks.get,
+            screen=lambda click, at: self.verdict,
+            default_fraud_threshold=0.8,
+        )
+
+    def click(self) -> str:
+        click = Event(
+            id=self.ids.next_id(),
+            type=EventType.CLICK,
+            at=self.clock.now,
+            account_id=self.advertiser.account_id,
+            campaign_id=self.campaign_id,
+            publisher_id=7,
+            attrs={"uid": "u1"},
+        )
+        self.events.append(click)
+        self.clicks[click.id] = click
+        return render("auc", click.id)
+
+    def logged(self, kind: EventType) -> list[tuple[int, int]]:
+        rows = self.events.query(
+            "SELECT id, payout_micros FROM events WHERE type = $t ORDER BY id", {"t": kind.value}
+        )
+        return [(r[0], r[1]) for r in rows]
+
+
+@pytest.fixture
+def world(uow_factory: SqlUnitOfWorkFactory, tmp_path: Path) -> Iterator[World]:
+    with DuckDBEventStore(tmp_path / "events", "t", compact_interval=None) as events:
+        yield World(uow_factory, events, FrozenClock())
+
+
+def test_a_hundred_concurrent_copies_make_one_conversion(world: World) -> None:
+    postback = Postback(world.click(), "purchase", 10_000_000, None, order_id="o-1")
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda _: world.service.record(world.advertiser, postback, None), range(100)))
+    assert len({c.id for c in results}) == 1
+    assert world.logged(EventType.CONVERSION) == [(results[0].id, 45_000_000)]
+
+
+def test_a_crash_between_the_state_store_and_the_log_is_repaired_once(world: World) -> None:
+    postback = Postback(world.click(), "purchase", 10_000_000, None)
+    appended: list[list[Event]] = []
+    real_append_many = world.events.append_many
+
+    def crash(events: list[Event]) -> None:
+        appended.append(events)
+        raise OSError("killed before the log write")
+
+    world.events.append_many = crash  # type: ignore[method-assign]
+    with pytest.raises(OSError):
+        world.service.record(world.advertiser, postback, None)
+    world.events.append_many = real_append_many  # type: ignore[method-assign]
+    # A retry answers the conversion written; the sweep leaves rows that may still be in flight.
+    conversion = world.service.record(world.advertiser, postback, None)
+    assert world.service.log_pending() == 0 and world.logged(EventType.CONVERSION) == []
+    world.clock.now += IN_FLIGHT + timedelta(seconds=1)
+    assert world.service.log_pending() == 1
+    assert world.logged(EventType.CONVERSION) == [(conversion.id, 45_000_000)]
+    assert world.service.log_pending() == 0  # marked: nothing appended twice
+
+
+def test_the_sweep_does_not_append_what_the_log_has(world: World) -> None:
+    conversion = world.service.record(world.advertiser, Postback(world.click(), "lead", 0, None), None)
+    with world.uow() as uow:  # as if the process died after the log write, before marking
+        from sqlalchemy import update
+
+        from auctera.store.tables import conversions
+
+        uow._conn.execute(update(conversions).values(logged=False))  # type: ignore[attr-defined]
+        uow.commit()
+    world.clock.now += IN_FLIGHT * 2
+    assert world.service.log_pending() == 0
+    assert world.logged(EventType.CONVERSION) == [(conversion.id, 45_000_000)]
+
+
+def test_reversal_is_logged_with_negative_amounts_once(world: World) -> None:
+    conversion = world.service.record(
+        world.advertiser, Postback(world.click(), "purchase", 5_000_000, None), None
+    )
+    txn = render("txn", conversion.id)
+    first = world.service.reverse(world.advertiser, txn, ReversalReason.REFUND)
+    again = world.service.reverse(world.advertiser, txn, ReversalReason.FRAUD)
+    assert first.status is again.status is ConversionStatus.REVERSED
+    assert again.reversal_reason is ReversalReason.REFUND
+    assert [payout for _, payout in world.logged(EventType.REVERSAL)] == [-45_000_000]
+    world.clock.now += timedelta(days=31)
+    other = world.service.record(world.advertiser, Postback(world.click(), "purchase", 1, None), None)
+    world.clock.now += timedelta(days=30, seconds=1)
+    with pytest.raises(Conflict) as late:
+        world.service.reverse(world.advertiser, render("txn", other.id), ReversalReason.REFUND)
+    assert late.value.code == "reversal_window_expired"
+
+
+def test_fraudulent_conversions_are_rejected_without_payout(world: World) -> None:
+    world.verdict = Verdict.of([Signal(Reason.CLICK_INJECTION, 0.95, {"seconds": 2})])
+    conversion = world.service.record(world.advertiser, Postback(world.click(), "install", 0, None), None)
+    assert conversion.status is ConversionStatus.REJECTED and conversion.payout_micros == 0
+    assert conversion.fraud_reason == "click_injection" and conversion.fraud_score == 0.95
+    with pytest.raises(Conflict):
+        world.service.reverse(world.advertiser, render("txn", conversion.id), ReversalReason.FRAUD)
+
+
+def test_event_time_must_follow_the_click(world: World) -> None:
+    click_id = world.click()
+    with pytest.raises(ValidationFailed) as early:
+        world.service.record(
+            world.advertiser,
+            Postback(click_id, "purchase", 0, None, event_time=world.clock.now - timedelta(hours=1)),
+            None,
+        )
+    assert early.value.field == "event_time"
