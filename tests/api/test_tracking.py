@@ -3,6 +3,7 @@ real app: what a publisher's visitor, an advertiser's server and an API user see
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -356,3 +357,65 @@ def test_bot_clicks_are_redirected_but_logged_as_ivt_and_not_paid(
         "SELECT ivt, payout_micros, cost_micros FROM events WHERE type = 'click' ORDER BY id"
     )
     assert rows == [(False, 500_000, 500_000), (True, 0, 0)]
+
+
+# --- offline conversions ------------------------------------------------------------------------
+
+ALICE = "alice@example.com"
+
+
+def test_offline_conversions_match_hashed_identifiers_from_clicks_and_postbacks(
+    app: RootApp, acme: Api, publisher: Api, client: TestClient, clock: FrozenClock
+) -> None:
+    offer_id = offer(acme)
+    alice = hashlib.sha256(ALICE.encode()).hexdigest()
+    # The publisher passes Alice's hashed email on the link; Bob's phone reaches us on a postback.
+    click(client, click_url(offer_id, publisher) + f"&em={alice}")
+    bob_client = TestClient(app)
+    bob_click = click_id_of(click(bob_client, click_url(offer_id, publisher)))
+    clock.now += timedelta(hours=1)
+    postback(acme, {"click_id": bob_click, "event_type": "lead", "phone": "+1 (415) 555-2671"})
+    clock.now += timedelta(days=2)
+    events = [
+        {"event_id": "pos-1", "hashed_email": alice.upper(), "value": 50},
+        {"event_id": "pos-2", "phone": "+14155552671", "value": 120.5, "currency": "USD"},
+        {"event_id": "pos-3", "email": "nobody@example.com", "value": 9},
+        {"event_id": "pos-4", "email": "alice.at.example.com", "value": 9},
+        {"event_id": "pos-5", "value": 9},
+    ]
+    answer = acme.call("POST", "/v2/conversions/offline", {"events": events}).json()
+    assert (answer["success"], answer["matched_events"], answer["unmatched_events"]) == (True, 2, 1)
+    assert answer["invalid_events"] == 2
+    assert [(e["index"], e["field"]) for e in answer["errors"]] == [(3, "email"), (4, "hashed_email")]
+    assert "alice.at" not in json.dumps(answer)  # raw identifiers are never echoed
+    again = acme.call("POST", "/v2/conversions/offline", {"events": events}).json()
+    assert again["matched_events"] == 2  # matched again, but recorded once
+    rows = app.container.events.query(
+        "SELECT (attrs->>'order_id'), revenue_micros, payout_micros FROM events "
+        "WHERE type = 'conversion' AND (attrs->>'event_type') = 'offline_purchase' ORDER BY 1"
+    )
+    assert rows == [("pos-1", 50_000_000, 45_000_000), ("pos-2", 120_500_000, 45_000_000)]
+    raw = b"".join(p.read_bytes() for p in (app.container.settings.data_dir).rglob("*") if p.is_file())
+    assert b"alice@example.com" not in raw and b"nobody@example.com" not in raw
+
+
+def test_offline_csv_upload_and_lookback(
+    app: RootApp, acme: Api, publisher: Api, client: TestClient, clock: FrozenClock
+) -> None:
+    alice = hashlib.sha256(ALICE.encode()).hexdigest()
+    click(client, click_url(offer(acme), publisher) + f"&em={alice}")
+    clock.now += timedelta(days=10)
+    csv_body = f"event_id,hashed_email,value,event_time\nc-1,{alice},10,{clock.now.isoformat()}\n"
+    headers = {**acme.headers, "Content-Type": "text/csv"}
+    upload = acme.client.post("/v2/conversions/offline", content=csv_body, headers=headers).json()
+    assert (upload["matched_events"], upload["unmatched_events"]) == (1, 0)
+    short = acme.client.post(
+        "/v2/conversions/offline",
+        params={"lookback_days": 7},
+        content=csv_body.replace("c-1", "c-2"),
+        headers=headers,
+    ).json()
+    assert (short["matched_events"], short["unmatched_events"]) == (0, 1)
+    bad = acme.client.post("/v2/conversions/offline", content="who,what\n1,2\n", headers=headers)
+    error(bad, 422, "events")
+    error(publisher.call("POST", "/v2/conversions/offline", {"events": []}), 403)

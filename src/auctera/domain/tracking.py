@@ -22,6 +22,9 @@ SUB_IDS = ("sub_id1", "sub_id2", "sub_id3", "sub_id4", "sub_id5")
 _SUB_PARAMS = ("s1", "s2", "s3", "s4", "s5")
 MAX_SUB_ID_LENGTH = 255
 
+_IDENTIFIER_PARAMS = {"em": "email_sha256", "ph": "phone_sha256"}
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
 CLICK_PATH = "/click"
 IMPRESSION_PATH = "/imp"
 VIEWABLE_PATH = "/viewable"
@@ -43,6 +46,9 @@ class LinkParams:
     campaign_id: int
     publisher_id: int | None = None
     sub_ids: tuple[str | None, ...] = (None,) * 5
+    # Hashed identifiers a publisher passed on the link (`em`, `ph`: SHA-256 hex of the normalised
+    # email / E.164 phone): they tie the visitor to offline conversions (see docs/api-v2-conversions.md).
+    identifiers: tuple[tuple[str, str], ...] = ()
 
     def sub_id_map(self) -> dict[str, str]:
         return {name: value for name, value in zip(SUB_IDS, self.sub_ids, strict=True) if value}
@@ -93,7 +99,14 @@ def parse_link(query_string: str) -> LinkParams:
         if sub_id is not None and len(sub_id) > MAX_SUB_ID_LENGTH:
             raise LinkError(param, f"longer than {MAX_SUB_ID_LENGTH} characters")
         sub_ids.append(sub_id)
-    return LinkParams(campaign_id, publisher_id, tuple(sub_ids))
+    identifiers = []
+    for param, kind in _IDENTIFIER_PARAMS.items():
+        digest = params.get(param)
+        if digest:
+            if not _SHA256.fullmatch(digest):
+                raise LinkError(param, "must be the SHA-256 hex digest of the normalised value")
+            identifiers.append((kind, digest.lower()))
+    return LinkParams(campaign_id, publisher_id, tuple(sub_ids), tuple(identifiers))
 
 
 # --- the redirect -------------------------------------------------------------------------

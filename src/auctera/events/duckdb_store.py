@@ -24,6 +24,7 @@ from auctera.events.codec import COLUMNS, encode_event, row_to_event, to_micros
 from auctera.events.compacted_totals import CompactedTotals
 from auctera.events.compaction import BackgroundCompactor, compact
 from auctera.events.daily_rollups import daily_rollups_query
+from auctera.events.identity import identity_touches_sql
 from auctera.events.journal import Journal, MiB
 from auctera.events.layout import Layout, Snapshot
 from auctera.events.sql import daily_totals_query, source_sql, totals_from_row
@@ -286,6 +287,40 @@ class DuckDBEventStore:
         rows = self._fetch(build)
         return row_to_event(dict(zip(COLUMNS, rows[0], strict=True))) if rows else None
 
+    def touchpoints(self, account_id: int, uid: str, start: datetime, end: datetime) -> list[Event]:
+        """The visitor's clicks and impressions in the account, start <= at < end, oldest first,
+        IVT excluded (see `journeys`)."""
+        from auctera.events.journeys import touchpoints_query  # only this method's module needs it
+
+        lo, hi = _instant(start, "start"), _instant(end, "end")
+
+        def build(snapshot: Snapshot, cached: _Cached) -> tuple[str, dict[str, Any]]:
+            source = source_sql(snapshot.jsonl, snapshot.parquet, snapshot.jsonl_rows)
+            return touchpoints_query(source, account_id, uid, lo, hi)
+
+        return [row_to_event(dict(zip(COLUMNS, row, strict=True))) for row in self._fetch(build)]
+
+    def paths(
+        self, account_id: int, start: datetime, end: datetime
+    ) -> Iterator[tuple[str, list[tuple[int, str, datetime]], bool]]:
+        """Every visitor's paths in the account, start <= at < end: (uid, [(campaign_id, type, at),
+        ...] in time order, converted), in no particular order (see `journeys.paths_query`).
+
+        The query runs now, on a pinned snapshot, into a table of this store's in-memory DuckDB
+        (one compact row per path); the iterator streams it in batches and drops it when done or
+        closed, so a million paths never become one Python list.
+        """
+        from auctera.events.journeys import materialize, paths_query, stream_table
+
+        lo, hi = _instant(start, "start"), _instant(end, "end")
+
+        def work(snapshot: Snapshot, cached: _Cached, cursor: duckdb.DuckDBPyConnection) -> str:
+            source = source_sql(snapshot.jsonl, snapshot.parquet, snapshot.jsonl_rows)
+            return materialize(cursor, *paths_query(source, account_id, lo, hi))
+
+        table = self._on_snapshot(work)
+        return stream_table(self._db, table)
+
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a SELECT in which `events` names every stored event (one row each; `at` in UTC micros).
 
@@ -297,6 +332,22 @@ class DuckDBEventStore:
             return f"WITH events AS ({source})\n{sql}", params or {}
 
         return self._fetch(build)
+
+    def identity_touches(
+        self, account_id: int, hashes: Sequence[str], start: datetime, end: datetime
+    ) -> list[tuple[str, Event]]:
+        """(hash, touch) for each click or impression, start <= at < end, of a visitor seen with one
+        of the hashed identifiers in the account (see `events.identity`); oldest first."""
+        if not hashes:
+            return []
+        params = {"account": account_id, "hashes": list(hashes), "lo": to_micros(start), "hi": to_micros(end)}
+
+        def build(snapshot: Snapshot, cached: _Cached) -> tuple[str, dict[str, Any]]:
+            source = f"({source_sql(snapshot.jsonl, snapshot.parquet, snapshot.jsonl_rows)})"
+            return identity_touches_sql(source), params
+
+        rows = self._fetch(build)
+        return [(row[0], row_to_event(dict(zip(COLUMNS, row[1:], strict=True)))) for row in rows]
 
     def sql_source(self) -> str:
         """A parenthesised relation over the files holding every event right now, usable in FROM.

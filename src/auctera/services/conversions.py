@@ -9,7 +9,8 @@ still in flight, so an acknowledged conversion always reaches the reports, exact
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -17,6 +18,7 @@ import pycountry
 
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Account, AccountKind, Principal
+from auctera.domain.campaigns import Campaign
 from auctera.domain.conversions import (
     EVENT_TYPE,
     MAX_CLOCK_SKEW,
@@ -51,7 +53,49 @@ class Postback:
     currency: str | None  # None: the advertiser account's
     order_id: str | None = None
     event_time: datetime | None = None  # None: now
+    identifiers: tuple[tuple[str, str], ...] = ()  # (email_sha256 | phone_sha256, hex): identity links
 
+
+OFFLINE_LOOKBACK = timedelta(days=30)
+OFFLINE_BATCH = 10_000  # offline events matched per event-log query
+OFFLINE_EVENT_TYPE = "offline_purchase"
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineEvent:
+    identifiers: tuple[tuple[str, str], ...]  # (email_sha256 | phone_sha256, hex), at least one
+    value_micros: int
+    currency: str | None = None  # None: the account's
+    event_time: datetime | None = None  # None: now
+    event_id: str | None = None
+    event_type: str = OFFLINE_EVENT_TYPE
+
+    def dedup_key(self, at: datetime) -> str:
+        if self.event_id is not None:
+            return f"offline:{self.event_id}"
+        content = f"{sorted(self.identifiers)}|{self.value_micros}|{self.currency}|{at.isoformat()}"
+        return f"offline:~{hashlib.sha256(content.encode()).hexdigest()}"
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineResult:
+    matched: int
+    unmatched: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sale:
+    """What was sold, as reported (before currency conversion)."""
+
+    event_type: str
+    order_id: str | None
+    revenue_micros: int
+    currency: str
+    occurred_at: datetime
+
+
+# What a conversion keeps of the touch it is attributed to (and passes on to its event).
+_KEPT_FROM_TOUCH = ("uid", "sub_id1", "sub_id2", "sub_id3", "sub_id4", "sub_id5")
 
 # (the click, when the conversion happened) -> the fraud verdict of the conversion
 ConversionScreen = Callable[[Event, datetime], Verdict]
@@ -100,44 +144,17 @@ class ConversionService:
             earlier = uow.conversions.by_keys(click.account_id, key, idempotency_key)
             if earlier is not None:
                 return earlier
-            account, campaign = uow.accounts.get(click.account_id), uow.campaigns.get(click.campaign_id or 0)
-            if account is None or campaign is None:
-                raise ValidationFailed("the click's campaign no longer exists", field="click_id")
+            account, campaign = self._owners(uow, click)
             currency = (postback.currency or account.currency).upper()
             revenue = self._in_account_currency(uow, postback.revenue_micros, currency, account)
-        verdict = self._screen(click, occurred)
-        threshold = (
-            account.fraud_threshold if account.fraud_threshold is not None else self._default_threshold
-        )
-        rejected = verdict.flagged(threshold)
-        payout = 0 if rejected else payout_for(campaign)
-        strongest = verdict.strongest
-        conversion = Conversion(
-            id=self._ids.next_id(),
-            account_id=click.account_id,
-            campaign_id=campaign.id,
-            publisher_id=click.publisher_id,
-            click_id=click.id,
-            event_type=postback.event_type,
-            order_id=postback.order_id,
-            idempotency_key=idempotency_key,
-            currency=account.currency,
-            revenue_micros=revenue,
-            original_revenue_micros=postback.revenue_micros,
-            original_currency=currency,
-            payout_micros=payout,
-            cost_micros=payout,  # CPA offers: the advertiser pays what the publisher earns
-            fraud_score=round(verdict.score, 4),
-            status=ConversionStatus.REJECTED if rejected else ConversionStatus.APPROVED,
-            occurred_at=occurred,
-            created_at=now,
-            fraud_reason=strongest.reason.value if strongest is not None else None,
-            fraud_signals=tuple(s.as_dict() for s in verdict.signals),
-            attrs={
-                key: click.attrs[key]
-                for key in ("uid", "sub_id1", "sub_id2", "sub_id3", "sub_id4", "sub_id5")
-                if key in click.attrs
-            },
+        conversion = self._conversion(
+            click,
+            account,
+            campaign,
+            Sale(postback.event_type, postback.order_id, postback.revenue_micros, currency, occurred),
+            revenue,
+            idempotency_key,
+            postback.identifiers,
         )
         with self._uow() as uow:
             added = uow.conversions.add(conversion, key)
@@ -148,6 +165,55 @@ class ConversionService:
             uow.commit()
         self._log(conversion, [self._conversion_event(conversion, click)])
         return replace(conversion, logged=True)
+
+    def _owners(self, uow: UnitOfWork, touch: Event) -> tuple[Account, Campaign]:
+        account, campaign = uow.accounts.get(touch.account_id), uow.campaigns.get(touch.campaign_id or 0)
+        if account is None or campaign is None:
+            raise ValidationFailed("the click's campaign no longer exists", field="click_id")
+        return account, campaign
+
+    def _conversion(
+        self,
+        touch: Event,
+        account: Account,
+        campaign: Campaign,
+        sale: Sale,
+        revenue_micros: int,
+        idempotency_key: str | None,
+        identifiers: Sequence[tuple[str, str]],
+    ) -> Conversion:
+        """A conversion attributed to `touch` (a click, or an impression for offline matches),
+        screened by the fraud filters; its payout is withheld when they reject it."""
+        # Offline matches are the advertiser's own records joined to our touches: nothing to screen.
+        verdict = self._screen(touch, sale.occurred_at) if touch.type is EventType.CLICK else Verdict()
+        threshold = self._default_threshold if account.fraud_threshold is None else account.fraud_threshold
+        rejected = verdict.flagged(threshold)
+        payout = 0 if rejected else payout_for(campaign)
+        strongest = verdict.strongest
+        kept = {k: touch.attrs[k] for k in _KEPT_FROM_TOUCH if k in touch.attrs}
+        return Conversion(
+            id=self._ids.next_id(),
+            account_id=touch.account_id,
+            campaign_id=campaign.id,
+            publisher_id=touch.publisher_id,
+            click_id=touch.id,
+            event_type=sale.event_type,
+            order_id=sale.order_id,
+            idempotency_key=idempotency_key,
+            currency=account.currency,
+            revenue_micros=revenue_micros,
+            original_revenue_micros=sale.revenue_micros,
+            original_currency=sale.currency,
+            payout_micros=payout,
+            cost_micros=payout,  # CPA offers: the advertiser pays what the publisher earns
+            fraud_score=round(verdict.score, 4),
+            status=ConversionStatus.REJECTED if rejected else ConversionStatus.APPROVED,
+            occurred_at=sale.occurred_at,
+            created_at=self._clock(),
+            fraud_reason=strongest.reason.value if strongest is not None else None,
+            fraud_signals=tuple(s.as_dict() for s in verdict.signals),
+            attrs={**kept, **dict(identifiers)},
+        )
 
     def _click(self, principal: Principal, text: str) -> Event:
         click_id = idfmt.parse(CLICK_PREFIX, text)
@@ -174,6 +240,63 @@ class ConversionService:
                 field="currency",
             )
         return convert(micros, rate)
+
+    # --- offline conversions ------------------------------------------------------------------
+
+    def record_offline(
+        self, principal: Principal, uploads: Sequence[OfflineEvent], lookback: timedelta = OFFLINE_LOOKBACK
+    ) -> OfflineResult:
+        """Match uploaded offline sales to the visitors their hashed identifiers were seen with, and
+        record a conversion for each match, attributed to the visitor's last click before the sale
+        within `lookback` (else the last impression: a view-through). Idempotent per event id
+        (without one, per identifiers, value and time)."""
+        if principal.kind is not AccountKind.ADVERTISER:
+            raise Forbidden("offline conversions are uploaded by the advertiser whose campaigns they credit")
+        now = self._clock()
+        matched = unmatched = 0
+        for start in range(0, len(uploads), OFFLINE_BATCH):
+            batch = uploads[start : start + OFFLINE_BATCH]
+            times = [_offline_time(u, now, start + i) for i, u in enumerate(batch)]
+            hashes = sorted({digest for u in batch for _, digest in u.identifiers})
+            touches: dict[str, list[Event]] = {}
+            since, until = min(times) - lookback, max(times) + timedelta(microseconds=1)
+            for digest, touch in self._events.identity_touches(principal.account_id, hashes, since, until):
+                touches.setdefault(digest, []).append(touch)
+            found = [_last_touch(u, t, touches, lookback) for u, t in zip(batch, times, strict=True)]
+            matched += sum(1 for f in found if f is not None)
+            unmatched += sum(1 for f in found if f is None)
+            self._record_matches(
+                principal, [(u, t, f) for u, t, f in zip(batch, times, found, strict=True) if f]
+            )
+        return OfflineResult(matched, unmatched)
+
+    def _record_matches(
+        self, principal: Principal, matches: list[tuple[OfflineEvent, datetime, Event]]
+    ) -> None:
+        if not matches:
+            return
+        with self._uow(read_only=True) as uow:
+            owners = {t.campaign_id: self._owners(uow, t) for _, _, t in matches}
+            fresh = []
+            for upload, at, touch in matches:
+                key = upload.dedup_key(at)
+                if uow.conversions.by_keys(principal.account_id, key, None) is not None:
+                    continue  # uploaded before
+                account, campaign = owners[touch.campaign_id]
+                currency = (upload.currency or account.currency).upper()
+                revenue = self._in_account_currency(uow, upload.value_micros, currency, account)
+                sale = Sale(upload.event_type, upload.event_id, upload.value_micros, currency, at)
+                conversion = self._conversion(
+                    touch, account, campaign, sale, revenue, None, upload.identifiers
+                )
+                fresh.append((conversion, key, touch))
+        with self._uow() as uow:
+            added = [(c, t) for c, key, t in fresh if uow.conversions.add(c, key)]
+            uow.commit()
+        self._events.append_many([self._conversion_event(c, t) for c, t in added])
+        with self._uow() as uow:
+            uow.conversions.mark_logged([c.id for c, _ in added])
+            uow.commit()
 
     # --- reversals ------------------------------------------------------------------------------
 
@@ -284,6 +407,31 @@ class ConversionService:
                 "reason": c.reversal_reason.value,
             },
         )
+
+
+def _offline_time(upload: OfflineEvent, now: datetime, index: int) -> datetime:
+    at = upload.event_time or now
+    field = f"events[{index}].event_time"
+    if at.tzinfo is None:
+        raise ValidationFailed("event_time needs a time zone offset (e.g. Z or +02:00)", field=field)
+    if at > now + MAX_CLOCK_SKEW:
+        raise ValidationFailed("event_time is in the future", field=field)
+    if at < now - MAX_EVENT_AGE:
+        raise ValidationFailed(f"event_time is more than {MAX_EVENT_AGE.days} days ago", field=field)
+    return at
+
+
+def _last_touch(
+    upload: OfflineEvent, at: datetime, touches: dict[str, list[Event]], lookback: timedelta
+) -> Event | None:
+    """The last click before `at` within `lookback` of a visitor seen with the upload's hashes,
+    else the last impression."""
+    seen = [
+        t for _, digest in upload.identifiers for t in touches.get(digest, ()) if at - lookback <= t.at <= at
+    ]
+    clicks = [t for t in seen if t.type is EventType.CLICK]
+    pool = clicks or seen
+    return max(pool, key=lambda t: (t.at, t.id)) if pool else None
 
 
 def _last_change(c: Conversion) -> datetime:

@@ -71,11 +71,31 @@ class EventStore(Protocol):
         Snowflakes, so the caller knows when one was issued."""
         ...
 
+    def identity_touches(
+        self, account_id: int, hashes: Sequence[str], start: datetime, end: datetime
+    ) -> list[tuple[str, Event]]:
+        """(hash, touch): the clicks and impressions (not IVT), start <= at < end, of every visitor
+        the account's events have seen with one of `hashes` (hashed emails or phones); oldest first."""
+        ...
+
     def sync(self) -> None:
         """Force everything appended so far to disk (fsync)."""
         ...
 
     def close(self) -> None: ...
+
+    def touchpoints(self, account_id: int, uid: str, start: datetime, end: datetime) -> list[Event]:
+        """The clicks and impressions (not IVT) of visitor `uid` in the account, start <= at < end,
+        oldest first: one visitor's journey for multi-touch attribution."""
+        ...
+
+    def paths(
+        self, account_id: int, start: datetime, end: datetime
+    ) -> Iterable[tuple[str, list[tuple[int, str, datetime]], bool]]:
+        """Every visitor's paths in the account, start <= at < end: (uid, [(campaign_id, type, at),
+        ...] in time order, converted). Touches are cut into one path per conversion; those after
+        the last one make a non-converting path. Streamed: an account can have millions."""
+        ...
 
 
 class AccountRepository(Protocol):

@@ -263,6 +263,7 @@ class TrackingService:
             country = self._country_of_ip(facts.ip)
         attrs: dict[str, object] = {
             **link.sub_id_map(),
+            **dict(link.identifiers),
             "ip": facts.ip,
             "user_agent": facts.user_agent[:MAX_HEADER],
             "uid": uid,

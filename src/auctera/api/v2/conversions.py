@@ -3,23 +3,35 @@ Attribution"). See docs/api-v2-conversions.md and docs/signing.md."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import csv
+import io
+import json
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from pydantic import Field
+from pydantic import Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
+from auctera.api.errors import field_from_loc
 from auctera.api.v2.schemas import Amount, DecimalJSONRoute, _Write, number
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
 from auctera.domain.conversions import Conversion, ReversalReason
+from auctera.domain.identifiers import IdentifierType, hashed
 from auctera.domain.money import display, to_micros
 from auctera.domain.signatures import HEADER
-from auctera.services.conversions import TRANSACTION_PREFIX, ConversionService, Postback
+from auctera.errors import ValidationFailed
+from auctera.services.conversions import (
+    OFFLINE_EVENT_TYPE,
+    TRANSACTION_PREFIX,
+    ConversionService,
+    OfflineEvent,
+    Postback,
+)
 
 router = APIRouter(prefix="/v2", tags=["conversions"], route_class=DecimalJSONRoute)
 Caller = Annotated[Principal, Depends(bearer_principal)]
@@ -37,7 +49,38 @@ async def signed_caller(request: Request, caller: Caller) -> Principal:
     return caller
 
 
-class PostbackIn(_Write):
+class _Identified(_Write):
+    """Identifiers that tie a conversion to a person for offline matching: raw values are
+    normalised and hashed on arrival, never stored or logged (docs/identifiers.md)."""
+
+    hashed_email: str | None = Field(
+        default=None, max_length=64, description="SHA-256 hex of the normalised email"
+    )
+    email: str | None = Field(default=None, max_length=320, description="Hashed on arrival, never stored")
+    hashed_phone: str | None = Field(
+        default=None, max_length=64, description="SHA-256 hex of the E.164 phone"
+    )
+    phone: str | None = Field(default=None, max_length=40, description="E.164, hashed on arrival")
+
+    def identifiers(self) -> tuple[tuple[str, str], ...]:
+        found: dict[str, str] = {}
+        for name, kind in _IDENTIFIER_FIELDS.items():
+            value = getattr(self, name)
+            if value is not None:
+                hashed_kind, digest = hashed(kind, value, field=name)
+                found.setdefault(hashed_kind.value, digest)
+        return tuple(found.items())
+
+
+_IDENTIFIER_FIELDS = {
+    "hashed_email": IdentifierType.EMAIL_SHA256,
+    "email": IdentifierType.EMAIL,
+    "hashed_phone": IdentifierType.PHONE_SHA256,
+    "phone": IdentifierType.PHONE,
+}
+
+
+class PostbackIn(_Identified):
     click_id: str = Field(min_length=1, max_length=64)
     event_type: str = Field(min_length=1, max_length=64, description="purchase, lead, install, ...")
     revenue: Amount = Field(default=Decimal(0), ge=0, description="In `currency`")
@@ -71,6 +114,7 @@ def record_conversion(
         currency=body.currency,
         order_id=body.order_id,
         event_time=body.event_time,
+        identifiers=body.identifiers(),
     )
     conversion = _service(request).record(caller, postback, idempotency_key)
     return {
@@ -79,6 +123,112 @@ def record_conversion(
         "fraud_score": conversion.fraud_score,
         "status": conversion.status.value,
     }
+
+
+class OfflineEventIn(_Identified):
+    event_id: str | None = Field(
+        default=None, min_length=1, max_length=255, description="Makes re-uploads idempotent"
+    )
+    value: Amount = Field(default=Decimal(0), ge=0)
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    event_time: datetime | None = Field(default=None, description="ISO 8601 with offset; default: now")
+    event_type: str = Field(default=OFFLINE_EVENT_TYPE, min_length=1, max_length=64)
+
+
+OFFLINE_FIELDS = frozenset(OfflineEventIn.model_fields)
+MAX_OFFLINE_EVENTS = 100_000
+MAX_REPORTED_ERRORS = 100
+
+
+@router.post(
+    "/conversions/offline",
+    summary="Upload offline conversions (JSON or CSV), matched to earlier clicks and impressions",
+    openapi_extra={"requestBody": {"content": {"application/json": {}, "text/csv": {}}}},
+)
+async def upload_offline(
+    request: Request,
+    caller: Caller,
+    lookback_days: Annotated[int, Query(ge=1, le=90)] = 30,
+) -> dict[str, Any]:
+    body = await request.body()
+    if request.headers.get("content-type", "").split(";")[0].strip() == "text/csv":
+        rows = _csv_rows(body)
+    else:
+        rows = _json_rows(body)
+    if len(rows) > MAX_OFFLINE_EVENTS:
+        raise ValidationFailed(
+            f"at most {MAX_OFFLINE_EVENTS:,} events per upload; split the file", field="events"
+        )
+    uploads, errors = _offline_events(rows)
+    result = await run_in_threadpool(
+        _service(request).record_offline, caller, uploads, timedelta(days=lookback_days)
+    )
+    return {
+        "success": True,
+        "matched_events": result.matched,
+        "unmatched_events": result.unmatched,
+        "invalid_events": len(errors),
+        "errors": errors[:MAX_REPORTED_ERRORS],
+    }
+
+
+def _json_rows(body: bytes) -> list[Any]:
+    try:
+        document = json.loads(body, parse_float=Decimal)
+    except ValueError:
+        raise ValidationFailed("the body is not valid JSON", field="events", code="invalid_json") from None
+    if not isinstance(document, dict) or not isinstance(document.get("events"), list):
+        raise ValidationFailed('expected {"events": [...]}', field="events")
+    return list(document["events"])
+
+
+def _csv_rows(body: bytes) -> list[Any]:
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationFailed("the CSV is not UTF-8", field="events") from None
+    reader = csv.DictReader(io.StringIO(text))
+    unknown = set(reader.fieldnames or ()) - OFFLINE_FIELDS
+    if not reader.fieldnames or unknown:
+        raise ValidationFailed(
+            f"CSV header: unknown columns {sorted(unknown)}; use {sorted(OFFLINE_FIELDS)}", field="events"
+        )
+    return [{k: v for k, v in row.items() if v not in (None, "")} for row in reader]
+
+
+def _offline_events(rows: list[Any]) -> tuple[list[OfflineEvent], list[dict[str, Any]]]:
+    """The valid events, and an error (index, field, message) for each invalid one: one bad row
+    does not cost the rest of the upload."""
+    events: list[OfflineEvent] = []
+    errors: list[dict[str, Any]] = []
+    for index, row in enumerate(rows):
+        try:
+            parsed = OfflineEventIn.model_validate(row)
+            identifiers = parsed.identifiers()
+            if not identifiers:
+                raise ValidationFailed(
+                    "needs hashed_email, email, hashed_phone or phone", field="hashed_email"
+                )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            errors.append(
+                {"index": index, "field": field_from_loc(("body", *first["loc"])), "message": first["msg"]}
+            )
+            continue
+        except ValidationFailed as exc:
+            errors.append({"index": index, "field": exc.field, "message": exc.message})
+            continue
+        events.append(
+            OfflineEvent(
+                identifiers=identifiers,
+                value_micros=to_micros(parsed.value),
+                currency=parsed.currency,
+                event_time=parsed.event_time,
+                event_id=parsed.event_id,
+                event_type=parsed.event_type,
+            )
+        )
+    return events, errors
 
 
 @router.post("/conversions/reversal", summary="Reverse a conversion (refund, chargeback), within 30 days")
