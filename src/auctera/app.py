@@ -26,6 +26,7 @@ from auctera.api.v2 import blocklist as v2_blocklist
 from auctera.api.v2 import campaigns as v2_campaigns
 from auctera.api.v2 import conversions as v2_conversions
 from auctera.api.v2 import offers as v2_offers
+from auctera.api.v2 import reports as v2_reports
 from auctera.bootstrap import Container, build
 from auctera.config import Settings
 from auctera.jobs.periodic import Periodic
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     api.include_router(v2_blocklist.router)
     api.include_router(v2_conversions.router)
     api.include_router(v2_offers.router)
+    api.include_router(v2_reports.router)
     install_middleware(api, container)
 
     hot: HotRoutes = {

@@ -130,6 +130,7 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
             find_click=tracking.find_click,
             screen=lambda click, at: fraud.check_conversion(None, click.at, at, str(click.id)),
             default_fraud_threshold=settings.default_fraud_threshold,
+            cache_seconds=settings.auth_cache_seconds,
         ),
         inline_reads=engine.dialect.name == "sqlite",
         _node_lock=lock,

@@ -95,17 +95,15 @@ def test_a_hundred_concurrent_copies_make_one_conversion(world: World) -> None:
 
 def test_a_crash_between_the_state_store_and_the_log_is_repaired_once(world: World) -> None:
     postback = Postback(world.click(), "purchase", 10_000_000, None)
-    appended: list[list[Event]] = []
-    real_append_many = world.events.append_many
+    real_append = world.events.append
 
-    def crash(events: list[Event]) -> None:
-        appended.append(events)
+    def crash(event: Event) -> None:
         raise OSError("killed before the log write")
 
-    world.events.append_many = crash  # type: ignore[method-assign]
+    world.events.append = crash  # type: ignore[method-assign]
     with pytest.raises(OSError):
         world.service.record(world.advertiser, postback, None)
-    world.events.append_many = real_append_many  # type: ignore[method-assign]
+    world.events.append = real_append  # type: ignore[method-assign]
     # A retry answers the conversion written; the sweep leaves rows that may still be in flight.
     conversion = world.service.record(world.advertiser, postback, None)
     assert world.service.log_pending() == 0 and world.logged(EventType.CONVERSION) == []

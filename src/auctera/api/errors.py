@@ -7,15 +7,18 @@ Later surfaces register their renderer with `register_envelope`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from auctera.api.responses import OrjsonResponse
-from auctera.errors import AucteraError, RateLimited
+from auctera.errors import AucteraError, RateLimited, ValidationFailed
 
 # (status, code, message, field) -> body
 Renderer = Callable[[int, str, str, str | None], Any]
@@ -53,6 +56,22 @@ def _validation_message(err: dict[str, Any]) -> str:
         return f"'{field}' is required"
     msg = str(err.get("msg", "invalid value"))
     return f"{field}: {msg}" if field else msg
+
+
+def validation_failure(exc: ValidationError) -> AucteraError:
+    """A body validated by hand (not by FastAPI) fails as FastAPI's would: 422 naming the field."""
+    first = dict(exc.errors()[0]) if exc.errors() else {}
+    loc = ("body", *first.get("loc", ()))
+    code = "unknown_field" if first.get("type") == "extra_forbidden" else "validation_error"
+    return ValidationFailed(_validation_message({**first, "loc": loc}), field=field_from_loc(loc), code=code)
+
+
+def parse_json(body: bytes) -> Any:
+    """A JSON body with exact decimals (money), or 400 invalid_json."""
+    try:
+        return json.loads(body, parse_float=Decimal)
+    except ValueError as exc:
+        raise AucteraError(f"the request body is not valid JSON ({exc})", code="invalid_json") from None
 
 
 def install_error_handlers(app: FastAPI) -> None:

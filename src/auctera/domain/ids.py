@@ -48,16 +48,21 @@ def issued_at_ms(value: int) -> int:
     return (value >> (NODE_BITS + SEQ_BITS)) + EPOCH_MS
 
 
+# Base-36 digit pairs: rendering two digits per division halves the work (ids render on every
+# click redirect).
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+
+
 def to_base36(value: int) -> str:
     if value < 0:
         raise ValueError("ids are non-negative")
-    if value == 0:
-        return "0"
-    digits = []
+    if value < 36:
+        return _ALPHABET[value]
+    pairs = []
     while value:
-        value, rem = divmod(value, 36)
-        digits.append(_ALPHABET[rem])
-    return "".join(reversed(digits))
+        value, rem = divmod(value, 1296)
+        pairs.append(_PAIRS[rem])
+    return "".join(reversed(pairs)).lstrip("0")
 
 
 def from_base36(text: str) -> int | None:

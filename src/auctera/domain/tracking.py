@@ -10,11 +10,12 @@ and the publisher up and checks the publisher may run the offer (D14).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from auctera.domain import ids
 
@@ -76,7 +77,24 @@ def tracking_links(
 
 
 def parse_link(query_string: str) -> LinkParams:
-    """The ids and sub ids of a click or pixel request's query string; LinkError when malformed."""
+    """The ids and sub ids of a click or pixel request's query string; LinkError when malformed.
+
+    Memoised: one link is clicked again and again, and parsing costs more than the rest of the
+    redirect's own work. Long query strings are parsed every time (they cannot fill the memo)."""
+    if len(query_string) <= _MEMO_MAX:
+        return _parse_link_memo(query_string)
+    return _parse_link(query_string)
+
+
+_MEMO_MAX = 512
+
+
+@functools.lru_cache(maxsize=16_384)
+def _parse_link_memo(query_string: str) -> LinkParams:
+    return _parse_link(query_string)
+
+
+def _parse_link(query_string: str) -> LinkParams:
     params: dict[str, str] = {}
     for key, value in parse_qsl(query_string, keep_blank_values=True):
         params.setdefault(key, value)  # the first of repeated parameters, as browsers send them
@@ -117,20 +135,48 @@ _MACRO = re.compile(r"\{(click_id|sub_id[1-5]|publisher_id|campaign_id|offer_id)
 def destination(url: str, click_id: str, link: LinkParams) -> str:
     """The advertiser URL with its macros filled (URL-encoded); `click_id=<id>` appended when the
     URL has no `{click_id}` macro, so every landing can report the conversion."""
-    values = {
-        "click_id": click_id,
-        "campaign_id": ids.to_base36(link.campaign_id),
-        "offer_id": ids.to_base36(link.campaign_id),
-        "publisher_id": ids.to_base36(link.publisher_id) if link.publisher_id is not None else "",
-        **{name: value or "" for name, value in zip(SUB_IDS, link.sub_ids, strict=True)},
-    }
-    has_click_macro = "{click_id}" in url
-    filled = _MACRO.sub(lambda m: quote(values[m.group(1)], safe=""), url)
-    if has_click_macro:
+    template = _template(url)
+    parts = [template.parts[0]]
+    for macro, literal in template.macros:
+        parts += (quote(_macro_value(macro, click_id, link), safe=""), literal)
+    filled = "".join(parts)
+    if template.has_click_id:
         return filled
-    parts = urlsplit(filled)
-    query = f"{parts.query}&click_id={click_id}" if parts.query else f"click_id={click_id}"
-    return urlunsplit(parts._replace(query=query))
+    return f"{filled}{template.joiner}click_id={click_id}{template.fragment}"
+
+
+def _macro_value(macro: str, click_id: str, link: LinkParams) -> str:
+    if macro == "click_id":
+        return click_id
+    if macro in ("campaign_id", "offer_id"):
+        return ids.to_base36(link.campaign_id)
+    if macro == "publisher_id":
+        return ids.to_base36(link.publisher_id) if link.publisher_id is not None else ""
+    return link.sub_ids[int(macro[-1]) - 1] or ""  # sub_id1 .. sub_id5
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    parts: tuple[str, ...]  # the text before the first macro
+    macros: tuple[tuple[str, str], ...]  # (macro name, the text after it)
+    has_click_id: bool
+    joiner: str  # "?" or "&": how to append click_id when there is no macro
+    fragment: str  # "#..." kept after an appended click_id
+
+
+@functools.lru_cache(maxsize=4096)
+def _template(url: str) -> _Template:
+    """A destination URL split at its macros, once per URL (campaign URLs change rarely)."""
+    pieces = _MACRO.split(url)  # text, macro, text, macro, ..., text
+    macros = tuple(zip(pieces[1::2], pieces[2::2], strict=True))
+    has_click_id = any(m == "click_id" for m, _ in macros)
+    joiner, fragment = "&", ""
+    if not has_click_id:
+        split = urlsplit(url)
+        joiner = "&" if split.query else "?"
+        fragment = f"#{split.fragment}" if split.fragment else ""
+        pieces[-1] = pieces[-1][: len(pieces[-1]) - len(fragment)] if fragment else pieces[-1]
+    return _Template((pieces[0],), macros, has_click_id, joiner, fragment)
 
 
 # --- what a request says about its device and place ----------------------------------------
@@ -155,6 +201,16 @@ def device_type(user_agent: str | None, mobile_hint: str | None = None) -> Devic
     if mobile_hint == "?1":
         return Device.MOBILE
     ua = user_agent or ""
+    # Memoised: three regexes per request cost a quarter of a redirect, and user agents repeat.
+    return _device_memo(ua) if len(ua) <= _MEMO_MAX else _device(ua)
+
+
+@functools.lru_cache(maxsize=8192)
+def _device_memo(ua: str) -> Device:
+    return _device(ua)
+
+
+def _device(ua: str) -> Device:
     if _CTV.search(ua):
         return Device.CTV
     if _TABLET.search(ua):

@@ -333,6 +333,19 @@ class DuckDBEventStore:
 
         return self._fetch(build)
 
+    def existing_ids(self, event_ids: Sequence[int], start: datetime, end: datetime) -> set[int]:
+        """Which of `event_ids` the log holds among events with start <= at <= end."""
+        if not event_ids:
+            return set()
+        params = {"ids": list(event_ids), "lo": to_micros(start), "hi": to_micros(end)}
+
+        def build(snapshot: Snapshot, cached: _Cached) -> tuple[str, dict[str, Any]]:
+            source = source_sql(snapshot.jsonl, snapshot.parquet, snapshot.jsonl_rows)
+            where = 'id IN (SELECT unnest($ids)) AND "at" >= $lo AND "at" <= $hi'
+            return f"SELECT DISTINCT id FROM ({source}) WHERE {where}", params
+
+        return {row[0] for row in self._fetch(build)}
+
     def identity_touches(
         self, account_id: int, hashes: Sequence[str], start: datetime, end: datetime
     ) -> list[tuple[str, Event]]:

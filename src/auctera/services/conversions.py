@@ -2,9 +2,10 @@
 
 A conversion is written to the state store first (its row is the idempotency record and what
 reversals and the fraud log read), then its event to the event log (what every report sums),
-then the row is marked `logged`. A crash between the two leaves a row unlogged; the sweep
-(`log_pending`) appends what the log lacks once the row is older than any request could be
-still in flight, so an acknowledged conversion always reaches the reports, exactly once.
+and only then answered. A crash between the two leaves a row without its event: the sweep
+(`log_pending`, every 30 s) checks rows not yet marked `logged` once they are older than any
+request could still be in flight, appends the events the log lacks and marks the rows, so an
+acknowledged conversion always reaches the reports, exactly once.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from auctera.domain.events import Event, EventType
 from auctera.domain.fraud import Verdict
 from auctera.domain.signatures import verify
 from auctera.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from auctera.services.caching import TimedCache
 from auctera.services.clock import Clock, Ids
 from auctera.services.ports import EventStore, UnitOfWork, UnitOfWorkFactory
 
@@ -94,8 +96,10 @@ class Sale:
     occurred_at: datetime
 
 
-# What a conversion keeps of the touch it is attributed to (and passes on to its event).
+# What a conversion keeps of the touch it is attributed to (and passes on to its event), so its
+# event can be rebuilt from the row alone. Country and device go to the event's own columns.
 _KEPT_FROM_TOUCH = ("uid", "sub_id1", "sub_id2", "sub_id3", "sub_id4", "sub_id5")
+_TOUCH_PLACE = frozenset({"country", "device_type"})
 
 # (the click, when the conversion happened) -> the fraud verdict of the conversion
 ConversionScreen = Callable[[Event, datetime], Verdict]
@@ -111,6 +115,7 @@ class ConversionService:
         find_click: Callable[[int], Event | None],
         screen: ConversionScreen,
         default_fraud_threshold: float,
+        cache_seconds: float = 2.0,
     ) -> None:
         self._uow = uow
         self._events = events
@@ -119,14 +124,16 @@ class ConversionService:
         self._find_click = find_click
         self._screen = screen
         self._default_threshold = default_fraud_threshold
+        # Accounts (signing secrets, currency, fraud threshold) are read on every postback; a
+        # rotated secret or a new threshold applies within `cache_seconds`.
+        self._accounts: TimedCache[int, Account | None] = TimedCache(cache_seconds)
 
     # --- postbacks ----------------------------------------------------------------------------
 
     def verify_signature(self, principal: Principal, header: str | None, body: bytes) -> None:
         """Raise `SignatureError` (401) unless `body` is signed with the account's secret."""
         now = self._clock()
-        with self._uow(read_only=True) as uow:
-            account = uow.accounts.get(principal.account_id)
+        account = self._account(principal.account_id)
         if account is None:  # deleted since the key was cached
             raise Forbidden("the account of this key no longer exists")
         verify(header, body, account.signing_secrets(now), now)
@@ -163,11 +170,20 @@ class ConversionService:
                 assert earlier is not None, "a conflicting conversion must be readable"
                 return earlier
             uow.commit()
-        self._log(conversion, [self._conversion_event(conversion, click)])
-        return replace(conversion, logged=True)
+        # Answered once the event is in the log too; the row stays `logged=False` until the sweep
+        # (`log_pending`) has checked, which costs the postback no second write transaction.
+        self._events.append(self._conversion_event(conversion))
+        return conversion
+
+    def _account(self, account_id: int) -> Account | None:
+        def load(key: int) -> Account | None:
+            with self._uow(read_only=True) as uow:
+                return uow.accounts.get(key)
+
+        return self._accounts.get(account_id, load)
 
     def _owners(self, uow: UnitOfWork, touch: Event) -> tuple[Account, Campaign]:
-        account, campaign = uow.accounts.get(touch.account_id), uow.campaigns.get(touch.campaign_id or 0)
+        account, campaign = self._account(touch.account_id), uow.campaigns.get(touch.campaign_id or 0)
         if account is None or campaign is None:
             raise ValidationFailed("the click's campaign no longer exists", field="click_id")
         return account, campaign
@@ -191,6 +207,7 @@ class ConversionService:
         payout = 0 if rejected else payout_for(campaign)
         strongest = verdict.strongest
         kept = {k: touch.attrs[k] for k in _KEPT_FROM_TOUCH if k in touch.attrs}
+        kept.update({k: v for k, v in (("country", touch.country), ("device_type", touch.device_type)) if v})
         return Conversion(
             id=self._ids.next_id(),
             account_id=touch.account_id,
@@ -293,10 +310,7 @@ class ConversionService:
         with self._uow() as uow:
             added = [(c, t) for c, key, t in fresh if uow.conversions.add(c, key)]
             uow.commit()
-        self._events.append_many([self._conversion_event(c, t) for c, t in added])
-        with self._uow() as uow:
-            uow.conversions.mark_logged([c.id for c, _ in added])
-            uow.commit()
+        self._events.append_many([self._conversion_event(c) for c, _ in added])
 
     # --- reversals ------------------------------------------------------------------------------
 
@@ -324,8 +338,8 @@ class ConversionService:
             )
             uow.conversions.update(reversed_)
             uow.commit()
-        self._log(reversed_, [self._reversal_event(reversed_)])
-        return replace(reversed_, logged=True)
+        self._events.append(self._reversal_event(reversed_))
+        return reversed_
 
     def get(self, principal: Principal, transaction_id: str) -> Conversion:
         conversion_id = idfmt.parse(TRANSACTION_PREFIX, transaction_id)
@@ -342,31 +356,31 @@ class ConversionService:
 
     # --- the event log --------------------------------------------------------------------------
 
-    def _log(self, conversion: Conversion, events: list[Event]) -> None:
-        self._events.append_many(events)
-        with self._uow() as uow:
-            uow.conversions.mark_logged([conversion.id])
-            uow.commit()
-
-    def log_pending(self, limit: int = 1000) -> int:
-        """Append the events of conversions written but not logged (a crash in between), unless
-        the log has them already; returns how many events were appended."""
+    def log_pending(self, batch: int = 5000) -> int:
+        """Append the events of conversions whose rows may have been written without them (a
+        crash in between), unless the log has them already, and mark the rows logged; returns how
+        many events were appended. Rows changed within `IN_FLIGHT` are left to their request."""
         cutoff = self._clock() - IN_FLIGHT
-        with self._uow(read_only=True) as uow:
-            pending = [c for c in uow.conversions.unlogged(limit) if _last_change(c) < cutoff]
         appended = 0
-        for conversion in pending:
-            wanted = [self._conversion_event(conversion, None)]
-            if conversion.status is ConversionStatus.REVERSED:
-                wanted.append(self._reversal_event(conversion))
-            missing = [e for e in wanted if self._events.find_event(e.id, e.at) is None]
-            self._log(conversion, missing)
+        while True:
+            with self._uow(read_only=True) as uow:
+                pending = [c for c in uow.conversions.unlogged(batch) if _last_change(c) < cutoff]
+            if not pending:
+                return appended
+            wanted = [self._conversion_event(c) for c in pending]
+            wanted += [self._reversal_event(c) for c in pending if c.status is ConversionStatus.REVERSED]
+            start = min(e.at for e in wanted)
+            present = self._events.existing_ids([e.id for e in wanted], start, max(e.at for e in wanted))
+            missing = [e for e in wanted if e.id not in present]
+            self._events.append_many(missing)
             appended += len(missing)
-        return appended
+            with self._uow() as uow:
+                uow.conversions.mark_logged([c.id for c in pending])
+                uow.commit()
 
-    def _conversion_event(self, c: Conversion, click: Event | None) -> Event:
-        click = click or self._find_click(c.click_id)
-        attrs = {**c.attrs, "event_type": c.event_type}
+    def _conversion_event(self, c: Conversion) -> Event:
+        attrs = {k: v for k, v in c.attrs.items() if k not in _TOUCH_PLACE}
+        attrs["event_type"] = c.event_type
         if c.order_id:
             attrs["order_id"] = c.order_id
         return Event(
@@ -377,8 +391,8 @@ class ConversionService:
             campaign_id=c.campaign_id,
             publisher_id=c.publisher_id,
             click_id=idfmt.render(CLICK_PREFIX, c.click_id),
-            country=click.country if click else None,
-            device_type=click.device_type if click else None,
+            country=c.attrs.get("country"),
+            device_type=c.attrs.get("device_type"),
             cost_micros=c.cost_micros,
             revenue_micros=c.revenue_micros,
             payout_micros=c.payout_micros,

@@ -71,6 +71,10 @@ class EventStore(Protocol):
         Snowflakes, so the caller knows when one was issued."""
         ...
 
+    def existing_ids(self, event_ids: Sequence[int], start: datetime, end: datetime) -> set[int]:
+        """Which of `event_ids` are in the log among events with start <= at <= end."""
+        ...
+
     def identity_touches(
         self, account_id: int, hashes: Sequence[str], start: datetime, end: datetime
     ) -> list[tuple[str, Event]]:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import secrets
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol
 
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Account, AccountKind
@@ -30,6 +29,7 @@ from auctera.domain.tracking import (
     device_type,
     parse_link,
 )
+from auctera.services.caching import TimedCache
 from auctera.services.clock import Clock, Ids
 from auctera.services.fraud import Traffic
 from auctera.services.ports import EventStore, UnitOfWorkFactory
@@ -61,34 +61,6 @@ class Logged:
 
     event_id: int
     uid: str
-
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class _TimedCache(Generic[K, V]):
-    """`get(key, load)`: the value loaded at most `seconds` ago, else `load(key)`. Bounded LRU."""
-
-    def __init__(self, seconds: float, size: int = 65_536) -> None:
-        self._seconds = seconds
-        self._size = size
-        self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: K, load: Callable[[K], V]) -> V:
-        now = time.monotonic()
-        with self._lock:
-            held = self._items.get(key)
-        if held is not None and now - held[0] < self._seconds:
-            return held[1]
-        value = load(key)
-        with self._lock:
-            self._items[key] = (now, value)
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-        return value
 
 
 class RecentClicks:
@@ -150,8 +122,8 @@ class TrackingService:
         self._screen = screen
         self._countries = countries
         self._country_of_ip = country_of_ip
-        self._campaigns: _TimedCache[int, Campaign | None] = _TimedCache(cache_seconds)
-        self._accounts: _TimedCache[int, Account | None] = _TimedCache(cache_seconds)
+        self._campaigns: TimedCache[int, Campaign | None] = TimedCache(cache_seconds)
+        self._accounts: TimedCache[int, Account | None] = TimedCache(cache_seconds)
         self.recent_clicks = RecentClicks()
 
     # --- the hot paths ------------------------------------------------------------------------

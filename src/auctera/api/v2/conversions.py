@@ -10,13 +10,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
-from auctera.api.errors import field_from_loc
+from auctera.api.errors import field_from_loc, parse_json, validation_failure
+from auctera.api.responses import OrjsonResponse
 from auctera.api.v2.schemas import Amount, DecimalJSONRoute, _Write, number
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
@@ -39,14 +40,6 @@ Caller = Annotated[Principal, Depends(bearer_principal)]
 
 def _service(request: Request) -> ConversionService:
     return container_of(request).conversions
-
-
-async def signed_caller(request: Request, caller: Caller) -> Principal:
-    """The caller, once the raw body's `X-Auctera-Signature` checks out (before the body is
-    validated: an unsigned request learns nothing about what it sent)."""
-    body = await request.body()
-    await run_in_threadpool(_service(request).verify_signature, caller, request.headers.get(HEADER), body)
-    return caller
 
 
 class _Identified(_Write):
@@ -91,6 +84,9 @@ class PostbackIn(_Identified):
     event_time: datetime | None = Field(default=None, description="ISO 8601 with offset; default: now")
 
 
+_POSTBACK_SCHEMA = PostbackIn.model_json_schema()
+
+
 class ReversalIn(_Write):
     transaction_id: str = Field(min_length=1, max_length=64)
     reason: ReversalReason
@@ -100,29 +96,58 @@ def money(micros: int) -> Any:
     return number(display(micros, 2))
 
 
-@router.post("/conversions", summary="Server-to-server postback (HMAC-signed)")
-def record_conversion(
+@router.post(
+    "/conversions",
+    summary="Server-to-server postback (HMAC-signed)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": PostbackIn.model_json_schema()}},
+        }
+    },
+)
+async def record_conversion(
     request: Request,
-    body: PostbackIn,
-    caller: Annotated[Principal, Depends(signed_caller)],
+    caller: Caller,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
-) -> dict[str, Any]:
-    postback = Postback(
-        click_id=body.click_id,
-        event_type=body.event_type,
-        revenue_micros=to_micros(body.revenue),
-        currency=body.currency,
-        order_id=body.order_id,
-        event_time=body.event_time,
-        identifiers=body.identifiers(),
+) -> Response:
+    # The raw body is read here, not validated by FastAPI: the signature is checked on the exact
+    # bytes first (an unsigned request learns nothing about what it sent), then the body is
+    # validated, then recorded, all in one trip to the threadpool.
+    body = await request.body()
+    signature = request.headers.get(HEADER)
+    conversion = await run_in_threadpool(_record, _service(request), caller, signature, body, idempotency_key)
+    return OrjsonResponse(
+        {
+            "success": True,
+            "transaction_id": idfmt.render(TRANSACTION_PREFIX, conversion.id),
+            "fraud_score": conversion.fraud_score,
+            "status": conversion.status.value,
+        }
     )
-    conversion = _service(request).record(caller, postback, idempotency_key)
-    return {
-        "success": True,
-        "transaction_id": idfmt.render(TRANSACTION_PREFIX, conversion.id),
-        "fraud_score": conversion.fraud_score,
-        "status": conversion.status.value,
-    }
+
+
+def _record(
+    service: ConversionService, caller: Principal, signature: str | None, body: bytes, key: str | None
+) -> Conversion:
+    service.verify_signature(caller, signature, body)
+    try:
+        postback = PostbackIn.model_validate(parse_json(body))
+    except ValidationError as exc:
+        raise validation_failure(exc) from None
+    return service.record(
+        caller,
+        Postback(
+            click_id=postback.click_id,
+            event_type=postback.event_type,
+            revenue_micros=to_micros(postback.revenue),
+            currency=postback.currency,
+            order_id=postback.order_id,
+            event_time=postback.event_time,
+            identifiers=postback.identifiers(),
+        ),
+        key,
+    )
 
 
 class OfflineEventIn(_Identified):

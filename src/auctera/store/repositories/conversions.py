@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from auctera.domain.conversions import Conversion, ConversionStatus, ReversalReason
@@ -34,18 +34,32 @@ def _values(c: Conversion) -> dict[str, Any]:
     }
 
 
+# Built once: a postback runs these, and building (or, for the dialect-specific INSERT, even
+# compiling: it is not cacheable) a statement costs more than SQLite takes to run it.
+# A conflicting row (a concurrent copy of the postback) is skipped rather than failing the
+# transaction; RETURNING says whether the row went in (psycopg gives no usable rowcount here).
+_INSERT_SQLITE = insert(conversions).prefix_with("OR IGNORE").returning(conversions.c.id)
+_INSERT_POSTGRES = postgresql.insert(conversions).on_conflict_do_nothing().returning(conversions.c.id)
+_BY_DEDUP = select(conversions).where(
+    conversions.c.account_id == bindparam("account_id"), conversions.c.dedup_key == bindparam("dedup_key")
+)
+_BY_KEYS = select(conversions).where(
+    conversions.c.account_id == bindparam("account_id"),
+    or_(
+        conversions.c.dedup_key == bindparam("dedup_key"),
+        conversions.c.idempotency_key == bindparam("idempotency_key"),
+    ),
+)
+
+
 class SqlConversionRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self._insert = _INSERT_POSTGRES if conn.dialect.name == "postgresql" else _INSERT_SQLITE
 
     def add(self, conversion: Conversion, dedup_key: str) -> bool:
-        # ON CONFLICT DO NOTHING: a concurrent copy of the postback (PostgreSQL, where writers do
-        # not serialise as on SQLite) loses quietly instead of failing the transaction.
-        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(conversions).values(**_values(conversion), dedup_key=dedup_key)
-        # RETURNING, not rowcount: psycopg reports no rowcount SQLAlchemy passes on for this form.
-        inserted = self._conn.execute(stmt.on_conflict_do_nothing().returning(conversions.c.id)).first()
-        return inserted is not None
+        row = {**_values(conversion), "dedup_key": dedup_key}
+        return self._conn.execute(self._insert, row).first() is not None
 
     def get(
         self, conversion_id: int, *, account_id: int | None = None, for_update: bool = False
@@ -59,12 +73,10 @@ class SqlConversionRepository:
         return _conversion(row) if row else None
 
     def by_keys(self, account_id: int, dedup_key: str, idempotency_key: str | None) -> Conversion | None:
-        same = conversions.c.dedup_key == dedup_key
-        if idempotency_key is not None:
-            same = or_(same, conversions.c.idempotency_key == idempotency_key)
-        stmt = select(conversions).where(conversions.c.account_id == account_id, same)
+        params = {"account_id": account_id, "dedup_key": dedup_key, "idempotency_key": idempotency_key}
+        found = self._conn.execute(_BY_DEDUP if idempotency_key is None else _BY_KEYS, params)
         # The dedup key first: it names the conversion itself, a reused idempotency key only a request.
-        rows = sorted(self._conn.execute(stmt), key=lambda r: r.dedup_key != dedup_key)
+        rows = sorted(found, key=lambda r: r.dedup_key != dedup_key)
         return _conversion(rows[0]) if rows else None
 
     def update(self, conversion: Conversion) -> None:
