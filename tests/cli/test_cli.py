@@ -158,3 +158,32 @@ def test_demo_loads_once_and_its_keys_work(tmp_path: Path) -> None:
         assert campaign["status"] == "active"
         assert campaign["performance"]["lifetime_spend"] > 0
         assert campaign["performance"]["conversions"] > 0
+
+
+def test_exchange_rates(tmp_path: Path) -> None:
+    assert run_json("fx", "set", "eur", "USD", "1.0842", data_dir=tmp_path) == {
+        "base": "EUR",
+        "quote": "USD",
+        "rate": "1.0842",
+    }
+    run_json("fx", "set", "EUR", "USD", "1.09", data_dir=tmp_path)  # replaces
+    rates = run_json("fx", "list", data_dir=tmp_path)["rates"]
+    assert [(r["base"], r["quote"], r["rate"]) for r in rates] == [("EUR", "USD", "1.09")]
+    for bad in (["EUR", "EUR", "1"], ["EUR", "XXY", "1"], ["EUR", "USD", "-2"], ["EUR", "USD", "abc"]):
+        done = run("fx", "set", *bad, data_dir=tmp_path)
+        assert done.returncode == 2 and done.stdout == "", bad
+
+
+def test_rotating_the_signing_secret_keeps_the_old_one_for_the_grace(tmp_path: Path) -> None:
+    acc = run_json("accounts", "create", "--name", "Acme", "--kind", "advertiser", data_dir=tmp_path)
+    rotated = run_json(
+        "accounts",
+        "rotate-secret",
+        "--account",
+        acc["account_id"],
+        "--grace-seconds",
+        "600",
+        data_dir=tmp_path,
+    )
+    assert rotated["api_secret"].startswith("auc_ss_") and rotated["api_secret"] != acc["api_secret"]
+    assert rotated["previous_secret_valid_until"]

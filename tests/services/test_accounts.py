@@ -153,3 +153,15 @@ def test_cached_answers_from_memory_only(
     with pytest.raises(Unauthorized):
         auth.authenticate(new.api_key)
     assert auth.authenticate(rotated.secret).account_id == new.account.id
+
+
+def test_a_rotated_signing_secret_and_the_old_one_both_pass_during_the_grace(
+    accounts: AccountService, clock: FrozenClock
+) -> None:
+    account = accounts.create_account("Acme", "advertiser").account
+    old = account.signing_secret
+    rotated = accounts.rotate_signing_secret(account.id, timedelta(minutes=10))
+    assert rotated.signing_secrets(clock.now) == [rotated.signing_secret, old]
+    assert accounts.get_account(account.id).signing_secrets(clock.now + timedelta(minutes=11)) == [
+        rotated.signing_secret
+    ]

@@ -33,6 +33,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(blocklist_app, name="blocklist")
 app.add_typer(fraud_app, name="fraud")
+fx_app = typer.Typer(help="Exchange rates postbacks are converted with.", no_args_is_help=True)
+app.add_typer(fx_app, name="fx")
 
 err = Console(stderr=True)
 
@@ -193,6 +195,77 @@ def keys_rotate(
     emit(_key_json(new.key, new.secret))
 
 
+@accounts_app.command("rotate-secret")
+def accounts_rotate_secret(
+    account: AccountOpt,
+    grace_seconds: Annotated[
+        int | None,
+        typer.Option("--grace-seconds", help="How long postbacks signed with the old secret pass."),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Issue a new postback signing secret (api_secret); the old one passes for the grace period."""
+    from datetime import timedelta
+
+    with container_for(data_dir) as c:
+        grace = None if grace_seconds is None else timedelta(seconds=grace_seconds)
+        rotated = c.accounts.rotate_signing_secret(account_arg(account), grace)
+    until = rotated.previous_signing_secret_until
+    emit(
+        {
+            "account_id": render_account_id(rotated.kind, rotated.id),
+            "api_secret": rotated.signing_secret,
+            "previous_secret_valid_until": until.isoformat() if until else None,
+        }
+    )
+
+
+# --- exchange rates ------------------------------------------------------------------------
+
+
+@fx_app.command("set")
+def fx_set(
+    base: Annotated[str, typer.Argument(help="ISO 4217 code, e.g. EUR")],
+    quote: Annotated[str, typer.Argument(help="ISO 4217 code, e.g. USD")],
+    rate: Annotated[str, typer.Argument(help="1 BASE = RATE QUOTE, a decimal, e.g. 1.0842")],
+    data_dir: DataDir = None,
+) -> None:
+    """Set the rate postbacks in BASE are converted to an account currency QUOTE with."""
+    from decimal import Decimal, InvalidOperation
+
+    import pycountry
+
+    codes = [base.upper(), quote.upper()]
+    if any(pycountry.currencies.get(alpha_3=code) is None for code in codes) or codes[0] == codes[1]:
+        err.print(f"[red]error[/red]: need two different ISO 4217 codes, got {base!r} and {quote!r}")
+        raise typer.Exit(2)
+    try:
+        value = Decimal(rate)
+    except InvalidOperation:
+        value = Decimal(0)
+    if not value.is_finite() or value <= 0:
+        err.print(f"[red]error[/red]: the rate must be a positive decimal, got {rate!r}")
+        raise typer.Exit(2)
+    with container_for(data_dir) as c, c.uow() as uow:
+        uow.fx_rates.set(codes[0], codes[1], value, c.clock())
+        uow.commit()
+    emit({"base": codes[0], "quote": codes[1], "rate": str(value)})
+
+
+@fx_app.command("list")
+def fx_list(data_dir: DataDir = None) -> None:
+    """The exchange rates set, one JSON object."""
+    with container_for(data_dir) as c, c.uow(read_only=True) as uow:
+        rates = uow.fx_rates.list()
+    emit(
+        {
+            "rates": [
+                {"base": b, "quote": q, "rate": str(r), "updated_at": at.isoformat()} for b, q, r, at in rates
+            ]
+        }
+    )
+
+
 # --- blocklist ---------------------------------------------------------------------------
 
 
@@ -258,6 +331,8 @@ def serve(
     # Worker processes build their own Settings from the environment: pass ours down.
     if data_dir is not None:
         os.environ["AUCTERA_DATA_DIR"] = str(data_dir.resolve())
+    # Tracking links point at this server unless the operator named a public tracking host.
+    os.environ.setdefault("AUCTERA_TRACKING_URL", f"http://{host}:{port}")
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Migrate once here, so workers starting together do not race on it.

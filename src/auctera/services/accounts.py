@@ -41,6 +41,10 @@ class NewKey:
     secret: str
 
 
+def new_signing_secret() -> str:
+    return "auc_ss_" + secrets.token_urlsafe(32)
+
+
 def new_key_secret() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)  # 256 random bits
 
@@ -85,7 +89,7 @@ class AccountService:
             kind=account_kind,
             timezone=timezone,
             currency=currency.upper(),
-            signing_secret="auc_ss_" + secrets.token_urlsafe(32),
+            signing_secret=new_signing_secret(),
             rate_limit_per_minute=rate_limit_per_minute,
             created_at=now,
         )
@@ -108,6 +112,21 @@ class AccountService:
     def list_accounts(self) -> list[Account]:
         with self._uow(read_only=True) as uow:
             return uow.accounts.list()
+
+    def rotate_signing_secret(self, account_id: int, grace: timedelta | None = None) -> Account:
+        """A new postback signing secret; postbacks signed with the old one pass for the grace
+        period (the server accepts either while the sender switches over)."""
+        now = self._clock()
+        with self._uow() as uow:
+            account = uow.accounts.get(account_id)
+            if account is None:
+                raise NotFound("account not found", field="account_id")
+            account.previous_signing_secret = account.signing_secret
+            account.previous_signing_secret_until = now + (self._grace if grace is None else grace)
+            account.signing_secret = new_signing_secret()
+            uow.accounts.update(account)
+            uow.commit()
+        return account
 
     # --- API keys -------------------------------------------------------------------------
 
