@@ -17,6 +17,7 @@ from auctera.counters.velocity import SlidingWindowCounter
 from auctera.domain.ids import MAX_NODE, IdGenerator
 from auctera.events.duckdb_store import DuckDBEventStore
 from auctera.ivt.crawlers import default_crawlers
+from auctera.ivt.geoip import GeoIpCountries
 from auctera.ivt.ip_ranges import IpRanges
 from auctera.services.accounts import AccountService
 from auctera.services.auth import AuthService
@@ -102,6 +103,7 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
         screen=fraud,
         countries=COUNTRIES,
         cache_seconds=settings.tracking_cache_seconds,
+        country_of_ip=GeoIpCountries(settings.geoip_database) if settings.geoip_database else None,
     )
     return Container(
         settings=settings,

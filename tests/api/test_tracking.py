@@ -419,3 +419,27 @@ def test_offline_csv_upload_and_lookback(
     bad = acme.client.post("/v2/conversions/offline", content="who,what\n1,2\n", headers=headers)
     error(bad, 422, "events")
     error(publisher.call("POST", "/v2/conversions/offline", {"events": []}), 403)
+
+
+def test_the_country_comes_from_the_geoip_database_without_a_proxy_header(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    from ivt.test_geoip import country_db
+
+    settings = Settings(
+        data_dir=tmp_path / "geo",
+        geoip_database=country_db(tmp_path / "c.mmdb"),
+        client_ip_header="X-Forwarded-For",
+    )
+    application = create_app(container=build(settings, clock=clock))
+    try:
+        with TestClient(application) as geo_client:
+            acme, publisher = Api(application, geo_client), Api(application, geo_client, "publisher", "Pub")
+            headers = {"User-Agent": CHROME, "Accept-Language": "en", "X-Forwarded-For": "81.2.69.142"}
+            response = geo_client.get(
+                click_url(offer(acme), publisher), headers=headers, follow_redirects=False
+            )
+            event = application.container.tracking.find_click(idfmt.parse("auc", click_id_of(response)) or 0)
+            assert event is not None and event.country == "GB"
+    finally:
+        application.container.close()
