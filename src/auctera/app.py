@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     hot: HotRoutes = {
         "/healthz": healthz,
         "/metrics": metrics_app(),
+        "/v2/conversions": v2_conversions.postback_route(api, require_https=settings.require_https),
         **tracking_handlers(
             container.tracking,
             container.clock,

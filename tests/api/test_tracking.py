@@ -443,3 +443,15 @@ def test_the_country_comes_from_the_geoip_database_without_a_proxy_header(
             assert event is not None and event.country == "GB"
     finally:
         application.container.close()
+
+
+def test_the_postback_route_behaves_like_every_other_api_route(acme: Api, clicked: str) -> None:
+    answer = postback(acme, {"click_id": clicked, "event_type": "purchase"}, **{"X-Request-ID": "trace-1"})
+    assert answer.headers["x-request-id"] == "trace-1"
+    assert int(answer.headers["x-ratelimit-limit"]) > 0
+    assert error(acme.client.post("/v2/conversions", json={}), 401)["code"] == "unauthorized"
+    assert acme.call("GET", "/v2/conversions").status_code == 405
+    long_key = postback(
+        acme, {"click_id": clicked, "event_type": "purchase"}, **{"Idempotency-Key": "k" * 256}
+    )
+    error(long_key, 422, "idempotency-key")

@@ -127,6 +127,7 @@ class ConversionService:
         # Accounts (signing secrets, currency, fraud threshold) are read on every postback; a
         # rotated secret or a new threshold applies within `cache_seconds`.
         self._accounts: TimedCache[int, Account | None] = TimedCache(cache_seconds)
+        self._campaigns: TimedCache[int, Campaign | None] = TimedCache(cache_seconds)  # payouts
 
     # --- postbacks ----------------------------------------------------------------------------
 
@@ -147,25 +148,20 @@ class ConversionService:
         _check_event_type(postback.event_type)
         occurred = _occurred_at(postback.event_time, click, now)
         key = dedup_key(click.id, postback.event_type, postback.order_id)
-        with self._uow(read_only=True) as uow:
+        account, campaign = self._owners(click)
+        currency = (postback.currency or account.currency).upper()
+        sale = Sale(postback.event_type, postback.order_id, postback.revenue_micros, currency, occurred)
+        # One write transaction: look for an earlier copy, convert, screen, insert. The screen runs
+        # only for a new conversion, so retries never count twice in the velocity checks.
+        with self._uow() as uow:
             earlier = uow.conversions.by_keys(click.account_id, key, idempotency_key)
             if earlier is not None:
                 return earlier
-            account, campaign = self._owners(uow, click)
-            currency = (postback.currency or account.currency).upper()
             revenue = self._in_account_currency(uow, postback.revenue_micros, currency, account)
-        conversion = self._conversion(
-            click,
-            account,
-            campaign,
-            Sale(postback.event_type, postback.order_id, postback.revenue_micros, currency, occurred),
-            revenue,
-            idempotency_key,
-            postback.identifiers,
-        )
-        with self._uow() as uow:
-            added = uow.conversions.add(conversion, key)
-            if not added:  # a concurrent copy of this postback won
+            conversion = self._conversion(
+                click, account, campaign, sale, revenue, idempotency_key, postback.identifiers
+            )
+            if not uow.conversions.add(conversion, key):  # a concurrent copy won (PostgreSQL)
                 earlier = uow.conversions.by_keys(click.account_id, key, idempotency_key)
                 assert earlier is not None, "a conflicting conversion must be readable"
                 return earlier
@@ -182,8 +178,13 @@ class ConversionService:
 
         return self._accounts.get(account_id, load)
 
-    def _owners(self, uow: UnitOfWork, touch: Event) -> tuple[Account, Campaign]:
-        account, campaign = self._account(touch.account_id), uow.campaigns.get(touch.campaign_id or 0)
+    def _owners(self, touch: Event) -> tuple[Account, Campaign]:
+        def load(campaign_id: int) -> Campaign | None:
+            with self._uow(read_only=True) as uow:
+                return uow.campaigns.get(campaign_id)
+
+        account = self._account(touch.account_id)
+        campaign = self._campaigns.get(touch.campaign_id or 0, load)
         if account is None or campaign is None:
             raise ValidationFailed("the click's campaign no longer exists", field="click_id")
         return account, campaign
@@ -293,7 +294,7 @@ class ConversionService:
         if not matches:
             return
         with self._uow(read_only=True) as uow:
-            owners = {t.campaign_id: self._owners(uow, t) for _, _, t in matches}
+            owners = {t.campaign_id: self._owners(t) for _, _, t in matches}
             fresh = []
             for upload, at, touch in matches:
                 key = upload.dedup_key(at)
