@@ -130,7 +130,7 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
             ids,
             clock,
             find_click=tracking.find_click,
-            screen=lambda click, at: fraud.check_conversion(None, click.at, at, str(click.id)),
+            screen=fraud.check_postback,
             default_fraud_threshold=settings.default_fraud_threshold,
             cache_seconds=settings.auth_cache_seconds,
         ),

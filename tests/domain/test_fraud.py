@@ -330,3 +330,15 @@ def test_long_inputs_are_judged_the_same_without_the_memo() -> None:
     (s,) = fingerprint_signals(facts(FIREFOX_WIN, sec_ch_ua=long_brands))
     assert s.telemetry["rules"] == ["client_hints_from_non_chromium"]
     assert fingerprint_signals(facts(CHROME_WIN + " x" * 400, sec_ch_ua=long_brands)) == []
+
+
+def test_signals_recorded_with_an_event_are_read_back_and_unknown_ones_skipped() -> None:
+    from auctera.domain.fraud import signals_from_log
+
+    recorded = Signal(Reason.KNOWN_BOT, 0.99, {"pattern": "Googlebot"}).as_dict()
+    records = [
+        recorded,
+        {"reason": "from_a_later_version", "confidence": 0.9},
+        {"reason": "known_bot", "confidence": 7},
+    ]
+    assert signals_from_log(records) == [Signal(Reason.KNOWN_BOT, 0.99, {"pattern": "Googlebot"})]

@@ -102,6 +102,21 @@ class Signal:
         }
 
 
+_REASONS = frozenset(r.value for r in Reason)
+
+
+def signals_from_log(records: Iterable[Mapping[str, object]]) -> list[Signal]:
+    """The signals recorded with an event (`Signal.as_dict` records), skipping any this version
+    does not know: a conversion inherits what its click was found to be."""
+    found = []
+    for record in records:
+        confidence, telemetry = record.get("confidence"), record.get("telemetry")
+        if record.get("reason") in _REASONS and isinstance(confidence, int | float) and 0 <= confidence <= 1:
+            details = dict(telemetry) if isinstance(telemetry, Mapping) else {}
+            found.append(Signal(Reason(str(record["reason"])), float(confidence), details))
+    return found
+
+
 class Status(StrEnum):
     """What the fraud log says about a verdict, given the operator's threshold."""
 

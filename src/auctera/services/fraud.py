@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from auctera.domain.events import Event
 from auctera.domain.fraud import (
     CLEAN,
     RangeHit,
@@ -30,6 +31,7 @@ from auctera.domain.fraud import (
     fingerprint_signals,
     header_signals,
     range_signal,
+    signals_from_log,
     timing_signals,
     velocity_signal,
 )
@@ -218,6 +220,13 @@ class FraudFilter:
             cadence_signals(touches, min_intervals=s.cadence_min_intervals, max_cv=s.cadence_max_cv)
         )
         return Verdict.of(signals) if signals else CLEAN
+
+    def check_postback(self, click: Event, conversion_at: datetime) -> Verdict:
+        """A postback's conversion: its timing and velocity (the request is the advertiser's server,
+        so its headers say nothing), plus whatever its click was found to be: a conversion from a
+        bot's click is no better than the click."""
+        inherited = Verdict.of(signals_from_log(click.attrs.get("fraud_signals") or ()))
+        return self.check_conversion(None, click.at, conversion_at, str(click.id)).merged(inherited)
 
     def is_ivt(self, verdict: Verdict) -> bool:
         return verdict.flagged(self.settings.flag_threshold)
