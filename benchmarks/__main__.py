@@ -1,8 +1,8 @@
 """`make bench`: every benchmark in order, each figure beside a baseline measured in the same run.
 
     .venv/bin/python -m benchmarks              all of them
-    .venv/bin/python -m benchmarks events       only some: api (a, b), events (c, d),
-                                                tracking (e, f, g), attribution
+    .venv/bin/python -m benchmarks events       only some: api (a, b), events (c, d, e),
+                                                tracking (f, g, h), attribution
 
 Benchmarks are not tests: they print figures and ratios, and stop only when something is broken
 (a request that did not succeed, results that disagree). Each module documents its environment
@@ -22,7 +22,7 @@ from benchmarks import bench_api, bench_attribution, bench_events, bench_trackin
 BENCHMARKS: dict[str, tuple[str, Callable[[], None]]] = {
     "api": ("(a) GET one campaign, (b) list 100k campaigns", bench_api.main),
     "events": ("(c) event appends, (d) daily aggregate", bench_events.main),
-    "tracking": ("(e) click redirect, (f) impression pixel, (g) signed postbacks", bench_tracking.main),
+    "tracking": ("(f) click redirect, (g) impression pixel, (h) signed postbacks", bench_tracking.main),
     "attribution": ("data-driven attribution fitted over 1M paths", bench_attribution.main),
 }
 

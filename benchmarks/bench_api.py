@@ -115,11 +115,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(data_dir: Path) -> Iterator[int]:
+def serving(module: str, data_dir: Path, stop_timeout: float = 30) -> Iterator[tuple[int, int]]:
+    """`python -m <module> --serve <data_dir> <port>` in a subprocess, once its /healthz answers:
+    (port, pid). Stopped cleanly (SIGINT: the lifespan closes the event log) on exit."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.bench_api", "--serve", str(data_dir), str(port)], cwd=ROOT
-    )
+    proc = subprocess.Popen([sys.executable, "-m", module, "--serve", str(data_dir), str(port)], cwd=ROOT)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -133,14 +133,20 @@ def server(data_dir: Path) -> Iterator[int]:
             if time.monotonic() > deadline:
                 raise RuntimeError("the server did not become ready within 60 s")
             time.sleep(0.1)
-        yield port
+        yield port, proc.pid
     finally:
-        proc.send_signal(signal.SIGINT)  # a clean shutdown: lifespan closes the event log
+        proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=stop_timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def server(data_dir: Path) -> Iterator[int]:
+    with serving("benchmarks.bench_api", data_dir, stop_timeout=15) as (port, _):
+        yield port
 
 
 # -- data ----------------------------------------------------------------------------------------

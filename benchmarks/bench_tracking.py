@@ -6,18 +6,18 @@ server reads their address from X-Forwarded-For (`client_ip_header`), and they c
 minute per IP, 10 per device) see ordinary traffic and the clicks are clean, not IVT. The
 baselines are sent the very same requests but for the path.
 
-(e) Click redirect: `GET /click?o=..&p=..&s1=..`, a first visit (no cookie: the answer also sets
+(f) Click redirect: `GET /click?o=..&p=..&s1=..`, a first visit (no cookie: the answer also sets
     the visitor cookie), against a trivial raw-ASGI 302 route added to `RootApp.hot` whose
     Location is as long as the click's. requests/s, p50, p99. Goals: ratio >= 0.8, p99 no worse
     than 2x the trivial route's. For reference: returning visitors (their own auc_uid cookie
     each), and every click from one address (127.0.0.1, no proxy header): over the velocity
     limit, so logged as IVT with its fraud signals.
-(f) Impression pixel: `GET /imp?o=..&p=..` against a trivial raw-ASGI route answering the same
+(g) Impression pixel: `GET /imp?o=..&p=..` against a trivial raw-ASGI route answering the same
     43-byte GIF with the same headers. Goal: ratio >= 0.9.
-(g) Signed postbacks: `POST /v2/conversions`, each a new conversion (a distinct order_id; the
+(h) Signed postbacks: `POST /v2/conversions`, each a new conversion (a distinct order_id; the
     click ids taken in turn from BENCH_CLICKS clicks made over HTTP through the server before
-    (f), so it finds them among its recent clicks rather than in the event log, and they are
-    older than the fraud filter's minimum click-to-conversion time, 10 s, when (g) starts), each
+    (g), so it finds them among its recent clicks rather than in the event log, and they are
+    older than the fraud filter's minimum click-to-conversion time, 10 s, when (h) starts), each
     body signed when its request is built, with the time then. Against a trivial FastAPI JSON
     POST route added to the same app (same middleware) sent the very same requests. Goals:
     ratio >= 0.45 and >= 5,000 req/s on one worker. After the run the conversions in the state
@@ -29,7 +29,7 @@ this process, on the same machine, so the figures are for the pair, which is why
 baseline. Run from the repository root:
     .venv/bin/python -m benchmarks.bench_tracking
 Environment: BENCH_SECONDS (default 3: one round), BENCH_CLICKS (default 50,000: clicks made
-before (g)), BENCH_CONNECTIONS (default 16).
+before (h)), BENCH_CONNECTIONS (default 16).
 """
 
 from __future__ import annotations
@@ -38,9 +38,7 @@ import contextlib
 import itertools
 import os
 import re
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -68,7 +66,7 @@ from auctera.domain.tracking import tracking_links
 from auctera.services.fraud import FraudSettings
 from auctera.store.tables import conversions as conversions_table
 from auctera.tracking.handlers import PIXEL
-from benchmarks.bench_api import env_float, env_int, free_port
+from benchmarks.bench_api import env_float, env_int, serving
 from benchmarks.loadgen import Requests, Result, load, raw_get, raw_post
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,31 +150,8 @@ class Server:
 
 @contextlib.contextmanager
 def server(data_dir: Path) -> Iterator[Server]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.bench_tracking", "--serve", str(data_dir), str(port)], cwd=ROOT
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server exited with status {proc.returncode}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not become ready within 60 s")
-            time.sleep(0.1)
-        yield Server(port, proc.pid)
-    finally:
-        proc.send_signal(signal.SIGINT)  # a clean shutdown: lifespan closes the event log
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with serving("benchmarks.bench_tracking", data_dir) as (port, pid):
+        yield Server(port, pid)
 
 
 # -- data ----------------------------------------------------------------------------------------
@@ -330,7 +305,7 @@ def bench_click(
         "one": [raw_get(data["click"], BROWSER)],
     }
     m = Measured(srv, routes, seconds, connections, expect=302)
-    print(m.header("(e) click redirect"))
+    print(m.header("(f) click redirect"))
     print(m.line(f"baseline: raw-ASGI 302 ({TRIVIAL_REDIRECT})", "trivial"))
     print(m.line("GET /click?o=..&p=..&s1=.. (new visitors)", "click"))
     print(f"        {m.ratios('click', 'trivial')}   (goals: ratio >= 0.8, p99 ratio <= 2)")
@@ -352,7 +327,7 @@ def bench_pixel(
         "pixel": visitors.requests(data["pixel"]),
     }
     m = Measured(srv, routes, seconds, connections, expect=200)
-    print(m.header("(f) impression pixel"))
+    print(m.header("(g) impression pixel"))
     print(m.line(f"baseline: raw-ASGI 43-byte GIF ({TRIVIAL_GIF})", "trivial"))
     print(m.line("GET /imp?o=..&p=.. (new visitors)", "pixel"))
     print(f"        {m.ratios('pixel', 'trivial')}   (goal: ratio >= 0.9)")
@@ -380,7 +355,7 @@ def make_clicks(
     took = time.perf_counter() - started
     assert len(clicks) == sent == len(set(clicks)), "a click id is missing or repeats"
     print(
-        f"    (set-up for (g): {len(clicks):,} clicks made over HTTP through the server in {took:.1f} s,"
+        f"    (set-up for (h): {len(clicks):,} clicks made over HTTP through the server in {took:.1f} s,"
         f" {len(clicks) / took:,.0f}/s, so that it finds them among its recent clicks)"
     )
     return clicks
@@ -430,7 +405,7 @@ def bench_postback(
         "postback": postbacks("/v2/conversions", clicks, data, serial),
     }
     m = Measured(srv, routes, seconds, connections, expect=200)
-    print(m.header("(g) signed postbacks, each a new conversion"))
+    print(m.header("(h) signed postbacks, each a new conversion"))
     print(m.line(f"baseline: trivial FastAPI JSON POST ({TRIVIAL_POST})", "trivial"))
     print(m.line("POST /v2/conversions (signed)", "postback"))
     print(f"        {m.ratios('postback', 'trivial')}   (goal: ratio >= 0.45)")

@@ -21,6 +21,7 @@ from auctera.ivt.geoip import GeoIpCountries
 from auctera.ivt.ip_ranges import IpRanges
 from auctera.services.accounts import AccountService
 from auctera.services.auth import AuthService
+from auctera.services.caching import CachedLookups
 from auctera.services.campaigns import COUNTRIES, CampaignService
 from auctera.services.clock import Clock, utcnow
 from auctera.services.conversions import ConversionService
@@ -95,6 +96,7 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
         settings.events_dir, writer_id=f"n{node}", fsync_interval=settings.fsync_interval
     )
     fraud = FraudFilter(default_crawlers(), IpRanges(settings.data_dir), SlidingWindowCounter())
+    lookups = CachedLookups(uow, settings.tracking_cache_seconds)
     tracking = TrackingService(
         uow,
         events,
@@ -102,7 +104,7 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
         clock,
         screen=fraud,
         countries=COUNTRIES,
-        cache_seconds=settings.tracking_cache_seconds,
+        lookups=lookups,
         country_of_ip=GeoIpCountries(settings.geoip_database) if settings.geoip_database else None,
     )
     return Container(
@@ -132,7 +134,7 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
             find_click=tracking.find_click,
             screen=fraud.check_postback,
             default_fraud_threshold=settings.default_fraud_threshold,
-            cache_seconds=settings.auth_cache_seconds,
+            lookups=lookups,
         ),
         inline_reads=engine.dialect.name == "sqlite",
         _node_lock=lock,

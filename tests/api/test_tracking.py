@@ -40,7 +40,10 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def app(tmp_path: Path, clock: FrozenClock) -> Iterator[RootApp]:
-    settings = Settings(data_dir=tmp_path / "data", tracking_url="https://trk.example.com")
+    # No lookup cache: a paused campaign's links stop at once (in production, within 2 s).
+    settings = Settings(
+        data_dir=tmp_path / "data", tracking_url="https://trk.example.com", tracking_cache_seconds=0
+    )
     application = create_app(container=build(settings, clock=clock))
     yield application
     application.container.close()
@@ -159,7 +162,6 @@ def test_links_that_must_not_redirect(app: RootApp, acme: Api, publisher: Api, c
     assert click(client, f"/click?o={idfmt.to_base36(offer_id + 1)}&p=1").status_code == 404
     as_advertiser = f"/click?o={idfmt.to_base36(offer_id)}&p={idfmt.to_base36(acme.account.id)}"
     assert click(client, as_advertiser).status_code == 404
-    app.container.tracking._campaigns._seconds = 0  # no cache: see the pause at once
     acme.call("PATCH", f"/v2/campaigns/{idfmt.render('cmp', offer_id)}", {"status": "paused"})
     paused = click(client, url)
     assert paused.status_code == 404 and "not running" in paused.text and "location" not in paused.headers

@@ -20,6 +20,7 @@ from auctera.domain.ids import IdGenerator, render
 from auctera.errors import Conflict, ValidationFailed
 from auctera.events import DuckDBEventStore
 from auctera.services.accounts import AccountService
+from auctera.services.caching import CachedLookups
 from auctera.services.campaigns import CampaignService
 from auctera.services.conversions import IN_FLIGHT, ConversionService, Postback
 from auctera.store.uow import SqlUnitOfWorkFactory
@@ -56,6 +57,7 @@ class World:
             find_click=self.clicks.get,
             screen=lambda click, at: self.verdict,
             default_fraud_threshold=0.8,
+            lookups=CachedLookups(self.uow, 2.0),
         )
 
     def click(self) -> str:

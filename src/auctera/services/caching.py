@@ -8,6 +8,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from auctera.domain.accounts import Account
+from auctera.domain.campaigns import Campaign
+from auctera.services.ports import UnitOfWorkFactory
+
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -35,3 +39,28 @@ class TimedCache(Generic[K, V]):
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
         return value
+
+
+class CachedLookups:
+    """Accounts and campaigns as the hot paths read them (the click redirect, postbacks), each at
+    most `seconds` old: a paused campaign, a new payout or a rotated signing secret applies
+    within that delay. One per process, shared by the services that need it."""
+
+    def __init__(self, uow: UnitOfWorkFactory, seconds: float) -> None:
+        self._uow = uow
+        self._accounts: TimedCache[int, Account | None] = TimedCache(seconds)
+        self._campaigns: TimedCache[int, Campaign | None] = TimedCache(seconds)
+
+    def account(self, account_id: int) -> Account | None:
+        return self._accounts.get(account_id, self._load_account)
+
+    def campaign(self, campaign_id: int) -> Campaign | None:
+        return self._campaigns.get(campaign_id, self._load_campaign)
+
+    def _load_account(self, account_id: int) -> Account | None:
+        with self._uow(read_only=True) as uow:
+            return uow.accounts.get(account_id)
+
+    def _load_campaign(self, campaign_id: int) -> Campaign | None:
+        with self._uow(read_only=True) as uow:
+            return uow.campaigns.get(campaign_id)

@@ -37,7 +37,7 @@ from auctera.domain.events import Event, EventType
 from auctera.domain.fraud import Verdict
 from auctera.domain.signatures import verify
 from auctera.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from auctera.services.caching import TimedCache
+from auctera.services.caching import CachedLookups
 from auctera.services.clock import Clock, Ids
 from auctera.services.ports import EventStore, UnitOfWork, UnitOfWorkFactory
 
@@ -115,7 +115,7 @@ class ConversionService:
         find_click: Callable[[int], Event | None],
         screen: ConversionScreen,
         default_fraud_threshold: float,
-        cache_seconds: float = 2.0,
+        lookups: CachedLookups,
     ) -> None:
         self._uow = uow
         self._events = events
@@ -124,17 +124,16 @@ class ConversionService:
         self._find_click = find_click
         self._screen = screen
         self._default_threshold = default_fraud_threshold
-        # Accounts (signing secrets, currency, fraud threshold) are read on every postback; a
-        # rotated secret or a new threshold applies within `cache_seconds`.
-        self._accounts: TimedCache[int, Account | None] = TimedCache(cache_seconds)
-        self._campaigns: TimedCache[int, Campaign | None] = TimedCache(cache_seconds)  # payouts
+        # Accounts (signing secrets, currency, fraud threshold) and campaigns (payouts) are read
+        # on every postback: through the cache, a change applies within its delay.
+        self._lookups = lookups
 
     # --- postbacks ----------------------------------------------------------------------------
 
     def verify_signature(self, principal: Principal, header: str | None, body: bytes) -> None:
         """Raise `SignatureError` (401) unless `body` is signed with the account's secret."""
         now = self._clock()
-        account = self._account(principal.account_id)
+        account = self._lookups.account(principal.account_id)
         if account is None:  # deleted since the key was cached
             raise Forbidden("the account of this key no longer exists")
         verify(header, body, account.signing_secrets(now), now)
@@ -171,20 +170,9 @@ class ConversionService:
         self._events.append(self._conversion_event(conversion))
         return conversion
 
-    def _account(self, account_id: int) -> Account | None:
-        def load(key: int) -> Account | None:
-            with self._uow(read_only=True) as uow:
-                return uow.accounts.get(key)
-
-        return self._accounts.get(account_id, load)
-
     def _owners(self, touch: Event) -> tuple[Account, Campaign]:
-        def load(campaign_id: int) -> Campaign | None:
-            with self._uow(read_only=True) as uow:
-                return uow.campaigns.get(campaign_id)
-
-        account = self._account(touch.account_id)
-        campaign = self._campaigns.get(touch.campaign_id or 0, load)
+        account = self._lookups.account(touch.account_id)
+        campaign = self._lookups.campaign(touch.campaign_id or 0)
         if account is None or campaign is None:
             raise ValidationFailed("the click's campaign no longer exists", field="click_id")
         return account, campaign

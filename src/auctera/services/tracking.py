@@ -1,9 +1,9 @@
 """Clicks and impressions: the money path's entry. Every request is logged, even a flagged one
 (as IVT, never billed), and answered only once its event is in the event log.
 
-Campaigns and publishers are looked up through a short-lived cache (`cache_seconds`): the
+Campaigns and publishers are looked up through a short-lived cache (`CachedLookups`): the
 click path must not pay a database read per request, and a paused campaign's links stop
-redirecting within that delay.
+redirecting within its delay.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from auctera.domain.tracking import (
     device_type,
     parse_link,
 )
-from auctera.services.caching import TimedCache
+from auctera.services.caching import CachedLookups
 from auctera.services.clock import Clock, Ids
 from auctera.services.fraud import Traffic
 from auctera.services.ports import EventStore, UnitOfWorkFactory
@@ -112,7 +112,7 @@ class TrackingService:
         clock: Clock,
         screen: TrafficScreen,
         countries: frozenset[str],
-        cache_seconds: float = 2.0,
+        lookups: CachedLookups,
         country_of_ip: Callable[[str], str | None] | None = None,
     ) -> None:
         self._uow = uow
@@ -122,8 +122,7 @@ class TrackingService:
         self._screen = screen
         self._countries = countries
         self._country_of_ip = country_of_ip
-        self._campaigns: TimedCache[int, Campaign | None] = TimedCache(cache_seconds)
-        self._accounts: TimedCache[int, Account | None] = TimedCache(cache_seconds)
+        self._lookups = lookups
         self.recent_clicks = RecentClicks()
 
     # --- the hot paths ------------------------------------------------------------------------
@@ -164,20 +163,6 @@ class TrackingService:
 
     # --- lookups --------------------------------------------------------------------------------
 
-    def campaign(self, campaign_id: int) -> Campaign | None:
-        return self._campaigns.get(campaign_id, self._load_campaign)
-
-    def account(self, account_id: int) -> Account | None:
-        return self._accounts.get(account_id, self._load_account)
-
-    def _load_campaign(self, campaign_id: int) -> Campaign | None:
-        with self._uow(read_only=True) as uow:
-            return uow.campaigns.get(campaign_id)
-
-    def _load_account(self, account_id: int) -> Account | None:
-        with self._uow(read_only=True) as uow:
-            return uow.accounts.get(account_id)
-
     def _resolve(self, query: str, *, needs_destination: bool) -> tuple[LinkParams, Campaign]:
         try:
             link = parse_link(query)
@@ -185,7 +170,7 @@ class TrackingService:
             raise TrackingRefused(
                 400, f"This tracking link is malformed ({exc.field}: {exc.message})."
             ) from None
-        campaign = self.campaign(link.campaign_id)
+        campaign = self._lookups.campaign(link.campaign_id)
         if campaign is None:
             raise TrackingRefused(404, "This link does not lead to any offer.")
         if campaign.status is CampaignStatus.ARCHIVED:
@@ -209,7 +194,7 @@ class TrackingService:
             raise TrackingRefused(404, "This publisher is not approved for this offer.")
 
     def _publisher(self, publisher_id: int) -> Account:
-        publisher = self.account(publisher_id)
+        publisher = self._lookups.account(publisher_id)
         if publisher is None or publisher.kind is not AccountKind.PUBLISHER:
             raise TrackingRefused(404, "This link names an unknown publisher.")
         return publisher
