@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from auctera.api.v2 import reports
 from auctera.app import RootApp, create_app
 from auctera.bootstrap import build
 from auctera.config import Settings
@@ -36,8 +35,6 @@ def clock() -> FrozenClock:
 def app(tmp_path: Path, clock: FrozenClock) -> Iterator[RootApp]:
     settings = Settings(data_dir=tmp_path / "data", tracking_url=TRACKING)
     application = create_app(container=build(settings, clock=clock))
-    if not any(getattr(route, "path", None) == "/v2/reports/mta" for route in application.api.routes):
-        application.api.include_router(reports.router)  # until app.py mounts it
     yield application
     application.container.close()
 

@@ -15,7 +15,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from starlette.testclient import TestClient
 
-from auctera.api.v2.offers import router
 from auctera.app import RootApp, create_app
 from auctera.bootstrap import build
 from auctera.config import Settings
@@ -34,13 +33,9 @@ from auctera.store.uow import SqlUnitOfWorkFactory
 from support.clock import FrozenClock
 
 from .conftest import Api, error
+from .test_tracking import BROWSER
 
 TRACKING = "https://trk.auctera.io"
-CHROME = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/124.0.0.0 Safari/537.36"
-)
-BROWSER = {"User-Agent": CHROME, "Accept-Language": "en-US,en;q=0.9", "CF-IPCountry": "US"}
 
 
 @pytest.fixture
@@ -52,8 +47,6 @@ def clock() -> FrozenClock:
 def app(tmp_path: Path, clock: FrozenClock) -> Iterator[RootApp]:
     settings = Settings(data_dir=tmp_path / "data", tracking_url=TRACKING)
     application = create_app(container=build(settings, clock=clock))
-    if not any(getattr(r, "path", None) == "/v2/offers" for r in application.api.routes):
-        application.api.include_router(router)  # until app.py mounts it
     yield application
     application.container.close()
 
