@@ -33,7 +33,7 @@ OFFER_PREFIX = "off"  # /v2 renders an offer's (campaign's) id as off_<base36>, 
 # its time zone, sees the same figure), long enough to smooth out a quiet day.
 EPC_WINDOW = timedelta(days=7)
 _CENT = Decimal("0.01")
-_TICK = timedelta(microseconds=1)
+_QUARTER_HOUR = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,9 +153,11 @@ class OfferService:
 
     def _epc(self, offers: Sequence[Campaign]) -> dict[int, Decimal | None]:
         """One event-log query per advertiser on the page (the log is partitioned by account)."""
-        now = self._clock()
-        # Ends just past now (the log's resolution is a microsecond): a click of this instant counts.
-        windows: dict[str, tuple[datetime, datetime]] = {"epc": (now - EPC_WINDOW, now + _TICK)}
+        # The window ends at the next quarter hour (nothing is logged in the future) and starts
+        # EPC_WINDOW before: the same bounds for 15 minutes, so the event store answers from its
+        # cached per-account sums of compacted segments instead of planning a new window each call.
+        end = _next_quarter_hour(self._clock())
+        windows: dict[str, tuple[datetime, datetime]] = {"epc": (end - EPC_WINDOW, end)}
         by_account: dict[int, list[int]] = {}
         for c in offers:
             by_account.setdefault(c.account_id, []).append(c.id)
@@ -164,6 +166,12 @@ class OfferService:
             totals = self._events.campaign_totals_windows(account_id, ids, windows)["epc"]
             found.update({campaign_id: epc(t) for campaign_id, t in totals.items()})
         return found
+
+
+def _next_quarter_hour(now: datetime) -> datetime:
+    """The first quarter hour strictly after `now` (a click of this instant is in the window)."""
+    floor = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+    return floor + _QUARTER_HOUR
 
 
 def _country(geo: str) -> str:
