@@ -20,6 +20,7 @@ from auctera.ivt.crawlers import default_crawlers
 from auctera.ivt.geoip import GeoIpCountries
 from auctera.ivt.ip_ranges import IpRanges
 from auctera.services.accounts import AccountService
+from auctera.services.attribution import AttributionService
 from auctera.services.auth import AuthService
 from auctera.services.caching import CachedLookups
 from auctera.services.campaigns import COUNTRIES, CampaignService
@@ -47,6 +48,7 @@ class Container:
     campaigns: CampaignService
     tracking: TrackingService
     conversions: ConversionService
+    attribution: AttributionService
     # Whether short reads of the state store may run on the event loop: SQLite reads a local file
     # in microseconds, less than a hop to the threadpool costs; a PostgreSQL round trip is I/O.
     inline_reads: bool = False
@@ -136,6 +138,7 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
             default_fraud_threshold=settings.default_fraud_threshold,
             lookups=lookups,
         ),
+        attribution=AttributionService(uow, events, clock),
         inline_reads=engine.dialect.name == "sqlite",
         _node_lock=lock,
     )

@@ -10,7 +10,6 @@ paths and kept for a while, since fitting reads every path of the window.
 from __future__ import annotations
 
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -112,20 +111,6 @@ class MarkovCache:
             return entry[1]
 
 
-# The service is built per request; its models live as long as the event store they were fitted
-# on (per process), so requests share them.
-_SHARED: weakref.WeakKeyDictionary[object, MarkovCache] = weakref.WeakKeyDictionary()
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_cache(events: EventStore) -> MarkovCache:
-    with _SHARED_LOCK:
-        cache = _SHARED.get(events)
-        if cache is None:
-            cache = _SHARED[events] = MarkovCache()
-        return cache
-
-
 class AttributionService:
     def __init__(
         self,
@@ -138,7 +123,7 @@ class AttributionService:
         self._uow = uow
         self._events = events
         self._clock = clock
-        self._models = models if models is not None else shared_cache(events)
+        self._models = models if models is not None else MarkovCache()
 
     def journey(
         self,

@@ -24,8 +24,7 @@ MAX_LOOKBACK_DAYS = 90
 
 
 def _service(request: Request) -> AttributionService:
-    container = container_of(request)
-    return AttributionService(container.uow, container.events, container.clock)
+    return container_of(request).attribution
 
 
 # A plain `def`: the journey reads the event log, and data_driven may fit a model on every path of
