@@ -186,11 +186,13 @@ class ConversionService:
         revenue_micros: int,
         idempotency_key: str | None,
         identifiers: Sequence[tuple[str, str]],
+        *,
+        screened: bool = True,
     ) -> Conversion:
         """A conversion attributed to `touch` (a click, or an impression for offline matches),
-        screened by the fraud filters; its payout is withheld when they reject it."""
-        # Offline matches are the advertiser's own records joined to our touches: nothing to screen.
-        verdict = self._screen(touch, sale.occurred_at) if touch.type is EventType.CLICK else Verdict()
+        screened by the fraud filters unless told otherwise; its payout is withheld when they
+        reject it."""
+        verdict = self._screen(touch, sale.occurred_at) if screened else Verdict()
         threshold = self._default_threshold if account.fraud_threshold is None else account.fraud_threshold
         rejected = verdict.flagged(threshold)
         payout = 0 if rejected else payout_for(campaign)
@@ -292,8 +294,10 @@ class ConversionService:
                 currency = (upload.currency or account.currency).upper()
                 revenue = self._in_account_currency(uow, upload.value_micros, currency, account)
                 sale = Sale(upload.event_type, upload.event_id, upload.value_micros, currency, at)
+                # The advertiser's own sales records joined to our touches: days after a click by
+                # nature (the timing rules would misread them) and no request to judge.
                 conversion = self._conversion(
-                    touch, account, campaign, sale, revenue, None, upload.identifiers
+                    touch, account, campaign, sale, revenue, None, upload.identifiers, screened=False
                 )
                 fresh.append((conversion, key, touch))
         with self._uow() as uow:
