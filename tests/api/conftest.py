@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from auctera.app import RootApp, create_app
+from auctera.bootstrap import build
 from auctera.config import Settings
 from auctera.domain.accounts import render_account_id
+from support.clock import FrozenClock
 
 
 @pytest.fixture
@@ -19,6 +22,18 @@ def app(tmp_path: Path) -> Iterator[RootApp]:
     application = create_app(Settings(data_dir=tmp_path / "data", log_json=True))
     yield application
     application.container.close()
+
+
+@contextmanager
+def app_at(tmp_path: Path, clock: FrozenClock, tracking_url: str, **settings: Any) -> Iterator[RootApp]:
+    """The real app on a clock the test moves (clicks, postbacks and journeys need minutes to
+    pass: a conversion seconds after its click is click injection), with links on `tracking_url`."""
+    config = Settings(data_dir=tmp_path / "data", tracking_url=tracking_url, **settings)
+    application = create_app(container=build(config, clock=clock))
+    try:
+        yield application
+    finally:
+        application.container.close()
 
 
 @pytest.fixture

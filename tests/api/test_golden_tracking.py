@@ -19,12 +19,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from auctera.app import RootApp, create_app
-from auctera.bootstrap import build
-from auctera.config import Settings
+from auctera.app import RootApp
 from support.clock import FrozenClock
 
-from .conftest import Api
+from .conftest import Api, app_at
 from .test_golden_campaigns import assert_matches
 from .test_tracking import BROWSER, click, click_id_of, click_url, offer, postback
 
@@ -38,11 +36,8 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def app(tmp_path: Path, clock: FrozenClock) -> Iterator[RootApp]:
-    application = create_app(
-        container=build(Settings(data_dir=tmp_path, tracking_url=TRACKING_URL), clock=clock)
-    )
-    yield application
-    application.container.close()
+    with app_at(tmp_path, clock, TRACKING_URL) as application:
+        yield application
 
 
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"

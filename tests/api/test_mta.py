@@ -12,15 +12,13 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from auctera.app import RootApp, create_app
-from auctera.bootstrap import build
-from auctera.config import Settings
+from auctera.app import RootApp
 from auctera.domain.attribution import MarkovModel, round_credits
 from auctera.domain.events import Event, EventType
 from auctera.events import DuckDBEventStore
 from support.clock import FrozenClock
 
-from .conftest import Api, error
+from .conftest import Api, app_at, error
 from .test_tracking import BROWSER, click, click_id_of, click_url, offer, postback
 
 TRACKING = "https://trk.example.com"
@@ -33,10 +31,8 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def app(tmp_path: Path, clock: FrozenClock) -> Iterator[RootApp]:
-    settings = Settings(data_dir=tmp_path / "data", tracking_url=TRACKING)
-    application = create_app(container=build(settings, clock=clock))
-    yield application
-    application.container.close()
+    with app_at(tmp_path, clock, TRACKING) as application:
+        yield application
 
 
 @pytest.fixture

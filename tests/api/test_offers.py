@@ -15,9 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from starlette.testclient import TestClient
 
-from auctera.app import RootApp, create_app
-from auctera.bootstrap import build
-from auctera.config import Settings
+from auctera.app import RootApp
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Account, AccountKind
 from auctera.domain.campaigns import (
@@ -32,7 +30,7 @@ from auctera.domain.signatures import sign
 from auctera.store.uow import SqlUnitOfWorkFactory
 from support.clock import FrozenClock
 
-from .conftest import Api, error
+from .conftest import Api, app_at, error
 from .test_tracking import BROWSER
 
 TRACKING = "https://trk.auctera.io"
@@ -45,10 +43,8 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def app(tmp_path: Path, clock: FrozenClock) -> Iterator[RootApp]:
-    settings = Settings(data_dir=tmp_path / "data", tracking_url=TRACKING)
-    application = create_app(container=build(settings, clock=clock))
-    yield application
-    application.container.close()
+    with app_at(tmp_path, clock, TRACKING) as application:
+        yield application
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from auctera.domain.tracking import tracking_links
 from auctera.tracking.handlers import PIXEL
 from support.clock import FrozenClock
 
-from .conftest import Api, error
+from .conftest import Api, app_at, error
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -41,12 +41,8 @@ def clock() -> FrozenClock:
 @pytest.fixture
 def app(tmp_path: Path, clock: FrozenClock) -> Iterator[RootApp]:
     # No lookup cache: a paused campaign's links stop at once (in production, within 2 s).
-    settings = Settings(
-        data_dir=tmp_path / "data", tracking_url="https://trk.example.com", tracking_cache_seconds=0
-    )
-    application = create_app(container=build(settings, clock=clock))
-    yield application
-    application.container.close()
+    with app_at(tmp_path, clock, "https://trk.example.com", tracking_cache_seconds=0) as application:
+        yield application
 
 
 @pytest.fixture
