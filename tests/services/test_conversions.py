@@ -13,7 +13,7 @@ import pytest
 
 from auctera.domain.accounts import Principal
 from auctera.domain.campaigns import BudgetPatch, CampaignPatch, CampaignType
-from auctera.domain.conversions import ConversionStatus, ReversalReason
+from auctera.domain.conversions import Conversion, ConversionStatus, ReversalReason
 from auctera.domain.events import Event, EventType
 from auctera.domain.fraud import Reason, Signal, Verdict
 from auctera.domain.ids import IdGenerator, render
@@ -22,7 +22,7 @@ from auctera.events import DuckDBEventStore
 from auctera.services.accounts import AccountService
 from auctera.services.caching import CachedLookups
 from auctera.services.campaigns import CampaignService
-from auctera.services.conversions import IN_FLIGHT, ConversionService, Postback
+from auctera.services.conversions import IN_FLIGHT, ConversionService, Postback, PostbackRequest
 from auctera.store.uow import SqlUnitOfWorkFactory
 from support.clock import FrozenClock
 
@@ -97,15 +97,15 @@ def test_a_hundred_concurrent_copies_make_one_conversion(world: World) -> None:
 
 def test_a_crash_between_the_state_store_and_the_log_is_repaired_once(world: World) -> None:
     postback = Postback(world.click(), "purchase", 10_000_000, None)
-    real_append = world.events.append
+    real_append_many = world.events.append_many
 
-    def crash(event: Event) -> None:
+    def crash(events: list[Event]) -> None:
         raise OSError("killed before the log write")
 
-    world.events.append = crash  # type: ignore[method-assign]
+    world.events.append_many = crash  # type: ignore[method-assign]
     with pytest.raises(OSError):
         world.service.record(world.advertiser, postback, None)
-    world.events.append = real_append  # type: ignore[method-assign]
+    world.events.append_many = real_append_many  # type: ignore[method-assign]
     # A retry answers the conversion written; the sweep leaves rows that may still be in flight.
     conversion = world.service.record(world.advertiser, postback, None)
     assert world.service.log_pending() == 0 and world.logged(EventType.CONVERSION) == []
@@ -165,3 +165,16 @@ def test_event_time_must_follow_the_click(world: World) -> None:
             None,
         )
     assert early.value.field == "event_time"
+
+
+def test_a_batch_is_one_transaction_whose_bad_postbacks_fail_alone(world: World) -> None:
+    click = world.click()
+    good = PostbackRequest(world.advertiser, Postback(click, "purchase", 1_000_000, None, order_id="a"), None)
+    copy = PostbackRequest(world.advertiser, Postback(click, "purchase", 1_000_000, None, order_id="a"), None)
+    unknown = PostbackRequest(world.advertiser, Postback("auc_zz", "purchase", 0, None), None)
+    no_rate = PostbackRequest(world.advertiser, Postback(click, "lead", 0, "EUR"), None)
+    first, again, missing, refused = world.service.record_many([good, copy, unknown, no_rate])
+    assert isinstance(first, Conversion) and isinstance(again, Conversion) and again.id == first.id
+    assert isinstance(missing, ValidationFailed) and missing.code == "unknown_click_id"
+    assert isinstance(refused, ValidationFailed) and refused.field == "currency"
+    assert world.logged(EventType.CONVERSION) == [(first.id, 45_000_000)]

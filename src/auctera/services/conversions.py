@@ -36,7 +36,7 @@ from auctera.domain.conversions import (
 from auctera.domain.events import Event, EventType
 from auctera.domain.fraud import Verdict
 from auctera.domain.signatures import verify
-from auctera.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from auctera.errors import AucteraError, Conflict, Forbidden, NotFound, ValidationFailed
 from auctera.services.caching import CachedLookups
 from auctera.services.clock import Clock, Ids
 from auctera.services.ports import EventStore, UnitOfWork, UnitOfWorkFactory
@@ -86,6 +86,13 @@ class OfflineResult:
 
 
 @dataclass(frozen=True, slots=True)
+class PostbackRequest:
+    principal: Principal
+    postback: Postback
+    idempotency_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Sale:
     """What was sold, as reported (before currency conversion)."""
 
@@ -94,6 +101,17 @@ class Sale:
     revenue_micros: int
     currency: str
     occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A postback whose click, accounts and fields are checked, ready to be written."""
+
+    click: Event
+    dedup_key: str
+    account: Account
+    campaign: Campaign
+    sale: Sale
 
 
 # What a conversion keeps of the touch it is attributed to (and passes on to its event), so its
@@ -140,34 +158,79 @@ class ConversionService:
 
     def record(self, principal: Principal, postback: Postback, idempotency_key: str | None) -> Conversion:
         """The conversion of `postback`: recorded now, or the one recorded for an earlier copy."""
-        if principal.kind is AccountKind.PUBLISHER:
-            raise Forbidden("publishers cannot report conversions; the advertiser's server does")
+        (result,) = self.record_many([PostbackRequest(principal, postback, idempotency_key)])
+        if isinstance(result, AucteraError):
+            raise result
+        return result
+
+    def record_many(self, requests: Sequence[PostbackRequest]) -> list[Conversion | AucteraError]:
+        """`record` for several postbacks in one write transaction (a group commit: a busy server
+        pays one commit for the postbacks that arrived together). Each answer is the request's
+        conversion, or the error it alone failed with; the others are unaffected."""
         now = self._clock()
-        click = self._click(principal, postback.click_id)
+        results: list[Conversion | AucteraError | None] = [None] * len(requests)
+        ready: list[tuple[int, PostbackRequest, _Checked]] = []
+        for i, request in enumerate(requests):
+            try:
+                ready.append((i, request, self._check(request, now)))
+            except AucteraError as exc:
+                results[i] = exc
+        recorded: list[Conversion] = []
+        if not ready:
+            return [r for r in results if r is not None]
+        # One write transaction: look for an earlier copy (also one earlier in this batch), convert,
+        # screen, insert. The screen runs only for a new conversion, so retries never count twice
+        # in the velocity checks.
+        with self._uow() as uow:
+            for i, request, checked in ready:
+                try:
+                    results[i] = self._write(uow, request, checked, recorded)
+                except AucteraError as exc:
+                    results[i] = exc
+            uow.commit()
+        # Answered once the events are in the log too; the rows stay `logged=False` until the
+        # sweep (`log_pending`) has checked, which costs the postbacks no second write.
+        self._events.append_many([self._conversion_event(c) for c in recorded])
+        answered = [r for r in results if r is not None]
+        assert len(answered) == len(requests), "every postback of the batch is answered"
+        return answered
+
+    def _check(self, request: PostbackRequest, now: datetime) -> _Checked:
+        if request.principal.kind is AccountKind.PUBLISHER:
+            raise Forbidden("publishers cannot report conversions; the advertiser's server does")
+        postback = request.postback
+        click = self._click(request.principal, postback.click_id)
         _check_event_type(postback.event_type)
         occurred = _occurred_at(postback.event_time, click, now)
-        key = dedup_key(click.id, postback.event_type, postback.order_id)
         account, campaign = self._owners(click)
         currency = (postback.currency or account.currency).upper()
         sale = Sale(postback.event_type, postback.order_id, postback.revenue_micros, currency, occurred)
-        # One write transaction: look for an earlier copy, convert, screen, insert. The screen runs
-        # only for a new conversion, so retries never count twice in the velocity checks.
-        with self._uow() as uow:
-            earlier = uow.conversions.by_keys(click.account_id, key, idempotency_key)
-            if earlier is not None:
-                return earlier
-            revenue = self._in_account_currency(uow, postback.revenue_micros, currency, account)
-            conversion = self._conversion(
-                click, account, campaign, sale, revenue, idempotency_key, postback.identifiers
-            )
-            if not uow.conversions.add(conversion, key):  # a concurrent copy won (PostgreSQL)
-                earlier = uow.conversions.by_keys(click.account_id, key, idempotency_key)
-                assert earlier is not None, "a conflicting conversion must be readable"
-                return earlier
-            uow.commit()
-        # Answered once the event is in the log too; the row stays `logged=False` until the sweep
-        # (`log_pending`) has checked, which costs the postback no second write transaction.
-        self._events.append(self._conversion_event(conversion))
+        key = dedup_key(click.id, postback.event_type, postback.order_id)
+        return _Checked(click, key, account, campaign, sale)
+
+    def _write(
+        self, uow: UnitOfWork, request: PostbackRequest, checked: _Checked, recorded: list[Conversion]
+    ) -> Conversion:
+        click, key = checked.click, checked.dedup_key
+        earlier = uow.conversions.by_keys(click.account_id, key, request.idempotency_key)
+        if earlier is not None:
+            return earlier
+        sale = checked.sale
+        revenue = self._in_account_currency(uow, sale.revenue_micros, sale.currency, checked.account)
+        conversion = self._conversion(
+            click,
+            checked.account,
+            checked.campaign,
+            sale,
+            revenue,
+            request.idempotency_key,
+            request.postback.identifiers,
+        )
+        if not uow.conversions.add(conversion, key):  # a concurrent copy won (PostgreSQL)
+            earlier = uow.conversions.by_keys(click.account_id, key, request.idempotency_key)
+            assert earlier is not None, "a conflicting conversion must be readable"
+            return earlier
+        recorded.append(conversion)
         return conversion
 
     def _owners(self, touch: Event) -> tuple[Account, Campaign]:

@@ -3,12 +3,13 @@ Attribution"). See docs/api-v2-conversions.md and docs/signing.md."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.routing import APIRoute
@@ -35,7 +36,11 @@ from auctera.services.conversions import (
     ConversionService,
     OfflineEvent,
     Postback,
+    PostbackRequest,
 )
+
+if TYPE_CHECKING:  # the API never imports the composition root at run time
+    from auctera.bootstrap import Container
 
 router = APIRouter(prefix="/v2", tags=["conversions"], route_class=DecimalJSONRoute)
 Caller = Annotated[Principal, Depends(bearer_principal)]
@@ -118,21 +123,23 @@ async def record_conversion(
     return await _postback(request, caller, idempotency_key)
 
 
-async def _postback(request: Request, caller: Principal, idempotency_key: str | None) -> Response:
+async def _postback(
+    request: Request, caller: Principal, idempotency_key: str | None, batcher: PostbackBatcher | None = None
+) -> Response:
     # The raw body is read here, not validated by FastAPI: the signature is checked on the exact
     # bytes first (an unsigned request learns nothing about what it sent), then the body is
-    # validated, then recorded. With SQLite all of it runs on the event loop, like the other
-    # short local reads and writes (`Container.inline_reads`): a postback's work is a few hundred
-    # microseconds, less than the threadpool's handoffs cost under load.
+    # validated, then recorded. With SQLite that runs on the event loop, like the other short
+    # local reads and writes (`Container.inline_reads`), and the postbacks that arrive together
+    # are written in one transaction (`PostbackBatcher`); with PostgreSQL in the threadpool.
     body = await request.body()
     signature = request.headers.get(HEADER)
     container = container_of(request)
-    if container.inline_reads:
-        conversion = _record(container.conversions, caller, signature, body, idempotency_key)
+    service = container.conversions
+    if batcher is not None and container.inline_reads:
+        postback = _parsed(service, caller, signature, body)
+        conversion = await batcher.record(PostbackRequest(caller, postback, idempotency_key))
     else:
-        conversion = await run_in_threadpool(
-            _record, container.conversions, caller, signature, body, idempotency_key
-        )
+        conversion = await run_in_threadpool(_record, service, caller, signature, body, idempotency_key)
     return OrjsonResponse(
         {
             "success": True,
@@ -143,11 +150,48 @@ async def _postback(request: Request, caller: Principal, idempotency_key: str | 
     )
 
 
+class PostbackBatcher:
+    """Group commit for postbacks on the event loop: those submitted before the loop gets back to
+    its queue are recorded together by `ConversionService.record_many` (one transaction, one
+    journal write), each caller getting its own conversion or error. Nothing waits on a timer: a
+    lone postback is written as soon as the current callbacks are done."""
+
+    def __init__(self, service: ConversionService) -> None:
+        self._service = service
+        self._pending: list[tuple[PostbackRequest, asyncio.Future[Conversion]]] = []
+
+    def record(self, request: PostbackRequest) -> asyncio.Future[Conversion]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Conversion] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.append((request, future))
+        return future
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        try:
+            results = self._service.record_many([request for request, _ in batch])
+        except Exception as exc:  # the transaction failed: none of these was recorded
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():  # the client went away meanwhile; its conversion stands
+                continue
+            if isinstance(result, AucteraError):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+
 def postback_route(api: FastAPI, *, require_https: bool) -> ASGIApp:
     """`POST /v2/conversions` as a hot route: the same handler, auth, error envelope, request id,
     rate-limit headers, access log and metrics, without FastAPI's routing (a scan of every route)
     and dependency solving. Other methods go to FastAPI (405, with its Allow header)."""
     documented = next(r for r in router.routes if isinstance(r, APIRoute) and r.path == "/v2/conversions")
+    batcher = PostbackBatcher(cast("Container", api.state.container).conversions)
 
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -158,7 +202,7 @@ def postback_route(api: FastAPI, *, require_https: bool) -> ASGIApp:
                 raise ValidationFailed(
                     f"Idempotency-Key: at most {MAX_IDEMPOTENCY_KEY} characters", field="idempotency-key"
                 )
-            response = await _postback(request, caller, key)
+            response = await _postback(request, caller, key, batcher)
         except AucteraError as exc:
             await send_error(api, scope, receive, send, exc)
             return
@@ -184,23 +228,24 @@ MAX_IDEMPOTENCY_KEY = 255
 def _record(
     service: ConversionService, caller: Principal, signature: str | None, body: bytes, key: str | None
 ) -> Conversion:
+    return service.record(caller, _parsed(service, caller, signature, body), key)
+
+
+def _parsed(service: ConversionService, caller: Principal, signature: str | None, body: bytes) -> Postback:
+    """The postback in `body`, once its signature is verified and its fields validated."""
     service.verify_signature(caller, signature, body)
     try:
         postback = PostbackIn.model_validate(parse_json(body))
     except ValidationError as exc:
         raise validation_failure(exc) from None
-    return service.record(
-        caller,
-        Postback(
-            click_id=postback.click_id,
-            event_type=postback.event_type,
-            revenue_micros=to_micros(postback.revenue),
-            currency=postback.currency,
-            order_id=postback.order_id,
-            event_time=postback.event_time,
-            identifiers=postback.identifiers(),
-        ),
-        key,
+    return Postback(
+        click_id=postback.click_id,
+        event_type=postback.event_type,
+        revenue_micros=to_micros(postback.revenue),
+        currency=postback.currency,
+        order_id=postback.order_id,
+        event_time=postback.event_time,
+        identifiers=postback.identifiers(),
     )
 
 
