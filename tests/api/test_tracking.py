@@ -453,3 +453,49 @@ def test_the_postback_route_behaves_like_every_other_api_route(acme: Api, clicke
         acme, {"click_id": clicked, "event_type": "purchase"}, **{"Idempotency-Key": "k" * 256}
     )
     error(long_key, 422, "idempotency-key")
+
+
+def test_a_large_csv_upload_is_matched_in_batches_as_it_streams(
+    app: RootApp, acme: Api, publisher: Api, client: TestClient, clock: FrozenClock
+) -> None:
+    from auctera.services.conversions import OFFLINE_BATCH
+
+    alice = hashlib.sha256(ALICE.encode()).hexdigest()
+    click(client, click_url(offer(acme), publisher) + f"&em={alice}")
+    clock.now += timedelta(days=1)
+    strangers = OFFLINE_BATCH + 5  # more than one batch, sent in small chunks
+    lines = ["event_id,hashed_email,value", f"alice,{alice},10"]
+    lines += [f"s{i},{hashlib.sha256(f'{i}@x.example'.encode()).hexdigest()},1" for i in range(strangers)]
+    lines.append("bad,not-a-hash,1")
+    body = ("\n".join(lines) + "\n").encode()
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(body), 4096):
+            yield body[start : start + 4096]
+
+    headers = {**acme.headers, "Content-Type": "text/csv"}
+    answer = acme.client.post("/v2/conversions/offline", content=chunks(), headers=headers).json()
+    assert (answer["matched_events"], answer["unmatched_events"], answer["invalid_events"]) == (
+        1,
+        strangers,
+        1,
+    )
+    assert answer["errors"][0]["index"] == strangers + 1
+
+
+def test_events_past_the_upload_limit_are_refused_not_recorded(
+    acme: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auctera.api.v2 import conversions as api
+
+    monkeypatch.setattr(api, "MAX_OFFLINE_EVENTS", 2)
+    events = [{"event_id": f"e{i}", "hashed_email": "a" * 64, "value": 1} for i in range(4)]
+    answer = acme.call("POST", "/v2/conversions/offline", {"events": events}).json()
+    assert (answer["unmatched_events"], answer["invalid_events"]) == (2, 2)
+    assert answer["errors"] == [
+        {
+            "index": 2,
+            "field": "events",
+            "message": "beyond the 2 events of one upload: send the rest in another",
+        }
+    ]

@@ -314,6 +314,11 @@ class ConversionService:
 
     # --- offline conversions ------------------------------------------------------------------
 
+    @staticmethod
+    def check_offline_uploader(principal: Principal) -> None:
+        if principal.kind is not AccountKind.ADVERTISER:
+            raise Forbidden("offline conversions are uploaded by the advertiser whose campaigns they credit")
+
     def record_offline(
         self, principal: Principal, uploads: Sequence[OfflineEvent], lookback: timedelta = OFFLINE_LOOKBACK
     ) -> OfflineResult:
@@ -321,8 +326,7 @@ class ConversionService:
         record a conversion for each match, attributed to the visitor's last click before the sale
         within `lookback` (else the last impression: a view-through). Idempotent per event id
         (without one, per identifiers, value and time)."""
-        if principal.kind is not AccountKind.ADVERTISER:
-            raise Forbidden("offline conversions are uploaded by the advertiser whose campaigns they credit")
+        self.check_offline_uploader(principal)
         now = self._clock()
         matched = unmatched = 0
         for start in range(0, len(uploads), OFFLINE_BATCH):

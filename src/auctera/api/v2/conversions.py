@@ -4,9 +4,10 @@ Attribution"). See docs/api-v2-conversions.md and docs/signing.md."""
 from __future__ import annotations
 
 import asyncio
+import codecs
 import csv
-import io
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, cast
@@ -31,6 +32,7 @@ from auctera.domain.money import display, to_micros
 from auctera.domain.signatures import HEADER
 from auctera.errors import AucteraError, ValidationFailed
 from auctera.services.conversions import (
+    OFFLINE_BATCH,
     OFFLINE_EVENT_TYPE,
     TRANSACTION_PREFIX,
     ConversionService,
@@ -274,26 +276,54 @@ async def upload_offline(
     caller: Caller,
     lookback_days: Annotated[int, Query(ge=1, le=90)] = 30,
 ) -> dict[str, Any]:
-    body = await request.body()
+    """A CSV upload is read from the socket as it arrives and matched in batches of
+    `OFFLINE_BATCH` events, so memory stays flat however large the file; a JSON document is read
+    whole (up to `MAX_OFFLINE_EVENTS` events). Events past that limit are refused, not recorded."""
+    service, lookback = _service(request), timedelta(days=lookback_days)
+    service.check_offline_uploader(caller)  # before reading a byte of the upload
     if request.headers.get("content-type", "").split(";")[0].strip() == "text/csv":
-        rows = _csv_rows(body)
+        rows: AsyncIterator[dict[str, Any]] = _csv_rows(request.stream())
     else:
-        rows = _json_rows(body)
-    if len(rows) > MAX_OFFLINE_EVENTS:
-        raise ValidationFailed(
-            f"at most {MAX_OFFLINE_EVENTS:,} events per upload; split the file", field="events"
-        )
-    uploads, errors = _offline_events(rows)
-    result = await run_in_threadpool(
-        _service(request).record_offline, caller, uploads, timedelta(days=lookback_days)
-    )
+        rows = _each(_json_rows(await request.body()))
+    matched = unmatched = invalid = 0
+    errors: list[dict[str, Any]] = []
+    batch: list[OfflineEvent] = []
+
+    async def flush() -> None:
+        nonlocal matched, unmatched, batch
+        if batch:
+            result = await run_in_threadpool(service.record_offline, caller, batch, lookback)
+            matched, unmatched, batch = matched + result.matched, unmatched + result.unmatched, []
+
+    index = 0
+    async for row in rows:
+        if index == MAX_OFFLINE_EVENTS:
+            message = f"beyond the {MAX_OFFLINE_EVENTS:,} events of one upload: send the rest in another"
+            errors.append({"index": index, "field": "events", "message": message})
+        if index >= MAX_OFFLINE_EVENTS:
+            invalid += 1
+        else:
+            event = _offline_event(index, row, errors)
+            if event is None:
+                invalid += 1
+            else:
+                batch.append(event)
+                if len(batch) == OFFLINE_BATCH:
+                    await flush()
+        index += 1
+    await flush()
     return {
         "success": True,
-        "matched_events": result.matched,
-        "unmatched_events": result.unmatched,
-        "invalid_events": len(errors),
+        "matched_events": matched,
+        "unmatched_events": unmatched,
+        "invalid_events": invalid,
         "errors": errors[:MAX_REPORTED_ERRORS],
     }
+
+
+async def _each(rows: list[Any]) -> AsyncIterator[Any]:
+    for row in rows:
+        yield row
 
 
 def _json_rows(body: bytes) -> list[Any]:
@@ -306,53 +336,67 @@ def _json_rows(body: bytes) -> list[Any]:
     return list(document["events"])
 
 
-def _csv_rows(body: bytes) -> list[Any]:
+async def _csv_rows(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any]]:
+    """Rows of a CSV body as its bytes arrive: a header line naming the columns, then one event
+    per line (offline events hold no line breaks inside a field)."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    header: list[str] | None = None
+    pending = ""
     try:
-        text = body.decode("utf-8-sig")
+        async for chunk in chunks:
+            lines = (pending + decoder.decode(chunk)).split("\n")
+            pending = lines.pop()
+            for values in csv.reader(lines):
+                if header is None:
+                    header = _csv_header(values)
+                elif values:
+                    yield {k: v for k, v in zip(header, values, strict=False) if v}
+        last = pending + decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         raise ValidationFailed("the CSV is not UTF-8", field="events") from None
-    reader = csv.DictReader(io.StringIO(text))
-    unknown = set(reader.fieldnames or ()) - OFFLINE_FIELDS
-    if not reader.fieldnames or unknown:
+    for values in csv.reader([last] if last.strip() else []):
+        if header is None:
+            header = _csv_header(values)
+        elif values:
+            yield {k: v for k, v in zip(header, values, strict=False) if v}
+    if header is None:
+        _csv_header([])
+
+
+def _csv_header(names: list[str]) -> list[str]:
+    columns = [n.strip() for n in names]
+    unknown = set(columns) - OFFLINE_FIELDS
+    if not columns or unknown:
         raise ValidationFailed(
             f"CSV header: unknown columns {sorted(unknown)}; use {sorted(OFFLINE_FIELDS)}", field="events"
         )
-    return [{k: v for k, v in row.items() if v not in (None, "")} for row in reader]
+    return columns
 
 
-def _offline_events(rows: list[Any]) -> tuple[list[OfflineEvent], list[dict[str, Any]]]:
-    """The valid events, and an error (index, field, message) for each invalid one: one bad row
-    does not cost the rest of the upload."""
-    events: list[OfflineEvent] = []
-    errors: list[dict[str, Any]] = []
-    for index, row in enumerate(rows):
-        try:
-            parsed = OfflineEventIn.model_validate(row)
-            identifiers = parsed.identifiers()
-            if not identifiers:
-                raise ValidationFailed(
-                    "needs hashed_email, email, hashed_phone or phone", field="hashed_email"
-                )
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            errors.append(
-                {"index": index, "field": field_from_loc(("body", *first["loc"])), "message": first["msg"]}
-            )
-            continue
-        except ValidationFailed as exc:
-            errors.append({"index": index, "field": exc.field, "message": exc.message})
-            continue
-        events.append(
-            OfflineEvent(
-                identifiers=identifiers,
-                value_micros=to_micros(parsed.value),
-                currency=parsed.currency,
-                event_time=parsed.event_time,
-                event_id=parsed.event_id,
-                event_type=parsed.event_type,
-            )
-        )
-    return events, errors
+def _offline_event(index: int, row: Any, errors: list[dict[str, Any]]) -> OfflineEvent | None:
+    """The event of one uploaded row, or None with its error (index, field, message) noted: one
+    bad row does not cost the rest of the upload. Messages never repeat a raw identifier."""
+    try:
+        parsed = OfflineEventIn.model_validate(row)
+        identifiers = parsed.identifiers()
+        if not identifiers:
+            raise ValidationFailed("needs hashed_email, email, hashed_phone or phone", field="hashed_email")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = field_from_loc(("body", *first["loc"]))
+        errors.append({"index": index, "field": field, "message": first["msg"]})
+        return None
+    except ValidationFailed as exc:
+        errors.append({"index": index, "field": exc.field, "message": exc.message})
+        return None
+    return OfflineEvent(
+        identifiers=identifiers,
+        value_micros=to_micros(parsed.value),
+        currency=parsed.currency,
+        event_time=parsed.event_time,
+        event_id=parsed.event_id,
+        event_type=parsed.event_type,
+    )
 
 
 @router.post("/conversions/reversal", summary="Reverse a conversion (refund, chargeback), within 30 days")
