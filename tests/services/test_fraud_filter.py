@@ -107,7 +107,8 @@ def test_device_velocity_over_a_window() -> None:
         )
     )
     f = make(settings)
-    verdicts = [f.check_request(browser(at=NOW + timedelta(seconds=i))) for i in range(6)]
+    human = [0, 1.3, 2.1, 4.0, 4.4, 6.9]  # irregular: a regular rhythm is a script (see below)
+    verdicts = [f.check_request(browser(at=NOW + timedelta(seconds=t))) for t in human]
     assert [v.reason for v in verdicts[:3]] == [None, None, None]
     assert verdicts[3].reason is Reason.DEVICE_VELOCITY
     assert verdicts[5].signals[0].telemetry["count"] == 6
@@ -209,3 +210,15 @@ def test_velocity_limit_validates() -> None:
         VelocityLimit(0, timedelta(minutes=1))
     with pytest.raises(ValueError):
         VelocityLimit(1, timedelta(0))
+
+
+def test_a_device_clicking_on_a_timer_is_a_script() -> None:
+    f = make()
+    every_ten = [f.check_request(browser(at=NOW + timedelta(seconds=10 * i))) for i in range(7)]
+    assert [v.reason for v in every_ten[:5]] == [None] * 5  # five intervals are needed to judge
+    assert every_ten[6].reason is Reason.SCRIPTED_CADENCE and f.is_ivt(every_ten[6])
+    assert every_ten[6].strongest is not None
+    assert every_ten[6].strongest.telemetry["mean_interval_seconds"] == 10.0
+    person = make()
+    jitter = [0, 9, 31, 37, 70, 74, 103]
+    assert all(person.check_request(browser(at=NOW + timedelta(seconds=t))).reason is None for t in jitter)

@@ -58,6 +58,10 @@ class VelocityCounter(Protocol):
         included."""
         ...
 
+    def recent(self, key: str, last: int) -> list[datetime]:
+        """The times of the newest `last` hits on `key` still in its window, oldest first."""
+        ...
+
 
 # --- settings ------------------------------------------------------------------------------------
 
@@ -138,6 +142,8 @@ class FraudSettings:
     flooding_after: timedelta = timedelta(hours=24)
     cadence_min_intervals: int = 5
     cadence_max_cv: float = 0.05
+    cadence_window: timedelta = timedelta(hours=1)  # clicks of one device looked at for a cadence
+    cadence_last: int = 50
 
     def limits_for(self, traffic: Traffic) -> RequestLimits:
         if traffic is Traffic.CLICK:
@@ -170,10 +176,20 @@ class FraudFilter:
         prefix = _PREFIX[traffic]
         if limits.ip is not None:
             self._count(signals, limits.ip, Reason.IP_VELOCITY, f"{prefix}:ip:", facts.ip, facts.at)
+        device = device_key(facts)
         if limits.device is not None:
-            device = device_key(facts)
             self._count(signals, limits.device, Reason.DEVICE_VELOCITY, f"{prefix}:dev:", device, facts.at)
+        if traffic is Traffic.CLICK:  # impressions reload on timers by design; clicks do not
+            signals.extend(self._cadence(f"{prefix}:cad:{device}", facts.at))
         return Verdict.of(signals) if signals else CLEAN
+
+    def _cadence(self, key: str, at: datetime) -> list[Signal]:
+        """A device's recent clicks at machine-regular intervals (looked at once there are enough)."""
+        s = self.settings
+        if self.velocity.hit(key, at, s.cadence_window) <= s.cadence_min_intervals:
+            return []
+        times = self.velocity.recent(key, s.cadence_last)
+        return cadence_signals(times, min_intervals=s.cadence_min_intervals, max_cv=s.cadence_max_cv)
 
     def check_conversion(
         self,
