@@ -499,3 +499,22 @@ def test_events_past_the_upload_limit_are_refused_not_recorded(
             "message": "beyond the 2 events of one upload: send the rest in another",
         }
     ]
+
+
+def test_the_account_sets_its_fraud_threshold_and_rotates_its_signing_secret(
+    acme: Api, publisher: Api, client: TestClient, clock: FrozenClock
+) -> None:
+    assert acme.call("PATCH", "/v2/account", {"fraud_threshold": 0.99}).json()["fraud_threshold"] == 0.99
+    error(acme.call("PATCH", "/v2/account", {"fraud_threshold": 2}), 422, "fraud_threshold")
+    click_id = click_id_of(click(client, click_url(offer(acme), publisher)))
+    clock.now += timedelta(seconds=2)  # click injection scores 0.95: under this account's 0.99
+    assert postback(acme, {"click_id": click_id, "event_type": "install"}).json()["status"] == "approved"
+
+    old = acme.account.signing_secret
+    rotated = acme.call("POST", "/v2/account/signing-secret/rotate", {"grace_seconds": 60}).json()
+    assert rotated["api_secret"] != old
+    body = {"click_id": click_id, "event_type": "purchase"}
+    assert postback(acme, {**body, "order_id": "1"}, secret=old).status_code == 200  # in the grace
+    assert postback(acme, {**body, "order_id": "2"}, secret=rotated["api_secret"]).status_code == 200
+    clock.now += timedelta(seconds=61)
+    assert error(postback(acme, {**body, "order_id": "3"}, secret=old), 401)["code"] == "invalid_signature"

@@ -113,6 +113,19 @@ class AccountService:
         with self._uow(read_only=True) as uow:
             return uow.accounts.list()
 
+    def set_fraud_threshold(self, account_id: int, threshold: float | None) -> Account:
+        """Conversions scoring above `threshold` are rejected; None: the operator's default."""
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise ValidationFailed("fraud_threshold must be between 0 and 1", field="fraud_threshold")
+        with self._uow() as uow:
+            account = uow.accounts.get(account_id)
+            if account is None:
+                raise NotFound("account not found", field="account_id")
+            account.fraud_threshold = threshold
+            uow.accounts.update(account)
+            uow.commit()
+        return account
+
     def rotate_signing_secret(self, account_id: int, grace: timedelta | None = None) -> Account:
         """A new postback signing secret; postbacks signed with the old one pass for the grace
         period (the server accepts either while the sender switches over)."""

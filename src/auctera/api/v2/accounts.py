@@ -45,6 +45,7 @@ def account_json(a: Account) -> dict[str, Any]:
         "timezone": a.timezone,
         "currency": a.currency,
         "rate_limit_per_minute": a.rate_limit_per_minute,
+        "fraud_threshold": a.fraud_threshold,
         "created_at": a.created_at.isoformat(),
     }
 
@@ -68,6 +69,39 @@ def _require_network(caller: Principal) -> None:
 @router.get("/account", summary="The calling account")
 def get_own_account(request: Request, caller: Caller) -> dict[str, Any]:
     return account_json(container_of(request).accounts.get_account(caller.account_id))
+
+
+class AccountSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    fraud_threshold: float | None = Field(
+        ge=0, le=1, description="Conversions scoring above it are rejected; null: the operator's default"
+    )
+
+
+class SecretRotate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grace_seconds: int | None = Field(default=None, ge=0, le=30 * 86400)
+
+
+@router.patch("/account", summary="Change the calling account's settings")
+def update_own_account(request: Request, body: AccountSettings, caller: Caller) -> dict[str, Any]:
+    account = container_of(request).accounts.set_fraud_threshold(caller.account_id, body.fraud_threshold)
+    return account_json(account)
+
+
+@router.post(
+    "/account/signing-secret/rotate",
+    summary="A new postback signing secret (api_secret); the old one passes for the grace period",
+)
+def rotate_signing_secret(request: Request, body: SecretRotate, caller: Caller) -> dict[str, Any]:
+    grace = None if body.grace_seconds is None else timedelta(seconds=body.grace_seconds)
+    account = container_of(request).accounts.rotate_signing_secret(caller.account_id, grace)
+    until = account.previous_signing_secret_until
+    return {
+        "success": True,
+        "api_secret": account.signing_secret,
+        "previous_secret_valid_until": until.isoformat() if until else None,
+    }
 
 
 @router.post("/accounts", status_code=201, summary="Create an account (network operator)")
