@@ -125,7 +125,7 @@ T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 def test_the_journey_in_time_order_with_its_channels(journey: Journey, acme: Api, converted: str) -> None:
     body = report(acme, converted)
     assert body["conversion_id"] == converted
-    assert body["model"] == "last_click"  # DEFAULT_MODEL: accounts have no setting yet
+    assert body["model"] == "last_click"  # DEFAULT_MODEL: the account has not chosen one
     assert body["lookback_days"] == 30
     assert body["converted_at"] == "2026-11-23T15:10:00Z"
     touches = body["touchpoints"]
@@ -299,3 +299,16 @@ def test_store_paths_split_at_conversions_and_skip_ivt(tmp_path: Path) -> None:
         )
         assert leftovers.fetchall() == [(0,)]
         store.close()
+
+
+def test_the_account_chooses_its_default_model(acme: Api, converted: str) -> None:
+    assert (
+        acme.call("PATCH", "/v2/account", {"attribution_model": "linear"}).json()["attribution_model"]
+        == "linear"
+    )
+    assert report(acme, converted)["model"] == "linear"
+    assert report(acme, converted, model="first_click")["model"] == "first_click"  # asked for: wins
+    acme.call("PATCH", "/v2/account", {"attribution_model": None})
+    assert report(acme, converted)["model"] == "last_click"
+    bad = acme.call("PATCH", "/v2/account", {"attribution_model": "gut_feeling"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "attribution_model"

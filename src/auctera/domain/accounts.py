@@ -30,6 +30,7 @@ class Account:
     # After a rotation, postbacks signed with the replaced secret pass until the grace ends.
     previous_signing_secret: str | None = None
     previous_signing_secret_until: datetime | None = None
+    attribution_model: str | None = None  # the journey report's default model; None: last_click
 
     def signing_secrets(self, now: datetime) -> list[str]:
         """The secrets a postback may be signed with right now: the current one first."""

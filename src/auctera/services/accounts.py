@@ -19,6 +19,8 @@ from auctera.domain.accounts import (
     OAuthClient,
     hash_secret,
 )
+from auctera.domain.attribution import AttributionModel
+from auctera.domain.campaigns import UNSET, Unset, pick
 from auctera.errors import NotFound, ValidationFailed
 from auctera.services.clock import Clock, Ids
 from auctera.services.ports import UnitOfWork, UnitOfWorkFactory
@@ -39,6 +41,17 @@ class NewAccount:
 class NewKey:
     key: ApiKey
     secret: str
+
+
+ATTRIBUTION_MODELS = frozenset(m.value for m in AttributionModel)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSettings:
+    """What an account may change about itself; UNSET: leave as it is."""
+
+    fraud_threshold: float | Unset | None = UNSET  # conversions scoring above it are rejected
+    attribution_model: str | Unset | None = UNSET  # the journey report's default model
 
 
 def new_signing_secret() -> str:
@@ -113,15 +126,20 @@ class AccountService:
         with self._uow(read_only=True) as uow:
             return uow.accounts.list()
 
-    def set_fraud_threshold(self, account_id: int, threshold: float | None) -> Account:
-        """Conversions scoring above `threshold` are rejected; None: the operator's default."""
-        if threshold is not None and not 0.0 <= threshold <= 1.0:
+    def update_settings(self, account_id: int, settings: AccountSettings) -> Account:
+        """Change the settings given (UNSET leaves one as it is; None restores its default)."""
+        threshold, model = settings.fraud_threshold, settings.attribution_model
+        if isinstance(threshold, float) and not 0.0 <= threshold <= 1.0:
             raise ValidationFailed("fraud_threshold must be between 0 and 1", field="fraud_threshold")
+        if isinstance(model, str) and model not in ATTRIBUTION_MODELS:
+            allowed = ", ".join(sorted(ATTRIBUTION_MODELS))
+            raise ValidationFailed(f"attribution_model must be one of {allowed}", field="attribution_model")
         with self._uow() as uow:
             account = uow.accounts.get(account_id)
             if account is None:
                 raise NotFound("account not found", field="account_id")
-            account.fraud_threshold = threshold
+            account.fraud_threshold = pick(threshold, account.fraud_threshold)
+            account.attribution_model = pick(model, account.attribution_model)
             uow.accounts.update(account)
             uow.commit()
         return account

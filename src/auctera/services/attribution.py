@@ -34,7 +34,7 @@ from auctera.services.clock import Clock
 from auctera.services.conversions import TRANSACTION_PREFIX
 from auctera.services.ports import EventStore, UnitOfWork, UnitOfWorkFactory
 
-# Accounts have no attribution setting yet: every account gets this until they do.
+# The model of accounts that have not chosen one (PATCH /v2/account {"attribution_model": ...}).
 DEFAULT_MODEL: Final = AttributionModel.LAST_CLICK
 DEFAULT_LOOKBACK: Final = timedelta(days=30)
 MODEL_TTL: Final = timedelta(minutes=15)
@@ -144,7 +144,7 @@ class AttributionService:
             # A journey shows the advertiser's other channels and campaigns.
             raise Forbidden("publishers cannot see conversion journeys; the advertiser can")
         conversion = self._conversion(principal, conversion_id)
-        chosen = model if model is not None else DEFAULT_MODEL
+        chosen = model if model is not None else self._default_model(conversion.account_id)
         used_half_life = (half_life or DEFAULT_HALF_LIFE) if chosen is AttributionModel.TIME_DECAY else None
         events = self._journey_events(conversion, lookback)
         with self._uow(read_only=True) as uow:
@@ -167,6 +167,12 @@ class AttributionService:
             half_life=used_half_life,
             touchpoints=tuple(Credited(t, c) for t, c in zip(path, shares, strict=True)),
         )
+
+    def _default_model(self, account_id: int) -> AttributionModel:
+        with self._uow(read_only=True) as uow:
+            account = uow.accounts.get(account_id)
+        configured = account.attribution_model if account is not None else None
+        return AttributionModel(configured) if configured else DEFAULT_MODEL
 
     def markov(self, account_id: int, lookback: timedelta) -> MarkovModel:
         """The account's data-driven model over the last `lookback`, up to and including now (cached,

@@ -74,6 +74,7 @@ accounts = Table(
     # The secret replaced by the last rotation, accepted on postbacks until the grace ends.
     Column("previous_signing_secret", String(128), nullable=True),
     Column("previous_signing_secret_until", UTCDateTime, nullable=True),
+    Column("attribution_model", String(20), nullable=True),  # the MTA report's default model
 )
 
 api_keys = Table(

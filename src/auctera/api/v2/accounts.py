@@ -12,7 +12,10 @@ from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Account, ApiKey, Principal, parse_account_id, render_account_id
+from auctera.domain.attribution import AttributionModel
+from auctera.domain.campaigns import UNSET
 from auctera.errors import Forbidden, NotFound
+from auctera.services.accounts import AccountSettings
 
 router = APIRouter(prefix="/v2", tags=["accounts"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
@@ -46,6 +49,7 @@ def account_json(a: Account) -> dict[str, Any]:
         "currency": a.currency,
         "rate_limit_per_minute": a.rate_limit_per_minute,
         "fraud_threshold": a.fraud_threshold,
+        "attribution_model": a.attribution_model,
         "created_at": a.created_at.isoformat(),
     }
 
@@ -71,11 +75,23 @@ def get_own_account(request: Request, caller: Caller) -> dict[str, Any]:
     return account_json(container_of(request).accounts.get_account(caller.account_id))
 
 
-class AccountSettings(BaseModel):
+class AccountSettingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     fraud_threshold: float | None = Field(
-        ge=0, le=1, description="Conversions scoring above it are rejected; null: the operator's default"
+        default=None, ge=0, le=1, description="Conversions scoring above it are rejected; null: the default"
     )
+    attribution_model: AttributionModel | None = Field(
+        default=None, description="The default model of /v2/reports/mta; null: last_click"
+    )
+
+    def settings(self) -> AccountSettings:
+        """Only the fields the request names (null restores a default)."""
+        given = self.model_fields_set
+        model = self.attribution_model.value if self.attribution_model is not None else None
+        return AccountSettings(
+            fraud_threshold=self.fraud_threshold if "fraud_threshold" in given else UNSET,
+            attribution_model=model if "attribution_model" in given else UNSET,
+        )
 
 
 class SecretRotate(BaseModel):
@@ -84,9 +100,8 @@ class SecretRotate(BaseModel):
 
 
 @router.patch("/account", summary="Change the calling account's settings")
-def update_own_account(request: Request, body: AccountSettings, caller: Caller) -> dict[str, Any]:
-    account = container_of(request).accounts.set_fraud_threshold(caller.account_id, body.fraud_threshold)
-    return account_json(account)
+def update_own_account(request: Request, body: AccountSettingsIn, caller: Caller) -> dict[str, Any]:
+    return account_json(container_of(request).accounts.update_settings(caller.account_id, body.settings()))
 
 
 @router.post(

@@ -24,6 +24,7 @@ def _account(row: Any) -> Account:
         fraud_threshold=row.fraud_threshold,
         previous_signing_secret=row.previous_signing_secret,
         previous_signing_secret_until=row.previous_signing_secret_until,
+        attribution_model=row.attribution_model,
     )
 
 
