@@ -38,9 +38,9 @@ class Settings(BaseSettings):
     # Public base URL of the tracking endpoints (/click, /imp): what tracking links start with.
     # Behind a CDN or a dedicated host this is e.g. https://trk.example.com.
     tracking_url: str = "http://127.0.0.1:8000"
-    # Campaign/publisher lookups on the click path are cached this long: a paused campaign's
-    # links stop redirecting within it.
-    tracking_cache_seconds: float = Field(default=2.0, ge=0)
+    # Campaign/publisher lookups on the click path are cached this long: a paused or archived
+    # campaign's links stop redirecting within it (the seed promises 500 ms).
+    tracking_cache_seconds: float = Field(default=0.5, ge=0)
     # Conversions scoring above this are rejected, unless the account sets its own threshold.
     default_fraud_threshold: float = Field(default=0.8, ge=0, le=1)
     # Behind a proxy or CDN: the header holding the visitor's address (first entry), e.g.
