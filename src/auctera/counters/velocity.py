@@ -25,7 +25,7 @@ from __future__ import annotations
 import threading
 from bisect import bisect_right, insort
 from collections import OrderedDict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 # Expired keys dropped per hit: more than one, so a backlog left by a burst of new keys drains.
 _EVICT_PER_HIT = 2
@@ -90,11 +90,10 @@ class SlidingWindowCounter:
                 return 0
             return bisect_right(hits.times, t) - bisect_right(hits.times, t - window.total_seconds())
 
-    def recent(self, key: str, last: int) -> list[datetime]:
+    def recent(self, key: str, last: int) -> list[float]:
         with self._lock:
             hits = self._keys.get(key)
-            times = hits.times[-last:] if hits is not None else []
-        return [datetime.fromtimestamp(t, UTC) for t in times]
+            return hits.times[-last:] if hits is not None else []
 
     def tracked_keys(self) -> int:
         return len(self._keys)

@@ -20,7 +20,6 @@ import hashlib
 import itertools
 import math
 import re
-import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -552,12 +551,21 @@ def cadence_signals(
     People's clicks have a CV well above 0.5. Confidence: 0.95 at CV 0 down to 0.75 at `max_cv`.
     Pass user-initiated touches (clicks): auto-refreshing ad slots load impressions on a timer by design.
     """
-    times = sorted(touch_times)[-last:]
+    seconds = [t.timestamp() for t in sorted(touch_times)[-last:]]
+    return cadence_of_seconds(seconds, min_intervals=min_intervals, max_cv=max_cv)
+
+
+def cadence_of_seconds(
+    times: Sequence[float], *, min_intervals: int = 5, max_cv: float = 0.05
+) -> list[Signal]:
+    """`cadence_signals` over ascending epoch seconds, as the click path's counters keep them
+    (no datetimes built per click)."""
     if len(times) - 1 < min_intervals:
         return []
-    intervals = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
-    mean = statistics.fmean(intervals)
-    cv = 0.0 if mean == 0 else statistics.pstdev(intervals, mean) / mean
+    intervals = [b - a for a, b in itertools.pairwise(times)]
+    mean = sum(intervals) / len(intervals)
+    variance = sum((i - mean) ** 2 for i in intervals) / len(intervals)
+    cv = 0.0 if mean == 0 else math.sqrt(variance) / mean
     if math.isnan(cv) or cv >= max_cv:
         return []
     confidence = 0.95 - 0.2 * (cv / max_cv if max_cv > 0 else 0.0)

@@ -26,6 +26,7 @@ from auctera.domain.fraud import (
     Signal,
     Verdict,
     bot_signal,
+    cadence_of_seconds,
     cadence_signals,
     device_key,
     fingerprint_signals,
@@ -58,8 +59,9 @@ class VelocityCounter(Protocol):
         included."""
         ...
 
-    def recent(self, key: str, last: int) -> list[datetime]:
-        """The times of the newest `last` hits on `key` still in its window, oldest first."""
+    def recent(self, key: str, last: int) -> list[float]:
+        """The times (epoch seconds) of the newest `last` hits on `key` still in its window, oldest
+        first."""
         ...
 
 
@@ -189,7 +191,7 @@ class FraudFilter:
         if self.velocity.hit(key, at, s.cadence_window) <= s.cadence_min_intervals:
             return []
         times = self.velocity.recent(key, s.cadence_last)
-        return cadence_signals(times, min_intervals=s.cadence_min_intervals, max_cv=s.cadence_max_cv)
+        return cadence_of_seconds(times, min_intervals=s.cadence_min_intervals, max_cv=s.cadence_max_cv)
 
     def check_conversion(
         self,
