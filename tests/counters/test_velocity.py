@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from auctera.counters.velocity import SlidingWindowCounter
-from auctera.services.fraud import VelocityCounter
+from auctera.services.ports import VelocityCounter
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)

@@ -21,7 +21,7 @@ from auctera.ivt.ip_ranges import (
     parse_line,
     remove_ranges,
 )
-from auctera.services.fraud import CrawlerMatcher, IpRangeLookup
+from auctera.services.ports import CrawlerMatcher, IpRangeLookup
 
 BOTS = [
     "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",

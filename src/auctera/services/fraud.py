@@ -14,12 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
 
 from auctera.domain.events import Event
 from auctera.domain.fraud import (
     CLEAN,
-    RangeHit,
     RangeKind,
     Reason,
     RequestFacts,
@@ -36,34 +34,7 @@ from auctera.domain.fraud import (
     timing_signals,
     velocity_signal,
 )
-
-# --- ports ---------------------------------------------------------------------------------------
-
-
-class CrawlerMatcher(Protocol):
-    def is_crawler(self, user_agent: str) -> bool:
-        """True when the UA is a known bot, crawler, HTTP library or headless browser. Must be
-        memoised: it is called on every click."""
-        ...
-
-
-class IpRangeLookup(Protocol):
-    def lookup(self, ip: str) -> RangeHit | None:
-        """The most specific imported range holding `ip` (IPv4 or IPv6 text), or None."""
-        ...
-
-
-class VelocityCounter(Protocol):
-    def hit(self, key: str, at: datetime, window: timedelta) -> int:
-        """Record one hit on `key` at `at`; return the hits on `key` in (at - window, at], this one
-        included."""
-        ...
-
-    def recent(self, key: str, last: int) -> list[float]:
-        """The times (epoch seconds) of the newest `last` hits on `key` still in its window, oldest
-        first."""
-        ...
-
+from auctera.services.ports import CrawlerMatcher, IpRangeLookup, VelocityCounter
 
 # --- settings ------------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
@@ -16,6 +16,7 @@ from auctera.domain.campaigns import Campaign, CampaignStatus, CampaignType
 from auctera.domain.compliance import BlockedDomain
 from auctera.domain.conversions import Conversion
 from auctera.domain.events import DailyTotals, Event, Totals
+from auctera.domain.fraud import RangeHit
 
 
 class EventStore(Protocol):
@@ -258,4 +259,32 @@ class BlocklistRepository(Protocol):
 
     def matching(self, domains: Sequence[str]) -> frozenset[str]:
         """Which of `domains` are listed."""
+        ...
+
+
+# --- the fraud filters' lookups (adapters in ivt/ and counters/) ------------------------------
+
+
+class CrawlerMatcher(Protocol):
+    def is_crawler(self, user_agent: str) -> bool:
+        """True when the UA is a known bot, crawler, HTTP library or headless browser. Must be
+        memoised: it is called on every click."""
+        ...
+
+
+class IpRangeLookup(Protocol):
+    def lookup(self, ip: str) -> RangeHit | None:
+        """The most specific imported range holding `ip` (IPv4 or IPv6 text), or None."""
+        ...
+
+
+class VelocityCounter(Protocol):
+    def hit(self, key: str, at: datetime, window: timedelta) -> int:
+        """Record one hit on `key` at `at`; return the hits on `key` in (at - window, at], this one
+        included."""
+        ...
+
+    def recent(self, key: str, last: int) -> list[float]:
+        """The times (epoch seconds) of the newest `last` hits on `key` still in its window, oldest
+        first."""
         ...
