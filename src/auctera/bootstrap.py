@@ -100,10 +100,8 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
     fraud = FraudFilter(default_crawlers(), IpRanges(settings.data_dir), SlidingWindowCounter())
     lookups = CachedLookups(uow, settings.tracking_cache_seconds)
     tracking = TrackingService(
-        uow,
         events,
         ids,
-        clock,
         screen=fraud,
         countries=COUNTRIES,
         lookups=lookups,

@@ -24,6 +24,12 @@ def app(tmp_path: Path) -> Iterator[RootApp]:
     application.container.close()
 
 
+@pytest.fixture
+def clock() -> FrozenClock:
+    """A clock the test moves by hand (the tracking, offers and MTA tests build their app on it)."""
+    return FrozenClock()
+
+
 @contextmanager
 def app_at(tmp_path: Path, clock: FrozenClock, tracking_url: str, **settings: Any) -> Iterator[RootApp]:
     """The real app on a clock the test moves (clicks, postbacks and journeys need minutes to

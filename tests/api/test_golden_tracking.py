@@ -30,11 +30,6 @@ TRACKING_URL = "https://trk.auctera.io"  # the seed's host
 
 
 @pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock()
-
-
-@pytest.fixture
 def app(tmp_path: Path, clock: FrozenClock) -> Iterator[RootApp]:
     with app_at(tmp_path, clock, TRACKING_URL) as application:
         yield application

@@ -25,11 +25,6 @@ TRACKING = "https://trk.example.com"
 
 
 @pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock()
-
-
-@pytest.fixture
 def app(tmp_path: Path, clock: FrozenClock) -> Iterator[RootApp]:
     with app_at(tmp_path, clock, TRACKING) as application:
         yield application

@@ -37,11 +37,6 @@ TRACKING = "https://trk.auctera.io"
 
 
 @pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock()
-
-
-@pytest.fixture
 def app(tmp_path: Path, clock: FrozenClock) -> Iterator[RootApp]:
     with app_at(tmp_path, clock, TRACKING) as application:
         yield application

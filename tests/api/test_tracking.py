@@ -34,11 +34,6 @@ BROWSER = {"User-Agent": CHROME, "Accept-Language": "en-US,en;q=0.9", "CF-IPCoun
 
 
 @pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock()
-
-
-@pytest.fixture
 def app(tmp_path: Path, clock: FrozenClock) -> Iterator[RootApp]:
     # No lookup cache: a paused campaign's links stop at once (in production, within 2 s).
     with app_at(tmp_path, clock, "https://trk.example.com", tracking_cache_seconds=0) as application:

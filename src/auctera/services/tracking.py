@@ -30,9 +30,9 @@ from auctera.domain.tracking import (
     parse_link,
 )
 from auctera.services.caching import CachedLookups
-from auctera.services.clock import Clock, Ids
+from auctera.services.clock import Ids
 from auctera.services.fraud import Traffic
-from auctera.services.ports import EventStore, UnitOfWorkFactory
+from auctera.services.ports import EventStore
 
 CLICK_ID_PREFIX = "auc"  # click ids look like the seed's `auc_982hfj28`
 UID_COOKIE = "auc_uid"  # first-party visitor id on the tracking host, ties touches into paths
@@ -106,19 +106,15 @@ class TrafficScreen(Protocol):
 class TrackingService:
     def __init__(
         self,
-        uow: UnitOfWorkFactory,
         events: EventStore,
         ids: Ids,
-        clock: Clock,
         screen: TrafficScreen,
         countries: frozenset[str],
         lookups: CachedLookups,
         country_of_ip: Callable[[str], str | None] | None = None,
     ) -> None:
-        self._uow = uow
         self._events = events
         self._ids = ids
-        self._clock = clock
         self._screen = screen
         self._countries = countries
         self._country_of_ip = country_of_ip
@@ -128,7 +124,7 @@ class TrackingService:
     # --- the hot paths ------------------------------------------------------------------------
 
     def click(self, request: TrackingRequest) -> Redirect:
-        link, campaign = self._resolve(request.query, needs_destination=True)
+        link, campaign = self._resolve(request, needs_destination=True)
         assert campaign.destination_url is not None  # checked by _resolve
         verdict = self._screen.check_request(request.facts)
         click_id = self._ids.next_id()
@@ -142,7 +138,7 @@ class TrackingService:
         return Redirect(destination(campaign.destination_url, rendered, link), rendered, uid)
 
     def impression(self, request: TrackingRequest, *, viewable: bool = False) -> Logged:
-        link, campaign = self._resolve(request.query, needs_destination=False)
+        link, campaign = self._resolve(request, needs_destination=False)
         uid = request.uid or _new_uid()
         kind = EventType.VIEWABLE_IMPRESSION if viewable else EventType.IMPRESSION
         verdict = self._screen.check_request(request.facts, Traffic.IMPRESSION)
@@ -163,9 +159,9 @@ class TrackingService:
 
     # --- lookups --------------------------------------------------------------------------------
 
-    def _resolve(self, query: str, *, needs_destination: bool) -> tuple[LinkParams, Campaign]:
+    def _resolve(self, request: TrackingRequest, *, needs_destination: bool) -> tuple[LinkParams, Campaign]:
         try:
-            link = parse_link(query)
+            link = parse_link(request.query)
         except LinkError as exc:
             raise TrackingRefused(
                 400, f"This tracking link is malformed ({exc.field}: {exc.message})."
@@ -175,7 +171,7 @@ class TrackingService:
             raise TrackingRefused(404, "This link does not lead to any offer.")
         if campaign.status is CampaignStatus.ARCHIVED:
             raise TrackingRefused(410, "This offer has ended and its links no longer work.")
-        if campaign.status is not CampaignStatus.ACTIVE or not _in_flight(campaign, self._clock()):
+        if campaign.status is not CampaignStatus.ACTIVE or not _in_flight(campaign, request.facts.at):
             raise TrackingRefused(404, "This offer is not running right now.")
         if needs_destination and not campaign.destination_url:
             raise TrackingRefused(404, "This campaign has no landing page to send visitors to.")
