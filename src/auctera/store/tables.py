@@ -75,6 +75,8 @@ accounts = Table(
     Column("previous_signing_secret", String(128), nullable=True),
     Column("previous_signing_secret_until", UTCDateTime, nullable=True),
     Column("attribution_model", String(20), nullable=True),  # the MTA report's default model
+    # Prepaid balance that auction spend draws down; NULL: invoiced, no balance to run out of.
+    Column("balance_micros", BigInteger, nullable=True),
 )
 
 api_keys = Table(
@@ -208,4 +210,160 @@ fx_rates = Table(
     Column("quote", String(3), primary_key=True),
     Column("rate", String(40), nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+# Retailers and merchants: a site with a product catalog, owned by an account. A retailer serves
+# sponsored products (retail media); a merchant's product pages win SmartLink auctions.
+retailers = Table(
+    "retailers",
+    metadata,
+    Id(),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("domain", String(253), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("account_id", "domain"),
+    Index("ix_retailers_account", "account_id", "id"),
+)
+
+# A retailer's catalog, one row per product id of its feed. `gtin` is the GTIN-14 form of the
+# EAN/UPC/GTIN (check digit verified); `match_key` the normalised brand and name: the two ways a
+# SmartLink finds the same product at other merchants. `import_id` is the last feed import that
+# listed the product: a re-import marks the ones it did not list out of stock.
+products = Table(
+    "products",
+    metadata,
+    Id(),
+    Column("retailer_id", BigInteger, ForeignKey("retailers.id", ondelete="CASCADE"), nullable=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("external_id", String(255), nullable=False),
+    Column("name", String(500), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("price_micros", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("image_url", Text, nullable=True),
+    Column("in_stock", Boolean, nullable=False),
+    Column("category", String(255), nullable=True),
+    Column("brand", String(255), nullable=True),
+    Column("gtin", String(14), nullable=True),
+    Column("sku", String(255), nullable=True),
+    Column("min_bid_micros", BigInteger, nullable=True),
+    Column("match_key", String(600), nullable=True),
+    Column("import_id", BigInteger, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("retailer_id", "external_id"),
+    Index("ix_products_retailer", "retailer_id", "id"),
+    Index("ix_products_gtin", "gtin"),
+    Index("ix_products_match_key", "match_key"),
+)
+
+# One row per feed import: its progress while it runs, its figures and first errors after.
+feed_imports = Table(
+    "feed_imports",
+    metadata,
+    Id(),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("retailer_id", BigInteger, ForeignKey("retailers.id", ondelete="CASCADE"), nullable=False),
+    Column("source", String(500), nullable=False),  # file name or "api"
+    Column("format", String(8), nullable=False),  # csv, tsv, json, xml
+    Column("status", String(16), nullable=False),  # running, succeeded, failed
+    Column("rows_read", Integer, nullable=False),
+    Column("rows_valid", Integer, nullable=False),
+    Column("rows_invalid", Integer, nullable=False),
+    Column("marked_out_of_stock", Integer, nullable=False),
+    Column("errors", JSON, nullable=False),  # the first ones: [{"line", "field", "reason"}]
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Index("ix_feed_imports_retailer", "retailer_id", "id"),
+)
+
+# Retail-media open-auction line items (seed 004), children of a `retail_media` campaign. The
+# user sets `user_status` (active or paused); the status shown is derived from it, the flight
+# dates, the products, the spend and the balance. `spent_micros` is the lifetime spend, equal to
+# the sum of the line item's ledger rows.
+line_items = Table(
+    "line_items",
+    metadata,
+    Id(),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("campaign_id", BigInteger, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("target_retailer_id", BigInteger, nullable=False),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date, nullable=True),
+    Column("budget_micros", BigInteger, nullable=True),
+    Column("monthly_pacing_micros", BigInteger, nullable=True),
+    Column("daily_pacing_micros", BigInteger, nullable=True),
+    Column("is_auto_daily_pacing", Boolean, nullable=False),
+    Column("bid_strategy", String(16), nullable=False),
+    Column("target_bid_micros", BigInteger, nullable=False),
+    Column("max_bid_micros", BigInteger, nullable=True),
+    Column("user_status", String(10), nullable=False),
+    Column("spent_micros", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("archived_at", UTCDateTime, nullable=True),
+    UniqueConstraint("campaign_id", "name"),
+    Index("ix_line_items_campaign", "campaign_id", "id"),
+    Index("ix_line_items_account", "account_id", "id"),
+    Index("ix_line_items_retailer", "target_retailer_id", "id"),
+)
+
+# The products a line item promotes.
+line_item_products = Table(
+    "line_item_products",
+    metadata,
+    Column(
+        "line_item_id", BigInteger, ForeignKey("line_items.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("product_id", BigInteger, ForeignKey("products.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_line_item_products_product", "product_id"),
+)
+
+# Spend per pacing period, in the account's time zone: `period` is a day ("2026-11-23") or a
+# month ("2026-11"). Updated in the same transaction as the ledger row and `spent_micros`.
+line_item_spend = Table(
+    "line_item_spend",
+    metadata,
+    Column(
+        "line_item_id", BigInteger, ForeignKey("line_items.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("period", String(10), primary_key=True),
+    Column("spent_micros", BigInteger, nullable=False),
+)
+
+# Every charge, once per click (`click_id` unique: a retried charge lands on the row written).
+spend_ledger = Table(
+    "spend_ledger",
+    metadata,
+    Id(),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("line_item_id", BigInteger, ForeignKey("line_items.id", ondelete="CASCADE"), nullable=False),
+    Column("click_id", BigInteger, nullable=False, unique=True),
+    Column("amount_micros", BigInteger, nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Index("ix_spend_ledger_line_item", "line_item_id", "id"),
+)
+
+# SmartLinks (seed 002): a publisher's link whose destination is auctioned among the merchants
+# selling its product. The id is the auction id; the product is named by our product id, a
+# GTIN or a product URL, resolved at creation into `gtin` and `match_key`.
+smartlinks = Table(
+    "smartlinks",
+    metadata,
+    Id(),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=True),
+    Column("product_id", BigInteger, nullable=True),
+    Column("product_url", Text, nullable=True),
+    Column("gtin", String(14), nullable=True),
+    Column("match_key", String(600), nullable=True),
+    Column("fallback_url", Text, nullable=False),  # where the link goes when no merchant bids
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("archived_at", UTCDateTime, nullable=True),
+    Index("ix_smartlinks_account", "account_id", "id"),
 )
