@@ -283,8 +283,7 @@ feed_imports = Table(
 
 # Retail-media open-auction line items (seed 004), children of a `retail_media` campaign. The
 # user sets `user_status` (active or paused); the status shown is derived from it, the flight
-# dates, the products, the spend and the balance. `spent_micros` is the lifetime spend, equal to
-# the sum of the line item's ledger rows.
+# dates, the products, the spend (`spend_periods`) and the balance.
 line_items = Table(
     "line_items",
     metadata,
@@ -303,7 +302,6 @@ line_items = Table(
     Column("target_bid_micros", BigInteger, nullable=False),
     Column("max_bid_micros", BigInteger, nullable=True),
     Column("user_status", String(10), nullable=False),
-    Column("spent_micros", BigInteger, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("archived_at", UTCDateTime, nullable=True),
@@ -324,28 +322,31 @@ line_item_products = Table(
     Index("ix_line_item_products_product", "product_id"),
 )
 
-# Spend per pacing period, in the account's time zone: `period` is a day ("2026-11-23") or a
-# month ("2026-11"). Updated in the same transaction as the ledger row and `spent_micros`.
-line_item_spend = Table(
-    "line_item_spend",
+# Spend per budget and period. `subject_id` is the line item or campaign whose caps the spend
+# counts against (ids are unique across entities); `period` is a local day ("2026-11-23"), a
+# local month ("2026-11") in the account's time zone, or "total" (lifetime). A charge updates
+# every row it counts against in the same transaction as its ledger row.
+spend_periods = Table(
+    "spend_periods",
     metadata,
-    Column(
-        "line_item_id", BigInteger, ForeignKey("line_items.id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("subject_id", BigInteger, primary_key=True, autoincrement=False),
     Column("period", String(10), primary_key=True),
     Column("spent_micros", BigInteger, nullable=False),
 )
 
 # Every charge, once per click (`click_id` unique: a retried charge lands on the row written).
+# Line-item clicks name their line item; SmartLink clicks on a `smartlink_cpc` campaign have none.
 spend_ledger = Table(
     "spend_ledger",
     metadata,
     Id(),
     Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
-    Column("line_item_id", BigInteger, ForeignKey("line_items.id", ondelete="CASCADE"), nullable=False),
+    Column("campaign_id", BigInteger, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("line_item_id", BigInteger, ForeignKey("line_items.id", ondelete="CASCADE"), nullable=True),
     Column("click_id", BigInteger, nullable=False, unique=True),
     Column("amount_micros", BigInteger, nullable=False),
     Column("occurred_at", UTCDateTime, nullable=False),
+    Index("ix_spend_ledger_campaign", "campaign_id", "id"),
     Index("ix_spend_ledger_line_item", "line_item_id", "id"),
 )
 

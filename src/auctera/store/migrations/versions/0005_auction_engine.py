@@ -1,4 +1,4 @@
-"""auction engine: retailers, catalogs, feed imports, line items, spend, smartlinks
+"""auction engine: retailers, catalogs, feed imports, line items, spend, SmartLinks, balances
 
 Revision ID: 0005
 Revises: 0004
@@ -18,6 +18,13 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "spend_periods",
+        sa.Column("subject_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("period", sa.String(length=10), nullable=False),
+        sa.Column("spent_micros", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("subject_id", "period", name=op.f("pk_spend_periods")),
+    )
     op.create_table(
         "retailers",
         sa.Column(
@@ -115,7 +122,6 @@ def upgrade() -> None:
         sa.Column("target_bid_micros", sa.BigInteger(), nullable=False),
         sa.Column("max_bid_micros", sa.BigInteger(), nullable=True),
         sa.Column("user_status", sa.String(length=10), nullable=False),
-        sa.Column("spent_micros", sa.BigInteger(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.Column("archived_at", UTCDateTime(), nullable=True),
@@ -199,25 +205,13 @@ def upgrade() -> None:
         batch_op.create_index("ix_line_item_products_product", ["product_id"], unique=False)
 
     op.create_table(
-        "line_item_spend",
-        sa.Column("line_item_id", sa.BigInteger(), nullable=False),
-        sa.Column("period", sa.String(length=10), nullable=False),
-        sa.Column("spent_micros", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["line_item_id"],
-            ["line_items.id"],
-            name=op.f("fk_line_item_spend_line_item_id_line_items"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("line_item_id", "period", name=op.f("pk_line_item_spend")),
-    )
-    op.create_table(
         "spend_ledger",
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=False, nullable=False
         ),
         sa.Column("account_id", sa.BigInteger(), nullable=False),
-        sa.Column("line_item_id", sa.BigInteger(), nullable=False),
+        sa.Column("campaign_id", sa.BigInteger(), nullable=False),
+        sa.Column("line_item_id", sa.BigInteger(), nullable=True),
         sa.Column("click_id", sa.BigInteger(), nullable=False),
         sa.Column("amount_micros", sa.BigInteger(), nullable=False),
         sa.Column("occurred_at", UTCDateTime(), nullable=False),
@@ -225,6 +219,12 @@ def upgrade() -> None:
             ["account_id"],
             ["accounts.id"],
             name=op.f("fk_spend_ledger_account_id_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["campaigns.id"],
+            name=op.f("fk_spend_ledger_campaign_id_campaigns"),
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
@@ -237,6 +237,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("click_id", name=op.f("uq_spend_ledger_click_id")),
     )
     with op.batch_alter_table("spend_ledger", schema=None) as batch_op:
+        batch_op.create_index("ix_spend_ledger_campaign", ["campaign_id", "id"], unique=False)
         batch_op.create_index("ix_spend_ledger_line_item", ["line_item_id", "id"], unique=False)
 
     with op.batch_alter_table("accounts", schema=None) as batch_op:
@@ -249,9 +250,9 @@ def downgrade() -> None:
 
     with op.batch_alter_table("spend_ledger", schema=None) as batch_op:
         batch_op.drop_index("ix_spend_ledger_line_item")
+        batch_op.drop_index("ix_spend_ledger_campaign")
 
     op.drop_table("spend_ledger")
-    op.drop_table("line_item_spend")
     with op.batch_alter_table("line_item_products", schema=None) as batch_op:
         batch_op.drop_index("ix_line_item_products_product")
 
@@ -280,3 +281,4 @@ def downgrade() -> None:
         batch_op.drop_index("ix_retailers_account")
 
     op.drop_table("retailers")
+    op.drop_table("spend_periods")
