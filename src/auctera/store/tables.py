@@ -336,6 +336,8 @@ spend_periods = Table(
 
 # Every charge, once per click (`click_id` unique: a retried charge lands on the row written).
 # Line-item clicks name their line item; SmartLink clicks on a `smartlink_cpc` campaign have none.
+# `logged` says the click's event reached the event log (the charge commits first; a sweep logs
+# the clicks a crash left out, as for conversions).
 spend_ledger = Table(
     "spend_ledger",
     metadata,
@@ -346,7 +348,9 @@ spend_ledger = Table(
     Column("click_id", BigInteger, nullable=False, unique=True),
     Column("amount_micros", BigInteger, nullable=False),
     Column("occurred_at", UTCDateTime, nullable=False),
+    Column("logged", Boolean, nullable=False),
     Index("ix_spend_ledger_campaign", "campaign_id", "id"),
+    Index("ix_spend_ledger_logged", "logged", "id"),
     Index("ix_spend_ledger_line_item", "line_item_id", "id"),
 )
 

@@ -215,6 +215,7 @@ def upgrade() -> None:
         sa.Column("click_id", sa.BigInteger(), nullable=False),
         sa.Column("amount_micros", sa.BigInteger(), nullable=False),
         sa.Column("occurred_at", UTCDateTime(), nullable=False),
+        sa.Column("logged", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["accounts.id"],
@@ -239,6 +240,7 @@ def upgrade() -> None:
     with op.batch_alter_table("spend_ledger", schema=None) as batch_op:
         batch_op.create_index("ix_spend_ledger_campaign", ["campaign_id", "id"], unique=False)
         batch_op.create_index("ix_spend_ledger_line_item", ["line_item_id", "id"], unique=False)
+        batch_op.create_index("ix_spend_ledger_logged", ["logged", "id"], unique=False)
 
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("balance_micros", sa.BigInteger(), nullable=True))
@@ -249,6 +251,7 @@ def downgrade() -> None:
         batch_op.drop_column("balance_micros")
 
     with op.batch_alter_table("spend_ledger", schema=None) as batch_op:
+        batch_op.drop_index("ix_spend_ledger_logged")
         batch_op.drop_index("ix_spend_ledger_line_item")
         batch_op.drop_index("ix_spend_ledger_campaign")
 
