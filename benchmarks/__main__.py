@@ -17,13 +17,14 @@ import sys
 import time
 from collections.abc import Callable
 
-from benchmarks import bench_api, bench_attribution, bench_events, bench_tracking
+from benchmarks import bench_api, bench_attribution, bench_auction, bench_events, bench_tracking
 
 BENCHMARKS: dict[str, tuple[str, Callable[[], None]]] = {
     "api": ("(a) GET one campaign, (b) list 100k campaigns", bench_api.main),
     "events": ("(c) event appends, (d) daily aggregate", bench_events.main),
     "tracking": ("(f) click redirect, (g) impression pixel, (h) signed postbacks", bench_tracking.main),
     "attribution": ("data-driven attribution fitted over 1M paths", bench_attribution.main),
+    "auction": ("the auction core over 5,000 candidates, per auction", bench_auction.main),
 }
 
 
