@@ -42,3 +42,24 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# The official retail-media Python SDK of each API version /{version}/retail-media serves, pinned,
+# each in a directory of its own (releases of one distribution cannot share a site-packages; their
+# dependencies are in the dev extras). Installed only when missing; tests/compat/retail_media runs
+# each in a subprocess with PYTHONPATH on its directory. 2024-04: the last release whose SDK still
+# has the promoted-products calls (later 2024.4 builds dropped them).
+RETAIL_MEDIA_SDKS := 2023-10=2023.10.0.241029 2024-01=2024.1.0.250409 2024-04=2024.4.0.240515 \
+	2024-07=2024.7.0.251028 2024-10=2024.10.0.260126 2025-01=2025.1.0.260601 \
+	2025-04=2025.4.0.260601 2025-07=2025.7.0.260601 2025-10=2025.10.0.260601
+SDK_DIR := $(VENV)/sdks
+
+.PHONY: sdks
+sdks: install
+	@for pin in $(RETAIL_MEDIA_SDKS); do \
+	  api=$${pin%%=*}; release=$${pin#*=}; dir=$(SDK_DIR)/$$api; \
+	  test -f $$dir/.release-$$release && continue; \
+	  rm -rf $$dir && $(BIN)/python -m pip install --quiet --no-deps --target $$dir \
+	    criteo-api-retailmedia-sdk==$$release && touch $$dir/.release-$$release || exit 1; \
+	done
+
+pytest: sdks

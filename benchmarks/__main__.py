@@ -17,14 +17,28 @@ import sys
 import time
 from collections.abc import Callable
 
-from benchmarks import bench_api, bench_attribution, bench_auction, bench_events, bench_tracking
+from benchmarks import (
+    bench_api,
+    bench_attribution,
+    bench_auction,
+    bench_events,
+    bench_feeds,
+    bench_retail_media,
+    bench_smartlink,
+    bench_spend,
+    bench_tracking,
+)
 
 BENCHMARKS: dict[str, tuple[str, Callable[[], None]]] = {
     "api": ("(a) GET one campaign, (b) list 100k campaigns", bench_api.main),
     "events": ("(c) event appends, (d) daily aggregate", bench_events.main),
     "tracking": ("(f) click redirect, (g) impression pixel, (h) signed postbacks", bench_tracking.main),
     "attribution": ("data-driven attribution fitted over 1M paths", bench_attribution.main),
+    "feeds": ("product feed import of 100k products vs pyarrow parsing it", bench_feeds.main),
     "auction": ("the auction core over 5,000 candidates, per auction", bench_auction.main),
+    "spend": ("(i) sponsored click redirect, charged", bench_spend.main),
+    "smartlink": ("SmartLink auction: 10k line items, 100k products", bench_smartlink.main),
+    "retail-media": ("(r1) GET one line item, (r2) pages of line items", bench_retail_media.main),
 }
 
 

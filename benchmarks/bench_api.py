@@ -96,9 +96,9 @@ def serve(data_dir: str, port: int) -> None:
     """The subprocess: the real app plus the trivial baseline route, under uvicorn."""
     import uvicorn
 
-    from auctera.app import create_app
+    from auctera.app import create_app, tuned_for_serving
 
-    app = create_app(Settings(data_dir=Path(data_dir), log_level="warning", log_json=True))
+    app = tuned_for_serving(create_app(Settings(data_dir=Path(data_dir), log_level="warning", log_json=True)))
 
     @app.api.get(TRIVIAL, include_in_schema=False)
     async def trivial() -> Any:

@@ -102,7 +102,7 @@ def serve(data_dir: str, port: int) -> None:
     import uvicorn
     from starlette.types import Receive, Scope, Send
 
-    from auctera.app import create_app
+    from auctera.app import create_app, tuned_for_serving
     from auctera.tracking.handlers import _NO_STORE, _PIXEL_HEADERS
 
     settings = Settings(
@@ -112,7 +112,7 @@ def serve(data_dir: str, port: int) -> None:
         tracking_url=BASE,
         client_ip_header="X-Forwarded-For",
     )
-    app = create_app(settings)
+    app = tuned_for_serving(create_app(settings))
 
     async def redirect(scope: Scope, receive: Receive, send: Send) -> None:
         headers = [(b"location", TRIVIAL_LOCATION), _NO_STORE, (b"content-length", b"0")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -16,18 +17,25 @@ from auctera.counters.rate_limit import InProcessRateLimiter
 from auctera.counters.velocity import SlidingWindowCounter
 from auctera.domain.ids import MAX_NODE, IdGenerator
 from auctera.events.duckdb_store import DuckDBEventStore
+from auctera.feeds import read_feed
 from auctera.ivt.crawlers import default_crawlers
 from auctera.ivt.geoip import GeoIpCountries
 from auctera.ivt.ip_ranges import IpRanges
 from auctera.services.accounts import AccountService
 from auctera.services.attribution import AttributionService
+from auctera.services.auctions import AuctionService
 from auctera.services.auth import AuthService
 from auctera.services.caching import CachedLookups
 from auctera.services.campaigns import COUNTRIES, CampaignService
+from auctera.services.catalog import CatalogService
 from auctera.services.clock import Clock, utcnow
 from auctera.services.conversions import ConversionService
 from auctera.services.fraud import FraudFilter
+from auctera.services.line_items import LineItemService
 from auctera.services.ports import RateLimiter
+from auctera.services.smartlinks import SmartLinkService
+from auctera.services.spend import SpendService
+from auctera.services.sponsored import SponsoredLinks, SponsoredService
 from auctera.services.tracking import TrackingService
 from auctera.store.database import make_engine
 from auctera.store.migrate import upgrade
@@ -49,6 +57,13 @@ class Container:
     tracking: TrackingService
     conversions: ConversionService
     attribution: AttributionService
+    spend: SpendService
+    sponsored: SponsoredService
+    sponsored_links: SponsoredLinks  # what the auctions put in their answers: /sp/click, /sp/imp URLs
+    catalog: CatalogService
+    line_items: LineItemService
+    auctions: AuctionService
+    smartlinks: SmartLinkService
     # Whether short reads of the state store may run on the event loop: SQLite reads a local file
     # in microseconds, less than a hop to the threadpool costs; a PostgreSQL round trip is I/O.
     inline_reads: bool = False
@@ -82,6 +97,31 @@ def claim_node_slot(data_dir: Path) -> tuple[int, IO[str]]:
     raise RuntimeError(f"all {MAX_NODE + 1} node slots in {slots} are taken")
 
 
+CLICK_TOKEN_SECRET_FILE = "click-token.secret"
+
+
+def click_token_secret(settings: Settings) -> bytes:
+    """The key click tokens are signed with: AUCTERA_CLICK_TOKEN_SECRET, else 32 random bytes made
+    once and kept in data_dir (mode 0600), so restarts and every worker sharing the dir agree."""
+    if settings.click_token_secret:
+        return settings.click_token_secret.encode()
+    path = settings.data_dir / CLICK_TOKEN_SECRET_FILE
+    if not path.exists():
+        draft = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(draft, path)  # atomic and exclusive: when workers race, the first one's wins
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return bytes.fromhex(path.read_text().strip())
+
+
 def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.node_id is None:
@@ -106,6 +146,22 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
         countries=COUNTRIES,
         lookups=lookups,
         country_of_ip=GeoIpCountries(settings.geoip_database) if settings.geoip_database else None,
+    )
+    spend = SpendService(uow, ids)
+    sponsored_links = SponsoredLinks(settings.tracking_url, click_token_secret(settings))
+    sponsored = SponsoredService(
+        events,
+        ids,
+        clock,
+        screen=fraud,
+        spend=spend,
+        uow=uow,
+        lookups=lookups,
+        secret=sponsored_links.secret,
+        countries=COUNTRIES,
+        cache_seconds=settings.tracking_cache_seconds,
+        country_of_ip=GeoIpCountries(settings.geoip_database) if settings.geoip_database else None,
+        remember_click=tracking.recent_clicks.add,
     )
     return Container(
         settings=settings,
@@ -137,6 +193,24 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
             lookups=lookups,
         ),
         attribution=AttributionService(uow, events, clock),
+        spend=spend,
+        sponsored=sponsored,
+        sponsored_links=sponsored_links,
+        catalog=CatalogService(uow, ids, clock, read_feed),
+        line_items=LineItemService(uow, ids, clock),
+        auctions=AuctionService(
+            uow,
+            events,
+            events,
+            ids,
+            clock,
+            screen=fraud,
+            spend=spend,
+            links=sponsored_links,
+            pool_seconds=settings.auction_cache_seconds,
+            inventory_seconds=settings.auction_inventory_seconds,
+        ),
+        smartlinks=SmartLinkService(uow, ids, clock),
         inline_reads=engine.dialect.name == "sqlite",
         _node_lock=lock,
     )

@@ -41,6 +41,19 @@ class Settings(BaseSettings):
     # Campaign/publisher lookups on the click path are cached this long: a paused or archived
     # campaign's links stop redirecting within it (the seed promises 500 ms).
     tracking_cache_seconds: float = Field(default=0.5, ge=0)
+    # Key sponsored click tokens are signed with (docs/spend.md). Unset: a random one generated once
+    # and kept in data_dir/click-token.secret (mode 0600), shared by the workers using that dir.
+    # Machines not sharing a data dir must all be given the same one.
+    click_token_secret: str | None = Field(default=None, min_length=16)
+    # SmartLink auction API (/api/v1/auction/): requests per minute per origin (Origin header, else
+    # the client's address) before it answers 429.
+    smartlink_rate_limit_per_minute: int = Field(default=6000, ge=1)
+    # Auctions use remaining caps and pacing at most this old (the charge itself never overspends:
+    # it checks every cap again)...
+    auction_cache_seconds: float = Field(default=2.0, ge=0)
+    # ...and who may bid on what (line items, campaigns, products, merchants, balances) is reloaded
+    # in the background when a change is seen (checked every second), else after this long.
+    auction_inventory_seconds: float = Field(default=300.0, ge=0)
     # Conversions scoring above this are rejected, unless the account sets its own threshold.
     default_fraud_threshold: float = Field(default=0.8, ge=0, le=1)
     # Behind a proxy or CDN: the header holding the visitor's address (first entry), e.g.

@@ -1,33 +1,84 @@
 """No tenant reaches another tenant's objects: every id-taking endpoint answers 404.
 
 The endpoints come from the OpenAPI document, so a new route with a path parameter is covered
-the day it is added. It must come with a factory here (how to create such an object for a
-tenant, and how that tenant reads it back); until then this test fails on purpose.
+the day it is added. It must come with a factory here (how to create such an object for its
+owner, and how the owner reads it back); until then this test fails on purpose. Each endpoint is
+called on the owner's objects by another advertiser and by a publisher, on every surface with its
+own credentials (an API key on /v2, an OAuth2 access token on retail media) and with a body that
+would change the objects if the call got through: each must get a 404 in the surface's envelope,
+and the owner's view of the objects must be unchanged afterwards.
+
+Owners differ per object: advertiser A owns campaigns, keys and line items; the operator its
+blocklist; the publisher Shop a retail site (a retailer and its catalog), the auctions run on it
+and SmartLinks. Objects in one path belong together (a product of that retailer, a line item of
+that campaign): factories are memoised for the test and ask for the objects they need.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from auctera.api.compat.retail_media.envelope import VERSIONS
 from auctera.app import RootApp
-from auctera.domain.accounts import render_account_id
+from auctera.domain import ids as idfmt
+from auctera.domain.accounts import Account, render_account_id
 
 from .conftest import bearer
+
+RETAIL_MEDIA = f"/{VERSIONS[-1]}/retail-media"  # where owners read their retail-media objects
+
+
+@dataclass
+class Caller:
+    """An account and its credentials: an API key (/v2), OAuth2 client credentials (retail media)."""
+
+    account: Account
+    key: str
+    client_id: str
+    client_secret: str
 
 
 @dataclass
 class Tenants:
     app: RootApp
     client: TestClient
-    owner: str  # advertiser A's key
-    network: str  # the operator's key (owns operator objects, such as blocklist entries)
-    intruders: dict[str, str]  # kind -> key of accounts that must not reach A's objects
+    owner: Caller  # advertiser A
+    network: Caller  # the operator (owns operator objects, such as blocklist entries)
+    shop: Caller  # a publisher: its retail site, the auctions it runs there, its SmartLinks
+    intruders: dict[str, Caller]  # kind -> accounts that must not reach the owners' objects
+    made: dict[Factory, Owned] = field(default_factory=dict)
+    tokens: dict[int, str] = field(default_factory=dict)
+
+    def object(self, factory: Factory) -> Owned:
+        """The factory's object, made once per test: objects made for one path belong together."""
+        if factory not in self.made:
+            self.made[factory] = factory(self)
+        return self.made[factory]
+
+    def token(self, who: Caller) -> str:
+        """An OAuth2 access token, from the app's own token endpoint."""
+        if who.account.id not in self.tokens:
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": who.client_id,
+                "client_secret": who.client_secret,
+            }
+            self.tokens[who.account.id] = _json(self.client.post("/oauth2/token", data=form))["access_token"]
+        return self.tokens[who.account.id]
+
+    def v2(self, who: Caller, method: str, path: str, body: Any = None) -> Any:
+        return _json(self.client.request(method, path, json=body, headers=bearer(who.key)))
+
+    def retail_media(self, who: Caller, method: str, path: str, body: Any = None) -> Any:
+        headers = bearer(self.token(who))
+        return _json(self.client.request(method, RETAIL_MEDIA + path, json=body, headers=headers))
 
 
 @dataclass
@@ -36,9 +87,15 @@ class Owned:
     read: Callable[[], Any]  # the owner's view of the object, to check it is unchanged
 
 
+Factory = Callable[[Tenants], Owned]
+
+
 def _json(response: Any) -> Any:
-    assert response.status_code == 200, response.text
+    assert response.is_success, f"{response.request.method} {response.request.url}: {response.text}"
     return response.json()
+
+
+# --- /v2: advertiser A's and the operator's objects -----------------------------------------------
 
 
 def campaign(t: Tenants) -> Owned:
@@ -48,69 +105,236 @@ def campaign(t: Tenants) -> Owned:
         "budget": {"daily": 100},
         "destination_url": "https://a.example.com/",
     }
-    created = t.client.post("/v2/campaigns", json=body, headers=bearer(t.owner))
-    campaign_id = created.json()["campaign_id"]
-    return Owned(
-        campaign_id, lambda: _json(t.client.get(f"/v2/campaigns/{campaign_id}", headers=bearer(t.owner)))
-    )
+    campaign_id = t.v2(t.owner, "POST", "/v2/campaigns", body)["campaign_id"]
+    return Owned(campaign_id, lambda: t.v2(t.owner, "GET", f"/v2/campaigns/{campaign_id}"))
 
 
 def api_key(t: Tenants) -> Owned:
-    key_id = t.client.post("/v2/keys", json={"name": "second"}, headers=bearer(t.owner)).json()["key"]["id"]
+    key_id = t.v2(t.owner, "POST", "/v2/keys", {"name": "second"})["key"]["id"]
     return Owned(
-        key_id,
-        lambda: next(
-            k for k in _json(t.client.get("/v2/keys", headers=bearer(t.owner)))["data"] if k["id"] == key_id
-        ),
+        key_id, lambda: next(k for k in t.v2(t.owner, "GET", "/v2/keys")["data"] if k["id"] == key_id)
     )
 
 
 def account(t: Tenants) -> Owned:
-    principal = t.app.container.auth.authenticate(t.owner)
+    account_id = render_account_id(t.owner.account.kind, t.owner.account.id)
     return Owned(
-        render_account_id(principal.kind, principal.account_id),
-        lambda: _json(t.client.get("/v2/account", headers=bearer(t.owner))),
+        account_id,
+        lambda: (
+            t.v2(t.owner, "GET", "/v2/account"),
+            t.v2(t.owner, "GET", f"/v2/accounts/{account_id}/balance"),
+        ),
     )
 
 
 def blocked_domain(t: Tenants) -> Owned:
-    t.client.post("/v2/network/blocklist", json={"domain": "blocked.example"}, headers=bearer(t.network))
+    t.v2(t.network, "POST", "/v2/network/blocklist", {"domain": "blocked.example"})
+    return Owned("blocked.example", lambda: t.v2(t.network, "GET", "/v2/network/blocklist"))
+
+
+# --- /v2: the publisher Shop's retail site, its catalog, its auctions, its SmartLinks ---------------
+
+
+def _feed(*names: str) -> dict[str, Any]:
+    """A JSON product feed of the retail site, a product per name."""
+    return {
+        "products": [
+            {
+                "id": name,
+                "title": name.title(),
+                "price": "25.00",
+                "link": f"https://shop.example.com/p/{name}",
+            }
+            for name in names
+        ]
+    }
+
+
+def retail_site(t: Tenants) -> Owned:
+    body = {"name": "Shop", "domain": "shop.example.com"}
+    retailer_id = t.v2(t.shop, "POST", "/v2/retailers", body)["retailer_id"]
     return Owned(
-        "blocked.example", lambda: _json(t.client.get("/v2/network/blocklist", headers=bearer(t.network)))
+        retailer_id,
+        lambda: (
+            t.v2(t.shop, "GET", f"/v2/retailers/{retailer_id}"),
+            t.v2(t.shop, "GET", f"/v2/retailers/{retailer_id}/products"),  # a feed import changes it
+        ),
     )
 
 
-# Path parameter -> how to make such an object for the owner. Add one per new id kind.
-FACTORIES: dict[str, Callable[[Tenants], Owned]] = {
+def feed_import(t: Tenants) -> Owned:
+    path = f"/v2/retailers/{t.object(retail_site).value}/feeds"
+    import_id = t.v2(t.shop, "POST", path, _feed("kettle", "toaster"))["import_id"]
+    return Owned(import_id, lambda: t.v2(t.shop, "GET", f"{path}/{import_id}"))
+
+
+def product(t: Tenants) -> Owned:
+    t.object(feed_import)
+    path = f"/v2/retailers/{t.object(retail_site).value}/products"
+    listed = t.v2(t.shop, "GET", path)["data"]
+    product_id = next(p["product_id"] for p in listed if p["external_id"] == "kettle")
+    return Owned(product_id, lambda: t.v2(t.shop, "GET", f"{path}/{product_id}"))
+
+
+def sponsored_auction(t: Tenants) -> Owned:
+    """An auction run on Shop's retail site, where A's line item bids (and no intruder's)."""
+    t.object(line_item)
+    path = f"/v2/retailers/{t.object(retail_site).value}/sponsored-products"
+    decision = t.v2(t.shop, "POST", path, {"page": {"type": "search", "keywords": "kettle"}})
+    assert [p["product"]["external_id"] for p in decision["products"]] == ["kettle"], decision
+    auction_id = decision["auction_id"]
+    return Owned(auction_id, lambda: t.v2(t.shop, "GET", f"/v2/auctions/{auction_id}"))
+
+
+def smartlink(t: Tenants) -> Owned:
+    body = {"product_id": t.object(product).value, "name": "Shop's kettle"}
+    auction_id = t.v2(t.shop, "POST", "/v2/smartlinks", body)["auction_id"]
+    return Owned(auction_id, lambda: t.v2(t.shop, "GET", f"/v2/smartlinks/{auction_id}"))
+
+
+# --- retail media: advertiser A's campaigns and line items --------------------------------------
+
+
+def retail_media_account(t: Tenants) -> Owned:
+    account_id = str(t.owner.account.id)
+    return Owned(account_id, lambda: t.retail_media(t.owner, "GET", f"/accounts/{account_id}/campaigns"))
+
+
+def retail_media_campaign(t: Tenants) -> Owned:
+    body = {"data": {"type": "RetailMediaCampaign", "attributes": {"name": "A's spring", "budget": 1000}}}
+    path = f"/accounts/{t.owner.account.id}/campaigns"
+    campaign_id = t.retail_media(t.owner, "POST", path, body)["data"]["id"]
+    return Owned(
+        campaign_id,
+        lambda: (
+            t.retail_media(t.owner, "GET", f"/campaigns/{campaign_id}"),
+            t.retail_media(t.owner, "GET", f"/campaigns/{campaign_id}/auction-line-items"),
+        ),
+    )
+
+
+def _today(t: Tenants) -> str:
+    return t.app.container.clock().date().isoformat()
+
+
+def _line_item_body(t: Tenants, name: str) -> dict[str, Any]:
+    """A new line item on Shop's retail site, bidding per click."""
+    retailer_id = idfmt.parse("ret", t.object(retail_site).value)
+    attributes = {
+        "name": name,
+        "startDate": _today(t),
+        "targetRetailerId": str(retailer_id),
+        "bidStrategy": "clicks",
+        "targetBid": 0.5,
+    }
+    return {"data": {"type": "RetailMediaAuctionLineItem", "attributes": attributes}}
+
+
+def line_item(t: Tenants) -> Owned:
+    """A's line item on Shop's retail site, promoting its kettle."""
+    t.object(feed_import)
+    path = f"/campaigns/{t.object(retail_media_campaign).value}/auction-line-items"
+    line_item_id = t.retail_media(t.owner, "POST", path, _line_item_body(t, "A's kettles"))["data"]["id"]
+    promoted = {"data": [{"id": "kettle", "type": "RetailMediaPromotedProduct"}]}
+    t.retail_media(t.owner, "POST", f"/line-items/{line_item_id}/products/append", promoted)
+    return Owned(
+        line_item_id,
+        lambda: (
+            t.retail_media(t.owner, "GET", f"/auction-line-items/{line_item_id}"),
+            t.retail_media(t.owner, "GET", f"/line-items/{line_item_id}/products"),
+        ),
+    )
+
+
+def _another_line_item(t: Tenants) -> dict[str, Any]:
+    return _line_item_body(t, "hijacked")
+
+
+def _line_item_replacement(t: Tenants) -> dict[str, Any]:
+    attributes = {
+        "name": "hijacked",
+        "startDate": _today(t),
+        "isAutoDailyPacing": False,
+        "targetBid": 2,
+        "status": "paused",
+    }
+    return {"data": {"type": "RetailMediaAuctionLineItem", "attributes": attributes}}
+
+
+# Path parameter -> how to make such an object for its owner. Add one per new id kind; where one
+# name means different objects on different paths, key the factory by (path template, parameter).
+FACTORIES: dict[str | tuple[str, str], Factory] = {
     "campaign_id": campaign,
     "key_id": api_key,
     "account_id": account,
     "domain": blocked_domain,
+    "retailer_id": retail_site,
+    "import_id": feed_import,
+    "product_id": product,
+    ("/v2/auctions/{auction_id}", "auction_id"): sponsored_auction,
+    ("/v2/smartlinks/{auction_id}", "auction_id"): smartlink,
+    "accountId": retail_media_account,
+    "campaignId": retail_media_campaign,
+    "lineItemId": line_item,
 }
 
-# Bodies that would change the object if the request got through (a 422 would hide the 404).
+# Path parameters that name no tenant's object: the endpoints are checked with each value.
+SHARED: dict[str, tuple[str, ...]] = {"version": VERSIONS}
+
+# Bodies that would change the object (or run its auction) if the request got through: a 400 or
+# 422 would hide the 404. A function makes the body from the test's objects (the retailer's id).
 BODIES: dict[tuple[str, str], Any] = {
+    ("PATCH", "/v2/accounts/{account_id}/balance"): {"balance": "1000"},
     ("PATCH", "/v2/campaigns/{campaign_id}"): {"name": "hijacked", "status": "paused"},
     ("POST", "/v2/campaigns/{campaign_id}/review"): {"decision": "reject", "reasons": ["hijacked"]},
     ("POST", "/v2/keys/{key_id}/rotate"): {"grace_seconds": 0},
+    ("POST", "/v2/retailers/{retailer_id}/feeds"): _feed("hijacked"),
+    ("POST", "/v2/retailers/{retailer_id}/sponsored-products"): {
+        "page": {"type": "search", "keywords": "kettle"}
+    },
+    ("POST", "/{version}/retail-media/accounts/{accountId}/campaigns"): {
+        "data": {"type": "RetailMediaCampaign", "attributes": {"name": "hijacked", "budget": 1}}
+    },
+    ("POST", "/{version}/retail-media/campaigns/{campaignId}/auction-line-items"): _another_line_item,
+    ("PUT", "/{version}/retail-media/auction-line-items/{lineItemId}"): _line_item_replacement,
+    ("POST", "/{version}/retail-media/line-items/{lineItemId}/products/append"): {
+        "data": [{"id": "toaster", "type": "RetailMediaPromotedProduct"}]
+    },
+    ("POST", "/{version}/retail-media/line-items/{lineItemId}/products/delete"): {
+        "data": [{"id": "kettle", "type": "RetailMediaPromotedProduct"}]
+    },
 }
 
 
 @dataclass(frozen=True)
 class Surface:
-    headers: Callable[[str], dict[str, str]]
+    headers: Callable[[Tenants, Caller], dict[str, str]]
     is_not_found: Callable[[Any], bool]
+
+
+def _retail_media_not_found(body: Any) -> bool:
+    """`{"warnings": [], "errors": [<one CommonProblem>]}`, the SDKs' error model."""
+    if set(body) != {"warnings", "errors"} or body["warnings"] != [] or len(body["errors"]) != 1:
+        return False
+    [problem] = body["errors"]
+    return set(problem) == {"type", "code", "title", "detail"} and problem["code"] == "not-found"
 
 
 # Path prefix -> how that surface authenticates and what its 404 envelope looks like.
 SURFACES: dict[str, Surface] = {
     "/v2/": Surface(
-        bearer,
+        lambda t, who: bearer(who.key),
         lambda body: body.get("success") is False and body.get("error", {}).get("code") == "not_found",
     ),
+    "/{version}/retail-media/": Surface(lambda t, who: bearer(t.token(who)), _retail_media_not_found),
 }
 
 _PARAM = re.compile(r"\{([^}]+)\}")
+
+
+def ids_in(template: str) -> list[str]:
+    """The path parameters that name an object (not the shared ones, such as the API version)."""
+    return [name for name in _PARAM.findall(template) if name not in SHARED]
 
 
 def id_taking_endpoints(client: TestClient) -> list[tuple[str, str]]:
@@ -118,23 +342,41 @@ def id_taking_endpoints(client: TestClient) -> list[tuple[str, str]]:
     return sorted(
         (method.upper(), path)
         for path, operations in paths.items()
-        if _PARAM.search(path)
+        if ids_in(path)
         for method in operations
         if method in {"get", "post", "put", "patch", "delete"}
     )
 
 
+def factory_for(template: str, name: str) -> Factory | None:
+    """The factory of this path's parameter, else of every parameter of that name."""
+    return FACTORIES.get((template, name)) or FACTORIES.get(name)
+
+
+def shared_values(template: str) -> list[dict[str, str]]:
+    """Every combination of the shared parameters' values (one empty one when there are none)."""
+    names = [name for name in _PARAM.findall(template) if name in SHARED]
+    return [
+        dict(zip(names, values, strict=True)) for values in itertools.product(*(SHARED[n] for n in names))
+    ]
+
+
+def _caller(app: RootApp, name: str, kind: str) -> Caller:
+    new = app.container.accounts.create_account(name, kind)
+    return Caller(new.account, new.api_key, new.client_id, new.client_secret)
+
+
 @pytest.fixture
 def tenants(app: RootApp, client: TestClient) -> Tenants:
-    accounts = app.container.accounts
     return Tenants(
         app=app,
         client=client,
-        owner=accounts.create_account("A", "advertiser").api_key,
-        network=accounts.create_account("Operator", "network").api_key,
+        owner=_caller(app, "A", "advertiser"),
+        network=_caller(app, "Operator", "network"),
+        shop=_caller(app, "Shop", "publisher"),
         intruders={
-            "advertiser": accounts.create_account("B", "advertiser").api_key,
-            "publisher": accounts.create_account("P", "publisher").api_key,
+            "advertiser": _caller(app, "B", "advertiser"),
+            "publisher": _caller(app, "P", "publisher"),
         },
     )
 
@@ -146,28 +388,38 @@ def test_the_campaign_endpoints_are_covered(client: TestClient) -> None:
         ("PATCH", "/v2/campaigns/{campaign_id}"),
         ("DELETE", "/v2/campaigns/{campaign_id}"),
         ("POST", "/v2/campaigns/{campaign_id}/review"),
+        ("GET", "/{version}/retail-media/campaigns/{campaignId}"),
+        ("POST", "/{version}/retail-media/accounts/{accountId}/campaigns"),
     ]:
         assert expected in endpoints
+    assert ("GET", "/{version}/retail-media/accounts") not in endpoints  # the caller's own: no id
 
 
 def test_every_id_taking_endpoint_hides_other_tenants_objects(tenants: Tenants) -> None:
     endpoints = id_taking_endpoints(tenants.client)
-    missing = sorted({p for _, path in endpoints for p in _PARAM.findall(path)} - FACTORIES.keys())
-    assert not missing, f"no factory for path parameters {missing}: add one to FACTORIES"
+    missing = sorted({name for _, path in endpoints for name in ids_in(path) if not factory_for(path, name)})
+    assert not missing, (
+        f"no factory for path parameters {missing}: add one to FACTORIES "
+        "(by name, or by (path template, name) where the name means another object on that path)"
+    )
     for method, template in endpoints:
         surface = next((s for prefix, s in SURFACES.items() if template.startswith(prefix)), None)
         assert surface is not None, f"{template}: add its surface (auth, 404 envelope) to SURFACES"
-        owned = {name: FACTORIES[name](tenants) for name in _PARAM.findall(template)}
+        owned = {name: tenants.object(factory_for(template, name)) for name in ids_in(template)}
         before = {name: o.read() for name, o in owned.items()}
-        path = template.format(**{name: o.value for name, o in owned.items()})
-        for kind, key in tenants.intruders.items():
-            response = tenants.client.request(
-                method, path, json=BODIES.get((method, template)), headers=surface.headers(key)
-            )
-            assert response.status_code == 404, (
-                f"{kind} {method} {path}: {response.status_code} {response.text}"
-            )
-            assert surface.is_not_found(response.json()), f"{kind} {method} {path}: {response.text}"
+        body = BODIES.get((method, template))
+        if callable(body):
+            body = body(tenants)
+        for shared in shared_values(template):
+            path = template.format(**shared, **{name: o.value for name, o in owned.items()})
+            for kind, who in tenants.intruders.items():
+                response = tenants.client.request(
+                    method, path, json=body, headers=surface.headers(tenants, who)
+                )
+                assert response.status_code == 404, (
+                    f"{kind} {method} {path}: {response.status_code} {response.text}"
+                )
+                assert surface.is_not_found(response.json()), f"{kind} {method} {path}: {response.text}"
         assert {name: o.read() for name, o in owned.items()} == before, (
-            f"{method} {template} changed A's object"
+            f"{method} {template} changed the owner's object"
         )

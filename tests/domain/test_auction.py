@@ -110,6 +110,12 @@ def test_a_lone_bidder_pays_a_cent_or_the_reserve() -> None:
     assert prices(auction([a], Placement(reserve_micros=250_000))) == [(1, 1, 250_000)]
 
 
+def test_the_product_min_bid_is_a_floor_price_too() -> None:
+    a = replace(cand(1, 10, 1_000_000, 1 / 32), min_bid_micros=400_000)
+    # alone: a cent, raised to the product's minBid 400,000 (the reserve, 250,000, is lower)
+    assert prices(auction([a], Placement(reserve_micros=250_000))) == [(1, 1, 400_000)]
+
+
 def test_each_slot_pays_against_the_next_ranked_candidate() -> None:
     a = cand(1, 10, 1_000_000, 1 / 16)  # 62,500
     b = cand(2, 20, 2_000_000, 1 / 64)  # 31,250
@@ -376,7 +382,8 @@ def reference_auction(candidates: list[Candidate], placement: Placement, draw: f
         else:
             next_score = scores[contenders[k + 1]] if k + 1 < len(contenders) else 0.0
             price = math.floor(next_score / candidates[i].p_click) + CENT
-            won[i] = (k + 1, min(bids[i], max(placement.reserve_micros, price)))
+            floor = max(placement.reserve_micros, candidates[i].min_bid_micros)
+            won[i] = (k + 1, min(bids[i], max(floor, price)))
     return [
         Explanation(
             line_item_id=c.line_item_id,
@@ -451,8 +458,7 @@ def test_what_winners_pay(candidates: list[Candidate], placement: Placement, dra
     for w in result.winners:
         c = candidates[w.index]
         assert type(w.price_micros) is int and type(w.bid_micros) is int
-        assert placement.reserve_micros <= w.price_micros <= w.bid_micros
-        assert w.bid_micros >= c.min_bid_micros
+        assert max(placement.reserve_micros, c.min_bid_micros) <= w.price_micros <= w.bid_micros
         assert c.remaining_micros is None or c.remaining_micros >= w.bid_micros  # it can cover its bid
         assert c.participation > 0
     assert [w.slot for w in result.winners] == list(range(1, len(result.winners) + 1))

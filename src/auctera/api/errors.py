@@ -104,3 +104,10 @@ def install_error_handlers(app: FastAPI) -> None:
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
         return response
+
+
+# The retail-media surface (seed 004) renders its errors JSON:API style under each API version.
+from auctera.api.compat.retail_media.envelope import VERSIONS, retail_media_envelope  # noqa: E402
+
+for _version in VERSIONS:
+    register_envelope(f"/{_version}/retail-media/", retail_media_envelope)

@@ -1,16 +1,20 @@
 """`auctera demo`: a small but realistic marketplace to explore the API with.
 
-A network operator, three advertisers with campaigns of every type, two publishers, and
-30 days of impressions, clicks and conversions in the event log, so the performance
-figures are not all zero. Idempotent: a second run changes nothing. The credentials are
-written to `data_dir/demo-credentials.json` (mode 0600), since keys are shown only once.
+A network operator, three advertisers with campaigns of every type, two publishers, a retail
+site with a product catalog where one advertiser's line item promotes its boots, two merchants
+whose catalogs share products with it, a SmartLink, and 30 days of impressions, clicks and
+conversions in the event log, so the performance figures are not all zero. Idempotent: a
+second run changes nothing. The credentials are written to `data_dir/demo-credentials.json`
+(mode 0600), since keys are shown only once.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import random
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -18,9 +22,14 @@ import orjson
 from auctera.api.v2.schemas import CampaignCreate
 from auctera.bootstrap import Container
 from auctera.domain.accounts import Principal, render_account_id
-from auctera.domain.campaigns import Campaign, CampaignStatus
+from auctera.domain.campaigns import Campaign, CampaignStatus, CampaignType
+from auctera.domain.catalog import FeedFormat
 from auctera.domain.events import Event, EventType
 from auctera.domain.ids import render
+from auctera.domain.line_items import LineItemSettings, LineItemStatus
+from auctera.domain.pricing import BidStrategy
+from auctera.services.line_items import LineItemWrite
+from auctera.services.smartlinks import SmartLinkCreate
 
 NETWORK = "Auctera Network (demo)"
 
@@ -96,13 +105,44 @@ ADVERTISERS: list[dict[str, Any]] = [
                 "type": "smartlink_cpc",
                 "budget": {"daily": 2500, "total": 60000},
                 "targeting": {"geo": ["SE", "NO", "DK", "FI"]},
-                "bidding": {"strategy": "target_roas", "target_amount": 4.0},
+                "bidding": {"strategy": "manual_cpc", "target_amount": 4.50},  # SEK per click
                 "destination_url": "https://nordichome.example.se/kok",
             },
         ],
     },
 ]
 PUBLISHERS = [("Deal Hunters Blog", "America/New_York"), ("Budget Travel Weekly", "Europe/Berlin")]
+# A retail site: sponsored products serve on it (retail media), so its account is a publisher.
+RETAIL_SITE = ("Harbor Market", "America/Chicago", "market.example.com")
+
+_FEED_HEAD = "id,title,brand,price,currency,link,image_link,availability,gtin,product_type,min_bid\n"
+# (id, title, brand, price, gtin, category, min bid): Harbor Market's shelves. The merchants
+# below sell some of the same products (same GTIN), which is what SmartLinks auction.
+HARBOR_PRODUCTS = [
+    (
+        "HM-1001",
+        "Trailblazer Waterproof Boot",
+        "Northwind",
+        "129.00",
+        "4006381333931",
+        "Shoes > Boots",
+        "0.40",
+    ),
+    ("HM-1002", "Summit Insulated Boot", "Northwind", "159.00", "4006381333948", "Shoes > Boots", "0.50"),
+    ("HM-1003", "Ridge Hiking Boot", "Northwind", "119.00", "4006381333955", "Shoes > Boots", "0.35"),
+    ("HM-1004", "Packable Down Jacket", "Northwind", "189.00", "4006381333962", "Apparel > Jackets", "0.60"),
+    ("HM-2001", "Cast Iron Skillet 26 cm", "Nordic Home", "39.00", "7350001112220", "Kitchen > Pans", "0.20"),
+    ("HM-2002", "Enamel Dutch Oven 5 L", "Nordic Home", "89.00", "7350001112237", "Kitchen > Pots", "0.30"),
+    ("HM-2003", "Oak Cutting Board", "Nordic Home", "29.00", "7350001112244", "Kitchen > Boards", "0.15"),
+]
+# (retailer name, owner advertiser, domain, currency, the products it sells as (gtin, price)).
+MERCHANTS = [
+    ("Northwind Outfitters", "Northwind Outfitters", "northwind.example.com", "USD",
+     [("4006381333931", "124.00"), ("4006381333948", "155.00"), ("4006381333962", "179.00")]),
+    ("Nordic Home", "Nordic Home", "nordichome.example.se", "SEK",
+     [("7350001112220", "399.00"), ("7350001112237", "899.00"), ("7350001112244", "299.00")]),
+]  # fmt: skip
+SEK_IN_USD = "0.094"  # the demo's exchange rate: merchant prices are shown in USD on SmartLinks
 
 
 def _principal(account_id: int, new: Any) -> Principal:
@@ -132,10 +172,15 @@ def load_demo(c: Container, *, days: int = 30, seed: int = 7) -> dict[str, Any]:
 
     remember(c.accounts.create_account(NETWORK, "network"))
     publishers = []
+    who: dict[str, Principal] = {}
     for name, tz in PUBLISHERS:
         new = c.accounts.create_account(name, "publisher", timezone=tz)
         publishers.append(new.account.id)
+        who[name] = _principal(new.account.id, new)
         remember(new)
+    site = c.accounts.create_account(RETAIL_SITE[0], "publisher", timezone=RETAIL_SITE[1])
+    who[RETAIL_SITE[0]] = _principal(site.account.id, site)
+    remember(site)
 
     campaigns: list[Campaign] = []
     for spec in ADVERTISERS:
@@ -143,10 +188,10 @@ def load_demo(c: Container, *, days: int = 30, seed: int = 7) -> dict[str, Any]:
             spec["name"], "advertiser", timezone=spec["timezone"], currency=spec["currency"]
         )
         remember(new)
-        who = _principal(new.account.id, new)
+        who[spec["name"]] = advertiser = _principal(new.account.id, new)
         for body in spec["campaigns"]:
             request = CampaignCreate.model_validate(body)
-            created = c.campaigns.create(who, request.type, request.patch())
+            created = c.campaigns.create(advertiser, request.type, request.patch())
             reviewed = c.campaigns.review(created.id) or created
             campaigns.append(reviewed)
         out["accounts"][-1]["campaigns"] = [render("cmp", x.id) for x in campaigns[-len(spec["campaigns"]) :]]
@@ -159,9 +204,68 @@ def load_demo(c: Container, *, days: int = 30, seed: int = 7) -> dict[str, Any]:
 
     out["events"] = len(events)
     out["campaigns"] = len(campaigns)
+    out["auction_engine"] = _auction_engine(c, who, campaigns)
     credentials.write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2))
     os.chmod(credentials, 0o600)
     return {"status": "loaded", "credentials": str(credentials), **out}
+
+
+def _auction_engine(c: Container, who: dict[str, Principal], campaigns: list[Campaign]) -> dict[str, Any]:
+    """Harbor Market's catalog, Northwind's line item promoting its boots there, the merchants'
+    catalogs (shared GTINs), and a SmartLink on Deal Hunters Blog for a skillet Nordic Home bids on."""
+    with c.uow() as uow:
+        uow.fx_rates.set("SEK", "USD", Decimal(SEK_IN_USD), c.clock())
+        uow.commit()
+    site = who[RETAIL_SITE[0]]
+    harbor = c.catalog.create_retailer(site, RETAIL_SITE[0], RETAIL_SITE[2])
+    rows = [
+        f"{pid},{title},{brand},{price},USD,https://{RETAIL_SITE[2]}/p/{pid},"
+        f"https://{RETAIL_SITE[2]}/img/{pid}.jpg,in stock,{gtin},{category},{min_bid}\n"
+        for pid, title, brand, price, gtin, category, min_bid in HARBOR_PRODUCTS
+    ]
+    c.catalog.import_feed(site, harbor.id, io.BytesIO((_FEED_HEAD + "".join(rows)).encode()), FeedFormat.CSV)
+    names = {gtin: (title, brand, category) for _, title, brand, _, gtin, category, _ in HARBOR_PRODUCTS}
+    merchants = {}
+    for name, owner, domain, currency, sold in MERCHANTS:
+        merchant = c.catalog.create_retailer(who[owner], name, domain)
+        merchants[name] = render("ret", merchant.id)
+        rows = [
+            f"{gtin},{names[gtin][0]},{names[gtin][1]},{price},{currency},https://{domain}/p/{gtin},"
+            f"https://{domain}/img/{gtin}.jpg,in stock,{gtin},{names[gtin][2]},\n"
+            for gtin, price in sold
+        ]
+        c.catalog.import_feed(
+            who[owner], merchant.id, io.BytesIO((_FEED_HEAD + "".join(rows)).encode()), FeedFormat.CSV
+        )
+    northwind = who["Northwind Outfitters"]
+    boots = next(x for x in campaigns if x.type is CampaignType.RETAIL_MEDIA)
+    today = c.clock().date()
+    settings = LineItemSettings(
+        name="Winter boots - search",
+        start_date=today - timedelta(days=7),
+        budget_micros=500_000_000,
+        is_auto_daily_pacing=False,
+        daily_pacing_micros=40_000_000,
+        bid_strategy=BidStrategy.CLICKS,
+        target_bid_micros=850_000,
+    )
+    write = LineItemWrite(settings, status=LineItemStatus.ACTIVE, target_retailer_id=harbor.id)
+    line_item = c.line_items.create(northwind, boots.id, write)
+    c.line_items.add_products(northwind, line_item.item.id, ["HM-1001", "HM-1002", "HM-1003"])
+    link = c.smartlinks.create(
+        who["Deal Hunters Blog"], SmartLinkCreate(gtin="7350001112220", name="Skillet of the week")
+    )
+    return {
+        # The retail-media surface (seed 004) names it by its number: `targetRetailerId`.
+        "retail_site": {
+            "retailer_id": render("ret", harbor.id),
+            "targetRetailerId": str(harbor.id),
+            "account": RETAIL_SITE[0],
+        },
+        "merchants": merchants,
+        "line_item": {"id": str(line_item.item.id), "campaign_id": str(boots.id)},
+        "smartlink": {"auction_id": str(link.id), "publisher": "Deal Hunters Blog"},
+    }
 
 
 def _history(c: Container, live: list[Campaign], publishers: list[int], days: int, rng: random.Random) -> Any:

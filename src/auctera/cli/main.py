@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from auctera.bootstrap import Container, build
+from auctera.cli.feeds import feeds_app, retailers_app
 from auctera.cli.fraud import fraud_app
 from auctera.config import Settings
 from auctera.domain import ids as idfmt
@@ -33,6 +34,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(blocklist_app, name="blocklist")
 app.add_typer(fraud_app, name="fraud")
+app.add_typer(feeds_app, name="feeds")
+app.add_typer(retailers_app, name="retailers")
 fx_app = typer.Typer(help="Exchange rates postbacks are converted with.", no_args_is_help=True)
 app.add_typer(fx_app, name="fx")
 
@@ -217,6 +220,36 @@ def accounts_rotate_secret(
             "api_secret": rotated.signing_secret,
             "previous_secret_valid_until": until.isoformat() if until else None,
         }
+    )
+
+
+@accounts_app.command("set-balance")
+def accounts_set_balance(
+    account: Annotated[str, typer.Argument(help="Account id (adv_…) or number.")],
+    amount: Annotated[
+        str, typer.Argument(help="Prepaid balance in the account's currency, e.g. 250.00; 'invoiced': none")
+    ],
+    data_dir: DataDir = None,
+) -> None:
+    """Set the prepaid balance auction spend draws down ('invoiced': no balance, never runs out)."""
+    from auctera.domain.money import from_micros, to_micros
+
+    micros: int | None = None
+    if amount.lower() != "invoiced":
+        try:
+            micros = to_micros(amount)
+        except ValueError as exc:
+            err.print(f"[red]error[/red]: {exc}")
+            raise typer.Exit(2) from None
+    with container_for(data_dir) as c:
+        account_id = account_arg(account)
+        owner = c.accounts.get_account(account_id)
+        balance = c.spend.set_balance(account_id, micros)
+    shown = None
+    if balance is not None:  # whole cents with two places, finer amounts exactly
+        shown = f"{from_micros(balance):.2f}" if balance % 10_000 == 0 else str(from_micros(balance))
+    emit(
+        {"account_id": render_account_id(owner.kind, owner.id), "balance": shown, "currency": owner.currency}
     )
 
 

@@ -197,6 +197,7 @@ class CandidateSet:
         "_bids",
         "_budget_exhausted",
         "_line_item_ids",
+        "_min_bids",
         "_order",
         "_p_click",
         "_participation",
@@ -236,7 +237,8 @@ class CandidateSet:
         self._scores = scores[order]
         self._participation = columns["participation"].astype(np.float64)[order]
         self._phase = _pacing_phases(self._line_item_ids)
-        self._below_min_bid = self._bids < columns["min_bid"].astype(np.int64)[order]
+        self._min_bids = columns["min_bid"].astype(np.int64)[order]
+        self._below_min_bid = self._bids < self._min_bids
         self._budget_exhausted = (capped & (remaining < bids))[order]
         self._zero_score = ~(self._scores > 0)
         self._ready = ~(self._below_min_bid | self._budget_exhausted | self._zero_score)
@@ -325,7 +327,9 @@ def run_auction(candidates: CandidateSet, placement: Placement, draw: float) -> 
             price = bid
         else:
             next_score = float(scores[contenders[slot]]) if slot < len(contenders) else 0.0
-            price = second_price(next_score, float(candidates._p_click[rank]), bid, placement.reserve_micros)
+            # The product's minBid is its floor price, as the reserve is the placement's.
+            floor = max(placement.reserve_micros, int(candidates._min_bids[rank]))
+            price = second_price(next_score, float(candidates._p_click[rank]), bid, floor)
         winners.append(
             Winner(
                 slot=slot,

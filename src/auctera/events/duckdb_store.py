@@ -11,13 +11,14 @@ import contextlib
 import dataclasses
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
 import duckdb
 
+from auctera.domain import ids as idfmt
 from auctera.domain.events import DailyTotals, Event, Totals
 from auctera.events.campaign_windows import COLUMNS_PER_WINDOW, Window, campaign_windows_query
 from auctera.events.codec import COLUMNS, encode_event, row_to_event, to_micros
@@ -31,6 +32,7 @@ from auctera.events.sql import daily_totals_query, source_sql, totals_from_row
 from auctera.events.tail_index import JsonFile, TailIndex
 from auctera.events.timezones import python_zone
 from auctera.events.totals_cache import RollupCache, RowsSource, attach
+from auctera.services.ports import AdStat
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -362,6 +364,34 @@ class DuckDBEventStore:
         rows = self._fetch(build)
         return [(row[0], row_to_event(dict(zip(COLUMNS, row[1:], strict=True)))) for row in rows]
 
+    def ad_stats(self, start: datetime, end: datetime) -> list[AdStat]:
+        """Sponsored impressions, clicks and conversions, start <= at < end, per (placement,
+        product, bidder): what the auction's predictions learn from (see `ad_stats`)."""
+        from auctera.events import ad_stats as sql
+
+        lo, hi = _instant(start, "start"), _instant(end, "end")
+
+        def window(query: Callable[[str, int, int], tuple[str, dict[str, Any]]]) -> QueryBuilder:
+            return lambda snapshot, cached: query(
+                source_sql(snapshot.jsonl, snapshot.parquet, snapshot.jsonl_rows), lo, hi
+            )
+
+        counted = self._fetch(window(sql.ad_stats_query))
+        conversions = {str(c): int(n) for c, n in self._fetch(window(sql.conversions_query))}
+        clicks: list[tuple[Any, ...]] = []
+        issued = [idfmt.issued_at_ms(i) for i in map(_click_number, conversions) if i is not None]
+        if issued:
+            since = to_micros(datetime.fromtimestamp(min(issued) / 1000, UTC) - _FIND_SLACK)
+            clicks = self._fetch(
+                lambda snapshot, cached: sql.ad_stats_clicks_query(
+                    source_sql(snapshot.jsonl, snapshot.parquet, snapshot.jsonl_rows),
+                    list(conversions),
+                    since,
+                    hi,
+                )
+            )
+        return sql.combine(counted, conversions, clicks)
+
     def sql_source(self) -> str:
         """A parenthesised relation over the files holding every event right now, usable in FROM.
 
@@ -455,6 +485,12 @@ class DuckDBEventStore:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _click_number(click_id: str) -> int | None:
+    """The Snowflake id in a rendered click id (`auc_<base36>`)."""
+    _, _, digits = click_id.rpartition("_")
+    return idfmt.from_base36(digits)
 
 
 def _instant(value: datetime, name: str) -> int:

@@ -9,14 +9,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from auctera.domain.accounts import AccessToken, Account, ApiKey, OAuthClient
+from auctera.domain.budgets import Spend
 from auctera.domain.campaigns import Campaign, CampaignStatus, CampaignType
+from auctera.domain.catalog import FeedBatch, FeedFormat, FeedImport, Product, ProductFields, Retailer
 from auctera.domain.compliance import BlockedDomain
 from auctera.domain.conversions import Conversion
 from auctera.domain.events import DailyTotals, Event, Totals
 from auctera.domain.fraud import RangeHit
+from auctera.domain.line_items import Circumstances, LineItem
 
 
 class EventStore(Protocol):
@@ -178,6 +181,13 @@ class UnitOfWork(Protocol):
     blocklist: BlocklistRepository
     conversions: ConversionRepository
     fx_rates: FxRateRepository
+    spend: SpendRepository
+    retailers: RetailerRepository
+    products: ProductRepository
+    feed_imports: FeedImportRepository
+    inventory: InventoryRepository
+    smartlinks: SmartLinkRepository
+    line_items: LineItemRepository
 
     def __enter__(self) -> UnitOfWork: ...
 
@@ -287,4 +297,373 @@ class VelocityCounter(Protocol):
     def recent(self, key: str, last: int) -> list[float]:
         """The times (epoch seconds) of the newest `last` hits on `key` still in its window, oldest
         first."""
+        ...
+
+
+# --- the auction engine's inventory (adapter: store/repositories/inventory.py) -----------------
+
+
+@dataclass(frozen=True, slots=True)
+class Bidder:
+    """A retail-media line item, or a `smartlink_cpc` campaign bidding on all its merchant's
+    products, as the auction reads it: what it bids, its caps and its account's clock and balance.
+    Statuses are not here: the repository returns only those the user left running (line item
+    `active`, not archived; campaign `active`); flight dates are checked by the caller in the
+    account's time zone."""
+
+    id: int  # the line item's id; for a SmartLink CPC campaign, the campaign's
+    campaign_id: int
+    line_item_id: int | None  # None for a SmartLink CPC campaign
+    account_id: int  # the advertiser
+    currency: str  # ISO 4217: its campaign's (the account's); every amount here is in it
+    timezone: str
+    balance_micros: int | None
+    strategy: str  # clicks | conversion | revenue
+    target_bid_micros: int
+    max_bid_micros: int | None
+    start_date: date | None
+    end_date: date | None
+    budget_micros: int | None
+    monthly_pacing_micros: int | None
+    daily_pacing_micros: int | None
+    is_auto_daily_pacing: bool
+    even_pacing: bool  # the campaign's pacing is `even`
+    campaign_start_date: date | None
+    campaign_end_date: date | None
+    campaign_budget_micros: int | None
+    campaign_daily_micros: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ListedProduct:
+    """A product of a retailer's or merchant's catalog, as auctions show and price it."""
+
+    id: int
+    retailer_id: int
+    external_id: str
+    name: str
+    price_micros: int
+    currency: str
+    url: str
+    image_url: str | None
+    in_stock: bool
+    category: str | None
+    brand: str | None
+    gtin: str | None
+    match_key: str | None
+    min_bid_micros: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Merchant:
+    """A retailer or merchant: the site a product page is on."""
+
+    id: int
+    account_id: int
+    name: str
+    domain: str
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """Who may bid on what: bidders, in-stock products and the (bidder id, product id) pairs."""
+
+    bidders: dict[int, Bidder]
+    products: dict[int, ListedProduct]
+    merchants: dict[int, Merchant]
+    pairs: list[tuple[int, int]]
+
+
+class InventoryRepository(Protocol):
+    def merchant(self, retailer_id: int) -> Merchant | None: ...
+
+    def for_retailer(self, retailer_id: int) -> Inventory:
+        """Line items targeting the retailer with the retailer's in-stock products they promote."""
+        ...
+
+    def for_product(self, gtin: str | None, match_key: str | None) -> Inventory:
+        """The in-stock products sharing the GTIN (or, without a GTIN on either side, the match key)
+        at every merchant, with the line items promoting them and the merchants' `smartlink_cpc`
+        campaigns bidding on all their products."""
+        ...
+
+    def product(self, product_id: int) -> ListedProduct | None: ...
+
+    def product_by_url(self, url: str) -> ListedProduct | None:
+        """A product whose page is `url`, at a merchant whose domain is the URL's host."""
+        ...
+
+    def version(self) -> tuple[object, ...]:
+        """A value that changes whenever what cached inventories hold may have: line items, their
+        products, campaigns, products, retailers, archived SmartLinks (counts and latest update
+        times). Cheap enough to ask every second."""
+        ...
+
+    def any_matching(self, gtin: str | None, match_key: str | None) -> ListedProduct | None:
+        """One product, in stock or not, that `for_product` would match."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SmartLink:
+    id: int  # the auction id: the number at the end of the link
+    account_id: int  # the publisher
+    name: str | None
+    product_id: int | None
+    product_url: str | None
+    gtin: str | None  # GTIN-14
+    match_key: str | None
+    fallback_url: str
+    created_at: datetime
+    archived_at: datetime | None
+
+
+class SmartLinkRepository(Protocol):
+    def add(self, link: SmartLink) -> None: ...
+
+    def get(self, link_id: int, *, account_id: int | None = None) -> SmartLink | None: ...
+
+    def page(
+        self, *, account_id: int | None, include_archived: bool, before_id: int | None, limit: int
+    ) -> list[SmartLink]:
+        """Newest first, ids below `before_id`."""
+        ...
+
+    def archive(self, link_id: int, at: datetime) -> None: ...
+
+
+class AdStatsSource(Protocol):
+    """Counts for the click and conversion predictions (adapter: events/ad_stats.py)."""
+
+    def ad_stats(self, start: datetime, end: datetime) -> list[AdStat]:
+        """Sponsored impressions, clicks and conversions (not IVT) logged with start <= at < end,
+        summed per (placement, product, bidder)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AdStat:
+    placement: str  # "smartlink:<publisher id>" or "retail:<retailer account id>"
+    product_id: int
+    bidder_id: int  # the line item, or the SmartLink CPC campaign
+    impressions: int
+    clicks: int
+    conversions: int
+
+
+class LineItemRepository(Protocol):
+    """Retail-media line items and their promoted products (adapter: store/repositories/line_items.py).
+
+    `spend` is per subject (line item or campaign) for lifetime, the local month `month` and the
+    local day `day`; `find_products` maps product refs (our id or the feed's id) within a retailer
+    to (product id, minBid micros)."""
+
+    def add(self, item: LineItem) -> None: ...
+
+    def update(self, item: LineItem) -> None: ...
+
+    def get(self, line_item_id: int, *, account_id: int, for_update: bool = False) -> LineItem | None: ...
+
+    def read(
+        self, line_item_id: int, *, account_id: int, today: date
+    ) -> tuple[LineItem, Circumstances] | None:
+        """The line item and what its status reads on `today`, in one round trip."""
+        ...
+
+    def read_page(
+        self, campaign_id: int, *, today: date, offset: int, limit: int, only_ids: Sequence[int] | None = None
+    ) -> tuple[list[tuple[LineItem, Circumstances]], int]: ...
+
+    def name_taken(self, campaign_id: int, name: str, *, other_than: int | None = None) -> bool: ...
+
+    def spend(self, subject_ids: Sequence[int], day: str, month: str) -> dict[int, Spend]: ...
+
+    def balance(self, account_id: int) -> int | None: ...
+
+    def product_counts(self, line_item_ids: Sequence[int]) -> dict[int, int]: ...
+
+    def max_min_bid(self, line_item_id: int) -> int | None: ...
+
+    def retailer_exists(self, retailer_id: int) -> bool: ...
+
+    def find_products(self, retailer_id: int, refs: Sequence[str]) -> dict[str, tuple[int, int | None]]: ...
+
+    def add_products(self, line_item_id: int, product_ids: Sequence[int]) -> None: ...
+
+    def remove_products(self, line_item_id: int, product_ids: Sequence[int]) -> None: ...
+
+    def product_ids(self, line_item_id: int, *, offset: int = 0, limit: int | None = None) -> list[int]: ...
+
+    def retail_campaign_ids(self, account_id: int, *, offset: int, limit: int) -> tuple[list[int], int]: ...
+
+    def campaign_archived(self, campaign_id: int) -> bool: ...
+
+
+# --- retailers and their catalogs (adapters: store/repositories/catalog.py, feeds/) -----------
+
+
+class RetailerRepository(Protocol):
+    def add(self, retailer: Retailer) -> bool:
+        """False when the account has a retailer on this domain already (nothing is written)."""
+        ...
+
+    def get(self, retailer_id: int, *, account_id: int | None = None) -> Retailer | None: ...
+
+    def page(self, *, account_id: int | None, before_id: int | None, limit: int) -> list[Retailer]:
+        """Newest first, ids below `before_id`; account_id None: every account's."""
+        ...
+
+
+class ProductRepository(Protocol):
+    def upsert(
+        self,
+        *,
+        retailer_id: int,
+        account_id: int,
+        import_id: int,
+        items: Sequence[ProductFields],
+        new_ids: Sequence[int],
+        now: datetime,
+    ) -> None:
+        """Insert or update by (retailer, external id), one statement for the batch: a product
+        listed again keeps its id; `new_ids[i]` is used only when `items[i]` is new."""
+        ...
+
+    def listed_in_import(self, retailer_id: int, import_id: int, external_ids: Sequence[str]) -> set[str]:
+        """Which of `external_ids` this import has stored already."""
+        ...
+
+    def mark_unlisted_out_of_stock(self, retailer_id: int, import_id: int, now: datetime) -> int:
+        """Take the retailer's in-stock products this import did not list out of stock; how many."""
+        ...
+
+    def get(self, product_id: int, *, retailer_id: int | None = None) -> Product | None: ...
+
+    def page(
+        self,
+        *,
+        retailer_id: int,
+        in_stock: bool | None,
+        gtin: str | None,
+        before_id: int | None,
+        limit: int,
+    ) -> list[Product]:
+        """Newest first (id descending), ids below `before_id`."""
+        ...
+
+    def by_ids(self, product_ids: Sequence[int]) -> dict[int, Product]: ...
+
+    def matching(
+        self, *, gtin: str | None, match_key: str | None, in_stock_only: bool = True, limit: int = 1000
+    ) -> list[Product]:
+        """Every retailer's products with this GTIN-14 or match key: the same product at other
+        merchants (the SmartLink auction's candidates)."""
+        ...
+
+
+class FeedImportRepository(Protocol):
+    def add(self, record: FeedImport) -> None: ...
+
+    def update(self, record: FeedImport) -> None: ...
+
+    def get(self, import_id: int, *, retailer_id: int) -> FeedImport | None: ...
+
+
+class FeedReader(Protocol):
+    def __call__(self, stream: BinaryIO, format: FeedFormat) -> Iterable[FeedBatch]:
+        """Raw rows with their line numbers, a batch at a time (memory stays flat); raises
+        `FeedError` where the feed cannot be read further."""
+        ...
+
+
+# --- spend: charging clicks against budgets (adapter: store/repositories/spend.py) -------------
+
+
+@dataclass(frozen=True, slots=True)
+class LineItemCaps:
+    """A line item as a charge checks it."""
+
+    id: int
+    campaign_id: int
+    live: bool  # the user left it active and it is not archived
+    start_date: date
+    end_date: date | None
+    budget_micros: int | None
+    monthly_pacing_micros: int | None
+    daily_pacing_micros: int | None
+    is_auto_daily_pacing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeSubjects:
+    """What a charge counts against, read with the campaign's row locked: the campaign's caps and
+    flight, its line item's (None for a SmartLink CPC campaign), the account's zone and balance."""
+
+    account_id: int
+    timezone: str
+    currency: str
+    balance_micros: int | None  # None: invoiced, nothing to run out of
+    campaign_live: bool  # the campaign's status is active
+    campaign_start: date | None
+    campaign_end: date | None
+    campaign_budget_micros: int | None  # lifetime
+    campaign_daily_micros: int | None
+    line_item: LineItemCaps | None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One charged click. `event_fields` keeps what rebuilds its event (see the sweep)."""
+
+    id: int
+    account_id: int
+    campaign_id: int
+    line_item_id: int | None
+    click_id: int
+    amount_micros: int
+    occurred_at: datetime
+    publisher_id: int | None
+    event_fields: Mapping[str, object]
+
+
+class SpendRepository(Protocol):
+    def lock_subjects(self, campaign_id: int, line_item_id: int | None) -> ChargeSubjects | None:
+        """The campaign's row locked until the transaction ends (PostgreSQL: every charge of a
+        campaign and its line items queues here), with what a charge checks; None when the
+        campaign is gone or the line item is not one of its own."""
+        ...
+
+    def charged(self, click_id: int) -> LedgerEntry | None: ...
+
+    def spend_of(self, subject_ids: Sequence[int], day: str, month: str) -> dict[int, Spend]:
+        """Spend per subject in the period keys given and in all (missing subjects: nothing spent)."""
+        ...
+
+    def record(self, entry: LedgerEntry, periods: Sequence[tuple[int, str]]) -> None:
+        """Insert the ledger row and add its amount to each (subject, period) row (upsert)."""
+        ...
+
+    def draw_balance(self, account_id: int, amount_micros: int) -> bool:
+        """Take `amount_micros` off the account's balance unless that would make it negative
+        (one conditional UPDATE); False then. True when the account has no balance (invoiced)."""
+        ...
+
+    def balance(self, account_id: int) -> tuple[bool, int | None]:
+        """(whether the account exists, its balance or None when invoiced)."""
+        ...
+
+    def set_balance(self, account_id: int, balance_micros: int | None) -> None: ...
+
+    def add_balance(self, account_id: int, delta_micros: int) -> int | None:
+        """Add to a prepaid balance in one UPDATE; the new balance (None: the account is invoiced)."""
+        ...
+
+    def unlogged(self, limit: int) -> list[LedgerEntry]:
+        """Charged clicks whose event may not have reached the event log yet, oldest first."""
+        ...
+
+    def mark_logged(self, entry_ids: Sequence[int]) -> None: ...
+
+    def product_url(self, product_id: int) -> str | None:
+        """The product page a sponsored click lands on."""
         ...

@@ -315,9 +315,7 @@ line_items = Table(
 line_item_products = Table(
     "line_item_products",
     metadata,
-    Column(
-        "line_item_id", BigInteger, ForeignKey("line_items.id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("line_item_id", BigInteger, ForeignKey("line_items.id", ondelete="CASCADE"), primary_key=True),
     Column("product_id", BigInteger, ForeignKey("products.id", ondelete="CASCADE"), primary_key=True),
     Index("ix_line_item_products_product", "product_id"),
 )
@@ -349,6 +347,10 @@ spend_ledger = Table(
     Column("amount_micros", BigInteger, nullable=False),
     Column("occurred_at", UTCDateTime, nullable=False),
     Column("logged", Boolean, nullable=False),
+    # What the sweep needs to rebuild the click's event exactly: the publisher (or retailer) shown
+    # the placement, and the event's other fields (country, device, currency, attrs).
+    Column("publisher_id", BigInteger, nullable=True),
+    Column("event_fields", JSON, nullable=False),
     Index("ix_spend_ledger_campaign", "campaign_id", "id"),
     Index("ix_spend_ledger_logged", "logged", "id"),
     Index("ix_spend_ledger_line_item", "line_item_id", "id"),

@@ -12,7 +12,15 @@ from sqlalchemy import Connection, Engine
 
 from auctera.store.repositories.accounts import SqlAccountRepository, SqlApiKeyRepository, SqlOAuthRepository
 from auctera.store.repositories.campaigns import SqlBlocklistRepository, SqlCampaignRepository
+from auctera.store.repositories.catalog import (
+    SqlFeedImportRepository,
+    SqlProductRepository,
+    SqlRetailerRepository,
+)
 from auctera.store.repositories.conversions import SqlConversionRepository, SqlFxRateRepository
+from auctera.store.repositories.inventory import SqlInventoryRepository, SqlSmartLinkRepository
+from auctera.store.repositories.line_items import SqlLineItemRepository
+from auctera.store.repositories.spend import SqlSpendRepository
 
 # SQLite: connections kept open between units of work (see SqlUnitOfWorkFactory), at most this many.
 MAX_IDLE = 8
@@ -66,6 +74,13 @@ class SqlUnitOfWork:
         self.blocklist = SqlBlocklistRepository(conn)
         self.conversions = SqlConversionRepository(conn)
         self.fx_rates = SqlFxRateRepository(conn)
+        self.spend = SqlSpendRepository(conn)
+        self.retailers = SqlRetailerRepository(conn)
+        self.products = SqlProductRepository(conn)
+        self.feed_imports = SqlFeedImportRepository(conn)
+        self.inventory = SqlInventoryRepository(conn)
+        self.smartlinks = SqlSmartLinkRepository(conn)
+        self.line_items = SqlLineItemRepository(conn)
         return self
 
     def commit(self) -> None:

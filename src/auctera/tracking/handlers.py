@@ -139,3 +139,8 @@ async def _page(send: Send, status: int, message: str) -> None:
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+# Shared with the sponsored-product routes (tracking/sponsored.py).
+NO_STORE, PIXEL_HEADERS = _NO_STORE, _PIXEL_HEADERS
+client_ip, cookie, uid_cookie, page = _client_ip, _cookie, _uid_cookie, _page

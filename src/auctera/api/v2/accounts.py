@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -13,8 +14,10 @@ from auctera.api.deps import container_of
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Account, ApiKey, Principal, parse_account_id, render_account_id
 from auctera.domain.attribution import AttributionModel
+from auctera.domain.budgets import CENT_MICROS
 from auctera.domain.campaigns import UNSET
-from auctera.errors import Forbidden, NotFound
+from auctera.domain.money import from_micros, to_micros
+from auctera.errors import Forbidden, NotFound, ValidationFailed
 from auctera.services.accounts import AccountSettings
 
 router = APIRouter(prefix="/v2", tags=["accounts"])
@@ -190,3 +193,58 @@ def revoke_key(request: Request, key_id: str, caller: Caller) -> dict[str, Any]:
     key = c.accounts.revoke_key(caller.account_id, _key_id(key_id))
     c.auth.forget()
     return {"success": True, "key": key_json(key), "status": "revoked"}
+
+
+# --- prepaid balances (docs/spend.md) -----------------------------------------------------------
+
+
+class BalanceIn(BaseModel):
+    """Exactly one of `balance` (set it; null: invoiced, never runs out) and `add` (top up)."""
+
+    model_config = ConfigDict(extra="forbid")
+    balance: Decimal | None = Field(default=None, description="The new prepaid balance; null: invoiced")
+    add: Decimal | None = Field(default=None, description="An amount to add to the prepaid balance")
+
+
+def _balance_json(account: Account, micros: int | None) -> dict[str, Any]:
+    shown = None
+    if micros is not None:  # whole cents with two places, finer amounts exactly
+        shown = f"{from_micros(micros):.2f}" if micros % CENT_MICROS == 0 else str(from_micros(micros))
+    rendered = render_account_id(account.kind, account.id)
+    return {"account_id": rendered, "balance": shown, "currency": account.currency}
+
+
+def _micros(amount: Decimal, field: str) -> int:
+    try:
+        return to_micros(amount)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), field=field) from None
+
+
+def _balance_owner(request: Request, account_id: str, caller: Principal) -> Account:
+    wanted = parse_account_id(account_id)
+    if wanted is None or (wanted != caller.account_id and not caller.is_network):
+        raise NotFound("account not found", field="account_id")
+    return container_of(request).accounts.get_account(wanted)
+
+
+@router.get("/accounts/{account_id}/balance", summary="A prepaid balance (yours, or any for the network)")
+def get_balance(request: Request, account_id: str, caller: Caller) -> dict[str, Any]:
+    account = _balance_owner(request, account_id, caller)
+    return _balance_json(account, container_of(request).spend.balance(account.id))
+
+
+@router.patch("/accounts/{account_id}/balance", summary="Set or top up a prepaid balance (network operator)")
+def update_balance(request: Request, account_id: str, body: BalanceIn, caller: Caller) -> dict[str, Any]:
+    account = _balance_owner(request, account_id, caller)
+    _require_network(caller)
+    spend = container_of(request).spend
+    given = body.model_fields_set
+    if len(given) != 1:
+        raise ValidationFailed("send exactly one of balance and add")
+    if "add" in given:
+        if body.add is None:
+            raise ValidationFailed("add needs an amount", field="add")
+        return _balance_json(account, spend.add_balance(account.id, _micros(body.add, "add")))
+    micros = None if body.balance is None else _micros(body.balance, "balance")
+    return _balance_json(account, spend.set_balance(account.id, micros))

@@ -216,6 +216,8 @@ def upgrade() -> None:
         sa.Column("amount_micros", sa.BigInteger(), nullable=False),
         sa.Column("occurred_at", UTCDateTime(), nullable=False),
         sa.Column("logged", sa.Boolean(), nullable=False),
+        sa.Column("publisher_id", sa.BigInteger(), nullable=True),
+        sa.Column("event_fields", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["accounts.id"],

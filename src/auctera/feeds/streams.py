@@ -1,0 +1,32 @@
+"""Byte streams the readers share."""
+
+from __future__ import annotations
+
+import io
+from typing import BinaryIO
+
+
+class Replay(io.RawIOBase):
+    """Bytes already read (to look at the start of a feed), then the rest of the stream."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = memoryview(head)
+        self._rest = rest
+        self.last_byte = head[-1:]  # of everything read so far
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        n = min(len(buffer), len(self._head))
+        if n:
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            if n == len(buffer):
+                return n
+        # The rest of the buffer from the stream: a short read would make pyarrow parse a small block.
+        data = self._rest.read(len(buffer) - n)
+        buffer[n : n + len(data)] = data
+        if data:
+            self.last_byte = data[-1:]
+        return n + len(data)

@@ -1,0 +1,170 @@
+"""CSV and TSV feeds, streamed through pyarrow's CSV reader in blocks of about a megabyte.
+
+Every column is read as bytes (no type inference: a price column of numbers with one "abc" must
+not fail the whole block) and decoded per block, so a badly encoded value costs only its row.
+
+Line numbers stay exact although pyarrow reports none for the rows it returns: it numbers the
+rows it rejects (wrong column count) by record, with the header as record 1, when it parses on
+one thread. Walking the records in order, a row's line is one past the previous record's last
+line, and a record spans one line plus the newlines inside its quoted values, which are counted
+per block with a vectorised `count_substring`. Blank lines are kept as empty records (so they
+count) and then skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import deque
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from auctera.domain.catalog import FeedBatch, FeedError, RowError, header_problems
+from auctera.feeds.streams import Replay
+
+BLOCK_SIZE = 1 << 20
+_HEAD_CHUNK = 1 << 16
+_MAX_HEADER = 1 << 20
+
+
+def _read_header(stream: BinaryIO, quoting: bool) -> tuple[bytes, bytes]:
+    """(the header record, everything read after it so far)."""
+    buf = b""
+    searched = 0
+    while True:
+        end = buf.find(b"\n", searched)
+        while end != -1 and quoting and buf[:end].count(b'"') % 2:  # a newline inside quotes
+            end = buf.find(b"\n", end + 1)
+        if end != -1:
+            return buf[:end], buf[end + 1 :]
+        searched = len(buf)
+        chunk = stream.read(_HEAD_CHUNK)
+        if not chunk:
+            return buf, b""
+        buf += chunk
+        if len(buf) > _MAX_HEADER:
+            raise FeedError(1, "the header line is longer than 1 MiB")
+
+
+def read_tabular(stream: BinaryIO, delimiter: str, *, block_size: int = BLOCK_SIZE) -> Iterator[FeedBatch]:
+    quoting = delimiter == ","  # TSV (IANA text/tab-separated-values) has no quoting
+    header, rest = _read_header(stream, quoting)
+    if not header.strip() and not rest.strip():
+        raise FeedError(1, "the feed is empty")
+    try:
+        text = header.decode("utf-8-sig").rstrip("\r")
+    except UnicodeDecodeError:
+        raise FeedError(1, "the header is not valid UTF-8") from None
+    dialect: dict[str, Any] = {"quotechar": '"'} if quoting else {"quoting": csv.QUOTE_NONE}
+    # As pyarrow names the columns (unstripped): the column types below are given by name.
+    names = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, **dialect), [])
+    problems = header_problems(names)
+    if problems:
+        raise FeedError(1, "; ".join(f"{p.field}: {p.reason}" for p in problems), field=problems[0].field)
+    if not rest.strip(b"\r\n"):
+        peek = stream.read(_HEAD_CHUNK)
+        if not peek.strip():
+            raise FeedError(2, "the feed has a header but no products")
+        rest += peek
+
+    walker = _Records(first_line=2 + text.count("\n"), columns=len(names))
+    unique = list(dict.fromkeys(names))
+    source = Replay(header + b"\n" + rest, stream)
+    reader = pacsv.open_csv(
+        source,
+        read_options=pacsv.ReadOptions(use_threads=False, block_size=block_size),
+        parse_options=pacsv.ParseOptions(
+            delimiter=delimiter,
+            quote_char='"' if quoting else False,
+            newlines_in_values=quoting,
+            ignore_empty_lines=False,
+            invalid_row_handler=walker.reject,
+        ),
+        convert_options=pacsv.ConvertOptions(column_types={n: pa.binary() for n in unique}),
+    )
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except pa.ArrowInvalid as exc:
+            raise FeedError(walker.line, f"cannot be parsed: {exc}") from None
+        yield walker.batch(batch, quoting)
+    errors: list[RowError] = []
+    walker.take_rejected(errors, everything=True)
+    # A last row cut short, with no line ending: the feed was truncated, not a bad row.
+    truncated = walker.last_rejected == walker.record - 1 and source.last_byte not in (b"\n", b"\r")
+    if truncated:
+        cut = errors.pop()
+    if errors:
+        yield FeedBatch([], errors)
+    if truncated:
+        raise FeedError(cut.line, f"the feed ends in the middle of a row ({cut.reason}): truncated?")
+
+
+class _Records:
+    """Walks the records in file order, rows pyarrow returned and rows it rejected, keeping the
+    line each starts on."""
+
+    def __init__(self, first_line: int, columns: int) -> None:
+        self.line = first_line
+        self.record = 2  # pyarrow's record number of the next record (the header is 1)
+        self._columns = columns
+        self._rejected: deque[tuple[int | None, int, str]] = deque()
+        self.last_rejected: int | None = None  # record number
+
+    def reject(self, row: pacsv.InvalidRow) -> str:
+        self._rejected.append((row.number, row.actual_columns, row.text))
+        return "skip"
+
+    def take_rejected(self, errors: list[RowError], *, everything: bool = False) -> None:
+        """The rejected records due before the next returned one (all that are left at the end)."""
+        while self._rejected:
+            number, columns, text = self._rejected[0]
+            if not everything and number is not None and number > self.record:
+                return
+            self._rejected.popleft()
+            self.last_rejected = self.record
+            errors.append(RowError(self.line, None, f"has {columns} columns, the header has {self._columns}"))
+            self.line += 1 + text.count("\n")
+            self.record += 1
+
+    def batch(self, batch: pa.RecordBatch, quoting: bool) -> FeedBatch:
+        n = batch.num_rows
+        errors: list[RowError] = []
+        undecodable: dict[int, str] = {}  # row -> the first column that is not UTF-8
+        columns: list[list[str]] = []
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            try:
+                columns.append(column.cast(pa.string()).to_pylist())
+            except (pa.ArrowInvalid, UnicodeDecodeError):
+                values = []
+                for i, raw in enumerate(column.to_pylist()):
+                    try:
+                        values.append(raw.decode())
+                    except UnicodeDecodeError:
+                        values.append("")
+                        undecodable.setdefault(i, name)
+                columns.append(values)
+        newlines = np.zeros(n, dtype=np.int64)
+        if quoting:
+            for column in batch.columns:
+                newlines += pc.count_substring(column, "\n").to_numpy(zero_copy_only=False)
+        names = batch.schema.names
+        rows: list[tuple[int, dict[str, str]]] = []
+        extra = newlines.tolist()
+        for i, values in enumerate(zip(*columns, strict=True)):
+            self.take_rejected(errors)
+            line = self.line
+            self.line += 1 + extra[i]
+            self.record += 1
+            if i in undecodable:
+                errors.append(RowError(line, undecodable[i], "is not valid UTF-8"))
+            elif any(values):  # blank lines are empty records: counted, not products
+                rows.append((line, dict(zip(names, values, strict=True))))
+        return FeedBatch(rows, errors)

@@ -1,0 +1,344 @@
+"""Retailers and their product catalogs: create and read retailers, import feeds, read products.
+
+Who sees what (as campaigns): an advertiser its own retailers; the network operator every
+retailer; a publisher none. A retailer the caller cannot see is "not found", never "forbidden".
+`by=None` is the operator at the command line.
+
+A feed import commits a batch of rows at a time (one transaction each), so memory stays flat and
+the `feed_imports` row shows progress while it runs. Valid rows land even when others are
+invalid; a re-import updates products in place (their ids stay) and takes the retailer's
+products it no longer lists out of stock, unless the feed could not be read to its end or had
+no valid product at all (a truncated or broken feed must not empty a catalog).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import BinaryIO
+
+import pycountry
+
+from auctera.domain.accounts import Account, AccountKind, Principal, render_account_id
+from auctera.domain.catalog import (
+    MAX_ERRORS_KEPT,
+    FeedError,
+    FeedFormat,
+    FeedImport,
+    ImportStatus,
+    Product,
+    ProductFields,
+    Retailer,
+    RowError,
+    RowRules,
+    gtin14,
+    validate_row,
+)
+from auctera.domain.compliance import normalize_domain
+from auctera.domain.ids import render
+from auctera.errors import Conflict, NotFound, ValidationFailed
+from auctera.services.campaigns import decode_cursor, encode_cursor
+from auctera.services.clock import Clock, Ids
+from auctera.services.ports import FeedReader, UnitOfWork, UnitOfWorkFactory
+
+CURRENCIES = frozenset(c.alpha_3 for c in pycountry.currencies)
+MAX_PAGE = 100
+DEFAULT_PAGE = 50
+MAX_NAME = 255
+
+Progress = Callable[[FeedImport], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RetailerPage:
+    retailers: list[Retailer]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProductQuery:
+    in_stock: bool | None = None
+    gtin: str | None = None  # any GTIN form; compared as GTIN-14
+    limit: int = DEFAULT_PAGE
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProductPage:
+    products: list[Product]
+    next_cursor: str | None
+
+
+class CatalogService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        ids: Ids,
+        clock: Clock,
+        read_feed: FeedReader,
+        *,
+        currencies: frozenset[str] = CURRENCIES,
+    ) -> None:
+        self._uow = uow
+        self._ids = ids
+        self._clock = clock
+        self._read_feed = read_feed
+        self._currencies = currencies
+
+    # --- retailers -------------------------------------------------------------------------
+
+    def create_retailer(
+        self, by: Principal | None, name: str, domain: str, *, account_id: int | None = None
+    ) -> Retailer:
+        """A retailer of `by`'s account; the operator (network key, or the CLI) names the account."""
+        name = name.strip()
+        if not 1 <= len(name) <= MAX_NAME:
+            raise ValidationFailed(f"name must be 1-{MAX_NAME} characters", field="name")
+        try:
+            host = normalize_domain(domain)
+        except ValueError as exc:
+            raise ValidationFailed(str(exc), field="domain") from None
+        if "." not in host:
+            raise ValidationFailed("domain must be a host name such as shop.example.com", field="domain")
+        now = self._clock()
+        with self._uow() as uow:
+            owner = self._owner(uow, by, account_id)
+            retailer = Retailer(self._ids.next_id(), owner.id, owner.kind, name, host, now, now)
+            if not uow.retailers.add(retailer):
+                raise Conflict(f"this account has a retailer on {host} already", field="domain")
+            uow.commit()
+        return retailer
+
+    def get_retailer(self, by: Principal | None, retailer_id: int) -> Retailer:
+        with self._uow(read_only=True) as uow:
+            return self._visible(uow, by, retailer_id)
+
+    def list_retailers(
+        self, by: Principal, *, limit: int = DEFAULT_PAGE, cursor: str | None = None
+    ) -> RetailerPage:
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValidationFailed(f"limit must be 1-{MAX_PAGE}", field="limit")
+        before = decode_cursor(cursor) if cursor else None
+        with self._uow(read_only=True) as uow:
+            rows = uow.retailers.page(
+                account_id=None if by.is_network else by.account_id, before_id=before, limit=limit + 1
+            )
+        page = rows[:limit]
+        return RetailerPage(page, encode_cursor(page[-1].id) if len(rows) > limit else None)
+
+    # --- products --------------------------------------------------------------------------
+
+    def list_products(self, by: Principal | None, retailer_id: int, query: ProductQuery) -> ProductPage:
+        if not 1 <= query.limit <= MAX_PAGE:
+            raise ValidationFailed(f"limit must be 1-{MAX_PAGE}", field="limit")
+        gtin = None
+        if query.gtin is not None:
+            try:
+                gtin = gtin14(query.gtin)
+            except ValueError as exc:
+                raise ValidationFailed(f"gtin {exc}", field="gtin") from None
+        before = decode_cursor(query.cursor) if query.cursor else None
+        with self._uow(read_only=True) as uow:
+            self._visible(uow, by, retailer_id)
+            rows = uow.products.page(
+                retailer_id=retailer_id,
+                in_stock=query.in_stock,
+                gtin=gtin,
+                before_id=before,
+                limit=query.limit + 1,
+            )
+        page = rows[: query.limit]
+        return ProductPage(page, encode_cursor(page[-1].id) if len(rows) > query.limit else None)
+
+    def get_product(self, by: Principal | None, retailer_id: int, product_id: int) -> Product:
+        with self._uow(read_only=True) as uow:
+            self._visible(uow, by, retailer_id)
+            product = uow.products.get(product_id, retailer_id=retailer_id)
+        if product is None:
+            raise NotFound(f"product {render('prd', product_id)} not found", field="product_id")
+        return product
+
+    # --- feed imports ----------------------------------------------------------------------
+
+    def get_import(self, by: Principal | None, retailer_id: int, import_id: int) -> FeedImport:
+        with self._uow(read_only=True) as uow:
+            self._visible(uow, by, retailer_id)
+            record = uow.feed_imports.get(import_id, retailer_id=retailer_id)
+        if record is None:
+            raise NotFound(f"feed import {render('imp', import_id)} not found", field="import_id")
+        return record
+
+    def import_feed(
+        self,
+        by: Principal | None,
+        retailer_id: int,
+        stream: BinaryIO,
+        format: FeedFormat,
+        *,
+        source: str = "api",
+        progress: Progress | None = None,
+    ) -> FeedImport:
+        """Read a feed into the retailer's catalog, a batch per transaction; returns the report."""
+        with self._uow() as uow:
+            retailer = self._visible(uow, by, retailer_id)
+            account = uow.accounts.get(retailer.account_id)
+            assert account is not None  # a retailer's account is deleted with it (foreign key)
+            record = FeedImport(
+                id=self._ids.next_id(),
+                account_id=retailer.account_id,
+                retailer_id=retailer.id,
+                source=source[:500],
+                format=format,
+                status=ImportStatus.RUNNING,
+                rows_read=0,
+                rows_valid=0,
+                rows_invalid=0,
+                marked_out_of_stock=0,
+                errors=(),
+                started_at=self._clock(),
+                finished_at=None,
+            )
+            uow.feed_imports.add(record)
+            uow.commit()
+        run = _Run(record, RowRules(self._currencies, account.currency))
+        try:
+            for batch in self._read_feed(stream, format):
+                items = run.validate(batch.rows, batch.errors)
+                self._store(run, items)
+                if progress is not None:
+                    progress(run.record)
+        except FeedError as exc:
+            run.fail(RowError(exc.line, exc.field, exc.reason))
+        except BaseException as exc:
+            run.fail(RowError(0, None, f"the import stopped: {type(exc).__name__}: {exc}"))
+            self._finish(run)
+            raise
+        return self._finish(run)
+
+    def _store(self, run: _Run, items: list[tuple[int, ProductFields]]) -> None:
+        record = run.record
+        with self._uow() as uow:
+            listed = uow.products.listed_in_import(
+                record.retailer_id, record.id, [item.external_id for _, item in items]
+            )
+            if listed:
+                for line, item in items:
+                    if item.external_id in listed:
+                        run.invalid(
+                            [RowError(line, "id", f"{item.external_id!r} is listed twice in the feed")]
+                        )
+                items = [(line, item) for line, item in items if item.external_id not in listed]
+            uow.products.upsert(
+                retailer_id=record.retailer_id,
+                account_id=record.account_id,
+                import_id=record.id,
+                items=[item for _, item in items],
+                new_ids=[self._ids.next_id() for _ in items],
+                now=self._clock(),
+            )
+            run.valid(len(items))
+            uow.feed_imports.update(run.record)
+            uow.commit()
+
+    def _finish(self, run: _Run) -> FeedImport:
+        record = run.record
+        now = self._clock()
+        with self._uow() as uow:
+            marked = 0
+            if not run.failed and record.rows_valid == 0:
+                run.fail(RowError(0, None, "no valid product in the feed: nothing was taken out of stock"))
+            if not run.failed:
+                marked = uow.products.mark_unlisted_out_of_stock(record.retailer_id, record.id, now)
+            run.record = replace(
+                run.record,
+                status=ImportStatus.FAILED if run.failed else ImportStatus.SUCCEEDED,
+                marked_out_of_stock=marked,
+                errors=tuple(run.errors if run.failed else sorted(run.errors, key=lambda e: e.line)),
+                finished_at=now,
+            )
+            uow.feed_imports.update(run.record)
+            uow.commit()
+        return run.record
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _visible(uow: UnitOfWork, by: Principal | None, retailer_id: int) -> Retailer:
+        scope = None if by is None or by.is_network else by.account_id
+        retailer = uow.retailers.get(retailer_id, account_id=scope)
+        if retailer is None:
+            raise NotFound(f"retailer {render('ret', retailer_id)} not found", field="retailer_id")
+        return retailer
+
+    @staticmethod
+    def _owner(uow: UnitOfWork, by: Principal | None, account_id: int | None) -> Account:
+        """A publisher owns the retail sites sponsored products serve on; an advertiser owns the
+        merchants whose products win SmartLinks. The operator names the account."""
+        if by is not None and not by.is_network:
+            if account_id not in (None, by.account_id):
+                raise NotFound("account not found", field="account_id")
+            account_id = by.account_id
+        elif account_id is None:
+            raise ValidationFailed(
+                "the operator creates retailers on behalf of an account: account_id is required",
+                field="account_id",
+            )
+        owner = uow.accounts.get(account_id)
+        if owner is None:
+            raise NotFound("account not found", field="account_id")
+        if owner.kind is AccountKind.NETWORK:
+            name = render_account_id(owner.kind, owner.id)
+            raise ValidationFailed(
+                f"account {name} is the network: a retailer belongs to a publisher or an advertiser",
+                field="account_id",
+            )
+        return owner
+
+
+class _Run:
+    """One import's figures and first errors as it goes."""
+
+    def __init__(self, record: FeedImport, rules: RowRules) -> None:
+        self.record = record
+        self.rules = rules
+        self.errors: list[RowError] = []
+        self.failed = False
+
+    def invalid(self, problems: Sequence[RowError]) -> None:
+        r = self.record
+        self.record = replace(r, rows_read=r.rows_read + 1, rows_invalid=r.rows_invalid + 1)
+        self.errors.extend(problems[: MAX_ERRORS_KEPT - len(self.errors)])
+
+    def valid(self, count: int) -> None:
+        r = self.record
+        self.record = replace(
+            r, rows_read=r.rows_read + count, rows_valid=r.rows_valid + count, errors=tuple(self.errors)
+        )
+
+    def fail(self, error: RowError) -> None:
+        """The error that ended the import, after the rows' ones (kept in line order)."""
+        self.failed = True
+        self.errors = [*sorted(self.errors[: MAX_ERRORS_KEPT - 1], key=lambda e: e.line), error]
+
+    def validate(
+        self, rows: Sequence[tuple[int, dict[str, str]]], unreadable: Sequence[RowError]
+    ) -> list[tuple[int, ProductFields]]:
+        """The valid products of a batch, each external id once (the first row listing it wins)."""
+        for error in unreadable:
+            self.invalid([error])
+        items: list[tuple[int, ProductFields]] = []
+        first: dict[str, int] = {}
+        rules = self.rules
+        for line, raw in rows:
+            result = validate_row(raw, line, rules)
+            if isinstance(result, list):
+                self.invalid(result)
+            elif result.external_id in first:
+                seen = first[result.external_id]
+                self.invalid(
+                    [RowError(line, "id", f"{result.external_id!r} is listed twice (first on line {seen})")]
+                )
+            else:
+                first[result.external_id] = line
+                items.append((line, result))
+        return items

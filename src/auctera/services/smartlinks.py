@@ -1,0 +1,161 @@
+"""SmartLinks: a publisher's product link whose destination is auctioned (seed 002).
+
+The product is named once, at creation, by our product id, a product page URL of a merchant we
+know, or a GTIN/EAN; it is resolved there into the GTIN and the match key (normalised brand and
+name) that every later auction matches merchants' products by. A product nobody lists is
+refused (422 naming the field), so a link never points at nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
+
+from auctera.domain.accounts import AccountKind, Principal
+from auctera.domain.catalog import gtin14
+from auctera.errors import Forbidden, NotFound, ValidationFailed
+from auctera.services.campaigns import decode_cursor, encode_cursor
+from auctera.services.clock import Clock, Ids
+from auctera.services.ports import InventoryRepository, ListedProduct, SmartLink, UnitOfWorkFactory
+
+MAX_PAGE = 100
+MAX_URL = 2048
+MAX_NAME = 255
+
+
+@dataclass(frozen=True, slots=True)
+class SmartLinkCreate:
+    """Exactly one of product_id, product_url, gtin names the product. `gtin_field` is the name
+    the caller used for it (`gtin` or `ean`), for error messages."""
+
+    product_id: int | None = None
+    product_url: str | None = None
+    gtin: str | None = None
+    gtin_field: str = "gtin"
+    name: str | None = None
+    fallback_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SmartLinkPage:
+    links: list[SmartLink]
+    next_cursor: str | None
+
+
+class SmartLinkService:
+    def __init__(self, uow: UnitOfWorkFactory, ids: Ids, clock: Clock) -> None:
+        self._uow = uow
+        self._ids = ids
+        self._clock = clock
+
+    def create(self, principal: Principal, body: SmartLinkCreate) -> SmartLink:
+        if principal.kind not in (AccountKind.PUBLISHER, AccountKind.NETWORK):
+            raise Forbidden("only publisher accounts create SmartLinks")
+        named = [
+            f
+            for f, v in (
+                ("product_id", body.product_id),
+                ("product_url", body.product_url),
+                (body.gtin_field, body.gtin),
+            )
+            if v is not None
+        ]
+        if len(named) != 1:
+            raise ValidationFailed(
+                "name the product with exactly one of product_id, product_url, ean or gtin",
+                field=named[1] if len(named) > 1 else "product_id",
+            )
+        if body.name is not None and not 1 <= len(body.name) <= MAX_NAME:
+            raise ValidationFailed(f"name must have 1-{MAX_NAME} characters", field="name")
+        for field, url in (("product_url", body.product_url), ("fallback_url", body.fallback_url)):
+            if url is not None:
+                _check_url(url, field)
+        with self._uow() as uow:
+            product, gtin, match_key = self._resolve(uow.inventory, body)
+            fallback = body.fallback_url or body.product_url or product.url
+            link = SmartLink(
+                id=self._ids.next_id(),
+                account_id=principal.account_id,
+                name=body.name,
+                product_id=product.id if body.product_id is not None else None,
+                product_url=body.product_url,
+                gtin=gtin,
+                match_key=match_key,
+                fallback_url=fallback,
+                created_at=self._clock(),
+                archived_at=None,
+            )
+            uow.smartlinks.add(link)
+            uow.commit()
+        return link
+
+    def get(self, principal: Principal, link_id: int) -> SmartLink:
+        with self._uow(read_only=True) as uow:
+            return self._visible(uow.smartlinks.get(link_id), principal, link_id)
+
+    def list(
+        self, principal: Principal, *, limit: int, cursor: str | None, include_archived: bool
+    ) -> SmartLinkPage:
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValidationFailed(f"limit must be 1-{MAX_PAGE}", field="limit")
+        before = decode_cursor(cursor) if cursor else None
+        with self._uow(read_only=True) as uow:
+            links = uow.smartlinks.page(
+                account_id=None if principal.is_network else principal.account_id,
+                include_archived=include_archived,
+                before_id=before,
+                limit=limit + 1,
+            )
+        more = len(links) > limit
+        links = links[:limit]
+        return SmartLinkPage(links, encode_cursor(links[-1].id) if more else None)
+
+    def archive(self, principal: Principal, link_id: int) -> SmartLink:
+        """Archived links stop being auctioned (their URL goes to the fallback). Idempotent."""
+        with self._uow() as uow:
+            link = self._visible(uow.smartlinks.get(link_id), principal, link_id)
+            if link.archived_at is None:
+                now = self._clock()
+                uow.smartlinks.archive(link_id, now)
+                link = replace(link, archived_at=now)
+                uow.commit()
+        return link
+
+    @staticmethod
+    def _visible(link: SmartLink | None, principal: Principal, link_id: int) -> SmartLink:
+        if link is None or not (principal.is_network or link.account_id == principal.account_id):
+            raise NotFound(f"SmartLink {link_id} not found", field="smartlink_id")
+        return link
+
+    @staticmethod
+    def _resolve(
+        inventory: InventoryRepository, body: SmartLinkCreate
+    ) -> tuple[ListedProduct, str | None, str | None]:
+        """(a product listing it, its GTIN-14, its match key)."""
+        if body.product_id is not None:
+            product = inventory.product(body.product_id)
+            if product is None:
+                raise ValidationFailed(f"product {body.product_id} not found", field="product_id")
+            return product, product.gtin, product.match_key
+        if body.product_url is not None:
+            product = inventory.product_by_url(body.product_url)
+            if product is None:
+                raise ValidationFailed("no merchant's catalog lists this product page", field="product_url")
+            return product, product.gtin, product.match_key
+        assert body.gtin is not None
+        try:
+            gtin = gtin14(body.gtin)
+        except ValueError as exc:
+            raise ValidationFailed(f"{body.gtin_field} {exc}", field=body.gtin_field) from None
+        product = inventory.any_matching(gtin, None)
+        if product is None:
+            raise ValidationFailed(
+                f"no merchant's catalog lists {body.gtin_field} {body.gtin}", field=body.gtin_field
+            )
+        return product, gtin, product.match_key
+
+
+def _check_url(url: str, field: str) -> None:
+    parts = urlsplit(url)
+    if len(url) > MAX_URL or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationFailed(f"{field} must be an http(s) URL of at most {MAX_URL} characters", field=field)

@@ -1,0 +1,202 @@
+"""Charging clicks: at the auction's price, exactly once per click, never over a cap.
+
+`SpendService.charge` runs in one write transaction: it locks the campaign's row (PostgreSQL;
+SQLite serialises write transactions), reads the line item's and the campaign's caps and their
+spend today, this month and in all (local periods in the account's time zone), and either
+charges the whole price (ledger row + every period row + the prepaid balance) or nothing, naming
+the cap that refused it. Concurrent charges of one campaign queue on its row, so the spend they
+read is the spend they add to: no cap is crossed, whatever the concurrency (see docs/spend.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from auctera.domain.budgets import (
+    Caps,
+    Spend,
+    auto_daily_pacing,
+    can_charge,
+    day_key,
+    local_day,
+    month_key,
+    remaining_micros,
+)
+from auctera.errors import NotFound, ValidationFailed
+from auctera.services.clock import Ids
+from auctera.services.ports import ChargeSubjects, LedgerEntry, UnitOfWorkFactory
+
+
+class ChargeOutcome(StrEnum):
+    CHARGED = "charged"
+    BUDGET = "budget"  # the line item's lifetime budget
+    MONTHLY = "monthly"  # its monthly pace
+    DAILY = "daily"  # its daily pace (set, or computed by auto daily pacing)
+    CAMPAIGN_BUDGET = "campaign_budget"
+    CAMPAIGN_DAILY = "campaign_daily"
+    NO_FUNDS = "no_funds"  # the account's prepaid balance cannot cover the price
+    NOT_LIVE = "not_live"  # paused, ended, archived or deleted since the auction
+    EXPIRED = "expired"  # the click token is older than its lifetime (decided before charging)
+    IVT = "ivt"  # the fraud filters flagged the click (decided before charging)
+
+
+@dataclass(frozen=True, slots=True)
+class Click:
+    """A click to charge: who won, at what price, when (the request's time decides the periods)."""
+
+    click_id: int
+    campaign_id: int
+    line_item_id: int | None  # None: a SmartLink CPC campaign
+    price_micros: int
+    at: datetime
+    publisher_id: int | None = None
+    # Kept on the ledger row so the sweep can rebuild the click's event after a crash.
+    event_fields: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    outcome: ChargeOutcome
+    amount_micros: int = 0
+    replayed: bool = False  # this click was charged before: the first charge, unchanged
+
+    @property
+    def charged(self) -> bool:
+        return self.outcome is ChargeOutcome.CHARGED
+
+
+class SpendService:
+    def __init__(self, uow: UnitOfWorkFactory, ids: Ids) -> None:
+        self._uow = uow
+        self._ids = ids
+
+    def charge(self, click: Click) -> Charge:
+        """Charge the click's price under every cap, or nothing. A click id charged before returns
+        its first charge (a retry never charges twice); a refused click leaves no trace, so a retry
+        is judged again, on the same click time."""
+        if click.price_micros < 0:
+            raise ValueError("a price is never negative")
+        with self._uow() as uow:
+            subjects = uow.spend.lock_subjects(click.campaign_id, click.line_item_id)
+            earlier = uow.spend.charged(click.click_id)  # after the lock: a concurrent copy has committed
+            if earlier is not None:
+                return Charge(ChargeOutcome.CHARGED, earlier.amount_micros, replayed=True)
+            if subjects is None:
+                return Charge(ChargeOutcome.NOT_LIVE)
+            today = local_day(click.at, ZoneInfo(subjects.timezone))
+            li = subjects.line_item
+            ids = [click.campaign_id] if li is None else [li.id, click.campaign_id]
+            spend = uow.spend.spend_of(ids, day_key(today), month_key(today))
+            refused = _refusal(subjects, click.campaign_id, today, spend, click.price_micros)
+            if refused is not None:
+                return Charge(refused)
+            prepaid = subjects.balance_micros is not None
+            if prepaid and not uow.spend.draw_balance(subjects.account_id, click.price_micros):
+                return Charge(ChargeOutcome.NO_FUNDS)  # drawn concurrently by another campaign
+            entry = LedgerEntry(
+                id=self._ids.next_id(),
+                account_id=subjects.account_id,
+                campaign_id=click.campaign_id,
+                line_item_id=click.line_item_id,
+                click_id=click.click_id,
+                amount_micros=click.price_micros,
+                occurred_at=click.at,
+                publisher_id=click.publisher_id,
+                event_fields=click.event_fields,
+            )
+            periods = [(s, p) for s in ids for p in (day_key(today), month_key(today), "total")]
+            uow.spend.record(entry, periods)
+            uow.commit()
+        return Charge(ChargeOutcome.CHARGED, click.price_micros)
+
+    def spend_of(self, subject_ids: Sequence[int], today: date) -> dict[int, Spend]:
+        """Spend of line items and campaigns (ids) on the local day `today`, its month and in all;
+        every id asked for is in the answer. For callers showing or pre-checking caps (the
+        auction's candidates, the line items' budgetSpent)."""
+        with self._uow(read_only=True) as uow:
+            found = uow.spend.spend_of(list(subject_ids), day_key(today), month_key(today))
+        return {s: found.get(s, Spend()) for s in subject_ids}
+
+    # --- prepaid balances ----------------------------------------------------------------------
+
+    def balance(self, account_id: int) -> int | None:
+        """The account's prepaid balance; None: invoiced (never runs out)."""
+        with self._uow(read_only=True) as uow:
+            exists, balance = uow.spend.balance(account_id)
+        if not exists:
+            raise NotFound("account not found", field="account_id")
+        return balance
+
+    def set_balance(self, account_id: int, balance_micros: int | None) -> int | None:
+        """Set the prepaid balance (None: invoiced from now on)."""
+        if balance_micros is not None and balance_micros < 0:
+            raise ValidationFailed("a balance is never negative", field="balance")
+        with self._uow() as uow:
+            if not uow.spend.balance(account_id)[0]:
+                raise NotFound("account not found", field="account_id")
+            uow.spend.set_balance(account_id, balance_micros)
+            uow.commit()
+        return balance_micros
+
+    def add_balance(self, account_id: int, amount_micros: int) -> int:
+        """Top up a prepaid balance in one UPDATE (charges running meanwhile are not lost)."""
+        if amount_micros <= 0:
+            raise ValidationFailed("a top-up is a positive amount", field="add")
+        with self._uow() as uow:
+            exists, balance = uow.spend.balance(account_id)
+            if not exists:
+                raise NotFound("account not found", field="account_id")
+            if balance is None:
+                raise ValidationFailed("this account is invoiced: set a balance first", field="add")
+            new = uow.spend.add_balance(account_id, amount_micros)
+            uow.commit()
+        assert new is not None
+        return new
+
+
+def _refusal(
+    subjects: ChargeSubjects, campaign_id: int, today: date, spend: dict[int, Spend], price: int
+) -> ChargeOutcome | None:
+    """The first cap the price would cross, in the order a user reads them (line item, campaign,
+    balance); None: every cap has room for the whole price."""
+    li = subjects.line_item
+    if not subjects.campaign_live or not _in_flight(subjects.campaign_start, subjects.campaign_end, today):
+        return ChargeOutcome.NOT_LIVE
+    if li is not None:
+        if not li.live or not _in_flight(li.start_date, li.end_date, today):
+            return ChargeOutcome.NOT_LIVE
+        spent = spend.get(li.id, Spend())
+        daily = li.daily_pacing_micros
+        if li.is_auto_daily_pacing:
+            daily = auto_daily_pacing(
+                today,
+                end_date=li.end_date,
+                budget_micros=li.budget_micros,
+                monthly_micros=li.monthly_pacing_micros,
+                spend=spent,
+            )
+        for outcome, caps in (
+            (ChargeOutcome.BUDGET, Caps(budget_micros=li.budget_micros)),
+            (ChargeOutcome.MONTHLY, Caps(monthly_micros=li.monthly_pacing_micros)),
+            (ChargeOutcome.DAILY, Caps(daily_micros=daily)),
+        ):
+            if not can_charge(price, remaining_micros(caps, spent)):
+                return outcome
+    campaign_spent = spend.get(campaign_id, Spend())
+    for outcome, caps in (
+        (ChargeOutcome.CAMPAIGN_BUDGET, Caps(budget_micros=subjects.campaign_budget_micros)),
+        (ChargeOutcome.CAMPAIGN_DAILY, Caps(daily_micros=subjects.campaign_daily_micros)),
+    ):
+        if not can_charge(price, remaining_micros(caps, campaign_spent)):
+            return outcome
+    if subjects.balance_micros is not None and not can_charge(price, subjects.balance_micros):
+        return ChargeOutcome.NO_FUNDS
+    return None
+
+
+def _in_flight(start: date | None, end: date | None, today: date) -> bool:
+    return (start is None or start <= today) and (end is None or today <= end)

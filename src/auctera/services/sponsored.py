@@ -1,0 +1,294 @@
+"""Sponsored clicks and impressions: the money path after an auction.
+
+A click on a sponsored product (or a SmartLink) carries a signed click token (`domain.click_tokens`)
+naming the winner, the product and the price. `SponsoredService.click` verifies it, screens the
+request with the fraud filters, charges the winner (`SpendService.charge`: whole price under every
+cap, or nothing), logs the click event with what was charged, and sends the visitor to the product
+page. Order: the charge commits first, the event is appended next, the redirect is answered last;
+a crash between the first two leaves a ledger row not `logged`, which `log_pending` turns into its
+event (same pattern as `ConversionService.log_pending`). Impressions are logged, never charged.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from auctera.domain import click_tokens
+from auctera.domain import ids as idfmt
+from auctera.domain.campaigns import Campaign
+from auctera.domain.click_tokens import ClickToken, ClickTokenError, ExpiredToken
+from auctera.domain.events import Event, EventType
+from auctera.domain.fraud import Verdict
+from auctera.domain.tracking import country_from_headers, device_type
+from auctera.services.caching import CachedLookups, TimedCache
+from auctera.services.clock import Clock, Ids
+from auctera.services.fraud import Traffic
+from auctera.services.ports import EventStore, LedgerEntry, UnitOfWorkFactory
+from auctera.services.spend import Charge, ChargeOutcome, Click, SpendService
+from auctera.services.tracking import (
+    CLICK_ID_PREFIX,
+    MAX_HEADER,
+    Logged,
+    Redirect,
+    TrackingRefused,
+    TrackingRequest,
+    TrafficScreen,
+)
+
+TOKEN_PARAM = "t"
+CLICK_PATH = "/sp/click"
+IMPRESSION_PATH = "/sp/imp"
+VIEWABLE_PATH = "/sp/viewable"
+# A ledger row not yet logged is left to the request writing it for this long before the sweep steps in.
+IN_FLIGHT = timedelta(seconds=60)
+# The event's fields a ledger row keeps for the sweep (the rest are ledger columns).
+_KEPT = ("click_id", "country", "device_type", "currency", "attrs")
+
+
+@dataclass(frozen=True, slots=True)
+class SponsoredUrls:
+    click: str
+    impression: str  # `{RAND}`: the client puts a random number there (cache busting, seed 002)
+    viewable: str
+
+
+class SponsoredLinks:
+    """The URLs an auction answer carries for a winner: click, impression and viewable pixels, on
+    the public tracking host, each with the signed token."""
+
+    def __init__(self, tracking_url: str, secret: bytes) -> None:
+        self._base = tracking_url.rstrip("/")
+        self.secret = secret
+
+    def token(self, token: ClickToken) -> str:
+        return click_tokens.encode(token, self.secret)
+
+    def urls(self, token: ClickToken) -> SponsoredUrls:
+        t = self.token(token)
+        return SponsoredUrls(
+            click=f"{self._base}{CLICK_PATH}?{TOKEN_PARAM}={t}",
+            impression=f"{self._base}{IMPRESSION_PATH}?{TOKEN_PARAM}={t}&r={{RAND}}",
+            viewable=f"{self._base}{VIEWABLE_PATH}?{TOKEN_PARAM}={t}&r={{RAND}}",
+        )
+
+
+class SponsoredService:
+    def __init__(
+        self,
+        events: EventStore,
+        ids: Ids,
+        clock: Clock,
+        *,
+        screen: TrafficScreen,
+        spend: SpendService,
+        uow: UnitOfWorkFactory,
+        lookups: CachedLookups,
+        secret: bytes,
+        countries: frozenset[str],
+        cache_seconds: float,
+        country_of_ip: Callable[[str], str | None] | None = None,
+        remember_click: Callable[[Event], None] | None = None,
+    ) -> None:
+        self._events = events
+        self._ids = ids
+        self._clock = clock
+        self._screen = screen
+        self._spend = spend
+        self._uow = uow
+        self._lookups = lookups
+        self._secret = secret
+        self._countries = countries
+        self._country_of_ip = country_of_ip
+        # Postbacks find sponsored clicks like any other (`TrackingService.find_click`).
+        self._remember_click = remember_click
+        self._product_urls: TimedCache[int, str | None] = TimedCache(cache_seconds)
+
+    # --- the hot paths --------------------------------------------------------------------------
+
+    def click(self, request: TrackingRequest) -> Redirect:
+        token, expired = self._token(request)
+        campaign = self._campaign(token)
+        page = self._product_urls.get(token.product_id, self._load_product_url)
+        if page is None:
+            raise TrackingRefused(404, "This product is no longer available.")
+        verdict = self._screen.check_request(request.facts)
+        click_id = self._ids.next_id()
+        rendered = idfmt.render(CLICK_ID_PREFIX, click_id)
+        uid = request.uid or secrets.token_hex(12)
+        event = self._event(EventType.CLICK, click_id, token, campaign, request, uid, verdict, rendered)
+        if event.ivt:
+            charge = Charge(ChargeOutcome.IVT)
+        elif expired:
+            charge = Charge(ChargeOutcome.EXPIRED)
+        else:
+            kept = {name: getattr(event, name) for name in _KEPT}
+            charge = self._spend.charge(
+                Click(
+                    click_id=click_id,
+                    campaign_id=token.campaign_id,
+                    line_item_id=token.line_item_id,
+                    price_micros=token.price_micros,
+                    at=event.at,
+                    publisher_id=token.publisher_id,
+                    event_fields=kept,
+                )
+            )
+        event = _charged(event, charge)
+        self._events.append(event)  # durable before the visitor is sent on
+        if self._remember_click is not None:
+            self._remember_click(event)
+        return Redirect(_with_click_id(page, rendered), rendered, uid)
+
+    def impression(self, request: TrackingRequest, *, viewable: bool = False) -> Logged:
+        token, _ = self._token(request)  # an old cached page's impressions still count as shown
+        campaign = self._campaign(token)
+        uid = request.uid or secrets.token_hex(12)
+        kind = EventType.VIEWABLE_IMPRESSION if viewable else EventType.IMPRESSION
+        verdict = self._screen.check_request(request.facts, Traffic.IMPRESSION)
+        event = self._event(kind, self._ids.next_id(), token, campaign, request, uid, verdict)
+        self._events.append(event)
+        return Logged(event.id, uid)
+
+    # --- the crash sweep ------------------------------------------------------------------------
+
+    def log_pending(self, batch: int = 5000) -> int:
+        """Append the events of charged clicks whose ledger rows may have been written without them
+        (a crash in between), unless the log has them, and mark the rows logged; returns how many
+        events were appended. Rows younger than `IN_FLIGHT` are left to their request."""
+        cutoff = self._clock() - IN_FLIGHT
+        appended = 0
+        while True:
+            with self._uow(read_only=True) as uow:
+                pending = [e for e in uow.spend.unlogged(batch) if e.occurred_at < cutoff]
+            if not pending:
+                return appended
+            wanted = [_ledger_event(e) for e in pending]
+            start, end = min(e.at for e in wanted), max(e.at for e in wanted)
+            present = self._events.existing_ids([e.id for e in wanted], start, end)
+            missing = [e for e in wanted if e.id not in present]
+            self._events.append_many(missing)
+            appended += len(missing)
+            with self._uow() as uow:
+                uow.spend.mark_logged([e.id for e in pending])
+                uow.commit()
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _token(self, request: TrackingRequest) -> tuple[ClickToken, bool]:
+        """The request's token and whether it has expired (then the click is logged, not charged)."""
+        text = _param(request.query, TOKEN_PARAM)
+        if text is None:
+            raise TrackingRefused(400, "This sponsored link has no click token (t=).")
+        try:
+            return click_tokens.decode(text, self._secret, request.facts.at), False
+        except ExpiredToken as old:
+            return old.token, True
+        except ClickTokenError as bad:
+            if bad.reason == "forged":
+                raise TrackingRefused(404, "This sponsored link does not lead anywhere.") from None
+            raise TrackingRefused(400, f"This sponsored link is malformed ({bad}).") from None
+
+    def _campaign(self, token: ClickToken) -> Campaign:
+        campaign = self._lookups.campaign(token.campaign_id)
+        if campaign is None:  # deleted since the auction
+            raise TrackingRefused(404, "This sponsored link does not lead anywhere.")
+        return campaign
+
+    def _load_product_url(self, product_id: int) -> str | None:
+        with self._uow(read_only=True) as uow:
+            return uow.spend.product_url(product_id)
+
+    def _event(
+        self,
+        kind: EventType,
+        event_id: int,
+        token: ClickToken,
+        campaign: Campaign,
+        request: TrackingRequest,
+        uid: str,
+        verdict: Verdict,
+        click_id: str | None = None,
+    ) -> Event:
+        facts = request.facts
+        country = country_from_headers(facts.headers, self._countries)
+        if country is None and self._country_of_ip is not None:
+            country = self._country_of_ip(facts.ip)
+        # Ids as strings: 64-bit integers do not survive every JSON reader (doubles).
+        attrs: dict[str, Any] = {
+            "placement": token.placement.value,
+            "product_id": str(token.product_id),
+            "auction_id": str(token.auction_id),
+            "price_micros": token.price_micros,
+            "ip": facts.ip,
+            "user_agent": facts.user_agent[:MAX_HEADER],
+            "uid": uid,
+        }
+        if request.referrer:
+            attrs["referrer"] = request.referrer[:MAX_HEADER]
+        if verdict.signals:
+            attrs["fraud_score"] = round(verdict.score, 4)
+            attrs["fraud_signals"] = [s.as_dict() for s in verdict.signals]
+        return Event(
+            id=event_id,
+            type=kind,
+            at=facts.at,
+            account_id=campaign.account_id,
+            campaign_id=campaign.id,
+            publisher_id=token.publisher_id,
+            line_item_id=token.line_item_id,
+            click_id=click_id,
+            country=country,
+            device_type=device_type(facts.user_agent, facts.headers.get("sec-ch-ua-mobile")).value,
+            currency=campaign.budget.currency,
+            ivt=self._screen.is_ivt(verdict),
+            attrs=attrs,
+        )
+
+
+def _charged(event: Event, charge: Charge) -> Event:
+    """The click event with what was charged: the advertiser's cost, the publisher's (or
+    retailer's) earnings, and the outcome (`charged` or the cap that refused it)."""
+    attrs = {**event.attrs, "charge": charge.outcome.value}
+    amount = charge.amount_micros
+    return replace(event, cost_micros=amount, payout_micros=amount, attrs=attrs)
+
+
+def _ledger_event(entry: LedgerEntry) -> Event:
+    """The click event of a charged click, rebuilt from its ledger row."""
+    kept: Mapping[str, Any] = entry.event_fields
+    return Event(
+        id=entry.click_id,
+        type=EventType.CLICK,
+        at=entry.occurred_at,
+        account_id=entry.account_id,
+        campaign_id=entry.campaign_id,
+        publisher_id=entry.publisher_id,
+        line_item_id=entry.line_item_id,
+        click_id=kept.get("click_id"),
+        country=kept.get("country"),
+        device_type=kept.get("device_type"),
+        cost_micros=entry.amount_micros,
+        payout_micros=entry.amount_micros,
+        currency=kept.get("currency", "USD"),
+        attrs={**kept.get("attrs", {}), "charge": ChargeOutcome.CHARGED.value},
+    )
+
+
+def _param(query: str, name: str) -> str | None:
+    prefix = name + "="
+    for part in query.split("&"):
+        if part.startswith(prefix):
+            return part[len(prefix) :]
+    return None
+
+
+def _with_click_id(url: str, click_id: str) -> str:
+    """The product page with `click_id=<id>` added, so the retailer's site can report the sale."""
+    parts = urlsplit(url)
+    query = f"{parts.query}&click_id={quote(click_id)}" if parts.query else f"click_id={quote(click_id)}"
+    return urlunsplit(parts._replace(query=query))

@@ -1,0 +1,434 @@
+"""SpendService on both state backends: every cap holds, local periods roll over at the account's
+midnight and month start, balances run down to what is left, a retried click is charged once, the
+ledger always equals the period counters, and 1,000 concurrent clicks never cross a budget.
+
+Line items and campaigns are written to their tables directly: this suite tests charging, not
+the line-item API (built in parallel, tested on its own).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from datetime import UTC, date, datetime
+from itertools import count
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine, insert, select, update
+
+from auctera.domain.budgets import Spend
+from auctera.domain.ids import IdGenerator
+from auctera.services.spend import Charge, ChargeOutcome, Click, SpendService
+from auctera.store.database import make_engine
+from auctera.store.migrate import upgrade
+from auctera.store.tables import accounts, campaigns, line_items, spend_ledger, spend_periods
+from auctera.store.uow import SqlUnitOfWorkFactory
+from support.clock import FrozenClock
+from support.postgres import PostgresServer
+
+NEW_YORK = "America/New_York"  # UTC-5 in November: local midnight is 05:00 UTC
+CENT = 10_000
+DOLLAR = 1_000_000
+
+
+class World:
+    """One advertiser with a campaign; line items added per test; clicks at the clock's time."""
+
+    def __init__(
+        self,
+        factory: SqlUnitOfWorkFactory,
+        *,
+        timezone: str = NEW_YORK,
+        balance: int | None = None,
+        campaign_total: int | None = None,
+        campaign_daily: int | None = None,
+        campaign_type: str = "retail_media",
+    ) -> None:
+        self.factory = factory
+        self.engine: Engine = factory.engine
+        self.clock = FrozenClock(datetime(2026, 11, 23, 17, 0, tzinfo=UTC))  # noon in New York
+        ticks = count(int(self.clock.now.timestamp() * 1000))
+        self.ids = IdGenerator(1, lambda: next(ticks))
+        self.spend = SpendService(factory, self.ids)
+        self.timezone = timezone
+        self.account_id = self.ids.next_id()
+        self.campaign_id = self.ids.next_id()
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(insert(accounts).values(**account_row(self.account_id, timezone, now, balance)))
+            conn.execute(
+                insert(campaigns).values(
+                    **campaign_row(
+                        self.campaign_id, self.account_id, now, campaign_type, campaign_total, campaign_daily
+                    )
+                )
+            )
+
+    def line_item(self, **fields: Any) -> int:
+        line_item_id = self.ids.next_id()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(line_items).values(
+                    **line_item_row(line_item_id, self.account_id, self.campaign_id, self.clock(), **fields)
+                )
+            )
+        return line_item_id
+
+    def set(self, table: Any, row_id: int, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(table).where(table.c.id == row_id).values(**values))
+
+    def click(self, line_item_id: int | None, price: int, click_id: int | None = None) -> Charge:
+        return self.spend.charge(
+            Click(
+                click_id=click_id or self.ids.next_id(),
+                campaign_id=self.campaign_id,
+                line_item_id=line_item_id,
+                price_micros=price,
+                at=self.clock(),
+                publisher_id=42,
+            )
+        )
+
+    def clicks(self, line_item_id: int | None, price: int, n: int) -> list[ChargeOutcome]:
+        return [self.click(line_item_id, price).outcome for _ in range(n)]
+
+    def at(self, when: datetime) -> None:
+        self.clock.now = when
+
+    def total(self, subject_id: int) -> int:
+        return self.spend.spend_of([subject_id], date(2026, 11, 23))[subject_id].lifetime_micros
+
+    def balance(self) -> int | None:
+        return self.spend.balance(self.account_id)
+
+    def assert_ledger_equals_periods(self) -> None:
+        """Every period row is exactly the sum of the ledger rows it counts (in the local zone)."""
+        tz = ZoneInfo(self.timezone)
+        expected: dict[tuple[int, str], int] = defaultdict(int)
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(spend_ledger)):
+                day = row.occurred_at.astimezone(tz).date()
+                subjects = [row.campaign_id] + ([row.line_item_id] if row.line_item_id else [])
+                for subject in subjects:
+                    for period in (day.isoformat(), day.isoformat()[:7], "total"):
+                        expected[(subject, period)] += row.amount_micros
+            stored = {(r.subject_id, r.period): r.spent_micros for r in conn.execute(select(spend_periods))}
+        assert stored == dict(expected)
+
+
+def account_row(account_id: int, timezone: str, now: datetime, balance: int | None) -> dict[str, Any]:
+    return {
+        "id": account_id,
+        "name": "Acme",
+        "kind": "advertiser",
+        "timezone": timezone,
+        "currency": "USD",
+        "signing_secret": "x" * 32,
+        "created_at": now,
+        "balance_micros": balance,
+    }
+
+
+def campaign_row(
+    campaign_id: int,
+    account_id: int,
+    now: datetime,
+    campaign_type: str = "retail_media",
+    total: int | None = None,
+    daily: int | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": campaign_id,
+        "account_id": account_id,
+        "name": f"Campaign {campaign_id}",
+        "type": campaign_type,
+        "status": "active",
+        "currency": "USD",
+        "budget_daily_micros": daily,
+        "budget_total_micros": total,
+        "pacing": "asap",
+        "bid_strategy": "manual_cpc",
+        "targeting": {},
+        "device_multipliers": {},
+        "review_reasons": [],
+        "created_at": now,
+        "updated_at": now,
+        "promotional_rules": [],
+        "visibility": "public",
+    }
+
+
+def line_item_row(
+    line_item_id: int, account_id: int, campaign_id: int, now: datetime, **fields: Any
+) -> dict[str, Any]:
+    return {
+        "id": line_item_id,
+        "account_id": account_id,
+        "campaign_id": campaign_id,
+        "name": f"Line item {line_item_id}",
+        "target_retailer_id": 299,
+        "start_date": date(2026, 11, 1),
+        "end_date": None,
+        "budget_micros": None,
+        "monthly_pacing_micros": None,
+        "daily_pacing_micros": None,
+        "is_auto_daily_pacing": False,
+        "bid_strategy": "clicks",
+        "target_bid_micros": DOLLAR,
+        "max_bid_micros": None,
+        "user_status": "active",
+        "created_at": now,
+        "updated_at": now,
+        **fields,
+    }
+
+
+@pytest.fixture
+def world(uow_factory: SqlUnitOfWorkFactory) -> World:
+    return World(uow_factory)
+
+
+C, B = ChargeOutcome.CHARGED, ChargeOutcome.BUDGET
+
+
+def test_lifetime_budget_is_never_crossed_not_even_by_the_last_click(world: World) -> None:
+    li = world.line_item(budget_micros=DOLLAR)
+    assert world.clicks(li, 30 * CENT, 4) == [C, C, C, B]  # 0.90 spent; 0.30 more would cross 1.00
+    assert world.click(li, 10 * CENT).outcome is C  # a cheaper click still fits exactly
+    assert world.clicks(li, 1, 1) == [B]
+    assert world.total(li) == DOLLAR
+    world.assert_ledger_equals_periods()
+
+
+def test_daily_pace_resets_at_local_midnight_not_utc(world: World) -> None:
+    li = world.line_item(daily_pacing_micros=50 * CENT)
+    assert world.clicks(li, 20 * CENT, 3) == [C, C, ChargeOutcome.DAILY]
+    world.at(datetime(2026, 11, 24, 0, 30, tzinfo=UTC))  # UTC's new day, still the 23rd in New York
+    assert world.clicks(li, 20 * CENT, 1) == [ChargeOutcome.DAILY]
+    world.at(datetime(2026, 11, 24, 4, 59, 59, tzinfo=UTC))
+    assert world.clicks(li, 20 * CENT, 1) == [ChargeOutcome.DAILY]
+    world.at(datetime(2026, 11, 24, 5, 0, tzinfo=UTC))  # midnight in New York
+    assert world.clicks(li, 20 * CENT, 3) == [C, C, ChargeOutcome.DAILY]
+    spend = world.spend.spend_of([li], date(2026, 11, 24))[li]
+    assert spend == Spend(lifetime_micros=80 * CENT, month_micros=80 * CENT, day_micros=40 * CENT)
+    world.assert_ledger_equals_periods()
+
+
+def test_monthly_pace_resets_at_the_local_month_start(world: World) -> None:
+    li = world.line_item(monthly_pacing_micros=DOLLAR)
+    world.at(datetime(2026, 11, 30, 23, 0, tzinfo=UTC))
+    assert world.clicks(li, 40 * CENT, 3) == [C, C, ChargeOutcome.MONTHLY]
+    world.at(datetime(2026, 12, 1, 4, 0, tzinfo=UTC))  # December in UTC, still November locally
+    assert world.clicks(li, 40 * CENT, 1) == [ChargeOutcome.MONTHLY]
+    world.at(datetime(2026, 12, 1, 5, 0, tzinfo=UTC))
+    assert world.clicks(li, 40 * CENT, 3) == [C, C, ChargeOutcome.MONTHLY]
+    with world.engine.connect() as conn:
+        periods = {
+            r.period: r.spent_micros for r in conn.execute(select(spend_periods)) if r.subject_id == li
+        }
+    assert periods == {
+        "2026-11-30": 80 * CENT,
+        "2026-11": 80 * CENT,
+        "2026-12-01": 80 * CENT,
+        "2026-12": 80 * CENT,
+        "total": 160 * CENT,
+    }
+    world.assert_ledger_equals_periods()
+
+
+def test_auto_daily_pacing_spreads_the_monthly_pace_over_the_days_left(world: World) -> None:
+    # 30.00 a month on November 23rd: 8 days left including today -> 3.75 a day.
+    li = world.line_item(monthly_pacing_micros=30 * DOLLAR, is_auto_daily_pacing=True)
+    assert world.clicks(li, DOLLAR, 4) == [C, C, C, ChargeOutcome.DAILY]
+    world.at(datetime(2026, 11, 24, 5, 0, tzinfo=UTC))  # next day: (30 - 3) / 7 = 3.857... -> 3.85
+    assert world.clicks(li, DOLLAR, 4) == [C, C, C, ChargeOutcome.DAILY]
+    assert world.clicks(li, 85 * CENT, 2) == [C, ChargeOutcome.DAILY]
+    world.assert_ledger_equals_periods()
+
+
+def test_campaign_caps_hold_across_its_line_items(uow_factory: SqlUnitOfWorkFactory) -> None:
+    world = World(uow_factory, campaign_total=3 * DOLLAR, campaign_daily=2 * DOLLAR)
+    first, second = world.line_item(), world.line_item()
+    assert world.clicks(first, DOLLAR, 1) + world.clicks(second, DOLLAR, 2) == [
+        C,
+        C,
+        ChargeOutcome.CAMPAIGN_DAILY,
+    ]
+    world.at(datetime(2026, 11, 24, 5, 0, tzinfo=UTC))
+    assert world.clicks(first, DOLLAR, 2) == [C, ChargeOutcome.CAMPAIGN_BUDGET]
+    assert world.total(world.campaign_id) == 3 * DOLLAR
+    assert world.total(first) + world.total(second) == 3 * DOLLAR
+    world.assert_ledger_equals_periods()
+
+
+def test_the_line_items_own_cap_is_named_before_the_campaigns(uow_factory: SqlUnitOfWorkFactory) -> None:
+    world = World(uow_factory, campaign_total=DOLLAR)
+    li = world.line_item(budget_micros=DOLLAR)
+    assert world.clicks(li, DOLLAR, 2) == [C, B]
+
+
+def test_smartlink_cpc_campaign_has_only_campaign_caps(uow_factory: SqlUnitOfWorkFactory) -> None:
+    world = World(uow_factory, campaign_type="smartlink_cpc", campaign_daily=DOLLAR)
+    assert world.clicks(None, 40 * CENT, 3) == [C, C, ChargeOutcome.CAMPAIGN_DAILY]
+    assert world.total(world.campaign_id) == 80 * CENT
+    with world.engine.connect() as conn:
+        assert {r.subject_id for r in conn.execute(select(spend_periods))} == {world.campaign_id}
+    world.assert_ledger_equals_periods()
+
+
+def test_prepaid_balance_runs_down_and_never_below_zero(uow_factory: SqlUnitOfWorkFactory) -> None:
+    world = World(uow_factory, balance=50 * CENT)
+    li = world.line_item()
+    assert world.clicks(li, 20 * CENT, 3) == [C, C, ChargeOutcome.NO_FUNDS]
+    assert world.balance() == 10 * CENT
+    assert world.click(li, 10 * CENT).outcome is C
+    assert world.balance() == 0
+    assert world.spend.add_balance(world.account_id, DOLLAR) == DOLLAR
+    assert world.clicks(li, 20 * CENT, 1) == [C]
+    assert world.balance() == 80 * CENT
+    world.spend.set_balance(world.account_id, None)  # invoiced from now on: nothing runs out
+    assert world.clicks(li, 5 * DOLLAR, 2) == [C, C]
+    assert world.balance() is None
+    world.assert_ledger_equals_periods()
+
+
+def test_balance_changes_are_checked(world: World) -> None:
+    from auctera.errors import NotFound, ValidationFailed
+
+    with pytest.raises(ValidationFailed):
+        world.spend.add_balance(world.account_id, DOLLAR)  # invoiced: set one first
+    with pytest.raises(ValidationFailed):
+        world.spend.set_balance(world.account_id, -1)
+    with pytest.raises(NotFound):
+        world.spend.set_balance(world.account_id + 1, DOLLAR)
+
+
+@pytest.mark.parametrize(
+    ("table", "values"),
+    [
+        ("line_item", {"user_status": "paused"}),
+        ("line_item", {"archived_at": datetime(2026, 11, 23, 16, 0, tzinfo=UTC)}),
+        ("line_item", {"end_date": date(2026, 11, 22)}),  # ended yesterday, New York time
+        ("line_item", {"start_date": date(2026, 11, 24)}),
+        ("campaign", {"status": "paused"}),
+        ("campaign", {"status": "archived"}),
+        ("campaign", {"end_date": date(2026, 11, 22)}),
+    ],
+)
+def test_nothing_is_charged_once_not_live(world: World, table: str, values: dict[str, Any]) -> None:
+    li = world.line_item()
+    assert world.click(li, CENT).outcome is C
+    if table == "line_item":
+        world.set(line_items, li, **values)
+    else:
+        world.set(campaigns, world.campaign_id, **values)
+    assert world.click(li, CENT).outcome is ChargeOutcome.NOT_LIVE
+    assert world.total(li) == CENT
+
+
+def test_ends_at_the_end_of_its_last_local_day(world: World) -> None:
+    li = world.line_item(end_date=date(2026, 11, 23))
+    world.at(datetime(2026, 11, 24, 4, 59, tzinfo=UTC))  # 23:59 on the 23rd in New York
+    assert world.click(li, CENT).outcome is C
+    world.at(datetime(2026, 11, 24, 5, 0, tzinfo=UTC))
+    assert world.click(li, CENT).outcome is ChargeOutcome.NOT_LIVE
+
+
+def test_a_line_item_of_another_campaign_is_not_charged(world: World) -> None:
+    li = world.line_item()
+    charge = world.spend.charge(Click(world.ids.next_id(), world.campaign_id + 1, li, CENT, world.clock()))
+    assert charge.outcome is ChargeOutcome.NOT_LIVE
+
+
+def test_a_retried_click_is_charged_once(world: World) -> None:
+    li = world.line_item(budget_micros=DOLLAR)
+    click_id = world.ids.next_id()
+    first = world.click(li, 30 * CENT, click_id)
+    again = world.click(li, 30 * CENT, click_id)
+    assert (first.outcome, first.amount_micros, first.replayed) == (C, 30 * CENT, False)
+    assert (again.outcome, again.amount_micros, again.replayed) == (C, 30 * CENT, True)
+    assert world.total(li) == 30 * CENT
+    with world.engine.connect() as conn:
+        assert len(conn.execute(select(spend_ledger)).all()) == 1
+    world.assert_ledger_equals_periods()
+
+
+def test_spend_of_answers_every_id_in_one_read(world: World) -> None:
+    spent, idle = world.line_item(), world.line_item()
+    world.clicks(spent, 25 * CENT, 2)
+    found = world.spend.spend_of([spent, idle, world.campaign_id], date(2026, 11, 23))
+    assert found == {
+        spent: Spend(50 * CENT, 50 * CENT, 50 * CENT),
+        idle: Spend(),
+        world.campaign_id: Spend(50 * CENT, 50 * CENT, 50 * CENT),
+    }
+    assert world.spend.spend_of([spent], date(2026, 11, 24))[spent] == Spend(50 * CENT, 50 * CENT, 0)
+
+
+def test_concurrent_clicks_within_one_process_never_cross_the_budget(world: World) -> None:
+    """64 threads on either backend (SQLite: the unit of work serialises writers)."""
+    li = world.line_item(budget_micros=10 * DOLLAR)
+    outcomes = hammer(world, li, DOLLAR // 5, 64)
+    assert outcomes.count(C) == 50
+    assert world.total(li) == 10 * DOLLAR
+    world.assert_ledger_equals_periods()
+
+
+def hammer(world: World, line_item_id: int, price: int, threads: int) -> list[ChargeOutcome]:
+    """`threads` clicks released at once, one per thread."""
+    start = threading.Barrier(threads)
+    outcomes: list[ChargeOutcome] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        start.wait()
+        outcome = world.click(line_item_id, price).outcome
+        with lock:
+            outcomes.append(outcome)
+
+    workers = [threading.Thread(target=one) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return outcomes
+
+
+@pytest.mark.postgres
+def test_1000_simultaneous_clicks_on_postgresql_charge_exactly_the_budget(
+    postgres_server: PostgresServer,
+) -> None:
+    """THE concurrency test, service level: 1,000 threads, each with its own click, on real
+    PostgreSQL (the engine's usual pool: threads queue for connections, then on the campaign's
+    row lock); the budget covers 50 of them."""
+    url = postgres_server.create_database()
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        factory = SqlUnitOfWorkFactory(engine)
+        world = World(factory, balance=100 * DOLLAR, campaign_total=1000 * DOLLAR)
+        li = world.line_item(budget_micros=50 * 37 * CENT)
+        outcomes = hammer(world, li, 37 * CENT, 1000)
+        assert outcomes.count(C) == 50
+        assert outcomes.count(B) == 950
+        assert world.total(li) == 50 * 37 * CENT
+        assert world.total(world.campaign_id) == 50 * 37 * CENT
+        assert world.balance() == 100 * DOLLAR - 50 * 37 * CENT
+        world.assert_ledger_equals_periods()
+    finally:
+        engine.dispose()
+        postgres_server.drop_database(url.rsplit("/", 1)[1])
+
+
+def test_ledger_rows_carry_what_rebuilds_the_event(world: World) -> None:
+    li = world.line_item()
+    click_id = world.ids.next_id()
+    fields = {"click_id": "auc_x", "country": "US", "attrs": {"product_id": "7"}}
+    world.spend.charge(Click(click_id, world.campaign_id, li, CENT, world.clock(), 42, fields))
+    with world.factory() as uow:
+        entry = uow.spend.charged(click_id)
+    assert entry is not None
+    assert (entry.publisher_id, dict(entry.event_fields)) == (42, fields)
