@@ -10,11 +10,12 @@ catalog and line-item APIs are built in parallel and tested on their own).
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -340,6 +341,23 @@ def test_impression_pixels_are_logged_and_never_charged(client: TestClient, plac
         datetime(2026, 11, 24, tzinfo=UTC),
     )[placed.campaign_id]
     assert (totals.impressions, totals.clicks, totals.cost_micros) == (1, 0, 0)
+
+
+def test_a_pixel_fired_again_counts_once(client: TestClient, placed: Placed) -> None:
+    token = placed.token()
+    for _ in range(3):  # the page shown again from cache, a tag firing twice: other random numbers
+        for kind in ("impression", "viewable"):
+            path = placed.path(kind, token).replace("{RAND}", str(random.randrange(10**9)))
+            assert click(client, path).status_code == 200
+    other = placed.path("impression", replace(token, auction_id=token.auction_id + 1))  # another auction
+    assert click(client, other.replace("{RAND}", "1")).status_code == 200
+    c = placed.app.container
+    c.events.sync()
+    rows = c.events.query(
+        "SELECT type, count(*) FROM events WHERE campaign_id = $c GROUP BY type ORDER BY type",
+        {"c": placed.campaign_id},
+    )
+    assert rows == [("impression", 2), ("viewable_impression", 1)]
 
 
 def test_the_sweep_logs_a_charged_click_a_crash_left_out(

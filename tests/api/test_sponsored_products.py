@@ -15,15 +15,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import delete
 from starlette.testclient import TestClient
 
 from auctera.app import RootApp
 from auctera.domain.accounts import Principal
 from auctera.domain.auction import pacing_phase
 from auctera.domain.catalog import FeedFormat
-from auctera.domain.line_items import BidStrategy, LineItemSettings
+from auctera.domain.line_items import BidStrategy, LineItemInvalid, LineItemSettings
 from auctera.services.line_items import LineItemWrite
-from auctera.store.tables import spend_periods
+from auctera.store.tables import fx_rates, spend_periods
 from support.clock import FrozenClock
 
 from .conftest import Api, app_at, bearer
@@ -58,6 +59,10 @@ class Market:
         with self.c.uow() as uow:
             uow.fx_rates.set(base, quote, Decimal(rate), self.c.clock())
             uow.commit()
+
+    def drop_fx(self, base: str, quote: str) -> None:
+        with self.c.engine.begin() as conn:
+            conn.execute(delete(fx_rates).where(fx_rates.c.base == base, fx_rates.c.quote == quote))
 
     def principal(self, api: Api) -> Principal:
         return self.c.auth.authenticate(api.headers["Authorization"].removeprefix("Bearer "))
@@ -450,10 +455,13 @@ def test_bids_in_another_currency_are_ranked_and_charged_converted(
 
 def test_a_bidder_without_an_exchange_rate_cannot_win(market: Market, shop_world: dict[str, Any]) -> None:
     w = shop_world
-    krona = market.account(name="Krona", currency="NOK")  # no NOK rate is set
+    krona = market.account(name="Krona", currency="NOK")
+    # Promoting a product needs a rate to compare its minBid; the rate is withdrawn afterwards.
+    market.fx("USD", "NOK", "10.8")
     nok_li = market.line_item(
         krona, market.campaign(krona), w["retailer"], ["shoe-2"], name="Krona", target_bid=50_000_000
     )
+    market.drop_fx("USD", "NOK")
     answer = decide(w["shop"], w["retailer"], {"type": "search", "keywords": "running shoe"})
     assert [p["line_item_id"] for p in answer["products"]] == [str(w["acme_li"])]
     log = w["shop"].call("GET", f"/v2/auctions/{answer['auction_id']}").json()
@@ -467,12 +475,19 @@ def test_a_bidder_without_an_exchange_rate_cannot_win(market: Market, shop_world
 
 def test_min_bids_are_compared_in_the_auction_currency(market: Market, shop_world: dict[str, Any]) -> None:
     w = shop_world
-    market.fx("SEK", "USD", "0.095")
     krona = market.account(name="Krona", currency="SEK")
-    # 1.00 SEK = 0.095 USD: under shoe-2's min bid of 0.10 USD (though 1.00 > 0.50 and > 0.10).
+    with pytest.raises(LineItemInvalid, match="no exchange rate from USD to SEK"):
+        market.line_item(krona, market.campaign(krona), w["retailer"], ["shoe-2"], target_bid=1_000_000)
+    market.fx("SEK", "USD", "0.095")
+    # 1.00 SEK = 0.095 USD, under shoe-2's minBid of 0.10 USD (though 1.00 > 0.10): refused...
+    with pytest.raises(LineItemInvalid, match="below the minBid of shoe-2"):
+        market.line_item(krona, market.campaign(krona), w["retailer"], ["shoe-2"], target_bid=1_000_000)
+    # ...while the krona was worth more; the auction compares in the rate of the day.
+    market.fx("SEK", "USD", "0.2")
     sek_li = market.line_item(
         krona, market.campaign(krona), w["retailer"], ["shoe-2"], name="Krona", target_bid=1_000_000
     )
+    market.fx("SEK", "USD", "0.095")
     answer = decide(w["shop"], w["retailer"], {"type": "search", "keywords": "road running shoe"})
     assert [p["line_item_id"] for p in answer["products"]] == [str(w["zoom_li"])]
     log = w["shop"].call("GET", f"/v2/auctions/{answer['auction_id']}").json()

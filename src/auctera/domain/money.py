@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 
 MICROS = 1_000_000
 _QUANTUM = Decimal("0.000001")
@@ -29,3 +30,15 @@ def from_micros(micros: int) -> Decimal:
 def display(micros: int, places: int = 2) -> Decimal:
     """Round half-even to `places` for presentation (reports, API numbers)."""
     return (Decimal(micros) / MICROS).quantize(Decimal(1).scaleb(-places))
+
+
+def convert_down(micros: int, rate: Fraction) -> int:
+    """`micros` times an exchange `rate`, rounded down (toward minus infinity), exactly: for what
+    must not exceed the real amount (a bid, a cap, a price charged)."""
+    return micros * rate.numerator // rate.denominator
+
+
+def convert_up(micros: int, rate: Fraction) -> int:
+    """`micros` times an exchange `rate`, rounded up, exactly: for a floor that must not be
+    undercut (a minimum bid)."""
+    return -(-micros * rate.numerator // rate.denominator)

@@ -44,7 +44,7 @@ import threading
 import time
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -70,11 +70,12 @@ from auctera.domain.click_tokens import ClickToken
 from auctera.domain.click_tokens import Placement as TokenPlacement
 from auctera.domain.events import Event, EventType
 from auctera.domain.fraud import RequestFacts
-from auctera.domain.money import MICROS
+from auctera.domain.money import MICROS, convert_down, convert_up
 from auctera.domain.prediction import Predictor
 from auctera.errors import NotFound, ValidationFailed
 from auctera.services.clock import Clock, Ids
 from auctera.services.fraud import Traffic
+from auctera.services.fx import rates_to
 from auctera.services.ports import (
     AdStatsSource,
     Bidder,
@@ -571,7 +572,7 @@ class AuctionService:
             and _in_flight(b.campaign_start_date, b.campaign_end_date, today[b.timezone])
         }
         currencies = {p.currency for p in inventory.products.values()} | {b.currency for b in live.values()}
-        rates = _rates_to(uow, currency, currencies)
+        rates = rates_to(uow, currency, currencies)
         priced: list[tuple[Bidder, ListedProduct]] = []
         unpriced: list[tuple[Bidder, ListedProduct]] = []
         for bidder_id, product_id in inventory.pairs:
@@ -581,7 +582,9 @@ class AuctionService:
                 (priced if has_rates else unpriced).append(pair)
         prices: dict[int, list[int]] = {}
         for b, p in priced:
-            price = p.price_micros if p.currency == currency else _down(p.price_micros, rates[p.currency])
+            price = (
+                p.price_micros if p.currency == currency else convert_down(p.price_micros, rates[p.currency])
+            )
             prices.setdefault(b.id, []).append(price)
         pairs = [_priced(b, p, currency, rates, sum(prices[b.id]) // len(prices[b.id])) for b, p in priced]
         return _Pool(pairs, inventory.merchants, currency, rates, unpriced)
@@ -611,7 +614,7 @@ class AuctionService:
         for pair in pool.pairs:
             remaining, participation = held[pair.bidder.id][1]
             if remaining is not None and pair.rate is not None:
-                remaining = _down(remaining, pair.rate)  # a cap, converted: never above the real one
+                remaining = convert_down(remaining, pair.rate)  # a cap, converted: never above the real one
             offers.append(_Offer(pair.bidder, pair.product, remaining, participation, pair))
         # Due again after 50-100% of `pool_seconds`: pools built together (a restart, a burst of
         # new links) come due spread out, not all in the same few milliseconds.
@@ -738,7 +741,7 @@ class AuctionService:
         currency = placement.get("currency")
         winners = []
         for s in served:
-            winner = {
+            winner: dict[str, Any] = {
                 "slot": s.slot,
                 "line_item_id": s.bidder.line_item_id,
                 "campaign_id": s.bidder.campaign_id,
@@ -924,34 +927,6 @@ def _headroom(
     return remaining, participation
 
 
-def _rates_to(uow: UnitOfWork, quote: str, currencies: Iterable[str]) -> dict[str, Fraction]:
-    """`quote` per unit of each currency with a known rate (fx_rates, either direction), exact:
-    a Fraction of the stored decimal, or of its inverse."""
-    rates: dict[str, Fraction] = {}
-    for currency in currencies:
-        if currency == quote:
-            rates[currency] = Fraction(1)
-            continue
-        rate = uow.fx_rates.get(currency, quote)
-        if rate is not None and rate > 0:
-            rates[currency] = Fraction(rate)
-            continue
-        inverse = uow.fx_rates.get(quote, currency)
-        if inverse is not None and inverse > 0:
-            rates[currency] = 1 / Fraction(inverse)
-    return rates
-
-
-def _down(micros: int, rate: Fraction) -> int:
-    """`micros` times `rate`, rounded down (toward minus infinity): exact."""
-    return micros * rate.numerator // rate.denominator
-
-
-def _up(micros: int, rate: Fraction) -> int:
-    """`micros` times `rate`, rounded up: exact."""
-    return -(-micros * rate.numerator // rate.denominator)
-
-
 def _priced(
     b: Bidder, p: ListedProduct, currency: str, rates: dict[str, Fraction], avg_order_value: int
 ) -> _Pair:
@@ -964,12 +939,16 @@ def _priced(
         bidder=b,
         product=p,
         rate=rate,
-        target_bid_micros=b.target_bid_micros if rate is None else _down(b.target_bid_micros, rate),
+        target_bid_micros=b.target_bid_micros if rate is None else convert_down(b.target_bid_micros, rate),
         max_bid_micros=(
-            b.max_bid_micros if rate is None or b.max_bid_micros is None else _down(b.max_bid_micros, rate)
+            b.max_bid_micros
+            if rate is None or b.max_bid_micros is None
+            else convert_down(b.max_bid_micros, rate)
         ),
-        min_bid_micros=min_bid if product_rate is None else _up(min_bid, product_rate),
-        order_value_micros=p.price_micros if product_rate is None else _down(p.price_micros, product_rate),
+        min_bid_micros=min_bid if product_rate is None else convert_up(min_bid, product_rate),
+        order_value_micros=p.price_micros
+        if product_rate is None
+        else convert_down(p.price_micros, product_rate),
         avg_order_value_micros=avg_order_value,
     )
 

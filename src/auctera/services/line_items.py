@@ -29,8 +29,10 @@ from auctera.domain.line_items import (
     requested_status,
     state_of,
 )
+from auctera.domain.money import convert_up
 from auctera.errors import Conflict, NotFound
 from auctera.services.clock import Clock, Ids
+from auctera.services.fx import rates_to
 from auctera.services.ports import UnitOfWork, UnitOfWorkFactory
 
 MAX_PRODUCTS_PER_CALL = 1_000
@@ -143,7 +145,11 @@ class LineItemService:
             settings = write.settings
             if write.keep_bid_strategy:
                 settings = replace(settings, bid_strategy=before.settings.bid_strategy)
-            found = problems(settings, min_bid_micros=uow.line_items.max_min_bid(before.id))
+            currency = self._currency(uow, before)
+            converted = _min_bids_in(uow, currency, uow.line_items.min_bids(before.id))
+            # A product without a rate to compare cannot serve anyway (the auction says so).
+            greatest = max((m for m in converted.values() if m is not None), default=None)
+            found = problems(settings, min_bid_micros=greatest)
             if write.campaign_id not in (None, before.campaign_id):
                 found.append(Problem("campaignId", "read-only", "campaignId cannot change"))
             if write.target_retailer_id not in (None, before.target_retailer_id):
@@ -195,7 +201,26 @@ class LineItemService:
                     ]
                 )
             target = item.settings.target_bid_micros
-            too_low = [r for r, (_, min_bid) in found.items() if min_bid is not None and min_bid > target]
+            currency = self._currency(uow, item)
+            priced = [(min_bid, c) for _, min_bid, c in found.values() if min_bid is not None]
+            converted = _min_bids_in(uow, currency, priced)
+            unpriced = sorted({c for (_, c), m in converted.items() if m is None})
+            if unpriced:
+                raise LineItemInvalid(
+                    [
+                        Problem(
+                            "id",
+                            "no-exchange-rate",
+                            f"no exchange rate from {', '.join(unpriced)} to {currency} to compare the "
+                            "products' minBid with the line item's targetBid (`auctera fx set`)",
+                        )
+                    ]
+                )
+            too_low = [
+                r
+                for r, (_, min_bid, c) in found.items()
+                if min_bid is not None and (converted[min_bid, c] or 0) > target
+            ]
             if too_low:
                 raise LineItemInvalid(
                     [
@@ -216,7 +241,7 @@ class LineItemService:
         with self._uow() as uow:
             item = self._writable(uow, principal, line_item_id)
             found = uow.line_items.find_products(item.target_retailer_id, self._refs(refs))
-            ids = [pid for pid, _ in found.values()]
+            ids = [pid for pid, _, _ in found.values()]
             uow.line_items.remove_products(item.id, ids)
             uow.commit()
         return ids
@@ -281,6 +306,13 @@ class LineItemService:
             raise NotFound(f"line item {line_item_id} not found", field="lineItemId")
         return item
 
+    @staticmethod
+    def _currency(uow: UnitOfWork, item: LineItem) -> str:
+        """What the line item bids in: its campaign's currency."""
+        campaign = uow.campaigns.get(item.campaign_id)
+        assert campaign is not None, "a line item's campaign is deleted with it (foreign key)"
+        return campaign.budget.currency
+
     def _writable(self, uow: UnitOfWork, principal: Principal, line_item_id: int) -> LineItem:
         item = self._line_item(uow, principal, line_item_id, for_update=True)
         if item.archived_at is not None or uow.line_items.campaign_archived(item.campaign_id):
@@ -293,3 +325,12 @@ class LineItemService:
         found = uow.line_items.read(item.id, account_id=item.account_id, today=today)
         assert found is not None, "read in the transaction that holds it"
         return state_of(item, found[1])
+
+
+def _min_bids_in(
+    uow: UnitOfWork, currency: str, min_bids: Sequence[tuple[int, str]]
+) -> dict[tuple[int, str], int | None]:
+    """Each (minBid, its product's currency) in `currency`, rounded up (a floor is never
+    undercut); None where no exchange rate is set."""
+    rates = rates_to(uow, currency, {c for _, c in min_bids})
+    return {(m, c): convert_up(m, rates[c]) if c in rates else None for m, c in min_bids}

@@ -12,7 +12,9 @@ event (same pattern as `ConversionService.log_pending`). Impressions are logged,
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -46,8 +48,28 @@ IMPRESSION_PATH = "/sp/imp"
 VIEWABLE_PATH = "/sp/viewable"
 # A ledger row not yet logged is left to the request writing it for this long before the sweep steps in.
 IN_FLIGHT = timedelta(seconds=60)
+# Impressions remembered to count a pixel fired again only once (a few hundred bytes each).
+SHOWN_REMEMBERED = 500_000
 # The event's fields a ledger row keeps for the sweep (the rest are ledger columns).
 _KEPT = ("click_id", "country", "device_type", "currency", "attrs")
+
+
+class FirstSeen:
+    """The first value given for each key, for the `size` keys seen last (bounded LRU): what makes
+    a pixel fired twice count once. Per process: a restart, or another worker, may count a repeat."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._values: OrderedDict[Hashable, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first(self, key: Hashable, value: int) -> int:
+        """`value` if `key` is new (now remembered with it), else the value it was first seen with."""
+        with self._lock:
+            seen = self._values.setdefault(key, value)
+            if seen == value and len(self._values) > self._size:
+                self._values.popitem(last=False)
+            return seen
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +129,7 @@ class SponsoredService:
         # Postbacks find sponsored clicks like any other (`TrackingService.find_click`).
         self._remember_click = remember_click
         self._product_urls: TimedCache[int, str | None] = TimedCache(cache_seconds)
+        self._shown = FirstSeen(SHOWN_REMEMBERED)
 
     # --- the hot paths --------------------------------------------------------------------------
 
@@ -145,12 +168,19 @@ class SponsoredService:
         return Redirect(_with_click_id(page, rendered), rendered, uid)
 
     def impression(self, request: TrackingRequest, *, viewable: bool = False) -> Logged:
+        """Log the impression (or viewable impression) of one product of one auction, once: the
+        same pixel fired again (a page session asking a SmartLink again gets the same answer and
+        token; a page shown twice from cache) counts only the first time."""
         token, _ = self._token(request)  # an old cached page's impressions still count as shown
         campaign = self._campaign(token)
         uid = request.uid or secrets.token_hex(12)
         kind = EventType.VIEWABLE_IMPRESSION if viewable else EventType.IMPRESSION
+        event_id = self._ids.next_id()
+        first = self._shown.first((token.auction_id, token.product_id, viewable), event_id)
+        if first != event_id:
+            return Logged(first, uid)
         verdict = self._screen.check_request(request.facts, Traffic.IMPRESSION)
-        event = self._event(kind, self._ids.next_id(), token, campaign, request, uid, verdict)
+        event = self._event(kind, event_id, token, campaign, request, uid, verdict)
         self._events.append(event)
         return Logged(event.id, uid)
 

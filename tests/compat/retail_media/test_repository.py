@@ -96,10 +96,10 @@ def test_rows_round_trip(world: tuple[SqlUnitOfWorkFactory, Principal, int, int]
         assert u.line_items.get(40, account_id=2) is None  # another tenant's
         assert u.line_items.spend([40], "2026-11-23", "2026-11") == {40: Spend(7, 5, 2)}
         assert u.line_items.find_products(retailer, ["SKU-1", "30", "31"]) == {
-            "SKU-1": (30, 250_000),
-            "30": (30, 250_000),
+            "SKU-1": (30, 250_000, "USD"),
+            "30": (30, 250_000, "USD"),
         }
-        assert u.line_items.max_min_bid(40) == 250_000
+        assert u.line_items.min_bids(40) == [(250_000, "USD")]
         [(read, circumstances)], total = u.line_items.read_page(
             campaign, today=date(2026, 11, 23), offset=0, limit=10
         )

@@ -215,14 +215,15 @@ class SqlLineItemRepository:
         )
         return {line_item_id: n for line_item_id, n in self._conn.execute(stmt)}
 
-    def max_min_bid(self, line_item_id: int) -> int | None:
-        """The greatest minBid among the line item's products (None: none has one)."""
+    def min_bids(self, line_item_id: int) -> list[tuple[int, str]]:
+        """The greatest minBid among the line item's products, per currency of theirs."""
         stmt = (
-            select(func.max(products.c.min_bid_micros))
+            select(func.max(products.c.min_bid_micros), products.c.currency)
             .select_from(line_item_products.join(products, products.c.id == line_item_products.c.product_id))
-            .where(line_item_products.c.line_item_id == line_item_id)
+            .where(line_item_products.c.line_item_id == line_item_id, products.c.min_bid_micros.is_not(None))
+            .group_by(products.c.currency)
         )
-        return self._conn.execute(stmt).scalar_one_or_none()
+        return [(micros, currency) for micros, currency in self._conn.execute(stmt)]
 
     def retailer_exists(self, retailer_id: int) -> bool:
         stmt = select(retailers.c.id).where(retailers.c.id == retailer_id)
@@ -230,19 +231,21 @@ class SqlLineItemRepository:
 
     # --- promoted products -------------------------------------------------------------------
 
-    def find_products(self, retailer_id: int, refs: Sequence[str]) -> dict[str, tuple[int, int | None]]:
+    def find_products(self, retailer_id: int, refs: Sequence[str]) -> dict[str, tuple[int, int | None, str]]:
         """The retailer's products named by `refs` (our product id, or the retailer's own product
-        id from its feed): ref -> (product id, minBid micros). Unknown refs are left out."""
+        id from its feed): ref -> (product id, minBid micros, currency). Unknown refs are left out."""
         numeric = [int(r) for r in refs if r.isdigit() and len(r) <= 19]
-        stmt = select(products.c.id, products.c.external_id, products.c.min_bid_micros).where(
+        stmt = select(
+            products.c.id, products.c.external_id, products.c.min_bid_micros, products.c.currency
+        ).where(
             products.c.retailer_id == retailer_id,
             or_(products.c.id.in_(numeric), products.c.external_id.in_(list(refs))),
         )
-        by_id: dict[str, tuple[int, int | None]] = {}
-        by_external: dict[str, tuple[int, int | None]] = {}
-        for product_id, external_id, min_bid in self._conn.execute(stmt):
-            by_id[str(product_id)] = (product_id, min_bid)
-            by_external[external_id] = (product_id, min_bid)
+        by_id: dict[str, tuple[int, int | None, str]] = {}
+        by_external: dict[str, tuple[int, int | None, str]] = {}
+        for product_id, external_id, min_bid, currency in self._conn.execute(stmt):
+            by_id[str(product_id)] = (product_id, min_bid, currency)
+            by_external[external_id] = (product_id, min_bid, currency)
         return {r: by_id.get(r) or by_external[r] for r in refs if r in by_id or r in by_external}
 
     def add_products(self, line_item_id: int, product_ids: Sequence[int]) -> None:
