@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -156,12 +155,20 @@ def _rss_kib() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
+def _peak_rss_kib() -> int:
+    """This process's RSS high-water mark. Not `getrusage().ru_maxrss`: Linux carries that over a
+    fork and exec, so a child of a big parent (`make bench` after the event-log benchmark) would
+    report the parent's peak."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+
 def child(path: Path, data_dir: Path) -> None:
     """Run one full import in this process and print its peak RSS growth (KiB) as JSON."""
     importer = Importer(data_dir)
     before = _rss_kib()
     seconds, report = timed(lambda: importer.load(path))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    peak = _peak_rss_kib()
     print(json.dumps({"growth_kib": peak - before, "seconds": seconds, "rows_valid": report.rows_valid}))
 
 

@@ -103,7 +103,7 @@ def serve(data_dir: str, port: int) -> None:
     from starlette.types import Receive, Scope, Send
 
     from auctera.app import create_app, tuned_for_serving
-    from auctera.tracking.handlers import _NO_STORE, _PIXEL_HEADERS
+    from auctera.tracking.handlers import NO_STORE, PIXEL_HEADERS
 
     settings = Settings(
         data_dir=Path(data_dir),
@@ -115,12 +115,12 @@ def serve(data_dir: str, port: int) -> None:
     app = tuned_for_serving(create_app(settings))
 
     async def redirect(scope: Scope, receive: Receive, send: Send) -> None:
-        headers = [(b"location", TRIVIAL_LOCATION), _NO_STORE, (b"content-length", b"0")]
+        headers = [(b"location", TRIVIAL_LOCATION), NO_STORE, (b"content-length", b"0")]
         await send({"type": "http.response.start", "status": 302, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
 
     async def gif(scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": list(_PIXEL_HEADERS)})
+        await send({"type": "http.response.start", "status": 200, "headers": list(PIXEL_HEADERS)})
         await send({"type": "http.response.body", "body": PIXEL})
 
     app.hot[TRIVIAL_REDIRECT] = redirect

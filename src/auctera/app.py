@@ -35,9 +35,8 @@ from auctera.api.v2 import smartlinks as v2_smartlinks
 from auctera.bootstrap import Container, build
 from auctera.config import Settings
 from auctera.jobs.periodic import Periodic
-from auctera.tracking.handlers import tracking_handlers
+from auctera.tracking.handlers import SPONSORED, tracking_handlers
 from auctera.tracking.smartlink import SMARTLINK_PREFIX, smartlink_handlers
-from auctera.tracking.sponsored import sponsored_handlers
 
 HotRoutes = dict[str, ASGIApp]
 CONVERSION_SWEEP_SECONDS = 30.0
@@ -144,9 +143,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             limit_per_minute=settings.smartlink_rate_limit_per_minute,
             client_ip_header=settings.client_ip_header,
         ),
-        **sponsored_handlers(
+        **tracking_handlers(
             container.sponsored,
             container.clock,
+            routes=SPONSORED,
             inline=container.inline_reads,
             client_ip_header=settings.client_ip_header,
         ),

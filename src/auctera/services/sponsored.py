@@ -26,7 +26,6 @@ from auctera.domain.campaigns import Campaign
 from auctera.domain.click_tokens import ClickToken, ClickTokenError, ExpiredToken
 from auctera.domain.events import Event, EventType
 from auctera.domain.fraud import Verdict
-from auctera.domain.tracking import country_from_headers, device_type
 from auctera.services.caching import CachedLookups, TimedCache
 from auctera.services.clock import Clock, Ids
 from auctera.services.fraud import Traffic
@@ -34,12 +33,12 @@ from auctera.services.ports import EventStore, LedgerEntry, UnitOfWorkFactory
 from auctera.services.spend import Charge, ChargeOutcome, Click, SpendService
 from auctera.services.tracking import (
     CLICK_ID_PREFIX,
-    MAX_HEADER,
     Logged,
     Redirect,
     TrackingRefused,
     TrackingRequest,
     TrafficScreen,
+    Visitor,
 )
 
 TOKEN_PARAM = "t"
@@ -244,39 +243,28 @@ class SponsoredService:
         verdict: Verdict,
         click_id: str | None = None,
     ) -> Event:
-        facts = request.facts
-        country = country_from_headers(facts.headers, self._countries)
-        if country is None and self._country_of_ip is not None:
-            country = self._country_of_ip(facts.ip)
         # Ids as strings: 64-bit integers do not survive every JSON reader (doubles).
-        attrs: dict[str, Any] = {
+        own: dict[str, object] = {
             "placement": token.placement.value,
             "product_id": str(token.product_id),
             "auction_id": str(token.auction_id),
             "price_micros": token.price_micros,
-            "ip": facts.ip,
-            "user_agent": facts.user_agent[:MAX_HEADER],
-            "uid": uid,
         }
-        if request.referrer:
-            attrs["referrer"] = request.referrer[:MAX_HEADER]
-        if verdict.signals:
-            attrs["fraud_score"] = round(verdict.score, 4)
-            attrs["fraud_signals"] = [s.as_dict() for s in verdict.signals]
+        visitor = Visitor.of(request, uid, verdict, own, self._countries, self._country_of_ip)
         return Event(
             id=event_id,
             type=kind,
-            at=facts.at,
+            at=request.facts.at,
             account_id=campaign.account_id,
             campaign_id=campaign.id,
             publisher_id=token.publisher_id,
             line_item_id=token.line_item_id,
             click_id=click_id,
-            country=country,
-            device_type=device_type(facts.user_agent, facts.headers.get("sec-ch-ua-mobile")).value,
+            country=visitor.country,
+            device_type=visitor.device_type,
             currency=campaign.budget.currency,
             ivt=self._screen.is_ivt(verdict),
-            attrs=attrs,
+            attrs=visitor.attrs,
         )
 
 

@@ -208,40 +208,58 @@ class TrackingService:
         paid_micros: int = 0,
     ) -> Event:
         """The event of a request; `paid_micros` is charged and paid out unless it is IVT."""
-        facts = request.facts
         ivt = self._screen.is_ivt(verdict)
         paid = 0 if ivt else paid_micros
-        country = country_from_headers(facts.headers, self._countries)
-        if country is None and self._country_of_ip is not None:
-            country = self._country_of_ip(facts.ip)
-        attrs: dict[str, object] = {
-            **link.sub_id_map(),
-            **dict(link.identifiers),
-            "ip": facts.ip,
-            "user_agent": facts.user_agent[:MAX_HEADER],
-            "uid": uid,
-        }
-        if request.referrer:
-            attrs["referrer"] = request.referrer[:MAX_HEADER]
-        if verdict.signals:
-            attrs["fraud_score"] = round(verdict.score, 4)
-            attrs["fraud_signals"] = [s.as_dict() for s in verdict.signals]
+        own: dict[str, object] = {**link.sub_id_map(), **dict(link.identifiers)}
+        visitor = Visitor.of(request, uid, verdict, own, self._countries, self._country_of_ip)
         return Event(
             id=event_id,
             type=kind,
-            at=facts.at,
+            at=request.facts.at,
             account_id=campaign.account_id,
             campaign_id=campaign.id,
             publisher_id=link.publisher_id,
-            country=country,
-            device_type=device_type(facts.user_agent, facts.headers.get("sec-ch-ua-mobile")).value,
+            country=visitor.country,
+            device_type=visitor.device_type,
             click_id=click_id,
             cost_micros=paid,
             payout_micros=paid,
             currency=campaign.budget.currency,
             ivt=ivt,
-            attrs=attrs,
+            attrs=visitor.attrs,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """What every tracked request records of its visitor, whatever it is a visit of."""
+
+    country: str | None
+    device_type: str
+    attrs: dict[str, object]
+
+    @staticmethod
+    def of(
+        request: TrackingRequest,
+        uid: str,
+        verdict: Verdict,
+        own: dict[str, object],
+        countries: frozenset[str],
+        country_of_ip: Callable[[str], str | None] | None,
+    ) -> Visitor:
+        """`own`: the route's attributes (sub ids, the auction's), listed first in the event."""
+        facts = request.facts
+        country = country_from_headers(facts.headers, countries)
+        if country is None and country_of_ip is not None:
+            country = country_of_ip(facts.ip)
+        attrs = {**own, "ip": facts.ip, "user_agent": facts.user_agent[:MAX_HEADER], "uid": uid}
+        if request.referrer:
+            attrs["referrer"] = request.referrer[:MAX_HEADER]
+        if verdict.signals:
+            attrs["fraud_score"] = round(verdict.score, 4)
+            attrs["fraud_signals"] = [s.as_dict() for s in verdict.signals]
+        device = device_type(facts.user_agent, facts.headers.get("sec-ch-ua-mobile")).value
+        return Visitor(country, device, attrs)
 
 
 def _in_flight(c: Campaign, now: datetime) -> bool:

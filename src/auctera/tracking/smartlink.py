@@ -25,7 +25,7 @@ from auctera.domain.fraud import RequestFacts
 from auctera.services.auctions import AuctionService, SmartLinkAnswer, SmartLinkArchived, SmartLinkNotFound
 from auctera.services.clock import Clock
 from auctera.services.ports import RateLimiter
-from auctera.tracking.handlers import _NO_STORE, _client_ip, _page
+from auctera.tracking.handlers import NO_STORE, client_ip, page
 
 AUCTION_PATH = "/api/v1/auction/"
 SMARTLINK_PREFIX = "/s/"  # RootApp hands every path under it to the handler registered here
@@ -58,7 +58,7 @@ def smartlink_handlers(
 
     def facts_of(scope: Scope) -> tuple[RequestFacts, dict[str, str]]:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        ip = _client_ip(scope, headers, ip_header)
+        ip = client_ip(scope, headers, ip_header)
         return RequestFacts(
             ip=ip, user_agent=headers.get("user-agent", ""), headers=headers, at=clock()
         ), headers
@@ -90,22 +90,22 @@ def smartlink_handlers(
 
     async def redirect(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] not in ("GET", "HEAD"):
-            await _page(send, 405, "SmartLinks answer GET only.")
+            await page(send, 405, "SmartLinks answer GET only.")
             return
         text = scope["path"][len(SMARTLINK_PREFIX) :].rstrip("/")
         if not text.isdigit() or len(text) > _MAX_ID_DIGITS or int(text) >= 2**63:
-            await _page(send, 404, "This SmartLink does not exist.")
+            await page(send, 404, "This SmartLink does not exist.")
             return
         facts, _ = facts_of(scope)
         try:
             answer = await call(service.smartlink_auction, int(text), facts, None)
             location = answer.winner.urls.click if answer.winner else answer.link.fallback_url
         except SmartLinkNotFound:
-            await _page(send, 404, "This SmartLink does not exist.")
+            await page(send, 404, "This SmartLink does not exist.")
             return
         except SmartLinkArchived as archived:
             location = archived.link.fallback_url
-        headers = [(b"location", location.encode()), _NO_STORE, (b"content-length", b"0")]
+        headers = [(b"location", location.encode()), NO_STORE, (b"content-length", b"0")]
         await send({"type": "http.response.start", "status": 302, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
 
@@ -169,7 +169,7 @@ def _data(answer: SmartLinkAnswer) -> list[dict[str, Any]]:
 
 async def _json(send: Send, status: int, body: Any, extra: list[tuple[bytes, bytes]] | None = None) -> None:
     payload = orjson.dumps(body)
-    headers = [_JSON, (b"content-length", str(len(payload)).encode()), _NO_STORE, *(extra or [])]
+    headers = [_JSON, (b"content-length", str(len(payload)).encode()), NO_STORE, *(extra or [])]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 
