@@ -17,6 +17,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from auctera.app import RootApp
+from auctera.domain.accounts import parse_account_id
 from auctera.domain.events import EventType
 from support.clock import FrozenClock
 
@@ -219,7 +220,7 @@ def test_gtin_match_else_match_key_and_out_of_stock_excluded(world: dict[str, An
     answer = auction(client, world["link"]["auction_id"]).json()
     log = publisher.call("GET", f"/v2/auctions/{answer['data'][0]['auction_result']['id']}").json()
     merchants = {c["account_id"] for c in log["candidates"]}
-    names = {m.c.accounts.get_account(int(a)).name for a in merchants}
+    names = {m.c.accounts.get_account(account(a)).name for a in merchants}
     assert names == {"Amazon", "Boutique", "NoGtin"}
 
 
@@ -300,11 +301,17 @@ def test_smartlinks_crud_and_resolution(world: dict[str, Any]) -> None:
     assert world["client"].get("/s/123", follow_redirects=False).status_code == 404
 
 
+def account(rendered: str) -> int:
+    found = parse_account_id(rendered)
+    assert found is not None and rendered.startswith("adv_"), rendered
+    return found
+
+
 def candidates_of(world: dict[str, Any], result_id: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The auction log as its publisher reads it, and its candidates by merchant account name."""
     m = world["m"]
     log = world["publisher"].call("GET", f"/v2/auctions/{result_id}").json()
-    named = {m.c.accounts.get_account(int(c["account_id"])).name: c for c in log["candidates"]}
+    named = {m.c.accounts.get_account(account(c["account_id"])).name: c for c in log["candidates"]}
     return log, named
 
 

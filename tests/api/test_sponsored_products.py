@@ -19,7 +19,7 @@ from sqlalchemy import delete
 from starlette.testclient import TestClient
 
 from auctera.app import RootApp
-from auctera.domain.accounts import Principal
+from auctera.domain.accounts import AccountKind, Principal, render_account_id
 from auctera.domain.auction import pacing_phase
 from auctera.domain.catalog import FeedFormat
 from auctera.domain.line_items import BidStrategy, LineItemInvalid, LineItemSettings
@@ -428,7 +428,7 @@ def test_bids_in_another_currency_are_ranked_and_charged_converted(
             "slot": 1,
             "line_item_id": str(euro_li),
             "campaign_id": log["winners"][0]["campaign_id"],
-            "account_id": str(euro.account.id),
+            "account_id": render_account_id(AccountKind.ADVERTISER, euro.account.id),
             "product_id": won["product_id"],
             "price_micros": 810_000,
             "currency": "EUR",

@@ -19,7 +19,7 @@ from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.v2.schemas import Amount, DecimalJSONRoute, money
 from auctera.domain import ids as idfmt
-from auctera.domain.accounts import Principal
+from auctera.domain.accounts import AccountKind, Principal, render_account_id
 from auctera.domain.auction import Pricing
 from auctera.domain.money import to_micros
 from auctera.errors import NotFound, ValidationFailed
@@ -123,15 +123,30 @@ def _auction_id(text: str) -> int:
     return value
 
 
+# The log's ids as the rest of /v2 renders them; line items keep the numbers the retail-media
+# surface gives them, SmartLinks the auction ids of their links.
+_PREFIXES = {"product_id": "prd", "campaign_id": "cmp", "retailer_id": "ret"}
+
+
+def _rendered(record: dict[str, Any]) -> dict[str, Any]:
+    out = dict(record)
+    for key, prefix in _PREFIXES.items():
+        if out.get(key) is not None:
+            out[key] = idfmt.render(prefix, int(out[key]))
+    if out.get("account_id") is not None:  # a bidder: an advertiser
+        out["account_id"] = render_account_id(AccountKind.ADVERTISER, int(out["account_id"]))
+    return out
+
+
 def log_json(log: AuctionLog, rendered_id: str) -> dict[str, Any]:
     return {
         "auction_id": rendered_id,
         "at": log.at.isoformat(),
-        "placement": log.placement,
+        "placement": _rendered(log.placement),
         "ivt": log.ivt,
         "complete": log.complete,
-        "winners": log.winners,
-        "candidates": log.candidates,
+        "winners": [_rendered(w) for w in log.winners],
+        "candidates": [_rendered(c) for c in log.candidates],
     }
 
 
