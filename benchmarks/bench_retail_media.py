@@ -26,15 +26,15 @@ from sqlalchemy import insert
 
 from auctera.bootstrap import build
 from auctera.config import Settings
-from auctera.domain.campaigns import BudgetPatch, CampaignPatch, CampaignType
-from auctera.domain.line_items import LineItemSettings
-from auctera.services.line_items import LineItemWrite
-from auctera.store.tables import products, retailers, spend_periods
+from auctera.domain.pricing import BidStrategy
+from auctera.store.tables import spend_periods
+from benchmarks import fixtures
 from benchmarks.bench_api import TRIVIAL, UNLIMITED, env_float, env_int, run, serving
 from benchmarks.loadgen import Result, raw_get
 
 PAGE = 100
 VERSION = "2025-10"
+KETTLE = fixtures.Product("SKU-1", "Kettle", "25.00", "https://shop.example.com/k", min_bid="0.10")
 
 
 def prepare(data_dir: Path, count: int) -> dict[str, Any]:
@@ -45,54 +45,31 @@ def prepare(data_dir: Path, count: int) -> dict[str, Any]:
         )
         token = container.auth.issue_token(new.client_id, new.client_secret).access_token
         principal = container.auth.authenticate(token)
-        fields = CampaignPatch(name="Bench", budget=BudgetPatch(total_micros=10**12))
-        campaign = container.campaigns.create(principal, CampaignType.RETAIL_MEDIA, fields)
-        container.campaigns.review(campaign.id)
-        now = datetime.now(UTC)
-        retailer_id, product_id = container.ids.next_id(), container.ids.next_id()
-        with container.engine.begin() as conn:
-            conn.execute(
-                insert(retailers).values(
-                    id=retailer_id,
-                    account_id=new.account.id,
-                    name="Shop",
-                    domain="shop.example.com",
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            conn.execute(
-                insert(products).values(
-                    id=product_id,
-                    retailer_id=retailer_id,
-                    account_id=new.account.id,
-                    external_id="SKU-1",
-                    name="Kettle",
-                    price_micros=25_000_000,
-                    currency="USD",
-                    url="https://shop.example.com/k",
-                    in_stock=True,
-                    min_bid_micros=100_000,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+        campaign_id = fixtures.retail_campaign(container, principal, name="Bench", budget={"total": 10**6})
+        retailer_id = fixtures.retailer(container, principal, [KETTLE], domain="shop.example.com")
         started = time.perf_counter()
         ids = []
-        today = now.date()
+        today = datetime.now(UTC).date()
         for n in range(count):
-            settings = LineItemSettings(
+            item_id, _ = fixtures.line_item(
+                container,
+                principal,
+                campaign_id,
+                retailer_id,
+                [KETTLE.sku],
                 name=f"Line {n:05d}",
                 start_date=date(2026, 1, 1),
                 budget_micros=1_000_000_000,
                 monthly_pacing_micros=300_000_000,
                 is_auto_daily_pacing=True,
+                bid_strategy=BidStrategy.CONVERSION,
                 target_bid_micros=500_000,
             )
-            write = LineItemWrite(settings, target_retailer_id=retailer_id)
-            item_id = container.line_items.create(principal, campaign.id, write).item.id
-            container.line_items.add_products(principal, item_id, [str(product_id)])
             ids.append(item_id)
+        # Spend written as the spend service records it, a row per line item and period. The
+        # service makes spend only by charging clicks, and charged clicks with no click event
+        # behind them would be logged by the server's sweep in the middle of the measurement;
+        # the reads measured here need the spend figures, not the clicks.
         with container.engine.begin() as conn:
             periods = ["total", today.isoformat()[:7], today.isoformat()]
             rows = [{"subject_id": i, "period": p, "spent_micros": 1_234_567} for i in ids for p in periods]
@@ -101,7 +78,7 @@ def prepare(data_dir: Path, count: int) -> dict[str, Any]:
         print(f"    (set-up: {count:,} line items created through the service in {took:.1f} s)")
     finally:
         container.close()
-    return {"token": token, "campaign": campaign.id, "one": ids[0], "count": count}
+    return {"token": token, "campaign": campaign_id, "one": ids[0], "count": count}
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ import os
 import sys
 import tempfile
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,116 +29,72 @@ except ModuleNotFoundError:  # not installed: run from the source tree
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import httpx
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from auctera.bootstrap import build
 from auctera.config import Settings
 from auctera.domain.click_tokens import ClickToken, Placement
-from auctera.store.tables import (
-    accounts,
-    campaigns,
-    line_items,
-    products,
-    retailers,
-    spend_ledger,
-    spend_periods,
-)
+from auctera.store.tables import spend_ledger, spend_periods
+from benchmarks import fixtures
 from benchmarks.bench_api import env_float, env_int, serving
 from benchmarks.bench_tracking import BASE, BROWSER, TRIVIAL_REDIRECT, Measured, Server, Visitors, prepare
 
 PRICE = 370_000  # 0.37 a click
+ESPRESSO = fixtures.Product(
+    "sku-1", "Espresso machine", "199.00", "https://shop.example.com/p/espresso-machine"
+)
 BALANCE = 10**15  # prepaid, and far from running out: every click draws it down
 
 
 def sponsored(data_dir: Path) -> dict[str, Any]:
-    """A retail-media line item promoting one product, written to the tables, and a click token."""
+    """A retail-media line item promoting one product, made through the services, and a click token."""
     container = build(Settings(data_dir=data_dir, log_level="warning", tracking_url=BASE))
     try:
-        advertiser = container.accounts.create_account("Bench advertiser", "advertiser").account
-        retailer_account = container.accounts.create_account("Bench retailer", "publisher").account
-        now = container.clock()
-        campaign_id, line_item_id, retailer_id, product_id = (container.ids.next_id() for _ in range(4))
-        with container.engine.begin() as conn:
-            conn.execute(
-                accounts.update().where(accounts.c.id == advertiser.id).values(balance_micros=BALANCE)
-            )
-            conn.execute(
-                insert(campaigns).values(
-                    id=campaign_id,
-                    account_id=advertiser.id,
-                    name="Bench retail media",
-                    type="retail_media",
-                    status="active",
-                    currency="USD",
-                    pacing="asap",
-                    bid_strategy="manual_cpc",
-                    targeting={"geo": [], "zip_codes": [], "dmas": [], "device_types": []},
-                    device_multipliers={},
-                    review_reasons=[],
-                    created_at=now,
-                    updated_at=now,
-                    promotional_rules=[],
-                    visibility="public",
-                )
-            )
-            conn.execute(
-                insert(retailers).values(
-                    id=retailer_id,
-                    account_id=retailer_account.id,
-                    name="Shop",
-                    domain="shop.example.com",
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            conn.execute(
-                insert(products).values(
-                    id=product_id,
-                    retailer_id=retailer_id,
-                    account_id=retailer_account.id,
-                    external_id="sku-1",
-                    name="Espresso machine",
-                    price_micros=199_000_000,
-                    currency="USD",
-                    url="https://shop.example.com/p/espresso-machine",
-                    in_stock=True,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            conn.execute(
-                insert(line_items).values(
-                    id=line_item_id,
-                    account_id=advertiser.id,
-                    campaign_id=campaign_id,
-                    name="Bench line item",
-                    target_retailer_id=retailer_id,
-                    start_date=date(2024, 1, 1),
-                    budget_micros=10**15,
-                    monthly_pacing_micros=10**15,
-                    daily_pacing_micros=10**15,
-                    is_auto_daily_pacing=False,
-                    bid_strategy="clicks",
-                    target_bid_micros=PRICE,
-                    user_status="active",
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+        advertiser = container.accounts.create_account("Bench advertiser", "advertiser")
+        retailer_account = container.accounts.create_account("Bench retailer", "publisher")
+        owner = fixtures.principal(container, advertiser.api_key)
+        container.spend.set_balance(advertiser.account.id, BALANCE)
+        # A total of a billion: like the line item's caps below, never in reach in a run.
+        campaign_id = fixtures.retail_campaign(
+            container,
+            owner,
+            budget=10**9,
+            pacing="asap",
+            bidding={"strategy": "manual_cpc", "target_amount": Decimal(PRICE) / 1_000_000},
+        )
+        retailer_id = fixtures.retailer(
+            container,
+            fixtures.principal(container, retailer_account.api_key),
+            [ESPRESSO],
+            domain="shop.example.com",
+        )
+        line_item_id, (product_id,) = fixtures.line_item(
+            container,
+            owner,
+            campaign_id,
+            retailer_id,
+            [ESPRESSO.sku],
+            name="Bench line item",
+            start_date=date(2024, 1, 1),
+            budget_micros=10**15,
+            monthly_pacing_micros=10**15,
+            daily_pacing_micros=10**15,
+            target_bid_micros=PRICE,
+        )
         token = ClickToken(
             container.ids.next_id(),
             line_item_id,
             campaign_id,
             product_id,
-            retailer_account.id,
+            retailer_account.account.id,
             PRICE,
             Placement.RETAIL,
-            now,
+            container.clock(),
         )
         click = container.sponsored_links.urls(token).click.removeprefix(BASE)
     finally:
         container.close()  # frees the node slot for the server
-    return {"sponsored": click, "advertiser": advertiser.id}
+    return {"sponsored": click, "advertiser": advertiser.account.id}
 
 
 def check(data_dir: Path, advertiser_id: int) -> str:
@@ -151,9 +108,9 @@ def check(data_dir: Path, advertiser_id: int) -> str:
                 .scalars()
                 .all()
             )
-            balance = conn.execute(
-                select(accounts.c.balance_micros).where(accounts.c.id == advertiser_id)
-            ).scalar()
+        balance = container.spend.balance(advertiser_id)
+        if balance is None:
+            raise SystemExit("FAILED: the advertiser is no longer prepaid")
         ((charged,),) = container.events.query(
             "SELECT count(*) FROM events WHERE type = 'click' AND cost_micros > 0"
         )

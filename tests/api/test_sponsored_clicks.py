@@ -3,13 +3,14 @@ charged once at the auction's price; IVT, expired and over-cap clicks are logged
 forged tokens get a page, not a redirect; a crash between charge and log is repaired by the sweep;
 1,000 simultaneous clicks through a real server on loopback charge exactly what the budget covers.
 
-The campaign, line item, retailer and product rows are written to their tables directly (the
-catalog and line-item APIs are built in parallel and tested on their own).
+The campaign, the retailer and its catalog, and the line item promoting the product are made
+by their services, as the API and the feed import make them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import random
 import socket
 import threading
@@ -24,16 +25,23 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from auctera.api.v2.schemas import CampaignCreate
 from auctera.app import RootApp, create_app
 from auctera.config import Settings
 from auctera.domain import ids as idfmt
+from auctera.domain.accounts import Principal
+from auctera.domain.campaigns import CampaignStatus
+from auctera.domain.catalog import FeedFormat
 from auctera.domain.click_tokens import ClickToken, Placement
 from auctera.domain.events import Event, EventType
+from auctera.domain.line_items import LineItemSettings, LineItemStatus
+from auctera.domain.pricing import BidStrategy
+from auctera.services.line_items import LineItemWrite
 from auctera.services.spend import Click
-from auctera.store.tables import campaigns, line_items, products, retailers, spend_ledger, spend_periods
+from auctera.store.tables import spend_ledger, spend_periods
 from auctera.tracking.handlers import PIXEL
 from support.clock import FrozenClock
 
@@ -92,74 +100,55 @@ class Placed:
         return found
 
 
-def place(app: RootApp, client: TestClient, **line_item: Any) -> Placed:
+FEED = (
+    f"id,title,price,currency,link,availability\nsku-1,Espresso machine,199.00,USD,{PRODUCT_URL},in stock\n"
+)
+
+
+def principal(app: RootApp, api: Api) -> Principal:
+    return app.container.auth.authenticate(api.headers["Authorization"].removeprefix("Bearer "))
+
+
+def campaign(app: RootApp, advertiser: Api, **fields: Any) -> int:
+    """A campaign as POST /v2/campaigns makes it, through its automated review."""
+    body = {
+        "name": "Espresso",
+        "type": "retail_media",
+        "budget": 10_000,  # far above what any test here spends: only the line item's caps bind
+        "pacing": "asap",
+        "bidding": {"strategy": "manual_cpc", "target_amount": 0.30},
+        **fields,
+    }
+    request = CampaignCreate.model_validate(body)
+    c = app.container
+    created = c.campaigns.create(principal(app, advertiser), request.type, request.patch())
+    reviewed = c.campaigns.review(created.id)
+    assert reviewed is not None and reviewed.status is CampaignStatus.ACTIVE, reviewed
+    return reviewed.id
+
+
+def place(app: RootApp, client: TestClient, status: LineItemStatus | None = None, **settings: Any) -> Placed:
     advertiser = Api(app, client)
     retailer_account = Api(app, client, "publisher", "Retailer")
     c = app.container
-    now = c.clock()
-    ids = [c.ids.next_id() for _ in range(4)]
-    campaign_id, line_item_id, retailer_id, product_id = ids
-    with c.engine.begin() as conn:
-        conn.execute(
-            insert(campaigns).values(
-                id=campaign_id,
-                account_id=advertiser.account.id,
-                name="Espresso",
-                type="retail_media",
-                status="active",
-                currency="USD",
-                pacing="asap",
-                bid_strategy="manual_cpc",
-                targeting={"geo": [], "zip_codes": [], "dmas": [], "device_types": []},
-                device_multipliers={},
-                review_reasons=[],
-                created_at=now,
-                updated_at=now,
-                promotional_rules=[],
-                visibility="public",
-            )
-        )
-        conn.execute(
-            insert(retailers).values(
-                id=retailer_id,
-                account_id=retailer_account.account.id,
-                name="Shop",
-                domain="shop.example.com",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        conn.execute(
-            insert(products).values(
-                id=product_id,
-                retailer_id=retailer_id,
-                account_id=retailer_account.account.id,
-                external_id="sku-1",
-                name="Espresso machine",
-                price_micros=199_000_000,
-                currency="USD",
-                url=PRODUCT_URL,
-                in_stock=True,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        conn.execute(
-            insert(line_items).values(
-                id=line_item_id,
-                account_id=advertiser.account.id,
-                campaign_id=campaign_id,
-                name="Espresso line",
-                target_retailer_id=retailer_id,
-                start_date=date(2026, 11, 1),
-                is_auto_daily_pacing=False,
-                bid_strategy="clicks",
-                target_bid_micros=30 * CENT,
-                created_at=now,
-                updated_at=now,
-                **{"user_status": "active", **line_item},
-            )
-        )
+    campaign_id = campaign(app, advertiser)
+    retailer = c.catalog.create_retailer(principal(app, retailer_account), "Shop", "shop.example.com")
+    report = c.catalog.import_feed(None, retailer.id, io.BytesIO(FEED.encode()), FeedFormat.CSV)
+    assert (report.rows_valid, report.rows_invalid) == (1, 0), report.errors
+    write = LineItemWrite(
+        LineItemSettings(
+            name="Espresso line",
+            start_date=date(2026, 11, 1),
+            bid_strategy=BidStrategy.CLICKS,
+            target_bid_micros=30 * CENT,
+            **settings,
+        ),
+        status=status,
+        target_retailer_id=retailer.id,
+    )
+    owner = principal(app, advertiser)
+    line_item_id = c.line_items.create(owner, campaign_id, write).item.id
+    (product_id,) = c.line_items.add_products(owner, line_item_id, ["sku-1"])
     return Placed(app, advertiser, retailer_account, campaign_id, line_item_id, product_id)
 
 
@@ -222,21 +211,7 @@ def test_a_click_lands_on_the_product_and_is_charged_once(client: TestClient, pl
 def test_a_smartlink_click_is_charged_to_its_cpc_campaign(
     app: RootApp, client: TestClient, placed: Placed
 ) -> None:
-    c = app.container
-    campaign_id = c.ids.next_id()
-    with c.engine.begin() as conn:
-        row = conn.execute(select(campaigns).where(campaigns.c.id == placed.campaign_id)).one()._asdict()
-        conn.execute(
-            insert(campaigns).values(
-                {
-                    **row,
-                    "id": campaign_id,
-                    "type": "smartlink_cpc",
-                    "name": "CPC",
-                    "budget_daily_micros": 50 * CENT,
-                }
-            )
-        )
+    campaign_id = campaign(app, placed.advertiser, name="CPC", type="smartlink_cpc", budget={"daily": 0.50})
     token = placed.token(line_item_id=None, campaign_id=campaign_id, placement=Placement.SMARTLINK)
     first = placed.event(landed_click_id(click(client, placed.path(token=token))))
     assert (first.line_item_id, first.campaign_id, first.cost_micros) == (None, campaign_id, 30 * CENT)
@@ -283,7 +258,7 @@ def test_a_click_over_the_budget_still_lands_but_costs_nothing(app: RootApp, cli
 
 
 def test_a_paused_line_item_is_not_charged(app: RootApp, client: TestClient) -> None:
-    placed = place(app, client, user_status="paused")
+    placed = place(app, client, status=LineItemStatus.PAUSED)
     event = placed.event(landed_click_id(click(client, placed.path())))
     assert (event.cost_micros, event.attrs["charge"]) == (0, "not_live")
 

@@ -27,8 +27,9 @@ from auctera.domain.events import Event, EventType
 from auctera.domain.fraud import RequestFacts
 from auctera.domain.line_items import BidStrategy as LineItemStrategy
 from auctera.domain.line_items import LineItemSettings
-from auctera.services.auctions import DecisionRequest, Page, PageType
+from auctera.services.auctions import DecisionRequest
 from auctera.services.line_items import LineItemWrite
+from auctera.services.page_targeting import Page, PageType
 from auctera.services.smartlinks import SmartLinkCreate
 from support.clock import FrozenClock
 

@@ -8,7 +8,7 @@ Two caches keep database reads off the auctions:
   aggregates, `InventoryRepository.version`) and then reloads the cached inventories, a few per
   round, while auctions go on with the ones they have; without a change, each is reloaded after
   `inventory_seconds` (5 minutes) anyway (it also holds the accounts' balances);
-- what each bidder has spent (`_SpendBook`), re-read in bulk by the same background round,
+- what each bidder has spent (`auction_caches.SpendBook`), re-read in bulk by the same background round,
   from which each bidder's remaining caps and even-pacing participation are recomputed every
   `pool_seconds` (2 s by default) without a query.
 
@@ -39,18 +39,14 @@ for the click token, which the click is charged in: the currency of the token's 
 from __future__ import annotations
 
 import random
-import re
 import threading
 import time
-import unicodedata
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
 from fractions import Fraction
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from auctera.domain import ids as idfmt
@@ -73,9 +69,11 @@ from auctera.domain.fraud import RequestFacts
 from auctera.domain.money import MICROS, convert_down, convert_up
 from auctera.domain.prediction import Predictor
 from auctera.errors import NotFound, ValidationFailed
+from auctera.services.auction_caches import PageSessions, ReloadingCache, Seen, SpendBook, SpendReader
 from auctera.services.clock import Clock, Ids
 from auctera.services.fraud import Traffic
 from auctera.services.fx import rates_to
+from auctera.services.page_targeting import Page, page_filter
 from auctera.services.ports import (
     AdStatsSource,
     Bidder,
@@ -101,22 +99,6 @@ STATS_HISTORY = timedelta(days=30)  # what the predictor learns from at start
 PAGE_SESSION_SECONDS = 1800.0  # a page session repeating a SmartLink auction gets the same answer
 SMARTLINK_CURRENCY = "USD"  # SmartLink auctions are run (and their prices shown) in USD (seed 002)
 NO_EXCHANGE_RATE = "no_exchange_rate"  # the loss reason of a pair whose money has no rate to the auction's
-
-
-class PageType(StrEnum):
-    SEARCH = "search"
-    CATEGORY = "category"
-    PRODUCT = "product"
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """The retailer page asking for sponsored products."""
-
-    type: PageType
-    keywords: str | None = None
-    category: str | None = None
-    product_id: str | None = None  # the retailer's own product id (as in its feed), or ours
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,12 +151,6 @@ class AuctionLog:
     candidates: list[dict[str, Any]]
     ivt: bool
     complete: bool  # False: the reader sees only its own line items' records
-
-
-class SpendReader(Protocol):
-    def spend_of(self, subject_ids: Sequence[int], today: date) -> dict[int, Spend]:
-        """Spend so far per line item or campaign id: lifetime, in the local month and day of `today`."""
-        ...
 
 
 class SmartLinkNotFound(Exception):
@@ -273,14 +249,14 @@ class AuctionService:
         self._stats_until: datetime | None = None
         self._stats_version = 0  # counts the refreshes that changed the predictions
         self._pool_seconds = pool_seconds
-        self._book = _SpendBook()
+        self._book = SpendBook()
         # bidder id -> (when due again, (remaining micros, pacing participation)); replaced whole
         # per entry, so readers on other threads see either value
         self._headrooms: dict[int, tuple[float, tuple[int | None, float]]] = {}
-        self._retail_pools: _Cache[int, _Pool] = _Cache(inventory_seconds, 4096)
-        self._links: _Cache[int, _LinkAuction | None] = _Cache(inventory_seconds, 65_536)
+        self._retail_pools: ReloadingCache[int, _Pool] = ReloadingCache(inventory_seconds, 4096)
+        self._links: ReloadingCache[int, _LinkAuction | None] = ReloadingCache(inventory_seconds, 65_536)
         self._inventory_version: object = None
-        self._sessions = _PageSessions(PAGE_SESSION_SECONDS)
+        self._sessions = PageSessions(PAGE_SESSION_SECONDS)
 
     # --- sponsored products on a retailer's page ----------------------------------------------
 
@@ -301,7 +277,7 @@ class AuctionService:
             "kind": TokenPlacement.RETAIL.value,
             "retailer_id": str(retailer_id),
             "name": request.placement,
-            "page": _page_json(request.page),
+            "page": request.page.as_json(),
             "slots": placement.slots,
             "reserve_micros": placement.reserve_micros,  # in the auction currency, as every amount
             "pricing": placement.pricing.value,
@@ -312,8 +288,9 @@ class AuctionService:
             self._log(auction_id, now, merchant.account_id, context, [], _listed({}), ivt=True)
             return Decision(auction_id, [], ivt=True)
         self._with_headroom(pool)
-        offers = [o for o in pool.offers if _matches(request.page, o.product, pool)]
-        unpriced = [u for u in pool.unpriced if _matches(request.page, u[1], pool)]
+        fits = page_filter(request.page, (o.product for o in pool.offers))
+        offers = [o for o in pool.offers if fits(o.product)]
+        unpriced = [u for u in pool.unpriced if fits(u[1])]
         served: list[Served] = []
         result = None
         if offers:
@@ -394,8 +371,8 @@ class AuctionService:
             )
         return answer
 
-    def _replayed(self, built: _LinkAuction, seen: _Seen) -> SmartLinkAnswer | None:
-        """The answer a page session got, rebuilt from what `_PageSessions` keeps: the same auction
+    def _replayed(self, built: _LinkAuction, seen: Seen) -> SmartLinkAnswer | None:
+        """The answer a page session got, rebuilt from what `PageSessions` keeps: the same auction
         id, winner and price give the very same click token (it is signed deterministically).
         None when the winner left the SmartLink's pool meanwhile: then a new auction runs."""
         result_id, issued = seen[0], seen[1]
@@ -817,78 +794,6 @@ def _records(columns: dict[str, list[Any]], currency: str | None) -> list[dict[s
     return records
 
 
-# --- targeting: which products a retailer page may show -------------------------------------------
-
-_TOKEN = re.compile(r"[^\W_]+")
-
-
-def _tokens(text: str | None) -> set[str]:
-    """Case-folded words without accents, a plural "s" dropped: "Running Shoes" ~ "running shoe"."""
-    if not text:
-        return set()
-    plain = "".join(
-        ch for ch in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(ch)
-    )
-    return {t[:-1] if len(t) > 3 and t.endswith("s") else t for t in _TOKEN.findall(plain)}
-
-
-def _category_path(text: str | None) -> list[str]:
-    return [part.strip().casefold() for part in (text or "").split(">") if part.strip()]
-
-
-def _matches(page: Page, product: ListedProduct, pool: _Pool) -> bool:
-    """Search: every keyword is a word of the product's name, brand or category. Category: the
-    product's category is the page's or below it ("Shoes" holds "Shoes > Running"). Product: the
-    same product, or one of the same category or brand."""
-    if page.type is PageType.SEARCH:
-        wanted = _tokens(page.keywords)
-        return bool(wanted) and wanted <= _tokens(
-            f"{product.name} {product.brand or ''} {product.category or ''}"
-        )
-    if page.type is PageType.CATEGORY:
-        wanted_path = _category_path(page.category)
-        return bool(wanted_path) and _category_path(product.category)[: len(wanted_path)] == wanted_path
-    shown = _page_product(page.product_id, pool)
-    if shown is None:
-        return False
-    if product.id == shown.id:
-        return True
-    same_category = shown.category is not None and _category_path(product.category) == _category_path(
-        shown.category
-    )
-    same_brand = shown.brand is not None and (product.brand or "").casefold() == shown.brand.casefold()
-    return same_category or same_brand
-
-
-def _page_product(product_id: str | None, pool: _Pool) -> ListedProduct | None:
-    """The product a product page shows, by the retailer's id for it, else ours."""
-    if not product_id:
-        return None
-    for offer in pool.offers:
-        if offer.product.external_id == product_id:
-            return offer.product
-    if product_id.isdigit():
-        for offer in pool.offers:
-            if offer.product.id == int(product_id):
-                return offer.product
-    return None
-
-
-def _page_json(page: Page) -> dict[str, Any]:
-    return {
-        "type": page.type.value,
-        **{
-            k: v
-            for k, v in (
-                ("keywords", page.keywords),
-                ("category", page.category),
-                ("product_id", page.product_id),
-            )
-            if v
-        },
-    }
-
-
 # --- caps, pacing, money ---------------------------------------------------------------------------
 
 
@@ -982,129 +887,3 @@ def _usd(product: ListedProduct, pool: _Pool) -> Decimal:
 # product id, price in its currency, price in the auction's) when someone won. Flat tuples of
 # numbers and a datetime: the garbage collector does not track them, so 200,000 sessions cost no
 # collection pauses.
-_Seen = tuple[int, datetime] | tuple[int, datetime, int, int, int, int]
-
-
-class _PageSessions:
-    """What each page session (SmartLink, uuid) was answered, for `seconds`: bounded, thread-safe."""
-
-    def __init__(self, seconds: float, size: int = 200_000) -> None:
-        self._seconds = seconds
-        self._size = size
-        self._items: OrderedDict[tuple[int, str], tuple[float, _Seen]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, link_id: int, uuid: str) -> _Seen | None:
-        with self._lock:
-            held = self._items.get((link_id, uuid))
-        if held is None or time.monotonic() - held[0] >= self._seconds:
-            return None
-        return held[1]
-
-    def put(self, link_id: int, uuid: str, seen: _Seen) -> None:
-        with self._lock:
-            self._items[(link_id, uuid)] = (time.monotonic(), seen)
-            self._items.move_to_end((link_id, uuid))
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class _Cache(Generic[K, V]):
-    """Values by key, each due for a reload after 50-100% of `seconds` (at random, so entries
-    loaded together come due spread out) or when `expire_all` says the source changed.
-
-    `get` answers the value held even when it is due (the background reloads it: see
-    `stale`); only a key never loaded is loaded there and then. With `seconds` 0 nothing is
-    cached. Bounded (the entries loaded longest ago go first); thread-safe."""
-
-    def __init__(self, seconds: float, size: int) -> None:
-        self._seconds = seconds
-        self._size = size
-        self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()  # key -> (due at, value)
-        self._lock = threading.Lock()
-
-    def get(self, key: K, load: Callable[[K], V]) -> V:
-        held = self._items.get(key)
-        if held is not None and self._seconds > 0:
-            return held[1]
-        value = load(key)
-        self.put(key, value)
-        return value
-
-    def put(self, key: K, value: V) -> None:
-        due = time.monotonic() + self._seconds * (0.5 + random.random() / 2)
-        with self._lock:
-            self._items[key] = (due, value)
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-    def stale(self, limit: int) -> list[K]:
-        """Up to `limit` keys due for a reload, the longest overdue first."""
-        now = time.monotonic()
-        with self._lock:
-            due = [(at, key) for key, (at, _) in self._items.items() if at <= now]
-        due.sort(key=lambda item: item[0])
-        return [key for _, key in due[: max(limit, 0)]]
-
-    def expire_all(self) -> None:
-        """Everything is due now (the source changed), in random order, so reloads spread."""
-        with self._lock:
-            for key, (_, value) in self._items.items():
-                self._items[key] = (-random.random(), value)
-
-    def drop(self, key: K) -> None:
-        with self._lock:
-            self._items.pop(key, None)
-
-
-class _SpendBook:
-    """What each line item and campaign has spent, as read lately: {subject: (day, Spend, read
-    at)}. Thread-safe. `spend` answers from it, reading only what is missing or too old;
-    `refresh` re-reads everything held, in bulk, to keep the auctions from reading at all."""
-
-    def __init__(self, size: int = 1_000_000) -> None:
-        self._size = size
-        self._held: dict[int, tuple[date, Spend, float]] = {}
-        self._lock = threading.Lock()
-
-    def spend(self, wanted: set[tuple[int, date]], source: SpendReader, max_age: float) -> dict[int, Spend]:
-        now = time.monotonic()
-        found: dict[int, Spend] = {}
-        missing: dict[date, list[int]] = {}
-        for subject, day in wanted:
-            held = self._held.get(subject)
-            if held is not None and held[0] == day and now - held[2] < max_age:
-                found[subject] = held[1]
-            else:
-                missing.setdefault(day, []).append(subject)
-        for day, subjects in missing.items():
-            found.update(self._read(source, subjects, day))
-        return found
-
-    def refresh(self, source: SpendReader, max_age: float) -> int:
-        """Re-read the subjects read more than `max_age` seconds ago, for the day they were read
-        for (a new local day starts from the first auction that asks for it)."""
-        now = time.monotonic()
-        with self._lock:
-            stale: dict[date, list[int]] = {}
-            for subject, (day, _, read_at) in self._held.items():
-                if now - read_at >= max_age:
-                    stale.setdefault(day, []).append(subject)
-        for day, subjects in stale.items():
-            self._read(source, subjects, day)
-        return sum(len(s) for s in stale.values())
-
-    def _read(self, source: SpendReader, subjects: list[int], day: date) -> dict[int, Spend]:
-        read_at = time.monotonic()
-        fresh = source.spend_of(subjects, day)
-        with self._lock:
-            if len(self._held) + len(fresh) > self._size:
-                self._held.clear()  # a rare reset beats tracking recency for a million entries
-            for subject, spent in fresh.items():
-                self._held[subject] = (day, spent, read_at)
-        return fresh

@@ -29,10 +29,9 @@ from auctera.services.auctions import (
     AuctionLog,
     Decision,
     DecisionRequest,
-    Page,
-    PageType,
     Served,
 )
+from auctera.services.page_targeting import Page, PageType
 
 router = APIRouter(prefix="/v2", tags=["auctions"], route_class=DecimalJSONRoute)
 Caller = Annotated[Principal, Depends(bearer_principal)]
