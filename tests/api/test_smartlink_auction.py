@@ -79,6 +79,7 @@ def sl_app(tmp_path: Path, clock: FrozenClock) -> Iterator[RootApp]:
         auction_cache_seconds=0,
         auction_inventory_seconds=0,
         smartlink_rate_limit_per_minute=5,
+        client_ip_header="X-Forwarded-For",
     ) as app:
         yield app
 
@@ -187,16 +188,19 @@ def test_bad_parameters_answer_400_in_the_envelope(world: dict[str, Any], query:
     }
 
 
-def test_rate_limited_per_origin_with_429_in_the_envelope(world: dict[str, Any]) -> None:
+def test_rate_limited_per_client_address_with_429_in_the_envelope(world: dict[str, Any]) -> None:
     client, link = world["client"], world["link"]["auction_id"]
-    origin = {"Origin": "https://blog.example.com"}
+    visitor = {"X-Forwarded-For": "203.0.113.7", "Origin": "https://blog.example.com"}
     for _ in range(5):
-        assert auction(client, link, **origin).status_code == 200
-    refused = auction(client, link, **origin)
+        assert auction(client, link, **visitor).status_code == 200
+    # Another Origin header from the same address does not escape the limit...
+    refused = auction(client, link, **{**visitor, "Origin": "https://other.example.com"})
     assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
     assert refused.json()["info"]["error"] is True and refused.json()["info"]["status"] == 429
     assert refused.json()["data"] == []
-    assert auction(client, link, Origin="https://other.example.com").status_code == 200
+    # ...and the other visitors of the same publisher's page are not held back by this one.
+    other = {"X-Forwarded-For": "198.51.100.9", "Origin": "https://blog.example.com"}
+    assert auction(client, link, **other).status_code == 200
 
 
 def test_one_page_session_gets_one_auction(world: dict[str, Any]) -> None:

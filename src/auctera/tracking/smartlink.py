@@ -1,7 +1,7 @@
 """The SmartLink hot routes as raw ASGI handlers (seed 002).
 
 `GET /api/v1/auction/?a=<auction id>&t=<cache buster>&uuid=<page session>`: no authentication,
-rate limited per origin (the Origin header, else the client's address); runs the SmartLink's
+rate limited per request origin (the client's address); runs the SmartLink's
 auction and answers the seed's envelope `{"info": {"error", "status"}, "data": [...]}`, errors
 included (`"message"` says what is wrong). `GET /s/<auction id>`: the SmartLink itself, a 302 to
 the winner's click URL, or to the link's fallback URL when nobody bids.
@@ -56,19 +56,20 @@ def smartlink_handlers(
     async def call(fn: Callable[..., T], *args: Any) -> T:
         return fn(*args) if inline else await run_in_threadpool(fn, *args)
 
-    def facts_of(scope: Scope) -> tuple[RequestFacts, dict[str, str]]:
+    def facts_of(scope: Scope) -> RequestFacts:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         ip = client_ip(scope, headers, ip_header)
-        return RequestFacts(
-            ip=ip, user_agent=headers.get("user-agent", ""), headers=headers, at=clock()
-        ), headers
+        return RequestFacts(ip=ip, user_agent=headers.get("user-agent", ""), headers=headers, at=clock())
 
     async def auction(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] not in ("GET", "HEAD"):
             await _envelope(send, 405, "the auction API answers GET only")
             return
-        facts, headers = facts_of(scope)
-        decision = rate_limiter.hit(f"smartlink:{headers.get('origin') or facts.ip}", limit_per_minute)
+        facts = facts_of(scope)
+        # Per client address, not per Origin header: a tag runs in every visitor's browser, so a
+        # popular publisher's page sends its Origin from thousands of addresses (and a script
+        # can send any Origin it likes).
+        decision = rate_limiter.hit(f"smartlink:{facts.ip}", limit_per_minute)
         if not decision.allowed:
             wait = decision.retry_after
             message = f"rate limit of {decision.limit} auctions per minute exceeded; retry in {wait}s"
@@ -96,7 +97,7 @@ def smartlink_handlers(
         if not text.isdigit() or len(text) > _MAX_ID_DIGITS or int(text) >= 2**63:
             await page(send, 404, "This SmartLink does not exist.")
             return
-        facts, _ = facts_of(scope)
+        facts = facts_of(scope)
         try:
             answer = await call(service.smartlink_auction, int(text), facts, None)
             location = answer.winner.urls.click if answer.winner else answer.link.fallback_url
