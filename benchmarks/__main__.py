@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks              all of them
     .venv/bin/python -m benchmarks events       only some: api (a, b), events (c, d, e),
-                                                tracking (f, g, h), attribution
+                                                tracking (f, g, h), attribution, webhooks
 
 Benchmarks are not tests: they print figures and ratios, and stop only when something is broken
 (a request that did not succeed, results that disagree). Each module documents its environment
@@ -27,6 +27,7 @@ from benchmarks import (
     bench_smartlink,
     bench_spend,
     bench_tracking,
+    bench_webhooks,
 )
 
 BENCHMARKS: dict[str, tuple[str, Callable[[], None]]] = {
@@ -39,6 +40,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], None]]] = {
     "spend": ("(i) sponsored click redirect, charged", bench_spend.main),
     "smartlink": ("SmartLink auction: 10k line items, 100k products", bench_smartlink.main),
     "retail-media": ("(r1) GET one line item, (r2) pages of line items", bench_retail_media.main),
+    "webhooks": ("publisher postback deliveries to a loopback receiver", bench_webhooks.main),
 }
 
 

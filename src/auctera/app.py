@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import orjson
 from fastapi import FastAPI
@@ -29,12 +30,14 @@ from auctera.api.v2 import blocklist as v2_blocklist
 from auctera.api.v2 import campaigns as v2_campaigns
 from auctera.api.v2 import conversions as v2_conversions
 from auctera.api.v2 import offers as v2_offers
+from auctera.api.v2 import postbacks as v2_postbacks
 from auctera.api.v2 import reports as v2_reports
 from auctera.api.v2 import retailers as v2_retailers
 from auctera.api.v2 import smartlinks as v2_smartlinks
 from auctera.bootstrap import Container, build
 from auctera.config import Settings
 from auctera.jobs.periodic import Periodic
+from auctera.jobs.webhooks import WebhookWorker, WorkerOptions, WorkerThread
 from auctera.tracking.handlers import SPONSORED, tracking_handlers
 from auctera.tracking.smartlink import SMARTLINK_PREFIX, smartlink_handlers
 
@@ -91,6 +94,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         # ...and their caches (spend, inventories) are kept fresh off the request path.
         upkeep = min(max(settings.auction_cache_seconds / 2, 0.5), 1.0)
         auction_caches = Periodic("auction-caches", upkeep, container.auctions.refresh_caches)
+        # Publisher postbacks: the outbox drained in the background (or by `auctera webhooks work`).
+        webhook_worker = None
+        if settings.webhook_worker:
+            webhook_worker = WorkerThread(webhook_worker_for(settings, container))
         try:
             yield
         finally:
@@ -98,6 +105,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             auction_caches.stop()
             sweep.stop()
             spend_sweep.stop()
+            if webhook_worker is not None:
+                webhook_worker.stop()
             container.close()
 
     api = FastAPI(
@@ -118,6 +127,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     api.include_router(v2_blocklist.router)
     api.include_router(v2_conversions.router)
     api.include_router(v2_offers.router)
+    api.include_router(v2_postbacks.router)
     api.include_router(v2_reports.router)
     api.include_router(retail_media.router)
     api.include_router(v2_auctions.router)
@@ -152,6 +162,15 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         ),
     }
     return RootApp(api, hot, container)
+
+
+def webhook_worker_for(settings: Settings, container: Container) -> WebhookWorker:
+    options = WorkerOptions(
+        concurrency=settings.webhook_concurrency,
+        timeout=settings.webhook_timeout_seconds,
+        lease=timedelta(seconds=max(60.0, 4 * settings.webhook_timeout_seconds)),
+    )
+    return WebhookWorker(container.webhooks, options)
 
 
 # A full collection walks every tracked object: with warm caches and fraud counters that is

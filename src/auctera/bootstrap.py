@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
+import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -37,6 +38,7 @@ from auctera.services.smartlinks import SmartLinkService
 from auctera.services.spend import SpendService
 from auctera.services.sponsored import SponsoredLinks, SponsoredService
 from auctera.services.tracking import TrackingService
+from auctera.services.webhooks import PostbackOutbox, WebhookService
 from auctera.store.database import make_engine
 from auctera.store.migrate import upgrade
 from auctera.store.uow import SqlUnitOfWorkFactory
@@ -64,6 +66,7 @@ class Container:
     line_items: LineItemService
     auctions: AuctionService
     smartlinks: SmartLinkService
+    webhooks: WebhookService
     # Whether short reads of the state store may run on the event loop: SQLite reads a local file
     # in microseconds, less than a hop to the threadpool costs; a PostgreSQL round trip is I/O.
     inline_reads: bool = False
@@ -95,6 +98,11 @@ def claim_node_slot(data_dir: Path) -> tuple[int, IO[str]]:
         handle.flush()
         return node, handle
     raise RuntimeError(f"all {MAX_NODE + 1} node slots in {slots} are taken")
+
+
+def resolve_host(host: str) -> list[str]:
+    """The addresses `host` resolves to (an address resolves to itself)."""
+    return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)})
 
 
 CLICK_TOKEN_SECRET_FILE = "click-token.secret"
@@ -148,6 +156,7 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
         country_of_ip=GeoIpCountries(settings.geoip_database) if settings.geoip_database else None,
     )
     spend = SpendService(uow, ids)
+    outbox = PostbackOutbox(uow, ids, clock, settings.tracking_cache_seconds)
     sponsored_links = SponsoredLinks(settings.tracking_url, click_token_secret(settings))
     sponsored = SponsoredService(
         events,
@@ -191,6 +200,7 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
             screen=fraud.check_postback,
             default_fraud_threshold=settings.default_fraud_threshold,
             lookups=lookups,
+            outbox=outbox,
         ),
         attribution=AttributionService(uow, events, clock),
         spend=spend,
@@ -211,6 +221,15 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
             inventory_seconds=settings.auction_inventory_seconds,
         ),
         smartlinks=SmartLinkService(uow, ids, clock),
+        webhooks=WebhookService(
+            uow,
+            ids,
+            clock,
+            outbox,
+            resolve_host,
+            allow_private=settings.webhook_allow_private,
+            first_retry=timedelta(seconds=settings.webhook_first_retry_seconds),
+        ),
         inline_reads=engine.dialect.name == "sqlite",
         _node_lock=lock,
     )

@@ -62,6 +62,18 @@ class Settings(BaseSettings):
     # Optional MaxMind GeoLite2/GeoIP2 country database, used when no proxy header names the country.
     geoip_database: Path | None = None
 
+    # Publisher postbacks (outbound webhooks): targets on private, loopback, link-local or reserved
+    # addresses are refused unless this is set (a private network's own trackers; tests on loopback).
+    webhook_allow_private: bool = False
+    # The server runs the delivery worker in its lifespan unless this is off (then run
+    # `auctera webhooks work` as its own process or processes).
+    webhook_worker: bool = True
+    # Deliveries in flight at once per worker, and each attempt's timeout (seconds).
+    webhook_concurrency: int = Field(default=64, ge=1, le=4096)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # The first retry's delay (seconds); each next one doubles, up to an hour, with jitter.
+    webhook_first_retry_seconds: float = Field(default=5.0, gt=0)
+
     # Unique per process writing ids/events; None picks a free slot in data_dir.
     node_id: int | None = Field(default=None, ge=0, le=255)
 

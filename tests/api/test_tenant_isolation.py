@@ -17,10 +17,12 @@ that campaign): factories are memoised for the test and ask for the objects they
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from starlette.testclient import TestClient
@@ -29,6 +31,8 @@ from auctera.api.compat.retail_media.envelope import VERSIONS
 from auctera.app import RootApp
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Account, render_account_id
+from auctera.domain.signatures import sign
+from auctera.domain.tracking import tracking_links
 
 from .conftest import bearer
 
@@ -192,6 +196,49 @@ def smartlink(t: Tenants) -> Owned:
     return Owned(auction_id, lambda: t.v2(t.shop, "GET", f"/v2/smartlinks/{auction_id}"))
 
 
+# --- /v2: the publisher Shop's postbacks and their deliveries (A's offer converting on Shop's link) ---
+
+
+def postback(t: Tenants) -> Owned:
+    body = {"event": "purchase", "url": "https://tracker.example/pb?cid={click_id}"}
+    postback_id = t.v2(t.shop, "POST", "/v2/network/postbacks", body)["postback_id"]
+    return Owned(
+        postback_id,
+        lambda: (
+            t.v2(t.shop, "GET", "/v2/network/postbacks"),
+            [d["id"] for d in t.v2(t.shop, "GET", f"/v2/network/postbacks/{postback_id}/deliveries")["data"]],
+        ),
+    )
+
+
+def postback_delivery(t: Tenants) -> Owned:
+    """A delivery queued for Shop's postback by a conversion of A's offer on Shop's tracking link."""
+    t.object(postback)
+    body = {
+        "name": "A's offer",
+        "type": "affiliate_cpa",
+        "budget": 10000,
+        "payout": 5,
+        "destination_url": "https://a.example.com/?cid={click_id}",
+    }
+    offer_id = idfmt.parse("cmp", t.v2(t.owner, "POST", "/v2/campaigns", body)["campaign_id"])
+    assert offer_id is not None
+    path = tracking_links("", offer_id, t.shop.account.id, {}, offer=True)[0]
+    location = t.client.get(path, headers={"User-Agent": "Mozilla/5.0"}, follow_redirects=False)
+    click_id = parse_qs(urlsplit(location.headers["location"]).query)["cid"][0]
+    raw = json.dumps({"click_id": click_id, "event_type": "purchase", "revenue": 10}).encode()
+    signature = sign(t.owner.account.signing_secret, raw, int(t.app.container.clock().timestamp()))
+    headers = {**bearer(t.owner.key), "Content-Type": "application/json", "X-Auctera-Signature": signature}
+    _json(t.client.post("/v2/conversions", content=raw, headers=headers))
+    (delivery,) = t.v2(t.shop, "GET", "/v2/network/postbacks/deliveries")["data"]
+
+    def read() -> Any:  # what an intruder's replay would change; attempts may run meanwhile
+        found = t.v2(t.shop, "GET", "/v2/network/postbacks/deliveries")["data"]
+        return [(d["id"], d["postback_id"], d["transaction_id"], d["state"]) for d in found]
+
+    return Owned(delivery["id"], read)
+
+
 # --- retail media: advertiser A's campaigns and line items --------------------------------------
 
 
@@ -276,6 +323,8 @@ FACTORIES: dict[str | tuple[str, str], Factory] = {
     "accountId": retail_media_account,
     "campaignId": retail_media_campaign,
     "lineItemId": line_item,
+    "postback_id": postback,
+    "delivery_id": postback_delivery,
 }
 
 # Path parameters that name no tenant's object: the endpoints are checked with each value.
@@ -289,6 +338,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v2/campaigns/{campaign_id}/review"): {"decision": "reject", "reasons": ["hijacked"]},
     ("POST", "/v2/keys/{key_id}/rotate"): {"grace_seconds": 0},
     ("POST", "/v2/retailers/{retailer_id}/feeds"): _feed("hijacked"),
+    ("PATCH", "/v2/network/postbacks/{postback_id}"): {"status": "paused"},
     ("POST", "/v2/retailers/{retailer_id}/sponsored-products"): {
         "page": {"type": "search", "keywords": "kettle"}
     },

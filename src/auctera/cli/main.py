@@ -17,6 +17,7 @@ from rich.table import Table
 from auctera.bootstrap import Container, build
 from auctera.cli.feeds import feeds_app, retailers_app
 from auctera.cli.fraud import fraud_app
+from auctera.cli.webhooks import webhooks_app
 from auctera.config import Settings
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import parse_account_id, render_account_id
@@ -38,6 +39,7 @@ app.add_typer(feeds_app, name="feeds")
 app.add_typer(retailers_app, name="retailers")
 fx_app = typer.Typer(help="Exchange rates postbacks are converted with.", no_args_is_help=True)
 app.add_typer(fx_app, name="fx")
+app.add_typer(webhooks_app, name="webhooks")
 
 err = Console(stderr=True)
 

@@ -36,10 +36,12 @@ from auctera.domain.conversions import (
 from auctera.domain.events import Event, EventType
 from auctera.domain.fraud import Verdict
 from auctera.domain.signatures import verify
+from auctera.domain.webhooks import REVERSAL_EVENT
 from auctera.errors import AucteraError, Conflict, Forbidden, NotFound, ValidationFailed
 from auctera.services.caching import CachedLookups
 from auctera.services.clock import Clock, Ids
 from auctera.services.ports import EventStore, UnitOfWork, UnitOfWorkFactory
+from auctera.services.webhooks import PostbackOutbox
 
 TRANSACTION_PREFIX = "txn"
 CLICK_PREFIX = "auc"
@@ -134,6 +136,7 @@ class ConversionService:
         screen: ConversionScreen,
         default_fraud_threshold: float,
         lookups: CachedLookups,
+        outbox: PostbackOutbox | None = None,
     ) -> None:
         self._uow = uow
         self._events = events
@@ -145,6 +148,8 @@ class ConversionService:
         # Accounts (signing secrets, currency, fraud threshold) and campaigns (payouts) are read
         # on every postback: through the cache, a change applies within its delay.
         self._lookups = lookups
+        # Publisher postbacks: outbox rows written in the conversion's own transaction.
+        self._outbox = outbox
 
     # --- postbacks ----------------------------------------------------------------------------
 
@@ -187,6 +192,8 @@ class ConversionService:
                     results[i] = self._write(uow, request, checked, recorded)
                 except AucteraError as exc:
                     results[i] = exc
+            if self._outbox is not None and recorded:  # the publishers' postbacks, in bulk
+                self._outbox.enqueue(uow, [(c, c.event_type, c.status.value) for c in recorded])
             uow.commit()
         # Answered once the events are in the log too; the rows stay `logged=False` until the
         # sweep (`log_pending`) has checked, which costs the postbacks no second write.
@@ -369,6 +376,8 @@ class ConversionService:
                 fresh.append((conversion, key, touch))
         with self._uow() as uow:
             added = [(c, t) for c, key, t in fresh if uow.conversions.add(c, key)]
+            if self._outbox is not None and added:
+                self._outbox.enqueue(uow, [(c, c.event_type, c.status.value) for c, _ in added])
             uow.commit()
         self._events.append_many([self._conversion_event(c) for c, _ in added])
 
@@ -397,6 +406,8 @@ class ConversionService:
                 reversed_, logged=False, attrs={**found.attrs, "reversal_event_id": self._ids.next_id()}
             )
             uow.conversions.update(reversed_)
+            if self._outbox is not None:
+                self._outbox.enqueue(uow, [(reversed_, REVERSAL_EVENT, ConversionStatus.REVERSED.value)])
             uow.commit()
         self._events.append(self._reversal_event(reversed_))
         return reversed_

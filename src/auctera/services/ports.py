@@ -20,6 +20,7 @@ from auctera.domain.conversions import Conversion
 from auctera.domain.events import DailyTotals, Event, Totals
 from auctera.domain.fraud import RangeHit
 from auctera.domain.line_items import Circumstances, LineItem
+from auctera.domain.webhooks import Delivery, DeliveryState, PostbackStatus, PublisherPostback
 
 
 class EventStore(Protocol):
@@ -171,6 +172,42 @@ class FxRateRepository(Protocol):
     def list(self) -> list[tuple[str, str, Decimal, datetime]]: ...
 
 
+class WebhookRepository(Protocol):
+    """Publisher postbacks and the webhook delivery outbox (store/repositories/webhooks.py)."""
+
+    def add_postback(self, p: PublisherPostback) -> None: ...
+
+    def postbacks_of(self, account_id: int) -> list[PublisherPostback]: ...
+
+    def postback(self, postback_id: int) -> PublisherPostback | None: ...
+
+    def set_status(self, postback_id: int, status: PostbackStatus, at: datetime) -> None: ...
+
+    def add_deliveries(self, deliveries: Sequence[Delivery]) -> None: ...
+
+    def delivery(self, delivery_id: int) -> Delivery | None: ...
+
+    def deliveries(
+        self,
+        account_id: int | None,
+        *,
+        postback_id: int | None = None,
+        state: DeliveryState | None = None,
+        after: int | None = None,
+        limit: int = 100,
+    ) -> list[Delivery]: ...
+
+    def has_due(self, now: datetime) -> bool: ...
+
+    def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]: ...
+
+    def record_outcomes(self, deliveries: Sequence[Delivery]) -> None: ...
+
+    def replay(self, delivery_id: int, now: datetime) -> None: ...
+
+    def count_by_state(self) -> dict[str, int]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. `with uow:` commits on success when `commit()` was called, rolls back otherwise."""
 
@@ -188,6 +225,7 @@ class UnitOfWork(Protocol):
     inventory: InventoryRepository
     smartlinks: SmartLinkRepository
     line_items: LineItemRepository
+    webhooks: WebhookRepository
 
     def __enter__(self) -> UnitOfWork: ...
 

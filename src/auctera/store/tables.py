@@ -374,3 +374,47 @@ smartlinks = Table(
     Column("archived_at", UTCDateTime, nullable=True),
     Index("ix_smartlinks_account", "account_id", "id"),
 )
+
+# --- publisher postbacks (outbound webhooks) ------------------------------------------------
+
+publisher_postbacks = Table(
+    "publisher_postbacks",
+    metadata,
+    Id(),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("offer_id", BigInteger, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_publisher_postbacks_account", "account_id", "id"),
+)
+
+# The outbox: written in the conversion's (or reversal's) transaction, drained by the worker.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Id(),
+    Column("postback_id", BigInteger, nullable=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("transaction_id", BigInteger, nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("locked_until", UTCDateTime, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("last_latency_ms", Float, nullable=True),
+    Column("log", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+    Index("ix_webhook_deliveries_postback", "postback_id", "id"),
+    Index("ix_webhook_deliveries_account", "account_id", "state", "id"),
+)

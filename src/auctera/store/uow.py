@@ -21,6 +21,7 @@ from auctera.store.repositories.conversions import SqlConversionRepository, SqlF
 from auctera.store.repositories.inventory import SqlInventoryRepository, SqlSmartLinkRepository
 from auctera.store.repositories.line_items import SqlLineItemRepository
 from auctera.store.repositories.spend import SqlSpendRepository
+from auctera.store.repositories.webhooks import SqlWebhookRepository
 
 # SQLite: connections kept open between units of work (see SqlUnitOfWorkFactory), at most this many.
 MAX_IDLE = 8
@@ -81,6 +82,7 @@ class SqlUnitOfWork:
         self.inventory = SqlInventoryRepository(conn)
         self.smartlinks = SqlSmartLinkRepository(conn)
         self.line_items = SqlLineItemRepository(conn)
+        self.webhooks = SqlWebhookRepository(conn)
         return self
 
     def commit(self) -> None:
