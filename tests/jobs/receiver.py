@@ -49,6 +49,9 @@ class Receiver:
             def _answer(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if len(body) < length:  # the sender died mid-body (kill -9): no request arrived
+                    self.close_connection = True
+                    return
                 got = Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 route = urlsplit(self.path).path.strip("/").split("/")
                 key = (route[0], got.headers.get("webhook-id", ""))
