@@ -9,15 +9,10 @@ the file read) and a table of the rows it rejected on stderr, and exits 1 when t
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
-import orjson
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -29,41 +24,18 @@ from rich.progress import (
 from rich.table import Table
 
 from auctera.api.v2.retailers import import_json, retailer_json
-from auctera.bootstrap import Container, build
-from auctera.config import Settings
+from auctera.cli.common import DataDir, container_for, emit, err
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import parse_account_id
 from auctera.domain.catalog import FeedFormat, FeedImport, ImportStatus
-from auctera.errors import AucteraError
 from auctera.feeds import detect_format
 
 feeds_app = typer.Typer(help="Product feeds: import a retailer's catalog.", no_args_is_help=True)
-retailers_app = typer.Typer(help="Retailers (merchants with a product catalog).", no_args_is_help=True)
+retailers_app = typer.Typer(
+    help="Retailers (retail sites and merchants, with product catalogs).", no_args_is_help=True
+)
 
-err = Console(stderr=True)
 MAX_ERRORS_SHOWN = 50
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="State, event journal, uploads and exports [AUCTERA_DATA_DIR]."),
-]
-
-
-@contextmanager
-def _container(data_dir: Path | None) -> Iterator[Container]:
-    # As cli.main.container_for: the flag wins, else AUCTERA_DATA_DIR, else ./data.
-    container = build(Settings(data_dir=data_dir) if data_dir is not None else Settings())
-    try:
-        yield container
-    except AucteraError as exc:
-        err.print(f"[red]error[/red]: {exc.message}" + (f" ({exc.field})" if exc.field else ""))
-        raise typer.Exit(2) from None
-    finally:
-        container.close()
-
-
-def _emit(obj: Any) -> None:
-    sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -102,9 +74,9 @@ def retailers_create(
     account_id = parse_account_id(account)
     if account_id is None:
         raise _fail(f"not an account id: {account!r}")
-    with _container(data_dir) as c:
+    with container_for(data_dir) as c:
         retailer = c.catalog.create_retailer(None, name, domain, account_id=account_id)
-    _emit(retailer_json(retailer))
+    emit(retailer_json(retailer))
 
 
 @feeds_app.command("import")
@@ -134,7 +106,7 @@ def feeds_import(
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
-    with handle, _container(data_dir) as c, Progress(*columns, console=err, transient=True) as progress:
+    with handle, container_for(data_dir) as c, Progress(*columns, console=err, transient=True) as progress:
         task = progress.add_task(f"importing {file.name}", total=file.stat().st_size)
 
         def show(report: FeedImport) -> None:
@@ -151,7 +123,7 @@ def feeds_import(
             progress=show,  # type: ignore[arg-type]
         )
     _show_errors(report)
-    _emit(import_json(report))
+    emit(import_json(report))
     if report.status is ImportStatus.FAILED:
         raise typer.Exit(1)
 

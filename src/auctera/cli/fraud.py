@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from auctera.config import Settings
+from auctera.cli.common import DataDir, emit, err, settings_for
 from auctera.domain.fraud import RangeKind
 from auctera.ivt.ip_ranges import RangeImportError, import_ranges, list_ranges, remove_ranges
 
@@ -27,22 +26,11 @@ fraud_app = typer.Typer(
     help="Invalid-traffic filters: data-centre and VPN IP range lists.", no_args_is_help=True
 )
 
-err = Console(stderr=True)
 MAX_BAD_LINES_SHOWN = 50
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="State, event journal, uploads and exports [AUCTERA_DATA_DIR]."),
-]
 
 
 def _data_dir(data_dir: Path | None) -> Path:
-    # As cli.main.settings_for: the flag wins, else AUCTERA_DATA_DIR, else ./data.
-    return data_dir if data_dir is not None else Settings().data_dir
-
-
-def _emit(obj: Any) -> None:
-    sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return settings_for(data_dir).data_dir
 
 
 @fraud_app.command("import-ranges")
@@ -82,7 +70,7 @@ def import_ranges_cmd(
         f"[green]imported[/green] {result.name} ({result.kind.value}): {result.accepted} entries, "
         f"{result.networks} networks after merging"
     )
-    _emit(
+    emit(
         {
             "name": result.name,
             "kind": result.kind.value,
@@ -104,7 +92,7 @@ def list_ranges_cmd(
     """The imported IP range lists."""
     lists = list_ranges(_data_dir(data_dir))
     if as_json:
-        _emit(
+        emit(
             {
                 "data": [
                     {
@@ -136,4 +124,4 @@ def remove_ranges_cmd(
     except RangeImportError as exc:
         err.print(f"[red]error[/red]: {exc}")
         raise typer.Exit(2) from None
-    _emit({"name": name, "removed": removed})
+    emit({"name": name, "removed": removed})

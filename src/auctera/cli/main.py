@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from auctera.bootstrap import Container, build
+from auctera.cli.common import DataDir, container_for, emit, err, settings_for
 from auctera.cli.feeds import feeds_app, retailers_app
 from auctera.cli.fraud import fraud_app
 from auctera.cli.webhooks import webhooks_app
 from auctera.config import Settings
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import parse_account_id, render_account_id
-from auctera.errors import AucteraError
 
 app = typer.Typer(help="Auctera: self-hosted performance-marketing engine.", no_args_is_help=True)
 accounts_app = typer.Typer(
@@ -40,35 +35,6 @@ app.add_typer(retailers_app, name="retailers")
 fx_app = typer.Typer(help="Exchange rates postbacks are converted with.", no_args_is_help=True)
 app.add_typer(fx_app, name="fx")
 app.add_typer(webhooks_app, name="webhooks")
-
-err = Console(stderr=True)
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="State, event journal, uploads and exports [AUCTERA_DATA_DIR]."),
-]
-
-
-def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:
-    if data_dir is not None:
-        overrides["data_dir"] = data_dir
-    return Settings(**overrides)
-
-
-@contextmanager
-def container_for(data_dir: Path | None) -> Iterator[Container]:
-    container = build(settings_for(data_dir))
-    try:
-        yield container
-    except AucteraError as exc:
-        err.print(f"[red]error[/red]: {exc.message}" + (f" ({exc.field})" if exc.field else ""))
-        raise typer.Exit(2) from None
-    finally:
-        container.close()
-
-
-def emit(obj: Any) -> None:
-    sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 def account_arg(text: str) -> int:

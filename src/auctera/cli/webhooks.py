@@ -12,50 +12,20 @@ A server delivers in its own lifespan unless AUCTERA_WEBHOOK_WORKER=false; any n
 from __future__ import annotations
 
 import signal
-import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import Annotated
 
-import orjson
 import typer
-from rich.console import Console
 
 from auctera.api.v2.postbacks import delivery_json
-from auctera.bootstrap import Container, build
-from auctera.config import Settings
-from auctera.errors import AucteraError
+from auctera.cli.common import DataDir, container_for, emit
 from auctera.jobs.webhooks import WebhookWorker, WorkerOptions
 
 webhooks_app = typer.Typer(
     help="Publisher postbacks: the delivery worker, dead letters, replay.", no_args_is_help=True
 )
-err = Console(stderr=True)
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="State, event journal, uploads and exports [AUCTERA_DATA_DIR]."),
-]
-
-
-@contextmanager
-def _container(data_dir: Path | None) -> Iterator[Container]:
-    container = build(Settings(data_dir=data_dir) if data_dir is not None else Settings())
-    try:
-        yield container
-    except AucteraError as exc:
-        err.print(f"[red]error[/red]: {exc.message}" + (f" ({exc.field})" if exc.field else ""))
-        raise typer.Exit(2) from None
-    finally:
-        container.close()
-
-
-def _emit(obj: Any) -> None:
-    sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 @webhooks_app.command("work")
@@ -73,7 +43,7 @@ def work(
     data_dir: DataDir = None,
 ) -> None:
     """Deliver queued postbacks until stopped (SIGTERM or Ctrl-C finish the attempts in flight)."""
-    with _container(data_dir) as c:
+    with container_for(data_dir) as c:
         s = c.settings
         lease = lease_seconds if lease_seconds is not None else max(60.0, 4 * s.webhook_timeout_seconds)
         options = WorkerOptions(
@@ -90,14 +60,14 @@ def work(
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
         worker.run_forever(stop, until_idle=until_idle)
-    _emit({"sent": worker.sent})
+    emit({"sent": worker.sent})
 
 
 @webhooks_app.command("dead")
 def dead(data_dir: DataDir = None) -> None:
     """Dead letters: deliveries that failed for 72 hours or met a 410."""
-    with _container(data_dir) as c:
-        _emit({"data": [delivery_json(d) for d in c.webhooks.dead_letters()]})
+    with container_for(data_dir) as c:
+        emit({"data": [delivery_json(d) for d in c.webhooks.dead_letters()]})
 
 
 @webhooks_app.command("replay")
@@ -105,13 +75,13 @@ def replay(
     delivery_id: Annotated[str, typer.Argument(help="msg_… (a delivery id)")], data_dir: DataDir = None
 ) -> None:
     """Queue a delivery again now, for another 72 hours of attempts."""
-    with _container(data_dir) as c:
+    with container_for(data_dir) as c:
         replayed = c.webhooks.replay_as_operator(delivery_id)
-    _emit({"delivery_id": replayed.webhook_id, "state": replayed.state.value})
+    emit({"delivery_id": replayed.webhook_id, "state": replayed.state.value})
 
 
 @webhooks_app.command("stats")
 def stats(data_dir: DataDir = None) -> None:
     """Deliveries per state."""
-    with _container(data_dir) as c:
-        _emit(c.webhooks.counts())
+    with container_for(data_dir) as c:
+        emit(c.webhooks.counts())
