@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
@@ -22,6 +22,7 @@ from auctera.domain import ids
 SUB_IDS = ("sub_id1", "sub_id2", "sub_id3", "sub_id4", "sub_id5")
 _SUB_PARAMS = ("s1", "s2", "s3", "s4", "s5")
 MAX_SUB_ID_LENGTH = 255
+MAX_DEEP_URL = 2048
 
 _IDENTIFIER_PARAMS = {"em": "email_sha256", "ph": "phone_sha256"}
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
@@ -50,30 +51,71 @@ class LinkParams:
     # Hashed identifiers a publisher passed on the link (`em`, `ph`: SHA-256 hex of the normalised
     # email / E.164 phone): they tie the visitor to offline conversions (see docs/api-v2-conversions.md).
     identifiers: tuple[tuple[str, str], ...] = ()
+    channel_id: int | None = None  # `ch`: the publisher's channel, for programs (seed 003)
+    epi: str | None = None  # `epi`: the publisher's free text, e.g. the product name of a feed link
+    deep_url: str | None = None  # `url`: a page on the advertiser's site to land on instead
 
     def sub_id_map(self) -> dict[str, str]:
         return {name: value for name, value in zip(SUB_IDS, self.sub_ids, strict=True) if value}
 
 
-def link_query(campaign_id: int, publisher_id: int | None, sub_ids: Mapping[str, str], *, offer: bool) -> str:
-    """The query string of a link, in the seed's order: campaign, publisher, sub ids."""
+def link_query(
+    campaign_id: int,
+    publisher_id: int | None,
+    sub_ids: Mapping[str, str],
+    *,
+    offer: bool,
+    channel_id: int | None = None,
+    epi: str | None = None,
+    deep_url: str | None = None,
+) -> str:
+    """The query string of a link, in the seed's order: campaign, publisher, sub ids; then the
+    channel, the epi and the deep link when given."""
     pairs = [("o" if offer else "c", ids.to_base36(campaign_id))]
     if publisher_id is not None:
         pairs.append(("p", ids.to_base36(publisher_id)))
     pairs += [
         (param, sub_ids[name]) for name, param in zip(SUB_IDS, _SUB_PARAMS, strict=True) if sub_ids.get(name)
     ]
+    if channel_id is not None:
+        pairs.append(("ch", ids.to_base36(channel_id)))
+    if epi:
+        pairs.append(("epi", epi[:MAX_SUB_ID_LENGTH]))
+    if deep_url:
+        pairs.append(("url", deep_url))
     return urlencode(pairs, quote_via=quote)
 
 
 def tracking_links(
-    base_url: str, campaign_id: int, publisher_id: int | None, sub_ids: Mapping[str, str], *, offer: bool
+    base_url: str,
+    campaign_id: int,
+    publisher_id: int | None,
+    sub_ids: Mapping[str, str],
+    *,
+    offer: bool,
+    channel_id: int | None = None,
 ) -> tuple[str, str]:
     """(click URL, impression pixel URL). The pixel carries no sub ids, as the seed shows."""
     base = base_url.rstrip("/")
-    click = f"{base}{CLICK_PATH}?{link_query(campaign_id, publisher_id, sub_ids, offer=offer)}"
-    pixel = f"{base}{IMPRESSION_PATH}?{link_query(campaign_id, publisher_id, {}, offer=offer)}"
-    return click, pixel
+    click = link_query(campaign_id, publisher_id, sub_ids, offer=offer, channel_id=channel_id)
+    pixel = link_query(campaign_id, publisher_id, {}, offer=offer, channel_id=channel_id)
+    return f"{base}{CLICK_PATH}?{click}", f"{base}{IMPRESSION_PATH}?{pixel}"
+
+
+def click_url(
+    base_url: str,
+    program_id: int,
+    publisher_id: int,
+    channel_id: int | None,
+    *,
+    epi: str | None = None,
+    deep_url: str | None = None,
+) -> str:
+    """A program's click link for one channel, optionally landing on `deep_url` (a product page)."""
+    query = link_query(
+        program_id, publisher_id, {}, offer=True, channel_id=channel_id, epi=epi, deep_url=deep_url
+    )
+    return f"{base_url.rstrip('/')}{CLICK_PATH}?{query}"
 
 
 def parse_link(query_string: str) -> LinkParams:
@@ -124,7 +166,43 @@ def _parse_link(query_string: str) -> LinkParams:
             if not _SHA256.fullmatch(digest):
                 raise LinkError(param, "must be the SHA-256 hex digest of the normalised value")
             identifiers.append((kind, digest.lower()))
-    return LinkParams(campaign_id, publisher_id, tuple(sub_ids), tuple(identifiers))
+    channel_id = None
+    if params.get("ch"):
+        channel_id = ids.from_base36(params["ch"])
+        if channel_id is None:
+            raise LinkError("ch", "not a valid channel id")
+    epi = params.get("epi") or None
+    if epi is not None and len(epi) > MAX_SUB_ID_LENGTH:
+        raise LinkError("epi", f"longer than {MAX_SUB_ID_LENGTH} characters")
+    deep_url = params.get("url") or None
+    if deep_url is not None and not _is_web_url(deep_url):
+        raise LinkError("url", "must be an absolute http(s) URL")
+    return LinkParams(
+        campaign_id, publisher_id, tuple(sub_ids), tuple(identifiers), channel_id, epi, deep_url
+    )
+
+
+def _is_web_url(url: str) -> bool:
+    if len(url) > MAX_DEEP_URL:
+        return False
+    split = urlsplit(url)
+    return split.scheme in ("http", "https") and bool(split.hostname)
+
+
+def deep_link_allowed(deep_url: str, site_urls: Iterable[str | None]) -> bool:
+    """Whether a link's `url=` may be landed on: its host is one of the advertiser's sites (the
+    campaign's landing page, the program's URL, its catalogs' domains) or a subdomain of one, so
+    a tracking link can never be turned into an open redirect."""
+    host = (urlsplit(deep_url).hostname or "").lower()
+    if not host:
+        return False
+    for site in site_urls:
+        if not site:
+            continue
+        allowed = ((urlsplit(site).hostname or "") if "//" in site else site).lower().removeprefix("www.")
+        if allowed and (host == allowed or host.endswith("." + allowed)):
+            return True
+    return False
 
 
 # --- the redirect -------------------------------------------------------------------------

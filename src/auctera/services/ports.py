@@ -20,6 +20,7 @@ from auctera.domain.conversions import Conversion
 from auctera.domain.events import DailyTotals, Event, Totals
 from auctera.domain.fraud import RangeHit
 from auctera.domain.line_items import Circumstances, LineItem
+from auctera.domain.programs import Application, ApprovalStatus, Channel, CommissionType, Program, Segment
 from auctera.domain.webhooks import Delivery, DeliveryState, PostbackStatus, PublisherPostback
 
 
@@ -226,6 +227,8 @@ class UnitOfWork(Protocol):
     smartlinks: SmartLinkRepository
     line_items: LineItemRepository
     webhooks: WebhookRepository
+    programs: ProgramRepository
+    channels: ChannelRepository
 
     def __enter__(self) -> UnitOfWork: ...
 
@@ -708,3 +711,96 @@ class SpendRepository(Protocol):
     def product_url(self, product_id: int) -> str | None:
         """The product page a sponsored click lands on."""
         ...
+
+
+class ProgramRepository(Protocol):
+    """Affiliate programs (one per affiliate campaign, same id), segments and commission types."""
+
+    def add(self, program: Program) -> None: ...
+
+    def update(self, program: Program) -> None: ...
+
+    def get(self, program_id: int, *, account_id: int | None = None) -> Program | None: ...
+
+    def many(self, program_ids: Sequence[int]) -> dict[int, Program]: ...
+
+    def page(self, *, account_id: int | None, before_id: int | None, limit: int) -> list[Program]: ...
+
+    def add_segment(self, segment: Segment) -> bool:
+        """False when the program has a segment of this name already (nothing is written)."""
+        ...
+
+    def segments(self, program_id: int) -> list[Segment]: ...
+
+    def segment(self, segment_id: int, *, program_id: int) -> Segment | None: ...
+
+    def standard_segment(self, program_id: int) -> Segment | None: ...
+
+    def rename_segment(self, segment_id: int, name: str) -> None: ...
+
+    def delete_segment(self, segment_id: int) -> None: ...
+
+    def add_commission(self, commission: CommissionType) -> bool:
+        """False when the segment pays for this event type already (nothing is written)."""
+        ...
+
+    def update_commission(self, commission: CommissionType) -> None: ...
+
+    def delete_commission(self, commission_id: int) -> None: ...
+
+    def commission(self, commission_id: int, *, program_id: int) -> CommissionType | None: ...
+
+    def commissions(self, program_ids: Sequence[int]) -> list[CommissionType]: ...
+
+
+class ChannelRepository(Protocol):
+    """Publishers' channels and their applications to programs."""
+
+    def add(self, channel: Channel) -> None: ...
+
+    def update(self, channel: Channel) -> None: ...
+
+    def delete(self, channel_id: int) -> None: ...
+
+    def get(self, channel_id: int, *, account_id: int | None = None) -> Channel | None: ...
+
+    def many(self, channel_ids: Sequence[int]) -> dict[int, Channel]: ...
+
+    def page(self, *, account_id: int | None, before_id: int | None, limit: int) -> list[Channel]: ...
+
+    def add_application(self, application: Application) -> bool:
+        """False when this channel (or publisher-wide, this publisher) applied already."""
+        ...
+
+    def update_application(self, application: Application) -> None: ...
+
+    def application(
+        self, application_id: int, *, account_id: int | None = None, publisher_id: int | None = None
+    ) -> Application | None: ...
+
+    def application_for(
+        self, program_id: int, *, publisher_id: int, channel_id: int | None
+    ) -> Application | None: ...
+
+    def applications(
+        self,
+        *,
+        account_id: int | None = None,
+        publisher_id: int | None = None,
+        program_ids: Sequence[int] | None = None,
+        channel_id: int | None = None,
+        status: ApprovalStatus | None = None,
+        before_id: int | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[Application]: ...
+
+    def count_applications(
+        self,
+        *,
+        account_id: int | None = None,
+        publisher_id: int | None = None,
+        program_ids: Sequence[int] | None = None,
+        channel_id: int | None = None,
+        status: ApprovalStatus | None = None,
+    ) -> int: ...

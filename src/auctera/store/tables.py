@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 
@@ -417,4 +418,109 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
     Index("ix_webhook_deliveries_postback", "postback_id", "id"),
     Index("ix_webhook_deliveries_account", "account_id", "state", "id"),
+)
+
+# --- affiliate programs (issue 5): terms, channels, applications -----------------------------
+
+# A program is an affiliate campaign's affiliate settings: same id. Listed per market and status.
+programs = Table(
+    "programs",
+    metadata,
+    Column("id", BigInteger, ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("market", String(2), nullable=False),
+    Column("status", Integer, nullable=False),  # 0 live, 3 closing
+    Column("cookie_duration_days", Integer, nullable=False),
+    Column("promotion_methods", JSON, nullable=False),  # ["ppc", "email", ...]
+    Column("category_id", Integer, nullable=True),
+    Column("category_name", String(255), nullable=True),
+    Column("program_url", Text, nullable=True),
+    Column("logo_url", Text, nullable=True),
+    Column("tracking_type", Integer, nullable=False),
+    Column("feed_ids", JSON, nullable=False),  # retailer ids of the advertiser: the program's feeds
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_programs_market", "market", "status", "id"),
+    Index("ix_programs_account", "account_id", "id"),
+)
+
+program_segments = Table(
+    "program_segments",
+    metadata,
+    Id(),
+    Column("program_id", BigInteger, ForeignKey("programs.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("standard", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("program_id", "name"),
+)
+
+# Rates are micros: of the program's currency, or of a percent when `percent` (4.5% = 4_500_000).
+commission_types = Table(
+    "commission_types",
+    metadata,
+    Id(),
+    Column("program_id", BigInteger, ForeignKey("programs.id", ondelete="CASCADE"), nullable=False),
+    Column("segment_id", BigInteger, ForeignKey("program_segments.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("percent", Boolean, nullable=False),
+    Column("value_micros", BigInteger, nullable=False),
+    Column("categories", JSON, nullable=False),  # [{"category", "percent", "value_micros"}]
+    Column("thresholds", JSON, nullable=False),  # [{"order_value_micros", "percent", "value_micros"}]
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("segment_id", "event_type"),
+    Index("ix_commission_types_program", "program_id", "segment_id", "id"),
+)
+
+channels = Table(
+    "channels",
+    metadata,
+    Id(),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("url", Text, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_channels_account", "account_id", "id"),
+)
+
+# One application per (program, channel), or per (program, publisher) for a publisher-wide one
+# (channel_id NULL): two partial unique indexes, since NULLs never collide in a unique index.
+program_applications = Table(
+    "program_applications",
+    metadata,
+    Id(),
+    Column("program_id", BigInteger, ForeignKey("programs.id", ondelete="CASCADE"), nullable=False),
+    Column("account_id", BigInteger, nullable=False),  # the program's advertiser
+    Column("publisher_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("channel_id", BigInteger, ForeignKey("channels.id", ondelete="CASCADE"), nullable=True),
+    Column("status", Integer, nullable=False),  # 0 rejected, 1 approved, 2 pending
+    Column("segment_id", BigInteger, nullable=True),  # NULL: the standard segment
+    Column("traffic_type", String(64), nullable=True),
+    Column("volume_estimate", BigInteger, nullable=True),
+    Column("reject_reason", Integer, nullable=True),
+    Column("reason_text", Text, nullable=True),
+    Column("applied_at", UTCDateTime, nullable=False),
+    Column("decided_at", UTCDateTime, nullable=True),
+    Index(
+        "uq_program_applications_channel",
+        "program_id",
+        "channel_id",
+        unique=True,
+        sqlite_where=text("channel_id IS NOT NULL"),
+        postgresql_where=text("channel_id IS NOT NULL"),
+    ),
+    Index(
+        "uq_program_applications_publisher",
+        "program_id",
+        "publisher_id",
+        unique=True,
+        sqlite_where=text("channel_id IS NULL"),
+        postgresql_where=text("channel_id IS NULL"),
+    ),
+    Index("ix_program_applications_account", "account_id", "status", "id"),
+    Index("ix_program_applications_publisher", "publisher_id", "program_id"),
 )

@@ -20,6 +20,7 @@ from auctera.store.repositories.catalog import (
 from auctera.store.repositories.conversions import SqlConversionRepository, SqlFxRateRepository
 from auctera.store.repositories.inventory import SqlInventoryRepository, SqlSmartLinkRepository
 from auctera.store.repositories.line_items import SqlLineItemRepository
+from auctera.store.repositories.programs import SqlChannelRepository, SqlProgramRepository
 from auctera.store.repositories.spend import SqlSpendRepository
 from auctera.store.repositories.webhooks import SqlWebhookRepository
 
@@ -83,6 +84,8 @@ class SqlUnitOfWork:
         self.smartlinks = SqlSmartLinkRepository(conn)
         self.line_items = SqlLineItemRepository(conn)
         self.webhooks = SqlWebhookRepository(conn)
+        self.programs = SqlProgramRepository(conn)
+        self.channels = SqlChannelRepository(conn)
         return self
 
     def commit(self) -> None:
