@@ -54,6 +54,7 @@ class LinkParams:
     channel_id: int | None = None  # `ch`: the publisher's channel, for programs (seed 003)
     epi: str | None = None  # `epi`: the publisher's free text, e.g. the product name of a feed link
     deep_url: str | None = None  # `url`: a page on the advertiser's site to land on instead
+    product_id: int | None = None  # `pr`: land on this catalog product's page (feed links)
 
     def sub_id_map(self) -> dict[str, str]:
         return {name: value for name, value in zip(SUB_IDS, self.sub_ids, strict=True) if value}
@@ -68,9 +69,10 @@ def link_query(
     channel_id: int | None = None,
     epi: str | None = None,
     deep_url: str | None = None,
+    product_id: int | None = None,
 ) -> str:
     """The query string of a link, in the seed's order: campaign, publisher, sub ids; then the
-    channel, the epi and the deep link when given."""
+    channel, the epi, the product and the deep link when given."""
     pairs = [("o" if offer else "c", ids.to_base36(campaign_id))]
     if publisher_id is not None:
         pairs.append(("p", ids.to_base36(publisher_id)))
@@ -81,6 +83,8 @@ def link_query(
         pairs.append(("ch", ids.to_base36(channel_id)))
     if epi:
         pairs.append(("epi", epi[:MAX_SUB_ID_LENGTH]))
+    if product_id is not None:
+        pairs.append(("pr", ids.to_base36(product_id)))
     if deep_url:
         pairs.append(("url", deep_url))
     return urlencode(pairs, quote_via=quote)
@@ -110,10 +114,19 @@ def click_url(
     *,
     epi: str | None = None,
     deep_url: str | None = None,
+    product_id: int | None = None,
 ) -> str:
-    """A program's click link for one channel, optionally landing on `deep_url` (a product page)."""
+    """A program's click link for one channel, optionally landing on a catalog product's page
+    (`product_id`, looked up on the click) or on `deep_url` (written out in the link)."""
     query = link_query(
-        program_id, publisher_id, {}, offer=True, channel_id=channel_id, epi=epi, deep_url=deep_url
+        program_id,
+        publisher_id,
+        {},
+        offer=True,
+        channel_id=channel_id,
+        epi=epi,
+        deep_url=deep_url,
+        product_id=product_id,
     )
     return f"{base_url.rstrip('/')}{CLICK_PATH}?{query}"
 
@@ -177,8 +190,13 @@ def _parse_link(query_string: str) -> LinkParams:
     deep_url = params.get("url") or None
     if deep_url is not None and not _is_web_url(deep_url):
         raise LinkError("url", "must be an absolute http(s) URL")
+    product_id = None
+    if params.get("pr"):
+        product_id = ids.from_base36(params["pr"])
+        if product_id is None:
+            raise LinkError("pr", "not a valid product id")
     return LinkParams(
-        campaign_id, publisher_id, tuple(sub_ids), tuple(identifiers), channel_id, epi, deep_url
+        campaign_id, publisher_id, tuple(sub_ids), tuple(identifiers), channel_id, epi, deep_url, product_id
     )
 
 

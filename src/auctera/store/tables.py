@@ -493,7 +493,8 @@ program_applications = Table(
     "program_applications",
     metadata,
     Id(),
-    Column("program_id", BigInteger, ForeignKey("programs.id", ondelete="CASCADE"), nullable=False),
+    # An offer takes applications with or without program settings: keyed on the campaign.
+    Column("program_id", BigInteger, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
     Column("account_id", BigInteger, nullable=False),  # the program's advertiser
     Column("publisher_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("channel_id", BigInteger, ForeignKey("channels.id", ondelete="CASCADE"), nullable=True),

@@ -112,7 +112,7 @@ def upgrade() -> None:
         sa.Column("reason_text", sa.Text(), nullable=True),
         sa.Column("applied_at", UTCDateTime(), nullable=False),
         sa.Column("decided_at", UTCDateTime(), nullable=True),
-        _fk("program_applications", "program_id", "programs"),
+        _fk("program_applications", "program_id", "campaigns"),
         _fk("program_applications", "publisher_id", "accounts"),
         _fk("program_applications", "channel_id", "channels"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_program_applications")),
