@@ -10,6 +10,7 @@ from typing import Generic, TypeVar
 
 from auctera.domain.accounts import Account
 from auctera.domain.campaigns import Campaign
+from auctera.domain.programs import Application, CommissionType
 from auctera.services.ports import UnitOfWorkFactory
 
 K = TypeVar("K")
@@ -50,12 +51,31 @@ class CachedLookups:
         self._uow = uow
         self._accounts: TimedCache[int, Account | None] = TimedCache(seconds)
         self._campaigns: TimedCache[int, Campaign | None] = TimedCache(seconds)
+        self._commissions: TimedCache[int, tuple[CommissionType, ...]] = TimedCache(seconds)
+        self._applications: TimedCache[tuple[int, int, int | None], Application | None] = TimedCache(seconds)
 
     def account(self, account_id: int) -> Account | None:
         return self._accounts.get(account_id, self._load_account)
 
     def campaign(self, campaign_id: int) -> Campaign | None:
         return self._campaigns.get(campaign_id, self._load_campaign)
+
+    def commissions(self, program_id: int) -> tuple[CommissionType, ...]:
+        """Every commission type of the program, all segments (none without program settings)."""
+        return self._commissions.get(program_id, self._load_commissions)
+
+    def application(self, program_id: int, publisher_id: int, channel_id: int | None) -> Application | None:
+        """The channel's application to the program (`channel_id` None: the publisher-wide one)."""
+        return self._applications.get((program_id, publisher_id, channel_id), self._load_application)
+
+    def _load_commissions(self, program_id: int) -> tuple[CommissionType, ...]:
+        with self._uow(read_only=True) as uow:
+            return tuple(uow.programs.commissions([program_id]))
+
+    def _load_application(self, key: tuple[int, int, int | None]) -> Application | None:
+        program_id, publisher_id, channel_id = key
+        with self._uow(read_only=True) as uow:
+            return uow.channels.application_for(program_id, publisher_id=publisher_id, channel_id=channel_id)
 
     def _load_account(self, account_id: int) -> Account | None:
         with self._uow(read_only=True) as uow:
