@@ -18,9 +18,11 @@ import time
 from collections.abc import Callable
 
 from benchmarks import (
+    bench_affiliate_v3,
     bench_api,
     bench_attribution,
     bench_auction,
+    bench_bids,
     bench_events,
     bench_feeds,
     bench_retail_media,
@@ -41,6 +43,8 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], None]]] = {
     "smartlink": ("SmartLink auction: 10k line items, 100k products", bench_smartlink.main),
     "retail-media": ("(r1) GET one line item, (r2) pages of line items", bench_retail_media.main),
     "webhooks": ("publisher postback deliveries to a loopback receiver", bench_webhooks.main),
+    "bids": ("100k bids: upload vs polars parsing them; sync vs the partner alone", bench_bids.main),
+    "affiliate-v3": ("(v1) 100k-product feed streamed, (v2) 10k programs listed", bench_affiliate_v3.main),
 }
 
 

@@ -19,23 +19,29 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from auctera import __version__
 from auctera.api import oauth
+from auctera.api.compat.affiliate_v3 import routes as affiliate_v3
+from auctera.api.compat.bids import routes as bids
 from auctera.api.compat.retail_media import routes as retail_media
 from auctera.api.errors import install_error_handlers
 from auctera.api.middleware import install_middleware
 from auctera.api.observability import configure_logging, metrics_app
 from auctera.api.responses import OrjsonResponse
 from auctera.api.v2 import accounts as v2_accounts
+from auctera.api.v2 import applications as v2_applications
 from auctera.api.v2 import auctions as v2_auctions
 from auctera.api.v2 import blocklist as v2_blocklist
 from auctera.api.v2 import campaigns as v2_campaigns
+from auctera.api.v2 import channels as v2_channels
 from auctera.api.v2 import conversions as v2_conversions
 from auctera.api.v2 import offers as v2_offers
 from auctera.api.v2 import postbacks as v2_postbacks
+from auctera.api.v2 import programs as v2_programs
 from auctera.api.v2 import reports as v2_reports
 from auctera.api.v2 import retailers as v2_retailers
 from auctera.api.v2 import smartlinks as v2_smartlinks
 from auctera.bootstrap import Container, build
 from auctera.config import Settings
+from auctera.jobs.bid_sync import SyncThread, sync_worker
 from auctera.jobs.periodic import Periodic
 from auctera.jobs.webhooks import WebhookWorker, WorkerOptions, WorkerThread
 from auctera.tracking.handlers import SPONSORED, tracking_handlers
@@ -98,6 +104,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         webhook_worker = None
         if settings.webhook_worker:
             webhook_worker = WorkerThread(webhook_worker_for(settings, container))
+        # Bids applied on their networks (or by `auctera bids work`, its own process).
+        bid_sync = None
+        if settings.bid_sync_worker:
+            bid_sync = SyncThread(*sync_worker(container.uow, container.ids, container.clock, settings))
         try:
             yield
         finally:
@@ -107,6 +117,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             spend_sweep.stop()
             if webhook_worker is not None:
                 webhook_worker.stop()
+            if bid_sync is not None:
+                bid_sync.stop()
             container.close()
 
     api = FastAPI(
@@ -127,9 +139,14 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     api.include_router(v2_blocklist.router)
     api.include_router(v2_conversions.router)
     api.include_router(v2_offers.router)
+    api.include_router(v2_channels.router)
+    api.include_router(v2_applications.router)
     api.include_router(v2_postbacks.router)
+    api.include_router(v2_programs.router)
     api.include_router(v2_reports.router)
     api.include_router(retail_media.router)
+    api.include_router(bids.router)
+    api.include_router(affiliate_v3.router)
     api.include_router(v2_auctions.router)
     api.include_router(v2_smartlinks.router)
     api.include_router(v2_retailers.router)

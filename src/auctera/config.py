@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -74,11 +75,34 @@ class Settings(BaseSettings):
     # The first retry's delay (seconds); each next one doubles, up to an hour, with jitter.
     webhook_first_retry_seconds: float = Field(default=5.0, gt=0)
 
+    # Bid sync (seed 001, services/bid_sync.py): the server runs the worker in its lifespan unless
+    # this is off (then run `auctera bids work`); batch steps in flight per worker; each partner
+    # call's timeout (seconds); and the settle bound: no retry after it, pending beyond it is stuck.
+    bid_sync_worker: bool = True
+    bid_sync_threads: int = Field(default=8, ge=1, le=256)
+    bid_partner_timeout_seconds: float = Field(default=10.0, gt=0)
+    bid_settle_seconds: float = Field(default=1800.0, gt=0)
+
+    # Affiliate v3 (/v3, seed 003): the network's time zone, in which its dates are written, and
+    # per-minute quotas per token (partner endpoints; client endpoints) unless the account sets one.
+    network_timezone: str = "Europe/Stockholm"
+    v3_rate_limit_per_minute: int = Field(default=30, ge=1)
+    v3_client_rate_limit_per_minute: int = Field(default=10, ge=1)
+
     # Unique per process writing ids/events; None picks a free slot in data_dir.
     node_id: int | None = Field(default=None, ge=0, le=255)
 
     log_level: str = "info"
     log_json: bool = True
+
+    @field_validator("network_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}: use an IANA name (Europe/Stockholm)") from None
+        return value
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -31,6 +31,15 @@ from auctera.api.compat.retail_media.envelope import VERSIONS
 from auctera.app import RootApp
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Account, render_account_id
+from auctera.domain.programs import (
+    Application,
+    ApprovalStatus,
+    Channel,
+    ChannelType,
+    Program,
+    ProgramStatus,
+    TrackingType,
+)
 from auctera.domain.signatures import sign
 from auctera.domain.tracking import tracking_links
 
@@ -239,6 +248,60 @@ def postback_delivery(t: Tenants) -> Owned:
     return Owned(delivery["id"], read)
 
 
+# --- /v2: advertiser A's affiliate program, its segments and commission types ----------------------
+
+
+def program(t: Tenants) -> Owned:
+    body = {
+        "name": "A's program",
+        "type": "affiliate_cpa",
+        "payout": 45,
+        "budget": {"daily": 100},
+        "destination_url": "https://a.example.com/?c={click_id}",
+    }
+    offer_id = t.v2(t.owner, "POST", "/v2/campaigns", body)["campaign_id"].replace("cmp_", "off_")
+    t.v2(t.owner, "PUT", f"/v2/programs/{offer_id}", {"market": "SE"})
+    return Owned(offer_id, lambda: t.v2(t.owner, "GET", f"/v2/programs/{offer_id}"))
+
+
+def program_segment(t: Tenants) -> Owned:
+    program_id = t.object(program).value
+    segment_id = t.v2(t.owner, "POST", f"/v2/programs/{program_id}/segments", {"name": "Gold"})["segment_id"]
+    return Owned(segment_id, lambda: t.v2(t.owner, "GET", f"/v2/programs/{program_id}/segments"))
+
+
+def commission_type(t: Tenants) -> Owned:
+    program_id = t.object(program).value
+    body = {"name": "Sale", "event_type": "purchase", "type": "%", "value": 5}
+    commission_id = t.v2(t.owner, "POST", f"/v2/programs/{program_id}/commissions", body)["commission_id"]
+    return Owned(commission_id, lambda: t.v2(t.owner, "GET", f"/v2/programs/{program_id}/commissions"))
+
+
+# --- /v2: the publisher Shop's channel and its application to A's private offer ------------------
+
+
+def channel(t: Tenants) -> Owned:
+    body = {"name": "Shop's blog", "type": "blog", "url": "https://blog.shop.example.com"}
+    channel_id = t.v2(t.shop, "POST", "/v2/channels", body)["channel_id"]
+    return Owned(channel_id, lambda: t.v2(t.shop, "GET", f"/v2/channels/{channel_id}"))
+
+
+def application(t: Tenants) -> Owned:
+    body = {
+        "name": "A's private offer",
+        "type": "affiliate_cpa",
+        "budget": 10000,
+        "payout": 5,
+        "destination_url": "https://a.example.com/?cid={click_id}",
+        "visibility": "private",
+    }
+    campaign_id = t.v2(t.owner, "POST", "/v2/campaigns", body)["campaign_id"]
+    offer_id = "off_" + campaign_id.removeprefix("cmp_")
+    applied = {"offer_id": offer_id, "traffic_type": "SEO", "channel_id": t.object(channel).value}
+    application_id = t.v2(t.shop, "POST", "/v2/network/applications", applied)["application_id"]
+    return Owned(application_id, lambda: t.v2(t.owner, "GET", f"/v2/network/applications/{application_id}"))
+
+
 # --- retail media: advertiser A's campaigns and line items --------------------------------------
 
 
@@ -308,6 +371,96 @@ def _line_item_replacement(t: Tenants) -> dict[str, Any]:
     return {"data": {"type": "RetailMediaAuctionLineItem", "attributes": attributes}}
 
 
+# --- affiliate v3: A's private program, and the publisher Shop's channel approved to it ------------
+
+
+def affiliate_v3_program(t: Tenants) -> Owned:
+    """A's private program (a public one is every publisher's to read), Shop's channel approved."""
+    body = {
+        "name": "A's v3 program",
+        "type": "affiliate_cpa",
+        "budget": 10000,
+        "payout": 5,
+        "destination_url": "https://a.example.com/?cid={click_id}",
+        "visibility": "private",
+    }
+    program_id = idfmt.parse("cmp", t.v2(t.owner, "POST", "/v2/campaigns", body)["campaign_id"])
+    assert program_id is not None
+    channel_id = int(t.object(affiliate_v3_channel).value)
+    container, now = t.app.container, t.app.container.clock()
+    with container.uow() as uow:
+        uow.programs.add(
+            Program(program_id, t.owner.account.id, "SE", ProgramStatus.LIVE, 30, frozenset(), None, None,
+                    None, None, TrackingType.PIXEL, (), now, now)
+        )  # fmt: skip
+        uow.channels.add_application(
+            Application(container.ids.next_id(), program_id, t.owner.account.id, t.shop.account.id,
+                        channel_id, ApprovalStatus.APPROVED, now)
+        )  # fmt: skip
+        uow.commit()
+    path = f"/v3/partner/programs/commissions/{program_id}/{channel_id}"
+    return Owned(str(program_id), lambda: _json(t.client.get(path, headers={"X-Token": t.shop.key})))
+
+
+def affiliate_v3_channel(t: Tenants) -> Owned:
+    container, now = t.app.container, t.app.container.clock()
+    channel = Channel(
+        container.ids.next_id(), t.shop.account.id, "Shop's v3 blog", ChannelType.BLOG, None, None, now, now
+    )
+    with container.uow() as uow:
+        uow.channels.add(channel)
+        uow.commit()
+
+    def read() -> Any:
+        with container.uow(read_only=True) as uow:
+            return uow.channels.get(channel.id)
+
+    return Owned(str(channel.id), read)
+
+
+# --- bid management (/management/v0, X-API-KEY): advertiser A's network, campaign and ad set -------
+
+
+def _bids_api(t: Tenants, method: str, path: str, body: Any = None) -> Any:
+    headers = {"X-API-KEY": t.owner.key}
+    return _json(t.client.request(method, f"/management/v0{path}", json=body, headers=headers))
+
+
+def bid_network(t: Tenants) -> Owned:
+    body = {
+        "name": "A's network",
+        "kind": "simulated",
+        "baseUrl": "http://127.0.0.1:9",
+        "bidding": {"enabled": True},
+    }
+    network_id = _bids_api(t, "POST", "/networks", body)["id"]
+    return Owned(
+        str(network_id),
+        lambda: (
+            _bids_api(t, "GET", f"/networks/{network_id}"),
+            _bids_api(t, "GET", f"/networks/{network_id}/campaigns"),
+        ),
+    )
+
+
+def bid_campaign(t: Tenants) -> Owned:
+    body = {"name": "A's spring", "countries": ["DE"], "optimizationType": "cpi"}
+    campaign_id = _bids_api(t, "POST", f"/networks/{t.object(bid_network).value}/campaigns", body)["id"]
+    return Owned(
+        str(campaign_id),
+        lambda: (
+            _bids_api(t, "GET", f"/campaigns/{campaign_id}"),
+            _bids_api(t, "GET", f"/campaigns/{campaign_id}/ad-sets"),
+        ),
+    )
+
+
+def bid_ad_set(t: Tenants) -> Owned:
+    path = f"/campaigns/{t.object(bid_campaign).value}/ad-sets"
+    ad_set_id = _bids_api(t, "POST", path, {"name": "A's puzzlers"})["id"]
+    return Owned(str(ad_set_id), lambda: _bids_api(t, "GET", f"/ad-sets/{ad_set_id}"))
+
+
 # Path parameter -> how to make such an object for its owner. Add one per new id kind; where one
 # name means different objects on different paths, key the factory by (path template, parameter).
 FACTORIES: dict[str | tuple[str, str], Factory] = {
@@ -325,6 +478,23 @@ FACTORIES: dict[str | tuple[str, str], Factory] = {
     "lineItemId": line_item,
     "postback_id": postback,
     "delivery_id": postback_delivery,
+    "networkId": bid_network,
+    "networkCampaignId": bid_campaign,
+    "adSetId": bid_ad_set,
+    ("/v2/channels/{channel_id}", "channel_id"): channel,
+    ("/v2/network/applications/{application_id}", "application_id"): application,
+    ("/v2/network/applications/{application_id}/approve", "application_id"): application,
+    ("/v2/network/applications/{application_id}/reject", "application_id"): application,
+    ("/v2/programs/{offer_id}", "offer_id"): program,
+    ("/v2/programs/{program_id}", "program_id"): program,
+    ("/v2/programs/{program_id}/segments", "program_id"): program,
+    ("/v2/programs/{program_id}/segments/{segment_id}", "program_id"): program,
+    ("/v2/programs/{program_id}/segments/{segment_id}", "segment_id"): program_segment,
+    ("/v2/programs/{program_id}/commissions", "program_id"): program,
+    ("/v2/programs/{program_id}/commissions/{commission_id}", "program_id"): program,
+    ("/v2/programs/{program_id}/commissions/{commission_id}", "commission_id"): commission_type,
+    "programId": affiliate_v3_program,
+    "channelId": affiliate_v3_channel,
 }
 
 # Path parameters that name no tenant's object: the endpoints are checked with each value.
@@ -333,10 +503,33 @@ SHARED: dict[str, tuple[str, ...]] = {"version": VERSIONS}
 # Bodies that would change the object (or run its auction) if the request got through: a 400 or
 # 422 would hide the 404. A function makes the body from the test's objects (the retailer's id).
 BODIES: dict[tuple[str, str], Any] = {
+    ("PATCH", "/management/v0/networks/{networkId}"): {"name": "hijacked", "bidding": {"enabled": False}},
+    ("POST", "/management/v0/networks/{networkId}/campaigns"): {
+        "name": "hijacked",
+        "countries": ["DE"],
+        "optimizationType": "cpi",
+    },
+    ("PATCH", "/management/v0/campaigns/{networkCampaignId}"): {"name": "hijacked"},
+    ("POST", "/management/v0/campaigns/{networkCampaignId}/ad-sets"): {"name": "hijacked"},
+    ("PATCH", "/management/v0/ad-sets/{adSetId}"): {"name": "hijacked"},
     ("PATCH", "/v2/accounts/{account_id}/balance"): {"balance": "1000"},
     ("PATCH", "/v2/campaigns/{campaign_id}"): {"name": "hijacked", "status": "paused"},
     ("POST", "/v2/campaigns/{campaign_id}/review"): {"decision": "reject", "reasons": ["hijacked"]},
     ("POST", "/v2/keys/{key_id}/rotate"): {"grace_seconds": 0},
+    ("PATCH", "/v2/channels/{channel_id}"): {"name": "hijacked"},
+    ("PATCH", "/v2/network/applications/{application_id}"): {"segment_id": None},
+    ("POST", "/v2/network/applications/{application_id}/approve"): {},
+    ("POST", "/v2/network/applications/{application_id}/reject"): {"reject_reason": 3},
+    ("PUT", "/v2/programs/{offer_id}"): {"market": "DE", "status": "closing"},
+    ("POST", "/v2/programs/{program_id}/segments"): {"name": "Hijacked"},
+    ("PATCH", "/v2/programs/{program_id}/segments/{segment_id}"): {"name": "Hijacked"},
+    ("POST", "/v2/programs/{program_id}/commissions"): {
+        "name": "Hijacked",
+        "event_type": "lead",
+        "type": "%",
+        "value": 50,
+    },
+    ("PATCH", "/v2/programs/{program_id}/commissions/{commission_id}"): {"value": 99},
     ("POST", "/v2/retailers/{retailer_id}/feeds"): _feed("hijacked"),
     ("PATCH", "/v2/network/postbacks/{postback_id}"): {"status": "paused"},
     ("POST", "/v2/retailers/{retailer_id}/sponsored-products"): {
@@ -377,6 +570,14 @@ SURFACES: dict[str, Surface] = {
         lambda body: body.get("success") is False and body.get("error", {}).get("code") == "not_found",
     ),
     "/{version}/retail-media/": Surface(lambda t, who: bearer(t.token(who)), _retail_media_not_found),
+    "/management/v0/": Surface(
+        lambda t, who: {"X-API-KEY": who.key},
+        lambda body: set(body) == {"error"} and "not found" in body["error"],
+    ),
+    "/v3/": Surface(
+        lambda t, who: {"X-Token": who.key},
+        lambda body: body.get("status") == 404 and set(body) == {"status", "message", "field"},
+    ),
 }
 
 _PARAM = re.compile(r"\{([^}]+)\}")

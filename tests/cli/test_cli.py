@@ -137,6 +137,7 @@ def test_demo_loads_once_and_its_keys_work(tmp_path: Path) -> None:
 
     from auctera.app import create_app
     from auctera.config import Settings
+    from auctera.domain.ids import to_base36
 
     first = run_json("demo", data_dir=tmp_path)
     assert first["status"] == "loaded"
@@ -158,6 +159,19 @@ def test_demo_loads_once_and_its_keys_work(tmp_path: Path) -> None:
         assert campaign["status"] == "active"
         assert campaign["performance"]["lifetime_spend"] > 0
         assert campaign["performance"]["conversions"] > 0
+
+    # The affiliate program: Deal Hunters' blog is approved (Gold) and gets a working channel link.
+    program = first["affiliate_program"]
+    blog = program["channels"]["Deal Hunters Blog"]
+    publisher = next(a for a in creds["accounts"] if a["name"] == "Deal Hunters Blog")
+    with TestClient(app) as client:
+        links = client.get(
+            "/v2/offers/links",
+            params={"offer_id": program["offer_id"], "channel_id": f"chn_{to_base36(blog['channelId'])}"},
+            headers={"Authorization": f"Bearer {publisher['api_key']}"},
+        )
+    assert links.status_code == 200, links.text
+    assert "&ch=" in links.json()["tracking_url"]
 
 
 def test_exchange_rates(tmp_path: Path) -> None:

@@ -111,3 +111,9 @@ from auctera.api.compat.retail_media.envelope import VERSIONS, retail_media_enve
 
 for _version in VERSIONS:
     register_envelope(f"/{_version}/retail-media/", retail_media_envelope)
+
+# The affiliate v3 surface (seed 003): {"status", "message", "field"} under /v3/.
+from auctera.api.compat.affiliate_v3.envelope import PREFIX as V3_PREFIX  # noqa: E402
+from auctera.api.compat.affiliate_v3.envelope import affiliate_v3_envelope  # noqa: E402
+
+register_envelope(V3_PREFIX, affiliate_v3_envelope)

@@ -27,8 +27,11 @@ from auctera.domain.catalog import FeedFormat
 from auctera.domain.events import Event, EventType
 from auctera.domain.ids import render
 from auctera.domain.line_items import LineItemSettings, LineItemStatus
+from auctera.domain.money import MICROS
 from auctera.domain.pricing import BidStrategy
+from auctera.services.channels import ChannelFields, ChannelService
 from auctera.services.line_items import LineItemWrite
+from auctera.services.programs import CommissionSpec, ProgramService, ProgramSettings, RateSpec
 from auctera.services.smartlinks import SmartLinkCreate
 
 NETWORK = "Auctera Network (demo)"
@@ -107,6 +110,16 @@ ADVERTISERS: list[dict[str, Any]] = [
                 "targeting": {"geo": ["SE", "NO", "DK", "FI"]},
                 "bidding": {"strategy": "manual_cpc", "target_amount": 4.50},  # SEK per click
                 "destination_url": "https://nordichome.example.se/kok",
+            },
+            {
+                "name": "Kitchentime SE",
+                "type": "affiliate_cpa",
+                "budget": {"daily": 20000},
+                "targeting": {"geo": ["SE"]},
+                "payout": 100.00,
+                "promotional_rules": ["No Brand Bidding"],
+                "bidding": {"strategy": "target_cpa", "target_amount": 120.00},
+                "destination_url": "https://nordichome.example.se/?click_id={click_id}",
             },
         ],
     },
@@ -205,6 +218,7 @@ def load_demo(c: Container, *, days: int = 30, seed: int = 7) -> dict[str, Any]:
     out["events"] = len(events)
     out["campaigns"] = len(campaigns)
     out["auction_engine"] = _auction_engine(c, who, campaigns)
+    out["affiliate_program"] = _affiliate_program(c, who, campaigns)
     credentials.write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2))
     os.chmod(credentials, 0o600)
     return {"status": "loaded", "credentials": str(credentials), **out}
@@ -326,3 +340,62 @@ def _event(
         currency=campaign.budget.currency,
         ivt=kind is EventType.IMPRESSION and rng.random() < 0.02,
     )
+
+
+def _affiliate_program(c: Container, who: dict[str, Principal], campaigns: list[Campaign]) -> dict[str, Any]:
+    """Nordic Home's affiliate program in Sweden (seed 003's example, in SEK): 100 SEK a sale,
+    4.5% on books, 7.5% from 1,500 SEK; a Gold segment paying more; Deal Hunters Blog's blog
+    approved into Gold, and Budget Travel Weekly's newsletter pending."""
+    nordic = who["Nordic Home"]
+    offer = next(x for x in campaigns if x.name == "Kitchentime SE")
+    feeds = [r.id for r in c.catalog.list_retailers(nordic, limit=10).retailers]
+    programs = ProgramService(c.uow, c.ids, c.clock, c.events)
+    settings = ProgramSettings(
+        market="SE",
+        cookie_duration_days=45,
+        category_id=1,
+        category_name="Home & kitchen",
+        program_url="https://nordichome.example.se",
+        logo_url="https://nordichome.example.se/logo.png",
+        feed_ids=tuple(feeds),
+    )
+    view, _ = programs.put(nordic, offer.id, settings)
+    gold = programs.add_segment(nordic, offer.id, "Gold")
+    sek, percent = "SEK", "%"
+    for segment, base in ((None, 100), (gold.id, 150)):
+        sale = CommissionSpec(
+            name="Sale new customer",
+            event_type="purchase",
+            rate=RateSpec(sek, base * MICROS),
+            categories=(("Books", RateSpec(percent, 4_500_000)),),
+            thresholds=((1500 * MICROS, RateSpec(percent, 7_500_000)),),
+            segment_id=segment,
+        )
+        programs.add_commission(nordic, offer.id, sale)
+    programs.add_commission(
+        nordic, offer.id, CommissionSpec("Newsletter signup", "sign_up", RateSpec(sek, 10 * MICROS))
+    )
+    channels = ChannelService(c.uow, c.ids, c.clock)
+    blog = channels.create_channel(
+        who["Deal Hunters Blog"],
+        ChannelFields(name="Deal Hunters", type="Blog", url="https://dealhunters.example.com"),
+    )
+    letter = channels.create_channel(
+        who["Budget Travel Weekly"],
+        ChannelFields(name="Weekly newsletter", type="Newsletter", url="https://budgettravel.example.com"),
+    )
+    approved = channels.apply(who["Deal Hunters Blog"], offer.id, traffic_type="SEO", channel_id=blog.id)
+    channels.approve(nordic, approved.id, gold.id)
+    pending = channels.apply(
+        who["Budget Travel Weekly"], offer.id, traffic_type="Email", channel_id=letter.id
+    )
+    return {
+        # Seed 003 (/v3) names them by number; /v2 by their prefixed ids.
+        "programId": view.program.id,
+        "offer_id": render("off", offer.id),
+        "channels": {
+            "Deal Hunters Blog": {"channelId": blog.id, "approvalStatus": 1, "segment": "Gold"},
+            "Budget Travel Weekly": {"channelId": letter.id, "approvalStatus": 2},
+        },
+        "applications": [render("app", approved.id), render("app", pending.id)],
+    }

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from auctera.cli.bids import bids_app, partners_app
 from auctera.cli.common import DataDir, container_for, emit, err, settings_for
 from auctera.cli.feeds import feeds_app, retailers_app
 from auctera.cli.fraud import fraud_app
@@ -35,6 +36,8 @@ app.add_typer(retailers_app, name="retailers")
 fx_app = typer.Typer(help="Exchange rates postbacks are converted with.", no_args_is_help=True)
 app.add_typer(fx_app, name="fx")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(bids_app, name="bids")
+app.add_typer(partners_app, name="partners")
 
 
 def account_arg(text: str) -> int:

@@ -1,4 +1,5 @@
-"""Conversions: what a postback records, its payout, its reversal. Pure: `now` is passed in."""
+"""Conversions: what a postback records, its reversal. Pure: `now` is passed in (payouts: the
+commission engine in domain/programs.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from typing import Any
-
-from auctera.domain.campaigns import Campaign, CampaignType
 
 REVERSAL_WINDOW = timedelta(days=30)
 # How far in the past a postback's `event_time` may lie, and how far ahead of our clock.
@@ -62,13 +61,6 @@ class Conversion:
 def dedup_key(click_id: int, event_type: str, order_id: str | None) -> str:
     """Two postbacks with the same click, event type and order id are one conversion."""
     return f"{click_id}:{event_type}:{order_id or ''}"
-
-
-def payout_for(campaign: Campaign) -> int:
-    """What the publisher earns for a conversion on `campaign` (CPC offers pay per click)."""
-    if campaign.type is CampaignType.AFFILIATE_CPA and campaign.payout_micros:
-        return campaign.payout_micros
-    return 0
 
 
 def convert(amount_micros: int, rate: Decimal) -> int:

@@ -216,7 +216,9 @@ class Commission:
 
     payout_micros: int
     commission_type_id: int | None  # None: the campaign's flat payout, or nothing matched
-    rule: str  # "base", "category:<name>", "threshold:<order value micros>", "flat", "none"
+    # "base", "category:<name>", "threshold:<order value micros>", "flat", "none"; the conversion
+    # service adds "not_approved" (the click's channel lost its approval since)
+    rule: str
 
 
 def choose_rate(terms: CommissionType, order_value_micros: int, category: str | None) -> tuple[Rate, str]:
@@ -235,27 +237,34 @@ def choose_rate(terms: CommissionType, order_value_micros: int, category: str | 
 
 
 def commission(
-    segment_terms: Sequence[CommissionType],
-    standard_terms: Sequence[CommissionType],
+    terms: Sequence[CommissionType],
+    segment_id: int | None,
+    standard_segment_id: int | None,
     event_type: str,
     order_value_micros: int,
     category: str | None,
     flat_payout_micros: int | None,
 ) -> Commission:
-    """The publisher's commission for one conversion.
+    """The publisher's commission for one conversion, from every commission type of the program.
 
-    The channel's segment's commission type for the event type applies; a segment without one
-    falls back to the standard segment's. A program with no commission types at all pays the
-    campaign's flat payout (the /v2 `payout`) for every event; one that has some pays nothing for
-    events it does not list. A negative order value (never accepted upstream) pays nothing."""
-    value = max(order_value_micros, 0)
-    for terms in (segment_terms, standard_terms):
+    The commission type of the channel's segment (`segment_id`; None: the standard segment) for
+    the event type applies; a segment without one falls back to the standard segment's. A
+    program with no commission types at all (in any segment) pays the campaign's flat payout
+    (the /v2 `payout`) for every event; one that has some pays nothing for events its segment
+    and the standard segment do not list. A negative order value (never accepted upstream)
+    pays nothing."""
+    if not terms:
+        if flat_payout_micros and order_value_micros >= 0:
+            return Commission(flat_payout_micros, None, "flat")
+        return Commission(0, None, "none")
+    if order_value_micros < 0:
+        return Commission(0, None, "none")
+    wanted = (standard_segment_id,) if segment_id is None else (segment_id, standard_segment_id)
+    for segment in wanted:
         for t in terms:
-            if t.event_type == event_type:
-                rate, rule = choose_rate(t, value, category)
-                return Commission(max(rate.on(value), 0), t.id, rule)
-    if not segment_terms and not standard_terms and flat_payout_micros:
-        return Commission(flat_payout_micros, None, "flat")
+            if t.segment_id == segment and t.event_type == event_type:
+                rate, rule = choose_rate(t, order_value_micros, category)
+                return Commission(max(rate.on(order_value_micros), 0), t.id, rule)
     return Commission(0, None, "none")
 
 

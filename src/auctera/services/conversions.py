@@ -19,7 +19,7 @@ import pycountry
 
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Account, AccountKind, Principal
-from auctera.domain.campaigns import Campaign
+from auctera.domain.campaigns import AFFILIATE_TYPES, Campaign, CampaignType
 from auctera.domain.conversions import (
     EVENT_TYPE,
     MAX_CLOCK_SKEW,
@@ -30,11 +30,11 @@ from auctera.domain.conversions import (
     ReversalRefused,
     convert,
     dedup_key,
-    payout_for,
     reverse,
 )
 from auctera.domain.events import Event, EventType
 from auctera.domain.fraud import Verdict
+from auctera.domain.programs import ApprovalStatus, Commission, commission
 from auctera.domain.signatures import verify
 from auctera.domain.webhooks import REVERSAL_EVENT
 from auctera.errors import AucteraError, Conflict, Forbidden, NotFound, ValidationFailed
@@ -58,6 +58,7 @@ class Postback:
     order_id: str | None = None
     event_time: datetime | None = None  # None: now
     identifiers: tuple[tuple[str, str], ...] = ()  # (email_sha256 | phone_sha256, hex): identity links
+    category: str | None = None  # the product category, for a program's per-category rates
 
 
 OFFLINE_LOOKBACK = timedelta(days=30)
@@ -103,6 +104,7 @@ class Sale:
     revenue_micros: int
     currency: str
     occurred_at: datetime
+    category: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +213,14 @@ class ConversionService:
         occurred = _occurred_at(postback.event_time, click, now)
         account, campaign = self._owners(click)
         currency = (postback.currency or account.currency).upper()
-        sale = Sale(postback.event_type, postback.order_id, postback.revenue_micros, currency, occurred)
+        sale = Sale(
+            postback.event_type,
+            postback.order_id,
+            postback.revenue_micros,
+            currency,
+            occurred,
+            postback.category,
+        )
         key = dedup_key(click.id, postback.event_type, postback.order_id)
         return _Checked(click, key, account, campaign, sale)
 
@@ -265,10 +274,18 @@ class ConversionService:
         verdict = self._screen(touch, sale.occurred_at) if screened else Verdict()
         threshold = self._default_threshold if account.fraud_threshold is None else account.fraud_threshold
         rejected = verdict.flagged(threshold)
-        payout = 0 if rejected else payout_for(campaign)
         strongest = verdict.strongest
         kept = {k: touch.attrs[k] for k in _KEPT_FROM_TOUCH if k in touch.attrs}
         kept.update({k: v for k, v in (("country", touch.country), ("device_type", touch.device_type)) if v})
+        channel_id = touch.attrs.get("channel_id")
+        if channel_id is not None:
+            kept["channel_id"] = channel_id
+        payout = 0
+        # Affiliate offers pay by the program's terms; a rejected conversion pays nothing.
+        if campaign.type in AFFILIATE_TYPES and not rejected:
+            priced = self._commission(touch, campaign, sale, revenue_micros, channel_id)
+            payout = priced.payout_micros
+            kept.update(commission_type_id=priced.commission_type_id, commission_rule=priced.rule)
         return Conversion(
             id=self._ids.next_id(),
             account_id=touch.account_id,
@@ -291,6 +308,32 @@ class ConversionService:
             fraud_reason=strongest.reason.value if strongest is not None else None,
             fraud_signals=tuple(s.as_dict() for s in verdict.signals),
             attrs={**kept, **dict(identifiers)},
+        )
+
+    def _commission(
+        self, touch: Event, campaign: Campaign, sale: Sale, order_value_micros: int, channel_id: int | None
+    ) -> Commission:
+        """The publisher's commission from the program's terms (cached lookups only: no database
+        read per postback). The order value is the revenue in the account's currency, which is
+        the program's. The click's channel (else the publisher as a whole) is in the segment its
+        approved application names; a channel whose application was revoked since earns nothing."""
+        terms = self._lookups.commissions(campaign.id)
+        segment_id = None
+        if touch.publisher_id is not None and (channel_id is not None or terms.types):
+            application = self._lookups.application(campaign.id, touch.publisher_id, channel_id)
+            if application is not None and application.status is ApprovalStatus.APPROVED:
+                segment_id = application.segment_id
+            elif application is not None and channel_id is not None:
+                return Commission(0, None, "not_approved")
+        flat = campaign.payout_micros if campaign.type is CampaignType.AFFILIATE_CPA else None
+        return commission(
+            terms.types,
+            segment_id,
+            terms.standard_segment_id,
+            sale.event_type,
+            order_value_micros,
+            sale.category,
+            flat,
         )
 
     def _click(self, principal: Principal, text: str) -> Event:

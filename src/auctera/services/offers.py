@@ -1,9 +1,10 @@
 """The publisher's side of affiliate campaigns: the offers it may run, and its tracking links.
 
-An offer is an `affiliate_cpa` / `affiliate_cpc` campaign that is active and public (private
-offers need an approved application, which does not exist yet: for now nobody may run them).
-Publishers use their own key; the network operator acts for a publisher by naming it. An
-advertiser has no catalogue: that is a 403 (its account kind), never a hidden 404.
+An offer is an `affiliate_cpa` / `affiliate_cpc` campaign that is active and public, or
+private with an approved application of the publisher (publisher-wide or for any of its
+channels: `services/channels.py`). Publishers use their own key; the network operator acts for a
+publisher by naming it. An advertiser has no catalogue: that is a 403 (its account kind), never
+a hidden 404. A link for one channel (`ch=`) is given only when that channel is approved.
 
 Links carry no signature: the click handler looks the offer and the publisher up on every
 click (`services/tracking.py`), so a forged `p=` only credits the publisher it names and a
@@ -22,6 +23,7 @@ from auctera.domain.accounts import AccountKind, Principal
 from auctera.domain.campaigns import AFFILIATE_TYPES, Campaign, CampaignStatus, Visibility
 from auctera.domain.events import Totals
 from auctera.domain.money import MICROS
+from auctera.domain.programs import ApprovalStatus
 from auctera.domain.tracking import MAX_SUB_ID_LENGTH, SUB_IDS, tracking_links
 from auctera.errors import Forbidden, NotFound, ValidationFailed
 from auctera.services.campaigns import COUNTRIES, DEFAULT_PAGE, MAX_PAGE, decode_cursor, encode_cursor
@@ -55,13 +57,14 @@ class OfferLinks:
     impression_pixel: str
 
 
+def is_running(campaign: Campaign) -> bool:
+    """An affiliate offer taking traffic now, public or private."""
+    return campaign.type in AFFILIATE_TYPES and campaign.status is CampaignStatus.ACTIVE
+
+
 def is_open(campaign: Campaign) -> bool:
     """Whether any publisher may run the offer now (the click handler applies the same rules)."""
-    return (
-        campaign.type in AFFILIATE_TYPES
-        and campaign.status is CampaignStatus.ACTIVE
-        and campaign.visibility is Visibility.PUBLIC
-    )
+    return is_running(campaign) and campaign.visibility is Visibility.PUBLIC
 
 
 def epc(totals: Totals) -> Decimal | None:
@@ -96,8 +99,9 @@ class OfferService:
         country = _country(geo) if geo is not None else None
         before = decode_cursor(cursor) if cursor else None
         with self._uow(read_only=True) as uow:
-            self._publisher(uow, principal, publisher_id)
+            publisher = acting_publisher(uow, principal, publisher_id, _NOT_A_PUBLISHER)
             rows = uow.campaigns.open_offers(country, before, limit + 1)  # one more: is there a next page
+            rows = _merged(rows, _approved_private(uow, publisher, country, before), limit + 1)
             page, more = rows[:limit], len(rows) > limit
             names: dict[int, str] = {}
             for account_id in {c.account_id for c in page}:
@@ -116,40 +120,37 @@ class OfferService:
         sub_ids: Mapping[str, str | None],
         *,
         publisher_id: int | None = None,
+        channel_id: int | None = None,
+        channel_given: bool = False,
     ) -> OfferLinks:
         """The click URL and impression pixel of an open offer for this publisher. Empty sub ids
         are left out of the link. `offer_id` None is an id that did not parse: as unknown as a
-        missing one, after the caller's kind is checked (an advertiser is told 403 either way)."""
+        missing one, after the caller's kind is checked (an advertiser is told 403 either way).
+        With a channel (`channel_given`; None: an id that did not parse, 404) the links carry it,
+        and are given only when that channel of the publisher is approved for the offer (403)."""
         given = _sub_ids(sub_ids)
         with self._uow(read_only=True) as uow:
-            publisher = self._publisher(uow, principal, publisher_id)
+            publisher = acting_publisher(uow, principal, publisher_id, _NOT_A_PUBLISHER)
             campaign = uow.campaigns.get(offer_id) if offer_id is not None else None
-        if campaign is None or not is_open(campaign):
-            raise NotFound("offer not found", field="offer_id")
-        click, pixel = tracking_links(self._tracking_url, campaign.id, publisher, given, offer=True)
+            runs = campaign is not None and (
+                is_open(campaign) or _approved_private_offer(uow, campaign, publisher)
+            )
+            if campaign is None or not runs:
+                raise NotFound("offer not found", field="offer_id")
+            if channel_given:
+                if channel_id is None or uow.channels.get(channel_id, account_id=publisher) is None:
+                    raise NotFound("channel not found", field="channel_id")
+                application = uow.channels.application_for(
+                    campaign.id, publisher_id=publisher, channel_id=channel_id
+                )
+                if application is None or application.status is not ApprovalStatus.APPROVED:
+                    raise Forbidden("this channel is not approved for this offer", field="channel_id")
+        click, pixel = tracking_links(
+            self._tracking_url, campaign.id, publisher, given, offer=True, channel_id=channel_id
+        )
         return OfferLinks(click, pixel)
 
     # --- helpers ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _publisher(uow: UnitOfWork, principal: Principal, publisher_id: int | None) -> int:
-        """The publisher the caller acts for: itself, or for the network the one it names."""
-        if principal.kind is AccountKind.PUBLISHER:
-            if publisher_id not in (None, principal.account_id):
-                raise NotFound("publisher not found", field="publisher_id")
-            return principal.account_id
-        if not principal.is_network:
-            raise Forbidden(
-                "offers are for publisher accounts; advertisers manage their offers at /v2/campaigns"
-            )
-        if publisher_id is None:
-            raise ValidationFailed(
-                "network keys act for a publisher: publisher_id is required", field="publisher_id"
-            )
-        account = uow.accounts.get(publisher_id)
-        if account is None or account.kind is not AccountKind.PUBLISHER:
-            raise NotFound("publisher not found", field="publisher_id")
-        return account.id
 
     def _epc(self, offers: Sequence[Campaign]) -> dict[int, Decimal | None]:
         """One event-log query per advertiser on the page (the log is partitioned by account)."""
@@ -166,6 +167,50 @@ class OfferService:
             totals = self._events.campaign_totals_windows(account_id, ids, windows)["epc"]
             found.update({campaign_id: epc(t) for campaign_id, t in totals.items()})
         return found
+
+
+def _approved_private_offer(uow: UnitOfWork, campaign: Campaign, publisher: int) -> bool:
+    """A private offer that would be open but for its visibility, with an approved application
+    of the publisher: publisher-wide or for any of its channels (the click handler agrees)."""
+    return (
+        campaign.visibility is Visibility.PRIVATE
+        and is_running(campaign)
+        and bool(
+            uow.channels.applications(
+                publisher_id=publisher, program_ids=[campaign.id], status=ApprovalStatus.APPROVED, limit=1
+            )
+        )
+    )
+
+
+def _approved_private(
+    uow: UnitOfWork, publisher: int, country: str | None, before: int | None
+) -> list[Campaign]:
+    """The open private offers the publisher is approved for, newest first, below `before` and
+    allowing `country`. Few per publisher: read whole and merged into the public page."""
+    approved = {
+        a.program_id
+        for a in uow.channels.applications(publisher_id=publisher, status=ApprovalStatus.APPROVED)
+        if before is None or a.program_id < before
+    }
+    found = []
+    for program_id in sorted(approved, reverse=True):
+        campaign = uow.campaigns.get(program_id)
+        if (
+            campaign is not None
+            and campaign.visibility is Visibility.PRIVATE
+            and is_running(campaign)
+            and (country is None or not campaign.targeting.geo or country in campaign.targeting.geo)
+        ):
+            found.append(campaign)
+    return found
+
+
+def _merged(public: list[Campaign], private: list[Campaign], limit: int) -> list[Campaign]:
+    """Both lists (each newest first) as one, newest first, cut at `limit`."""
+    if not private:
+        return public
+    return sorted([*public, *private], key=lambda c: c.id, reverse=True)[:limit]
 
 
 def _next_quarter_hour(now: datetime) -> datetime:
@@ -192,3 +237,25 @@ def _sub_ids(sub_ids: Mapping[str, str | None]) -> dict[str, str]:
             raise ValidationFailed(f"{name} is longer than {MAX_SUB_ID_LENGTH} characters", field=name)
         given[name] = value
     return given
+
+
+_NOT_A_PUBLISHER = "offers are for publisher accounts; advertisers manage their offers at /v2/campaigns"
+
+
+def acting_publisher(uow: UnitOfWork, principal: Principal, publisher_id: int | None, refusal: str) -> int:
+    """The publisher the caller acts for: itself, or for the network the one it names; any other
+    caller (an advertiser) is refused with 403 and `refusal`."""
+    if principal.kind is AccountKind.PUBLISHER:
+        if publisher_id not in (None, principal.account_id):
+            raise NotFound("publisher not found", field="publisher_id")
+        return principal.account_id
+    if not principal.is_network:
+        raise Forbidden(refusal)
+    if publisher_id is None:
+        raise ValidationFailed(
+            "network keys act for a publisher: publisher_id is required", field="publisher_id"
+        )
+    account = uow.accounts.get(publisher_id)
+    if account is None or account.kind is not AccountKind.PUBLISHER:
+        raise NotFound("publisher not found", field="publisher_id")
+    return account.id

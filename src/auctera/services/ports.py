@@ -12,6 +12,21 @@ from decimal import Decimal
 from typing import BinaryIO, Protocol
 
 from auctera.domain.accounts import AccessToken, Account, ApiKey, OAuthClient
+from auctera.domain.bids import (
+    AdSet,
+    BatchPhase,
+    BatchResult,
+    Bid,
+    BidChange,
+    BidFilter,
+    BidOperation,
+    Network,
+    NetworkCampaign,
+    PartnerBidKey,
+    Settled,
+    SyncBatch,
+    SyncItem,
+)
 from auctera.domain.budgets import Spend
 from auctera.domain.campaigns import Campaign, CampaignStatus, CampaignType
 from auctera.domain.catalog import FeedBatch, FeedFormat, FeedImport, Product, ProductFields, Retailer
@@ -229,6 +244,7 @@ class UnitOfWork(Protocol):
     webhooks: WebhookRepository
     programs: ProgramRepository
     channels: ChannelRepository
+    bids: BidRepository
 
     def __enter__(self) -> UnitOfWork: ...
 
@@ -557,6 +573,8 @@ class RetailerRepository(Protocol):
         """Newest first, ids below `before_id`; account_id None: every account's."""
         ...
 
+    def many(self, retailer_ids: Sequence[int]) -> dict[int, Retailer]: ...
+
 
 class ProductRepository(Protocol):
     def upsert(
@@ -604,6 +622,14 @@ class ProductRepository(Protocol):
         merchants (the SmartLink auction's candidates)."""
         ...
 
+    def after(self, retailer_id: int, after_id: int | None, limit: int) -> list[Product]:
+        """The retailer's products by id ascending, ids above `after_id` (a feed, streamed)."""
+        ...
+
+    def counts(self, retailer_ids: Sequence[int]) -> dict[int, int]:
+        """How many products each of these retailers has."""
+        ...
+
 
 class FeedImportRepository(Protocol):
     def add(self, record: FeedImport) -> None: ...
@@ -611,6 +637,14 @@ class FeedImportRepository(Protocol):
     def update(self, record: FeedImport) -> None: ...
 
     def get(self, import_id: int, *, retailer_id: int) -> FeedImport | None: ...
+
+    def last_succeeded(self, retailer_ids: Sequence[int]) -> dict[int, datetime]:
+        """When each retailer's latest successful import finished (retailers without one: absent)."""
+        ...
+
+    def latest(self, retailer_ids: Sequence[int]) -> dict[int, FeedImport]:
+        """Each retailer's most recent import, whatever its status (retailers without one: absent)."""
+        ...
 
 
 class FeedReader(Protocol):
@@ -752,6 +786,12 @@ class ProgramRepository(Protocol):
 
     def commissions(self, program_ids: Sequence[int]) -> list[CommissionType]: ...
 
+    def partner_page(self, query: PartnerProgramQuery) -> tuple[list[ListedProgram], int]:
+        """The programs `query.publisher_id` may see, filtered, by id, and how many match."""
+        ...
+
+    def segments_of(self, program_ids: Sequence[int]) -> list[Segment]: ...
+
 
 class ChannelRepository(Protocol):
     """Publishers' channels and their applications to programs."""
@@ -804,3 +844,207 @@ class ChannelRepository(Protocol):
         channel_id: int | None = None,
         status: ApprovalStatus | None = None,
     ) -> int: ...
+
+    def program_channels(self, query: ProgramChannelQuery) -> tuple[list[ChannelApplication], int]:
+        """Channels' applications to an advertiser's programs with their channel and publisher
+        name, newest first, and how many match (affiliate v3 `POST /client/channels`)."""
+        ...
+
+
+# --- the affiliate v3 partner market (adapter: store/repositories/programs.py) -----------------
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerProgramQuery:
+    """Programs a publisher may see: live or closing, campaign active, public or applied to."""
+
+    publisher_id: int
+    market: str | None = None
+    program_id: int | None = None
+    channel_id: int | None = None  # with approval_status: that channel's application's status
+    approval_status: ApprovalStatus | None = None  # without channel_id: the best over all of them
+    status: int | None = None
+    offset: int = 0
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ListedProgram:
+    program: Program
+    name: str  # the campaign's
+    currency: str  # the campaign's
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramChannelQuery:
+    account_id: int  # the advertiser owning the programs
+    program_id: int | None = None
+    channel_id: int | None = None
+    publisher_id: int | None = None
+    status: ApprovalStatus | None = None
+    offset: int = 0
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelApplication:
+    application: Application
+    channel: Channel
+    publisher_name: str
+
+
+class BidRepository(Protocol):
+    """Bid management (seed 001): networks, their campaigns and ad sets, bids and operations.
+    Every read takes the owning account: another tenant's object is not there."""
+
+    def add_network(self, network: Network) -> bool:
+        """False when the account has a network of that name already."""
+        ...
+
+    def update_network(self, network: Network) -> bool: ...
+
+    def network(self, network_id: int, *, account_id: int) -> Network | None: ...
+
+    def networks(self, network_ids: Sequence[int] | None, *, account_id: int) -> list[Network]: ...
+
+    def add_campaign(self, campaign: NetworkCampaign) -> None: ...
+
+    def update_campaign(self, campaign: NetworkCampaign) -> None: ...
+
+    def campaigns(
+        self,
+        campaign_ids: Sequence[int] | None,
+        *,
+        account_id: int,
+        network_id: int | None = None,
+        for_update: bool = False,
+    ) -> list[NetworkCampaign]:
+        """`for_update` locks them (PostgreSQL): uploads to one campaign run one after another."""
+        ...
+
+    def add_ad_set(self, ad_set: AdSet) -> None: ...
+
+    def update_ad_set(self, ad_set: AdSet) -> None: ...
+
+    def ad_sets(
+        self, ad_set_ids: Sequence[int] | None, *, account_id: int, campaign_id: int | None = None
+    ) -> list[AdSet]: ...
+
+    def bids_of_campaigns(self, campaign_ids: Sequence[int]) -> dict[str, Bid]:
+        """The stored bids of these campaigns, by dimension key."""
+        ...
+
+    def bids(self, found: BidFilter, *, account_id: int, offset: int, limit: int) -> list[Bid]:
+        """In id order (oldest first): offset/limit pages stay stable as bids are added."""
+        ...
+
+    def save(
+        self, created: Sequence[Bid], changed: Sequence[Bid], operations: Sequence[BidOperation]
+    ) -> None:
+        """Insert the new bids, rewrite the changed ones, add their operations."""
+        ...
+
+    def operations(self, *, upload_id: int) -> list[BidOperation]: ...
+
+    # --- the bid sync (services/bid_sync.py) ---
+
+    def supersede(self, operation_ids: Sequence[int]) -> None:
+        """Mark these operations superseded unless a partner batch holds them already."""
+        ...
+
+    def sync_network(self, network_id: int) -> Network | None:
+        """Any account's network, locked (PostgreSQL) while this transaction claims its batches."""
+        ...
+
+    def pending_networks(self) -> list[int]:
+        """Networks with operations waiting for a batch."""
+        ...
+
+    def leased_batches(self, network_id: int, now: datetime) -> int: ...
+
+    def due_batches(self, now: datetime, limit: int) -> list[tuple[int, int]]:
+        """(batch id, network id) of open batches nobody holds, due for their next step."""
+        ...
+
+    def lease_batch(self, batch_id: int, lease_until: datetime, token: int) -> None: ...
+
+    def create_batch(
+        self, batch_id: int, network: Network, now: datetime, lease_until: datetime, token: int
+    ) -> int:
+        """A batch of up to the network's batch size of its pending operations (the latest of
+        their bid, whose bid has no operation in an open batch), leased: how many it holds
+        (0: none was waiting, nothing written)."""
+        ...
+
+    def sync_batch(self, batch_id: int, token: int) -> SyncBatch | None:
+        """The batch and its unsettled operations; None when `token` no longer holds it."""
+        ...
+
+    def record_step(
+        self,
+        batch_id: int,
+        token: int,
+        now: datetime,
+        *,
+        phase: BatchPhase,
+        attempts: int,
+        next_attempt_at: datetime,
+        error: str | None,
+        refused: Sequence[SyncItem] = (),
+        settled: Sequence[Settled] = (),
+    ) -> bool:
+        """One step's outcome, written only while `token` holds the batch (False otherwise):
+        refused operations keep their reason for the rollback, settled ones (and their bids, when
+        still their latest operation) take their final status; the lease is released."""
+        ...
+
+    def sync_counts(self, now: datetime, stuck_before: datetime) -> dict[str, int]:
+        """Operations per status, and `stuck`: pending ones created before `stuck_before`."""
+        ...
+
+    def stuck_operations(
+        self, stuck_before: datetime, *, account_id: int | None, limit: int
+    ) -> list[tuple[BidOperation, SyncBatchInfo | None]]: ...
+
+
+@dataclass(frozen=True)
+class SyncBatchInfo:
+    """Where a stuck operation's batch is: its phase, attempts, last error and lease."""
+
+    id: int
+    phase: str
+    attempts: int
+    error: str | None
+    locked_until: datetime | None
+    next_attempt_at: datetime
+
+
+class BidPartners(Protocol):
+    """The partner adapter of a network (kind http/simulated: the JSON protocol; auctera: ours)."""
+
+    def partner(self, network: Network) -> BidPartner: ...
+
+
+class PartnerUnavailable(Exception):
+    """The partner did not answer usefully (timeout, 5xx, 429): nothing is known to have changed;
+    retry after `retry_after` seconds when the partner said so."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BidPartner(Protocol):
+    """An ad network bids are applied on. Calls are idempotent per `batch_id`: a batch sent again
+    (after a timeout, a crash) has the effect it had the first time. Each raises
+    `PartnerUnavailable` when the partner could not be reached or asked to come back later."""
+
+    def apply(self, batch_id: str, changes: Sequence[BidChange]) -> BatchResult:
+        """Set (or, with value None, delete) each bid; per-item results, or the batch rejected whole."""
+        ...
+
+    def read(self, keys: Sequence[PartnerBidKey]) -> dict[PartnerBidKey, int | None]:
+        """The partner's current values, micros of USD (None: no such bid): what a rollback restores."""
+        ...
+
+    def delete(self, batch_id: str, keys: Sequence[PartnerBidKey]) -> BatchResult: ...

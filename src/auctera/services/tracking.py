@@ -21,10 +21,12 @@ from auctera.domain.accounts import Account, AccountKind
 from auctera.domain.campaigns import AFFILIATE_TYPES, Campaign, CampaignStatus, CampaignType, Visibility
 from auctera.domain.events import Event, EventType
 from auctera.domain.fraud import RequestFacts, Verdict
+from auctera.domain.programs import ApprovalStatus
 from auctera.domain.tracking import (
     LinkError,
     LinkParams,
     country_from_headers,
+    deep_link_allowed,
     destination,
     device_type,
     parse_link,
@@ -126,6 +128,9 @@ class TrackingService:
     def click(self, request: TrackingRequest) -> Redirect:
         link, campaign = self._resolve(request, needs_destination=True)
         assert campaign.destination_url is not None  # checked by _resolve
+        landing = campaign.destination_url
+        if link.product_id is not None or link.deep_url is not None:
+            landing = self._landing(link, campaign)
         verdict = self._screen.check_request(request.facts)
         click_id = self._ids.next_id()
         rendered = idfmt.render(CLICK_ID_PREFIX, click_id)
@@ -135,7 +140,7 @@ class TrackingService:
         event = self._event(EventType.CLICK, click_id, campaign, link, request, uid, verdict, rendered, paid)
         self._events.append(event)  # durable before the visitor is sent on
         self.recent_clicks.add(event)
-        return Redirect(destination(campaign.destination_url, rendered, link), rendered, uid)
+        return Redirect(destination(landing, rendered, link), rendered, uid)
 
     def impression(self, request: TrackingRequest, *, viewable: bool = False) -> Logged:
         link, campaign = self._resolve(request, needs_destination=False)
@@ -182,12 +187,40 @@ class TrackingService:
         return link, campaign
 
     def _check_publisher(self, link: LinkParams, campaign: Campaign) -> None:
+        """The publisher may run the offer: a channel's link (`ch=`) needs that channel of that
+        publisher approved; a private offer's link without one needs any approved application of
+        the publisher (publisher-wide or a channel's, as GET /v2/offers/links gives such links)."""
         if link.publisher_id is None:
             raise TrackingRefused(400, "This offer link names no publisher (p=).")
         self._publisher(link.publisher_id)
-        if campaign.visibility is Visibility.PRIVATE:
-            # Private offers need an approved application (the affiliate issue adds them).
+        if link.channel_id is not None:
+            application = self._lookups.application(campaign.id, link.publisher_id, link.channel_id)
+            if (
+                application is None
+                or application.status is not ApprovalStatus.APPROVED
+                or application.publisher_id != link.publisher_id
+            ):
+                raise TrackingRefused(404, "This channel is not approved for this offer.")
+        elif campaign.visibility is Visibility.PRIVATE and not self._lookups.approved(
+            campaign.id, link.publisher_id
+        ):
             raise TrackingRefused(404, "This publisher is not approved for this offer.")
+
+    def _landing(self, link: LinkParams, campaign: Campaign) -> str:
+        """Where a product link (`pr=`) or a deep link (`url=`) lands: a product of one of the
+        advertiser's catalogs, or a page on its sites (never an open redirect)."""
+        if link.product_id is not None:
+            if link.deep_url is not None:
+                raise TrackingRefused(400, "This link names both a product (pr=) and a page (url=).")
+            product = self._lookups.product(link.product_id)
+            if product is None or product.account_id != campaign.account_id:
+                raise TrackingRefused(404, "This link names a product the advertiser does not sell.")
+            return product.url
+        assert link.deep_url is not None
+        sites = (campaign.destination_url, *self._lookups.program_sites(campaign.id))
+        if not deep_link_allowed(link.deep_url, sites):
+            raise TrackingRefused(400, "This link's url= leads off the advertiser's site.")
+        return link.deep_url
 
     def _publisher(self, publisher_id: int) -> Account:
         publisher = self._lookups.account(publisher_id)
@@ -211,6 +244,10 @@ class TrackingService:
         ivt = self._screen.is_ivt(verdict)
         paid = 0 if ivt else paid_micros
         own: dict[str, object] = {**link.sub_id_map(), **dict(link.identifiers)}
+        if link.channel_id is not None:  # the conversion engine prices by the channel's segment
+            own["channel_id"] = link.channel_id
+        if link.epi is not None:
+            own["epi"] = link.epi
         visitor = Visitor.of(request, uid, verdict, own, self._countries, self._country_of_ip)
         return Event(
             id=event_id,

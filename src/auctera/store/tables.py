@@ -525,3 +525,150 @@ program_applications = Table(
     Index("ix_program_applications_account", "account_id", "status", "id"),
     Index("ix_program_applications_publisher", "publisher_id", "program_id"),
 )
+
+# --- bid management (seed 001) ------------------------------------------------------------------
+# Networks an account bids on, with their bidding settings; their campaigns and ad sets; the bids
+# (one per dimension) with the status of their latest operation; the operations themselves, which
+# the bid sync saga applies on the partner in batches.
+networks = Table(
+    "networks",
+    metadata,
+    Id(),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),  # auctera | http | simulated
+    Column("base_url", Text, nullable=True),
+    Column("credentials", JSON, nullable=False),  # {} when none; never rendered
+    Column("bidding_enabled", Boolean, nullable=False),
+    Column("campaign_bidding", Boolean, nullable=False),
+    Column("ad_set_bidding", Boolean, nullable=False),
+    Column("source_id_bidding", Boolean, nullable=False),
+    Column("min_bid_micros", BigInteger, nullable=False),  # USD
+    Column("decimal_precision", Integer, nullable=False),
+    Column("max_change_percent", Integer, nullable=True),  # NULL: any change per upload
+    Column("batch_size", Integer, nullable=False),
+    Column("concurrency", Integer, nullable=False),
+    Column("retry_max_attempts", Integer, nullable=False),
+    Column("retry_backoff_ms", Integer, nullable=False),
+    Column("vendor_attributes", JSON, nullable=False),
+    Column("client_vendor_attributes", JSON, nullable=False),
+    Column("required_attributes", JSON, nullable=False),  # {"network", "client", "campaign"}: names
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("account_id", "name"),
+)
+
+network_campaigns = Table(
+    "network_campaigns",
+    metadata,
+    Id(),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("network_id", BigInteger, ForeignKey("networks.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("countries", JSON, nullable=False),  # ISO 3166-1 alpha-2 codes
+    Column("optimization_type", String(16), nullable=False),
+    Column("attributes", JSON, nullable=False),
+    Column("external_id", String(255), nullable=True),  # the partner's id; NULL: ours
+    # Our own campaign, for the "auctera" partner.
+    Column("campaign_id", BigInteger, ForeignKey("campaigns.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_network_campaigns_account", "account_id", "id"),
+    Index("ix_network_campaigns_network", "network_id", "id"),
+)
+
+ad_sets = Table(
+    "ad_sets",
+    metadata,
+    Id(),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("network_id", BigInteger, ForeignKey("networks.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "network_campaign_id",
+        BigInteger,
+        ForeignKey("network_campaigns.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(255), nullable=False),
+    Column("external_id", String(255), nullable=True),
+    # Our own line item, for the "auctera" partner.
+    Column("line_item_id", BigInteger, ForeignKey("line_items.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_ad_sets_account", "account_id", "id"),
+    Index("ix_ad_sets_campaign", "network_campaign_id", "id"),
+)
+
+# One bid per dimension: `dimension` is "campaign:ad set or 0:country:source id or ''", unique
+# (a unique index over the nullable ad_set_id and source_id columns would let NULLs repeat).
+bids = Table(
+    "bids",
+    metadata,
+    Id(),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("network_id", BigInteger, ForeignKey("networks.id", ondelete="CASCADE"), nullable=False),
+    Column("campaign_id", BigInteger, ForeignKey("network_campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("ad_set_id", BigInteger, ForeignKey("ad_sets.id", ondelete="CASCADE"), nullable=True),
+    Column("country", String(2), nullable=False),
+    Column("source_id", String(255), nullable=True),
+    Column("dimension", String(300), nullable=False, unique=True),
+    Column("value_micros", BigInteger, nullable=False),  # USD; the latest operation's target
+    Column("previous_value_micros", BigInteger, nullable=True),  # before it: what a rollback restores
+    Column("status", String(16), nullable=False),  # of the latest operation
+    Column("operation_id", BigInteger, nullable=False),
+    Column("operation_kind", String(8), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_bids_network", "network_id", "id"),
+    Index("ix_bids_campaign", "campaign_id", "country", "id"),
+    Index("ix_bids_ad_set", "ad_set_id", "country", "id"),
+)
+
+# Every change a bid went through; a bid points at its latest. The saga claims pending ones per
+# network (ix_bid_operations_network) and sends them out in batches (batch_id).
+bid_operations = Table(
+    "bid_operations",
+    metadata,
+    Id(),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("bid_id", BigInteger, nullable=False),  # no foreign key: the history outlives a deleted bid
+    Column("network_id", BigInteger, ForeignKey("networks.id", ondelete="CASCADE"), nullable=False),
+    Column("upload_id", BigInteger, nullable=False),
+    Column("batch_id", BigInteger, nullable=True),
+    Column("kind", String(8), nullable=False),  # create | update | delete
+    Column("old_value_micros", BigInteger, nullable=True),
+    Column("new_value_micros", BigInteger, nullable=True),  # NULL: a delete
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_bid_operations_network", "network_id", "status", "id"),
+    Index("ix_bid_operations_bid", "bid_id", "id"),
+    Index("ix_bid_operations_upload", "upload_id"),
+    Index("ix_bid_operations_batch", "batch_id"),
+    Index("ix_bid_operations_status", "status", "network_id"),  # the bid sync's look for pending work
+)
+
+# The bid sync's partner batches (services/bid_sync.py): written with their member operations
+# (bid_operations.batch_id) before the partner is called, so a resumed worker re-sends the same
+# batch id. `phase` is apply -> rollback (failed items: read back, undo) -> done; a worker holds
+# a batch while `locked_until` is ahead (and writes only with its `lease_token`).
+bid_batches = Table(
+    "bid_batches",
+    metadata,
+    Id(),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("network_id", BigInteger, ForeignKey("networks.id", ondelete="CASCADE"), nullable=False),
+    Column("phase", String(16), nullable=False),  # apply | rollback | done
+    Column("size", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),  # partner calls that went unanswered in this phase
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("locked_until", UTCDateTime, nullable=True),
+    Column("lease_token", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),  # the latest partner failure
+    Column("created_at", UTCDateTime, nullable=False),  # the settle bound counts from here
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_bid_batches_open", "phase", "next_attempt_at"),
+    Index("ix_bid_batches_network", "network_id", "phase"),
+)

@@ -11,6 +11,7 @@ from types import TracebackType
 from sqlalchemy import Connection, Engine
 
 from auctera.store.repositories.accounts import SqlAccountRepository, SqlApiKeyRepository, SqlOAuthRepository
+from auctera.store.repositories.bids import SqlBidRepository
 from auctera.store.repositories.campaigns import SqlBlocklistRepository, SqlCampaignRepository
 from auctera.store.repositories.catalog import (
     SqlFeedImportRepository,
@@ -86,6 +87,7 @@ class SqlUnitOfWork:
         self.webhooks = SqlWebhookRepository(conn)
         self.programs = SqlProgramRepository(conn)
         self.channels = SqlChannelRepository(conn)
+        self.bids = SqlBidRepository(conn)
         return self
 
     def commit(self) -> None:

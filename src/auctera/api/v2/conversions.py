@@ -92,6 +92,9 @@ class PostbackIn(_Identified):
     )
     order_id: str | None = Field(default=None, min_length=1, max_length=255)
     event_time: datetime | None = Field(default=None, description="ISO 8601 with offset; default: now")
+    category: str | None = Field(
+        default=None, min_length=1, max_length=255, description="Product category (per-category commissions)"
+    )
 
 
 _POSTBACK_SCHEMA = PostbackIn.model_json_schema()
@@ -248,6 +251,7 @@ def _parsed(service: ConversionService, caller: Principal, signature: str | None
         order_id=postback.order_id,
         event_time=postback.event_time,
         identifiers=postback.identifiers(),
+        category=postback.category,
     )
 
 

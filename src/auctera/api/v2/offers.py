@@ -18,6 +18,7 @@ from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal, parse_account_id
 from auctera.errors import ValidationFailed
 from auctera.services.campaigns import DEFAULT_PAGE, MAX_PAGE
+from auctera.services.channels import CHANNEL_PREFIX
 from auctera.services.offers import OFFER_PREFIX, Offer, OfferService
 
 router = APIRouter(prefix="/v2", tags=["offers"], route_class=DecimalJSONRoute)
@@ -92,6 +93,9 @@ def offer_links(
     sub_id4: SubId = None,
     sub_id5: SubId = None,
     publisher_id: PublisherParam = None,
+    channel_id: Annotated[
+        str | None, Query(description="chn_…: a link for this channel (it must be approved for the offer)")
+    ] = None,
 ) -> Response:
     sub_ids = {
         "sub_id1": sub_id1,
@@ -101,6 +105,11 @@ def offer_links(
         "sub_id5": sub_id5,
     }
     links = _service(request).links(
-        caller, idfmt.parse(OFFER_PREFIX, offer_id), sub_ids, publisher_id=_publisher_id(publisher_id)
+        caller,
+        idfmt.parse(OFFER_PREFIX, offer_id),
+        sub_ids,
+        publisher_id=_publisher_id(publisher_id),
+        channel_id=None if channel_id is None else idfmt.parse(CHANNEL_PREFIX, channel_id),
+        channel_given=channel_id is not None,
     )
     return _json({"tracking_url": links.tracking_url, "impression_pixel": links.impression_pixel})

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from auctera.domain.accounts import AccountKind
@@ -74,6 +74,12 @@ class SqlRetailerRepository:
         stmt = stmt.order_by(retailers.c.id.desc()).limit(limit)
         return [_retailer(r) for r in self._conn.execute(stmt)]
 
+    def many(self, retailer_ids: Sequence[int]) -> dict[int, Retailer]:
+        if not retailer_ids:
+            return {}
+        stmt = _RETAILERS.where(retailers.c.id.in_(list(retailer_ids)))
+        return {r.id: _retailer(r) for r in self._conn.execute(stmt)}
+
 
 _FIELDS = list(ProductFields.__slots__)
 # Re-listed products keep their id and created_at; everything else is the feed's latest word.
@@ -94,6 +100,9 @@ _field_values = attrgetter(*_FIELDS)
 
 def _sqlite_datetime(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+_PRODUCT_COLUMNS = [products.c[name] for name in Product.__slots__]
 
 
 def _product(row: Any) -> Product:
@@ -221,6 +230,25 @@ class SqlProductRepository:
         stmt = stmt.order_by(products.c.id).limit(limit)
         return [_product(r) for r in self._conn.execute(stmt)]
 
+    def after(self, retailer_id: int, after_id: int | None, limit: int) -> list[Product]:
+        """Keyset pagination on (retailer_id, id): each batch is one index range scan. Columns in
+        Product's field order, built positionally: a feed reads every product of a catalog."""
+        stmt = select(*_PRODUCT_COLUMNS).where(products.c.retailer_id == retailer_id)
+        if after_id is not None:
+            stmt = stmt.where(products.c.id > after_id)
+        stmt = stmt.order_by(products.c.id).limit(limit)
+        return [Product(*row) for row in self._conn.execute(stmt)]
+
+    def counts(self, retailer_ids: Sequence[int]) -> dict[int, int]:
+        if not retailer_ids:
+            return {}
+        stmt = (
+            select(products.c.retailer_id, func.count())
+            .where(products.c.retailer_id.in_(list(retailer_ids)))
+            .group_by(products.c.retailer_id)
+        )
+        return {retailer_id: int(n) for retailer_id, n in self._conn.execute(stmt)}
+
 
 def _feed_import(row: Any) -> FeedImport:
     return FeedImport(
@@ -275,3 +303,27 @@ class SqlFeedImportRepository:
         )
         row = self._conn.execute(stmt).first()
         return _feed_import(row) if row else None
+
+    def last_succeeded(self, retailer_ids: Sequence[int]) -> dict[int, datetime]:
+        if not retailer_ids:
+            return {}
+        stmt = (
+            select(feed_imports.c.retailer_id, func.max(feed_imports.c.finished_at))
+            .where(
+                feed_imports.c.retailer_id.in_(list(retailer_ids)),
+                feed_imports.c.status == ImportStatus.SUCCEEDED.value,
+            )
+            .group_by(feed_imports.c.retailer_id)
+        )
+        return {retailer_id: at for retailer_id, at in self._conn.execute(stmt) if at is not None}
+
+    def latest(self, retailer_ids: Sequence[int]) -> dict[int, FeedImport]:
+        if not retailer_ids:
+            return {}
+        newest = (
+            select(func.max(feed_imports.c.id))
+            .where(feed_imports.c.retailer_id.in_(list(retailer_ids)))
+            .group_by(feed_imports.c.retailer_id)
+        )
+        stmt = select(feed_imports).where(feed_imports.c.id.in_(newest.scalar_subquery()))
+        return {row.retailer_id: _feed_import(row) for row in self._conn.execute(stmt)}

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from auctera.domain.campaigns import AFFILIATE_TYPES, CampaignStatus, Visibility
 from auctera.domain.programs import (
     Application,
     ApprovalStatus,
@@ -24,7 +25,15 @@ from auctera.domain.programs import (
     Threshold,
     TrackingType,
 )
+from auctera.services.ports import (
+    ChannelApplication,
+    ListedProgram,
+    PartnerProgramQuery,
+    ProgramChannelQuery,
+)
 from auctera.store.tables import (
+    accounts,
+    campaigns,
     channels,
     commission_types,
     program_applications,
@@ -320,6 +329,75 @@ class SqlProgramRepository:
         )
         return [_commission(row) for row in self._conn.execute(stmt)]
 
+    # the affiliate v3 partner market
+
+    def partner_page(self, query: PartnerProgramQuery) -> tuple[list[ListedProgram], int]:
+        """One page by program id and the total: indexed on (market, status, id), the campaign
+        joined by its primary key, applications through (publisher_id, program_id)."""
+        found = _partner_where(query)
+        joined = programs.join(campaigns, campaigns.c.id == programs.c.id)
+        stmt = (
+            select(
+                programs,
+                campaigns.c.name.label("campaign_name"),
+                campaigns.c.currency.label("campaign_currency"),
+            )
+            .select_from(joined)
+            .where(*found)
+            .order_by(programs.c.id)
+            .offset(query.offset)
+            .limit(query.limit)
+        )
+        page = [
+            ListedProgram(_program(row), row.campaign_name, row.campaign_currency)
+            for row in self._conn.execute(stmt)
+        ]
+        total = self._conn.execute(select(func.count()).select_from(joined).where(*found)).scalar_one()
+        return page, int(total)
+
+    def segments_of(self, program_ids: Sequence[int]) -> list[Segment]:
+        if not program_ids:
+            return []
+        stmt = select(program_segments).where(program_segments.c.program_id.in_(list(program_ids)))
+        return [_segment(row) for row in self._conn.execute(stmt)]
+
+
+# A standing is the best of a publisher's applications: these statuses outrank each.
+_BETTER = {
+    ApprovalStatus.APPROVED: [],
+    ApprovalStatus.PENDING: [int(ApprovalStatus.APPROVED)],
+    ApprovalStatus.REJECTED: [int(ApprovalStatus.APPROVED), int(ApprovalStatus.PENDING)],
+}
+
+
+def _partner_where(q: PartnerProgramQuery) -> list[Any]:
+    a = program_applications.c
+
+    def applied(*more: Any) -> Any:
+        return exists().where(a.program_id == programs.c.id, a.publisher_id == q.publisher_id, *more)
+
+    found = [
+        campaigns.c.type.in_(sorted(t.value for t in AFFILIATE_TYPES)),
+        campaigns.c.status == CampaignStatus.ACTIVE.value,
+        programs.c.status.in_([int(s) for s in ProgramStatus]),
+        or_(campaigns.c.visibility == Visibility.PUBLIC.value, applied()),
+    ]
+    if q.market is not None:
+        found.append(programs.c.market == q.market)
+    if q.status is not None:
+        found.append(programs.c.status == q.status)
+    if q.program_id is not None:
+        found.append(programs.c.id == q.program_id)
+    wanted = q.approval_status
+    if wanted is not None and q.channel_id is not None:
+        found.append(applied(a.channel_id == q.channel_id, a.status == int(wanted)))
+    elif wanted is not None:  # the best status over the publisher's applications (best_status)
+        found.append(applied(a.status == int(wanted)))
+        better = _BETTER[wanted]
+        if better:
+            found.append(~applied(a.status.in_(better)))
+    return found
+
 
 class SqlChannelRepository:
     """Publishers' channels and their applications to programs."""
@@ -454,6 +532,58 @@ class SqlChannelRepository:
             status,
         )
         return int(self._conn.execute(stmt).scalar_one())
+
+    def program_channels(self, query: ProgramChannelQuery) -> tuple[list[ChannelApplication], int]:
+        a, ch = program_applications.c, channels.c
+        found = [a.account_id == query.account_id, a.channel_id.is_not(None)]
+        if query.program_id is not None:
+            found.append(a.program_id == query.program_id)
+        if query.channel_id is not None:
+            found.append(a.channel_id == query.channel_id)
+        if query.publisher_id is not None:
+            found.append(a.publisher_id == query.publisher_id)
+        if query.status is not None:
+            found.append(a.status == int(query.status))
+        joined = program_applications.join(channels, ch.id == a.channel_id).join(
+            accounts, accounts.c.id == a.publisher_id
+        )
+        stmt = (
+            select(
+                program_applications,
+                ch.account_id.label("ch_account_id"),
+                ch.name.label("ch_name"),
+                ch.type.label("ch_type"),
+                ch.url.label("ch_url"),
+                ch.description.label("ch_description"),
+                ch.created_at.label("ch_created_at"),
+                ch.updated_at.label("ch_updated_at"),
+                accounts.c.name.label("publisher_name"),
+            )
+            .select_from(joined)
+            .where(*found)
+            .order_by(a.id.desc())
+            .offset(query.offset)
+            .limit(query.limit)
+        )
+        page = [
+            ChannelApplication(
+                _application(row),
+                Channel(
+                    id=row.channel_id,
+                    account_id=row.ch_account_id,
+                    name=row.ch_name,
+                    type=ChannelType(row.ch_type),
+                    url=row.ch_url,
+                    description=row.ch_description,
+                    created_at=row.ch_created_at,
+                    updated_at=row.ch_updated_at,
+                ),
+                row.publisher_name,
+            )
+            for row in self._conn.execute(stmt)
+        ]
+        total = self._conn.execute(select(func.count()).select_from(joined).where(*found)).scalar_one()
+        return page, int(total)
 
 
 def _applications_where(

@@ -1,0 +1,575 @@
+"""Bid management (seed 001): the hierarchy bids live in, the filters a listing accepts, the rules
+an uploaded bid must pass, and the value change it makes.
+
+A network (an ad network the account bids on) holds network campaigns, which hold ad sets. A bid
+sits on one dimension: campaign + country, ad set + country, or ad set + country + source id (the
+publisher app the network targets). Values are integer micros of USD. Each upload turns into one
+operation per bid, stored `pending` until a partner applies it (the saga moves it on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from auctera.domain.money import MICROS
+
+
+class PartnerKind(StrEnum):
+    AUCTERA = "auctera"  # our own platform: bids become our campaigns' and line items' bids
+    HTTP = "http"  # a network speaking the JSON bid protocol (docs/api-bids.md)
+    SIMULATED = "simulated"  # the fault-injecting simulated network (tests, demo)
+
+
+class OptimizationType(StrEnum):
+    CPI = "cpi"
+    CPA = "cpa"
+    CPC = "cpc"
+    CPM = "cpm"
+    ROAS = "roas"  # the network's own algorithm sets the bids toward a return target
+    AUTO = "auto"  # the network bids by itself
+
+
+# A network takes manual bids only for campaigns optimised on a price per unit.
+BIDDABLE_OPTIMIZATIONS = frozenset(
+    {OptimizationType.CPI, OptimizationType.CPA, OptimizationType.CPC, OptimizationType.CPM}
+)
+
+
+class BidStatus(StrEnum):
+    """The status of a bid's latest operation, as the seed's flow names them."""
+
+    PENDING = "pending"
+    SUCCESS = "success"
+    ROLLBACK_ERROR = "rollback-error"  # failed on the partner, rolled back to the partner's value
+    ERROR = "error"  # failed, and so did the rollback
+    # An operation only (never a bid's): replaced by a later upload before it went to the partner.
+    SUPERSEDED = "superseded"
+
+
+class OperationKind(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+MAX_DECIMAL_PRECISION = 6  # micros
+
+
+@dataclass(frozen=True)
+class BiddingSettings:
+    enabled: bool = False
+    campaign_bidding: bool = True
+    ad_set_bidding: bool = False
+    source_id_bidding: bool = False
+    min_bid_micros: int = 0
+    decimal_precision: int = 2  # digits after the point a bid may have
+    max_change_percent: int | None = None  # per upload, against the stored value; None: any change
+    batch_size: int = 100  # bids per partner call
+    concurrency: int = 1  # partner calls in flight
+    retry_max_attempts: int = 5
+    retry_backoff_ms: int = 1000  # first retry; doubles, a partner's Retry-After wins
+
+
+@dataclass(frozen=True)
+class RequiredAttributes:
+    """The attribute names a network needs before it takes bids: on the network (the vendor's own
+    settings, e.g. an API host), on the client's account at the network (e.g. an advertiser id),
+    and on each campaign (e.g. the network's app id)."""
+
+    network: tuple[str, ...] = ()
+    client: tuple[str, ...] = ()
+    campaign: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Network:
+    id: int
+    account_id: int
+    name: str
+    kind: PartnerKind
+    base_url: str | None
+    credentials: Mapping[str, str]  # never shown: only whether there are any
+    settings: BiddingSettings
+    vendor_attributes: Mapping[str, str]
+    client_vendor_attributes: Mapping[str, str]
+    required: RequiredAttributes
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.credentials)
+
+
+@dataclass(frozen=True)
+class NetworkCampaign:
+    id: int
+    account_id: int
+    network_id: int
+    name: str
+    countries: frozenset[str]
+    optimization_type: OptimizationType
+    attributes: Mapping[str, str]
+    external_id: str | None  # the partner's id of it; None: ours, as a string
+    campaign_id: int | None  # our own campaign, when the network is "auctera"
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AdSet:
+    id: int
+    account_id: int
+    network_id: int
+    network_campaign_id: int
+    name: str
+    external_id: str | None
+    line_item_id: int | None  # our own line item, when the network is "auctera"
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Bid:
+    id: int
+    account_id: int
+    network_id: int
+    campaign_id: int  # a network campaign
+    ad_set_id: int | None
+    country: str
+    source_id: str | None
+    value_micros: int
+    previous_value_micros: int | None  # before the latest operation: what a rollback restores
+    status: BidStatus
+    operation_id: int
+    operation_kind: OperationKind
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def dimension(self) -> str:
+        return dimension_key(self.campaign_id, self.ad_set_id, self.country, self.source_id)
+
+
+@dataclass(frozen=True)
+class BidOperation:
+    id: int
+    account_id: int
+    bid_id: int
+    network_id: int
+    upload_id: int  # every operation of one upload shares it
+    batch_id: int | None  # the partner batch it went out in (set by the saga)
+    kind: OperationKind
+    old_value_micros: int | None
+    new_value_micros: int | None  # None: a delete
+    status: BidStatus
+    attempts: int
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+# Bounds of a network's settings: (lowest, highest), inclusive.
+SETTING_BOUNDS: dict[str, tuple[int, int]] = {
+    "minBidUsd": (0, 10**12),
+    "decimalPrecision": (0, MAX_DECIMAL_PRECISION),
+    "maxChangePercent": (1, 10**6),
+    "batchSize": (1, 10_000),
+    "concurrency": (1, 64),
+    "retryMaxAttempts": (1, 100),
+    "retryBackoffMs": (0, 3_600_000),
+}
+
+
+def network_problem(network: Network) -> tuple[str, str] | None:
+    """(field, message) of the first setting out of bounds, else None."""
+    s = network.settings
+    if not network.name.strip():
+        return "name", "name must not be empty"
+    if network.kind is not PartnerKind.AUCTERA and not network.base_url:
+        return "baseUrl", f"a {network.kind.value} network needs a baseUrl"
+    if network.kind is PartnerKind.AUCTERA and s.source_id_bidding:
+        return "sourceIdBidding", "an auctera network has no source-id bids: our line items have one bid"
+    values = {
+        "minBidUsd": s.min_bid_micros,
+        "decimalPrecision": s.decimal_precision,
+        "maxChangePercent": s.max_change_percent,
+        "batchSize": s.batch_size,
+        "concurrency": s.concurrency,
+        "retryMaxAttempts": s.retry_max_attempts,
+        "retryBackoffMs": s.retry_backoff_ms,
+    }
+    for name, value in values.items():
+        low, high = SETTING_BOUNDS[name]
+        if value is not None and not low <= value <= high:
+            if name == "minBidUsd":
+                return name, "minBidUsd must not be negative"
+            return name, f"{name} must be from {low} to {high}"
+    return None
+
+
+def dimension_key(campaign_id: int, ad_set_id: int | None, country: str, source_id: str | None) -> str:
+    """One string per bid dimension, unique in storage: a unique index over nullable columns
+    would let two campaign bids (ad set NULL) of one country coexist. Ids are positive, so 0
+    stands for "no ad set"; the source id goes last, so a ':' in it cannot make two keys collide."""
+    return f"{campaign_id}:{ad_set_id or 0}:{country}:{source_id or ''}"
+
+
+# --- filters ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BidFilter:
+    network_id: int | None = None
+    campaign_id: int | None = None
+    ad_set_id: int | None = None
+    country: str | None = None
+    source_id: str | None = None
+
+    def given(self) -> frozenset[str]:
+        names = {
+            "networkId": self.network_id,
+            "campaignId": self.campaign_id,
+            "adSetId": self.ad_set_id,
+            "country": self.country,
+            "sourceId": self.source_id,
+        }
+        return frozenset(name for name, value in names.items() if value is not None)
+
+
+# Exactly the seed's eligible combinations, in its order.
+FILTER_COMBINATIONS: tuple[tuple[str, ...], ...] = (
+    ("networkId",),
+    ("campaignId",),
+    ("campaignId", "country"),
+    ("campaignId", "country", "sourceId"),
+    ("adSetId",),
+    ("adSetId", "country"),
+    ("adSetId", "country", "sourceId"),
+)
+_ALLOWED_FILTERS = frozenset(frozenset(c) for c in FILTER_COMBINATIONS)
+
+
+def filter_problem(given: BidFilter) -> str | None:
+    """None when the filter is one of the eligible combinations, else a message naming them."""
+    if given.given() in _ALLOWED_FILTERS:
+        return None
+    shown = ", ".join(" + ".join(c) for c in FILTER_COMBINATIONS)
+    what = " + ".join(sorted(given.given())) or "no filter"
+    return f"unsupported filter combination ({what}); use one of: {shown}"
+
+
+# --- upload validation --------------------------------------------------------------------------
+
+
+class Reason(StrEnum):
+    """Why an uploaded bid is rejected: the seed's wording, then ours for what it does not list."""
+
+    AD_SET_BIDDING_DISABLED = "ad set bidding isn't enabled for this network"
+    AD_SET_NOT_FOUND = "ad set not found"
+    BIDDING_DISABLED = "bidding isn't enabled for this network"
+    CAMPAIGN_BIDDING_DISABLED = "campaign bidding isn't enabled for this network"
+    COUNTRY_NOT_IN_CAMPAIGN = "countries of the campaign doesn't contain the bid's specified country"
+    WRONG_OPTIMIZATION_TYPE = "campaign has wrong optimization type for bidding"
+    MISSING_CREDENTIALS = "missing credentials"
+    MISSING_CAMPAIGN_ATTRIBUTES = "missing campaign attributes"
+    MISSING_CLIENT_VENDOR_ATTRIBUTES = "missing client network vendor attributes"
+    MISSING_NETWORK_VENDOR_ATTRIBUTES = "missing network vendor attributes"
+    SOURCE_ID_BIDDING_DISABLED = "source ID bidding isn't enabled"
+    SOURCE_ID_WITHOUT_AD_SET = "source ID bid requires ad set to be set"
+    DELETE_CAMPAIGN_BID = "can not delete campaign bid"
+    DELETE_MISSING_BID = "can not delete non-existent bid"
+    BELOW_MINIMUM = "bid value is below minimum"
+    DECIMAL_PRECISION = "given decimal precision isn't supported for this network"
+    # Not in the seed's list:
+    CAMPAIGN_NOT_FOUND = "campaign not found"
+    DUPLICATE = "the same bid appears more than once in this upload"
+
+
+@dataclass(frozen=True)
+class BidRow:
+    """One uploaded bid, parsed: `value` is the exact decimal the caller sent (None on a delete)."""
+
+    campaign_id: int
+    ad_set_id: int | None
+    country: str
+    source_id: str | None
+    value: Decimal | None
+    delete: bool = False
+
+
+@dataclass(frozen=True)
+class Delta:
+    old_value: Decimal | None
+    new_value: Decimal | None
+    change_percentage: Decimal | None  # None without both values (a new bid, a delete)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    delta: Delta
+    message: str | None  # None: accepted
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """What a row is checked against: its campaign, that campaign's network and ad sets."""
+
+    campaign: NetworkCampaign | None
+    network: Network | None
+    ad_set: AdSet | None  # the row's ad set when it belongs to the row's campaign
+    existing: Bid | None  # the stored bid on the row's dimension
+
+
+_HUNDRED = Decimal(100)
+_PERCENT_PLACES = Decimal("0.01")
+
+
+def micros_of(value: Decimal) -> int:
+    return int(value * MICROS)
+
+
+def usd(micros: int) -> Decimal:
+    return (Decimal(micros) / MICROS).normalize()
+
+
+def delta_of(row: BidRow, existing: Bid | None) -> Delta:
+    old = usd(existing.value_micros) if existing is not None else None
+    new = None if row.delete else row.value
+    change = None
+    if old is not None and new is not None and old > 0:
+        change = ((new - old) / old * _HUNDRED).quantize(_PERCENT_PLACES)
+    return Delta(old, new, change)
+
+
+def _decimal_places(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def _missing(required: Sequence[str], present: Mapping[str, str]) -> bool:
+    return any(not present.get(name) for name in required)
+
+
+def _setup_problem(network: Network, campaign: NetworkCampaign) -> Reason | None:
+    """What keeps the network (or the campaign) from taking any bid."""
+    if network.kind is not PartnerKind.AUCTERA and not network.has_credentials:
+        return Reason.MISSING_CREDENTIALS
+    if _missing(network.required.network, network.vendor_attributes):
+        return Reason.MISSING_NETWORK_VENDOR_ATTRIBUTES
+    if _missing(network.required.client, network.client_vendor_attributes):
+        return Reason.MISSING_CLIENT_VENDOR_ATTRIBUTES
+    if not network.settings.enabled:
+        return Reason.BIDDING_DISABLED
+    if _missing(network.required.campaign, campaign.attributes):
+        return Reason.MISSING_CAMPAIGN_ATTRIBUTES
+    if campaign.optimization_type not in BIDDABLE_OPTIMIZATIONS:
+        return Reason.WRONG_OPTIMIZATION_TYPE
+    return None
+
+
+def _dimension_problem(row: BidRow, where: Hierarchy, network: Network) -> Reason | None:
+    settings = network.settings
+    assert where.campaign is not None
+    if row.country not in where.campaign.countries:
+        return Reason.COUNTRY_NOT_IN_CAMPAIGN
+    if row.source_id is not None and row.ad_set_id is None:
+        return Reason.SOURCE_ID_WITHOUT_AD_SET
+    if row.ad_set_id is not None:
+        if where.ad_set is None:
+            return Reason.AD_SET_NOT_FOUND
+        if not settings.ad_set_bidding:
+            return Reason.AD_SET_BIDDING_DISABLED
+    elif not settings.campaign_bidding:
+        return Reason.CAMPAIGN_BIDDING_DISABLED
+    if row.source_id is not None and not settings.source_id_bidding:
+        return Reason.SOURCE_ID_BIDDING_DISABLED
+    return None
+
+
+def _value_problem(row: BidRow, delta: Delta, settings: BiddingSettings) -> str | None:
+    value = row.value
+    assert value is not None
+    if _decimal_places(value) > min(settings.decimal_precision, MAX_DECIMAL_PRECISION):
+        return Reason.DECIMAL_PRECISION
+    if value <= 0 or micros_of(value) < settings.min_bid_micros:
+        return Reason.BELOW_MINIMUM
+    limit = settings.max_change_percent
+    if limit is not None and delta.change_percentage is not None and abs(delta.change_percentage) > limit:
+        return (
+            f"bid change of {delta.change_percentage}% exceeds the network's maximum change "
+            f"of {limit}% per upload"
+        )
+    return None
+
+
+def check_bid(row: BidRow, where: Hierarchy) -> Verdict:
+    """The first rule the row breaks, in the order a user fixes them: the network and campaign
+    setup, the bid's dimension, then its value."""
+    delta = delta_of(row, where.existing)
+    campaign, network = where.campaign, where.network
+    if campaign is None or network is None:
+        return Verdict(delta, Reason.CAMPAIGN_NOT_FOUND)
+    problem: str | None = _setup_problem(network, campaign) or _dimension_problem(row, where, network)
+    if problem is None and row.delete:
+        if row.ad_set_id is None:
+            problem = Reason.DELETE_CAMPAIGN_BID
+        elif where.existing is None:
+            problem = Reason.DELETE_MISSING_BID
+    elif problem is None:
+        problem = _value_problem(row, delta, network.settings)
+    return Verdict(delta, None if problem is None else str(problem))
+
+
+def operation_kind(row: BidRow, existing: Bid | None) -> OperationKind:
+    if row.delete:
+        return OperationKind.DELETE
+    return OperationKind.CREATE if existing is None else OperationKind.UPDATE
+
+
+# --- partner protocol values ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartnerBidKey:
+    """A bid as a partner knows it: its own campaign and ad set ids."""
+
+    campaign: str
+    ad_set: str | None
+    country: str
+    source_id: str | None
+
+
+@dataclass(frozen=True)
+class BidChange:
+    key: PartnerBidKey
+    value_micros: int | None  # None: delete the bid
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    key: PartnerBidKey
+    ok: bool
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """A partner's answer to a batch: per-item results when it reports them; when it rejected
+    the batch whole, `items` is empty and `error` says why."""
+
+    batch_id: str
+    items: tuple[ItemResult, ...] = ()
+    error: str | None = None
+
+    @property
+    def rejected_whole(self) -> bool:
+        return self.error is not None
+
+
+# --- the bid sync saga ------------------------------------------------------------------------
+
+
+class BatchPhase(StrEnum):
+    APPLY = "apply"  # the changes go to the partner
+    ROLLBACK = "rollback"  # the failed ones: read the partner's values back, undo what it created
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class SyncItem:
+    """One operation of a partner batch, with the bid's key at the partner."""
+
+    operation_id: int
+    bid_id: int
+    kind: OperationKind
+    key: PartnerBidKey
+    value_micros: int | None  # the operation's target; None: a delete
+    latest: bool  # still its bid's latest operation (a later upload may have changed the bid since)
+    failed: str | None = None  # why the partner refused it (set once the apply phase is over)
+
+
+@dataclass(frozen=True)
+class SyncBatch:
+    id: int
+    account_id: int
+    network_id: int
+    phase: BatchPhase
+    attempts: int  # unanswered partner calls in this phase
+    created_at: datetime
+    items: tuple[SyncItem, ...]
+
+    @property
+    def partner_id(self) -> str:
+        """The batch id the partner sees: the same on every resend, so a resend changes nothing more."""
+        return f"b-{self.id}"
+
+    @property
+    def rollback_id(self) -> str:
+        return f"rollback-{self.id}"
+
+
+@dataclass(frozen=True)
+class Settled:
+    """An operation's final status and, when known, the value its bid has on the partner now
+    (None: no bid there, ours is deleted too)."""
+
+    item: SyncItem
+    status: BidStatus
+    value_known: bool
+    value_micros: int | None
+    message: str | None = None
+
+
+def split_result(items: Sequence[SyncItem], result: BatchResult) -> tuple[list[SyncItem], list[SyncItem]]:
+    """(applied, refused) from a partner's answer. A batch rejected whole (or answered without a
+    result per item) refuses every item; otherwise only the items reported failing are refused."""
+    if result.rejected_whole or len(result.items) != len(items):
+        why = result.error or "the partner answered without a result per bid"
+        return [], [replace(i, failed=why) for i in items]
+    applied: list[SyncItem] = []
+    refused: list[SyncItem] = []
+    for item, answer in zip(items, result.items, strict=True):
+        if answer.ok:
+            applied.append(item)
+        else:
+            refused.append(replace(item, failed=answer.message or "refused by the partner"))
+    return applied, refused
+
+
+def applied(items: Sequence[SyncItem]) -> list[Settled]:
+    return [Settled(i, BidStatus.SUCCESS, True, i.value_micros) for i in items]
+
+
+def rolled_back(
+    refused: Sequence[SyncItem], current: Mapping[PartnerBidKey, int | None]
+) -> tuple[list[Settled], list[SyncItem]]:
+    """The seed's rollback: a refused bid takes the partner's current value (`rollback-error`), or
+    is deleted when the partner has none. A refused *create* the partner holds anyway (it applied
+    it after all, e.g. after a timeout we gave up on) must first be deleted there: those are
+    returned second, to be deleted on the partner before they settle."""
+    settled: list[Settled] = []
+    undo: list[SyncItem] = []
+    for item in refused:
+        value = current.get(item.key)
+        if item.kind is OperationKind.CREATE and value is not None and item.latest:
+            undo.append(item)
+        else:
+            settled.append(Settled(item, BidStatus.ROLLBACK_ERROR, True, value, item.failed))
+    return settled, undo
+
+
+def failed_rollback(
+    items: Sequence[SyncItem], why: str, current: Mapping[PartnerBidKey, int | None]
+) -> list[Settled]:
+    """`error`: the rollback did not go through; the partner's value is kept when it was read."""
+    return [
+        Settled(
+            i, BidStatus.ERROR, i.key in current, current.get(i.key), f"{i.failed}; rollback failed: {why}"
+        )
+        for i in items
+    ]

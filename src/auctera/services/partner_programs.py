@@ -1,0 +1,584 @@
+"""The affiliate v3 read side (seed 003): the programs a publisher may run with their terms,
+feeds and links, the product feeds themselves, and the advertiser's view of the channels that
+applied to its programs.
+
+Who sees what:
+- a publisher sees a program that is live or closing, whose campaign is active, and that is
+  public or that it applied to (with any channel or publisher-wide); its channels are its own;
+- an advertiser calling a partner endpoint is told 403 for its own program (the wrong kind of
+  key) and 404 for anyone else's, so nothing about other tenants leaks; a publisher calling a
+  client endpoint is told 403;
+- a program's feeds are its advertiser's catalogs (`feed_ids`); only a channel whose
+  application is approved gets feed links, since only it gets working tracking links.
+
+Product feeds are streamed: products are read in keyset batches, one short read transaction
+each, so memory stays flat whatever the catalog's size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Generic, Protocol, TypeVar
+from urllib.parse import quote
+
+from auctera.domain import ids as idfmt
+from auctera.domain.accounts import AccountKind, Principal
+from auctera.domain.catalog import Product
+from auctera.domain.programs import (
+    STANDARD_SEGMENT,
+    Application,
+    ApprovalStatus,
+    CommissionType,
+    ProgramStatus,
+    RejectReason,
+    Segment,
+    best_status,
+)
+from auctera.domain.tracking import MAX_SUB_ID_LENGTH, click_url
+from auctera.errors import AucteraError, Conflict, Forbidden, NotFound
+from auctera.services.campaigns import COUNTRIES
+from auctera.services.clock import Clock
+from auctera.services.offers import EPC_WINDOW, epc
+from auctera.services.ports import (
+    ChannelApplication,
+    EventStore,
+    ListedProgram,
+    PartnerProgramQuery,
+    ProgramChannelQuery,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+FEED_BATCH = 1000  # products per read transaction while a feed streams
+MAX_CACHED_COUNTS = 100_000
+_QUARTER_HOUR = timedelta(minutes=15)
+T = TypeVar("T")
+
+# Approves or rejects an application: ChannelService.decide's signature.
+Decide = Callable[[Principal, int, ApprovalStatus, RejectReason | None, str | None], Application]
+
+
+class BadRequest(AucteraError):
+    """A request the v3 surface answers 400, naming the field."""
+
+
+# --- what the service hands the surface --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    id: int  # the retailer's (catalog's) id
+    name: str
+    products: int
+    last_updated: datetime | None  # the last successful import's end
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """A publisher's (or one channel's) standing with a program."""
+
+    status: ApprovalStatus | None  # None: no application
+    segment: str  # the segment whose terms apply
+    link_channel: int | None  # the approved channel links are for (None: publisher-wide)
+    approved: bool
+
+    @property
+    def pending(self) -> bool:
+        return self.status is ApprovalStatus.PENDING
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramCard:
+    listed: ListedProgram
+    standing: Standing
+    commissions: tuple[CommissionType, ...]
+    feeds: tuple[Feed, ...]
+    tracking_url: str | None  # only for an approved channel
+    epc: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramFilter:
+    market: str
+    program_id: int | None = None
+    channel_id: int | None = None
+    approval_status: ApprovalStatus | None = None
+    status: ProgramStatus | None = None
+    page: int = 0
+    page_size: int = DEFAULT_PAGE_SIZE
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    count: int
+    page: int
+    page_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    product: Product
+    tracking_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProductFeed:
+    """A feed about to stream: its figures now, its products as they are read."""
+
+    listed: ListedProgram
+    channel_id: int
+    count: int
+    last_updated: datetime | None
+    batches: Iterator[list[FeedItem]]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelFilter:
+    program_id: int | None = None
+    channel_id: int | None = None
+    affiliate_id: int | None = None
+    approval_status: ApprovalStatus | None = None
+    page: int = 0
+    page_size: int = DEFAULT_PAGE_SIZE
+
+
+# --- pure rules --------------------------------------------------------------------------------
+
+
+def effective_terms(
+    terms: Sequence[CommissionType], segment_id: int | None, standard_id: int | None
+) -> tuple[CommissionType, ...]:
+    """What a channel in `segment_id` (None: the standard segment) is paid: its segment's
+    commission types, and the standard segment's for event types its segment does not list
+    (the engine's fallback)."""
+    standard = [t for t in terms if t.segment_id == standard_id]
+    if segment_id is None or segment_id == standard_id:
+        return tuple(standard)
+    own = [t for t in terms if t.segment_id == segment_id]
+    covered = {t.event_type for t in own}
+    return tuple(own + [t for t in standard if t.event_type not in covered])
+
+
+def standing(
+    applications: Sequence[Application], channel_id: int | None, segments: Sequence[Segment]
+) -> tuple[Standing, int | None]:
+    """The standing with one program from the publisher's applications to it, and the segment
+    id whose terms apply. With a channel: that channel's application; without: the best one."""
+    if channel_id is not None:
+        chosen = next((a for a in applications if a.channel_id == channel_id), None)
+        status = chosen.status if chosen else None
+    else:
+        status = best_status([a.status for a in applications])
+        # The approved application with a channel first: its link is the one to show.
+        ranked = sorted(applications, key=lambda a: a.channel_id is None)
+        chosen = next((a for a in ranked if a.status == status), None)
+    segment_id = chosen.segment_id if chosen else None
+    names = {s.id: s.name for s in segments}
+    standard = next((s for s in segments if s.standard), None)
+    name = names.get(segment_id or -1) or (standard.name if standard else STANDARD_SEGMENT)
+    approved = status is ApprovalStatus.APPROVED
+    link_channel = chosen.channel_id if approved and chosen else None
+    return Standing(status, name, link_channel, approved), segment_id
+
+
+def product_link(prefix: str, product: Product, *, set_epi: bool, gt: bool) -> str:
+    """A feed product's click link: `click_url(...)`'s with the product's epi, and the product
+    (`pr=`) or, for Google Ads' transparent click tracker, its page written out (`url=`), in the
+    order `link_query` writes them. `prefix` is the channel's plain click link."""
+    tail = ""
+    if set_epi and product.name:
+        tail += "&epi=" + quote(product.name[:MAX_SUB_ID_LENGTH], safe="")
+    if gt:
+        tail += "&url=" + quote(product.url, safe="")
+    else:
+        tail += "&pr=" + idfmt.to_base36(product.id)
+    return prefix + tail
+
+
+def feed_signature(secret: bytes, program_id: int, channel_id: int, feed_id: int, epi: bool) -> str:
+    """The `sig` of a served feed's URL: an HMAC over what the URL names (not its format)."""
+    message = f"{program_id}:{channel_id}:{feed_id}:{int(epi)}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()[:32]
+
+
+def _next_quarter_hour(now: datetime) -> datetime:
+    # As /v2/offers: the same EPC window for 15 minutes lets the event store answer from cache.
+    return now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0) + _QUARTER_HOUR
+
+
+# --- the service -------------------------------------------------------------------------------
+
+
+class PartnerProgramService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        events: EventStore,
+        tracking_url: str,
+        feed_secret: bytes,
+        decide: Decide,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._events = events
+        self._tracking_url = tracking_url
+        self._feed_key = hmac.new(feed_secret, b"affiliate-v3-feed", hashlib.sha256).digest()
+        self._decide = decide
+        # Retailer -> (what its latest import looked like, its product count): counting a 100k-product
+        # catalog costs milliseconds, and products only change while an import runs.
+        self._counts: dict[int, tuple[tuple[int, str, int], int]] = {}
+
+    # partner: programs and their terms
+
+    def commissions(
+        self, principal: Principal, program_id: int | None, channel_id: int | None
+    ) -> tuple[tuple[CommissionType, ...], str]:
+        """The commission types of the channel's segment, or without a channel the standard
+        segment's; and the program's currency."""
+        with self._uow(read_only=True) as uow:
+            listed = _partner_program(uow, principal, program_id)
+            if channel_id is not None:
+                _own_channel(uow, principal, channel_id)
+            segments = uow.programs.segments_of([listed.program.id])
+            segment_id = None
+            if channel_id is not None:
+                found = uow.channels.application_for(
+                    listed.program.id, publisher_id=principal.account_id, channel_id=channel_id
+                )
+                segment_id = found.segment_id if found else None
+            terms = uow.programs.commissions([listed.program.id])
+        return effective_terms(terms, segment_id, _standard_id(segments)), listed.currency
+
+    def programs(self, principal: Principal, wanted: ProgramFilter) -> Page[ProgramCard]:
+        _page_bounds(wanted.page, wanted.page_size)
+        market = wanted.market.strip().upper()
+        if market not in COUNTRIES:
+            raise BadRequest(f"not an ISO 3166-1 alpha-2 country code: {wanted.market}", field="market")
+        with self._uow(read_only=True) as uow:
+            if wanted.program_id is not None:
+                _partner_program(uow, principal, wanted.program_id)  # 404 for another tenant's
+            _publisher(principal)
+            if wanted.channel_id is not None:
+                _own_channel(uow, principal, wanted.channel_id)
+            query = PartnerProgramQuery(
+                publisher_id=principal.account_id,
+                market=market,
+                program_id=wanted.program_id,
+                channel_id=wanted.channel_id,
+                approval_status=wanted.approval_status,
+                status=None if wanted.status is None else int(wanted.status),
+                offset=wanted.page * wanted.page_size,
+                limit=wanted.page_size,
+            )
+            listed, count = uow.programs.partner_page(query)
+            cards = self._cards(uow, principal.account_id, listed, wanted.channel_id)
+        return Page(cards, count, wanted.page, wanted.page_size)
+
+    def _cards(
+        self, uow: UnitOfWork, publisher_id: int, listed: Sequence[ListedProgram], channel_id: int | None
+    ) -> list[ProgramCard]:
+        """Everything a page shows, a query per kind of thing for the whole page (no N+1)."""
+        ids = [item.program.id for item in listed]
+        applications = _by_program(
+            uow.channels.applications(publisher_id=publisher_id, program_ids=ids) if ids else []
+        )
+        segments = _by_program(uow.programs.segments_of(ids))
+        terms = _by_program(uow.programs.commissions(ids))
+        feeds = self._feeds(uow, listed)
+        earnings = self._epc(listed)
+        cards = []
+        for item in listed:
+            pid = item.program.id
+            own_segments = segments.get(pid, [])
+            found, segment_id = standing(applications.get(pid, []), channel_id, own_segments)
+            link = (
+                click_url(self._tracking_url, pid, publisher_id, found.link_channel)
+                if found.approved
+                else None
+            )
+            cards.append(
+                ProgramCard(
+                    listed=item,
+                    standing=found,
+                    commissions=effective_terms(terms.get(pid, []), segment_id, _standard_id(own_segments)),
+                    feeds=feeds[pid],
+                    tracking_url=link,
+                    epc=earnings.get(pid),
+                )
+            )
+        return cards
+
+    def _feeds(self, uow: UnitOfWork, listed: Sequence[ListedProgram]) -> dict[int, tuple[Feed, ...]]:
+        """Each program's feeds: its advertiser's retailers among its feed_ids, in that order."""
+        wanted = sorted({f for item in listed for f in item.program.feed_ids})
+        retailers = uow.retailers.many(wanted)
+        counts = self._product_counts(uow, wanted)
+        updated = uow.feed_imports.last_succeeded(wanted)
+        found: dict[int, tuple[Feed, ...]] = {}
+        for item in listed:
+            own = [retailers[f] for f in item.program.feed_ids if f in retailers]
+            found[item.program.id] = tuple(
+                Feed(r.id, r.name, counts.get(r.id, 0), updated.get(r.id))
+                for r in own
+                if r.account_id == item.program.account_id
+            )
+        return found
+
+    def _product_counts(self, uow: UnitOfWork, retailer_ids: Sequence[int]) -> dict[int, int]:
+        """Product counts, counted again only for a retailer whose latest import has moved on
+        (a new one, or progress or an end of the running one) since they were counted."""
+        latest = uow.feed_imports.latest(retailer_ids)
+        found: dict[int, int] = {}
+        stale: dict[int, tuple[int, str, int] | None] = {}
+        for retailer_id in retailer_ids:
+            record = latest.get(retailer_id)
+            key = (record.id, record.status.value, record.rows_read) if record else None
+            cached = self._counts.get(retailer_id)
+            if key is not None and cached is not None and cached[0] == key:
+                found[retailer_id] = cached[1]
+            else:
+                stale[retailer_id] = key
+        if stale:
+            counted = uow.products.counts(list(stale))
+            if len(self._counts) > MAX_CACHED_COUNTS:
+                self._counts.clear()
+            for retailer_id, key in stale.items():
+                found[retailer_id] = counted.get(retailer_id, 0)
+                if key is not None:
+                    self._counts[retailer_id] = (key, found[retailer_id])
+        return found
+
+    def _epc(self, listed: Sequence[ListedProgram]) -> dict[int, Decimal | None]:
+        """EPC as /v2/offers computes it: one event-log query per advertiser on the page."""
+        end = _next_quarter_hour(self._clock())
+        windows = {"epc": (end - EPC_WINDOW, end)}
+        by_account: dict[int, list[int]] = {}
+        for item in listed:
+            by_account.setdefault(item.program.account_id, []).append(item.program.id)
+        found: dict[int, Decimal | None] = {}
+        for account_id, ids in by_account.items():
+            totals = self._events.campaign_totals_windows(account_id, ids, windows)["epc"]
+            found.update({pid: epc(t) for pid, t in totals.items()})
+        return found
+
+    # partner: product feeds
+
+    def feed_info(
+        self, principal: Principal, program_id: int | None, channel_id: int | None
+    ) -> tuple[tuple[Feed, ...], Standing]:
+        with self._uow(read_only=True) as uow:
+            listed = _partner_program(uow, principal, program_id)
+            channel = _own_channel(uow, principal, channel_id)
+            found = self._channel_standing(uow, listed, principal.account_id, channel)
+            feeds = self._feeds(uow, [listed])[listed.program.id]
+        return feeds, found
+
+    def feed(
+        self,
+        principal: Principal,
+        program_id: int,
+        channel_id: int,
+        feed_id: int | None,
+        *,
+        set_epi: bool,
+        gt: bool,
+    ) -> ProductFeed:
+        with self._uow(read_only=True) as uow:
+            listed = _partner_program(uow, principal, program_id)
+            _own_channel(uow, principal, channel_id)
+        return self._product_feed(listed, principal.account_id, channel_id, feed_id, set_epi=set_epi, gt=gt)
+
+    def feed_url_signature(self, program_id: int, channel_id: int, feed_id: int, epi: bool) -> str:
+        return feed_signature(self._feed_key, program_id, channel_id, feed_id, epi)
+
+    def download(
+        self, program_id: int, channel_id: int, feed_id: int, epi: bool, signature: str
+    ) -> ProductFeed:
+        """A served feed file: the signed URL stands for the channel's publisher, and works as
+        long as the channel stays approved and the program visible to it."""
+        expected = self.feed_url_signature(program_id, channel_id, feed_id, epi)
+        if not hmac.compare_digest(expected, signature):
+            raise Forbidden("the feed URL's signature does not match", field="sig")
+        with self._uow(read_only=True) as uow:
+            channel = uow.channels.get(channel_id)
+            if channel is None:
+                raise NotFound("channel not found", field="asid")
+            query = PartnerProgramQuery(publisher_id=channel.account_id, program_id=program_id, limit=1)
+            found, _ = uow.programs.partner_page(query)
+        if not found:
+            raise NotFound("program not found", field="apid")
+        return self._product_feed(found[0], channel.account_id, channel_id, feed_id, set_epi=epi, gt=False)
+
+    def _product_feed(
+        self,
+        listed: ListedProgram,
+        publisher_id: int,
+        channel_id: int,
+        feed_id: int | None,
+        *,
+        set_epi: bool,
+        gt: bool,
+    ) -> ProductFeed:
+        program = listed.program
+        if feed_id is not None and feed_id not in program.feed_ids:
+            raise NotFound(f"feed {feed_id} is not one of this program's feeds", field="feedId")
+        with self._uow(read_only=True) as uow:
+            application = uow.channels.application_for(
+                program.id, publisher_id=publisher_id, channel_id=channel_id
+            )
+            if application is None or application.status is not ApprovalStatus.APPROVED:
+                raise Forbidden(
+                    "only an approved channel gets product feeds (and working tracking links)",
+                    field="channelId",
+                )
+            feeds = self._feeds(uow, [listed])[program.id]
+        chosen = [f for f in feeds if feed_id is None or f.id == feed_id]
+        stamps = [f.last_updated for f in chosen if f.last_updated is not None]
+        prefix = click_url(self._tracking_url, program.id, publisher_id, channel_id)
+        return ProductFeed(
+            listed=listed,
+            channel_id=channel_id,
+            count=sum(f.products for f in chosen),
+            last_updated=max(stamps) if stamps else None,
+            batches=self._batches([f.id for f in chosen], prefix, set_epi=set_epi, gt=gt),
+        )
+
+    def _batches(
+        self, feed_ids: Sequence[int], prefix: str, *, set_epi: bool, gt: bool
+    ) -> Iterator[list[FeedItem]]:
+        for retailer_id in feed_ids:
+            after = None
+            while True:
+                with self._uow(read_only=True) as uow:
+                    rows = uow.products.after(retailer_id, after, FEED_BATCH)
+                if not rows:
+                    break
+                yield [FeedItem(p, product_link(prefix, p, set_epi=set_epi, gt=gt)) for p in rows]
+                if len(rows) < FEED_BATCH:
+                    break
+                after = rows[-1].id
+
+    @staticmethod
+    def _channel_standing(
+        uow: UnitOfWork, listed: ListedProgram, publisher_id: int, channel_id: int
+    ) -> Standing:
+        applications = uow.channels.applications(publisher_id=publisher_id, program_ids=[listed.program.id])
+        found, _ = standing(applications, channel_id, uow.programs.segments_of([listed.program.id]))
+        return found
+
+    # client: the channels that applied to the advertiser's programs
+
+    def channels(self, principal: Principal, wanted: ChannelFilter) -> Page[ChannelApplication]:
+        _advertiser(principal)
+        _page_bounds(wanted.page, wanted.page_size)
+        query = ProgramChannelQuery(
+            account_id=principal.account_id,
+            program_id=wanted.program_id,
+            channel_id=wanted.channel_id,
+            publisher_id=wanted.affiliate_id,
+            status=wanted.approval_status,
+            offset=wanted.page * wanted.page_size,
+            limit=wanted.page_size,
+        )
+        with self._uow(read_only=True) as uow:
+            found, count = uow.channels.program_channels(query)
+        return Page(found, count, wanted.page, wanted.page_size)
+
+    def decide(
+        self,
+        principal: Principal,
+        channel_id: int,
+        status: ApprovalStatus,
+        reject_reason: RejectReason | None,
+        reason_text: str | None = None,
+        program_id: int | None = None,
+    ) -> Application:
+        """Approve or reject the channel's application to one of the caller's programs. A channel
+        that applied to several of them needs `program_id` (409 without)."""
+        _advertiser(principal)
+        with self._uow(read_only=True) as uow:
+            found = uow.channels.applications(
+                account_id=principal.account_id,
+                channel_id=channel_id,
+                program_ids=None if program_id is None else [program_id],
+            )
+        if not found:
+            field = "channelId" if program_id is None else "programId"
+            raise NotFound("no application of this channel to your program(s)", field=field)
+        if len(found) > 1:
+            raise Conflict(
+                f"the channel applied to {len(found)} of your programs: give programId to say which",
+                field="programId",
+            )
+        return self._decide(principal, found[0].id, status, reject_reason, reason_text)
+
+
+# --- who may call what -------------------------------------------------------------------------
+
+
+def _publisher(principal: Principal) -> None:
+    if principal.kind is not AccountKind.PUBLISHER:
+        raise Forbidden("partner endpoints take a publisher (partner) account's token")
+
+
+def _advertiser(principal: Principal) -> None:
+    if principal.kind is not AccountKind.ADVERTISER:
+        raise Forbidden("client endpoints take an advertiser account's token")
+
+
+def _partner_program(uow: UnitOfWork, principal: Principal, program_id: int | None) -> ListedProgram:
+    """The program as the publisher may see it; 404 when it may not. Another kind of key: 403
+    for a program of its own, else 404 (nothing about other tenants' programs leaks)."""
+    if principal.kind is not AccountKind.PUBLISHER:
+        mine = program_id is not None and uow.programs.get(program_id, account_id=principal.account_id)
+        if mine:
+            _publisher(principal)
+        raise NotFound(f"program {program_id} not found", field="programId")
+    found: list[ListedProgram] = []
+    if program_id is not None:
+        query = PartnerProgramQuery(publisher_id=principal.account_id, program_id=program_id, limit=1)
+        found, _ = uow.programs.partner_page(query)
+    if not found:
+        raise NotFound(f"program {program_id} not found", field="programId")
+    return found[0]
+
+
+def _own_channel(uow: UnitOfWork, principal: Principal, channel_id: int | None) -> int:
+    if channel_id is None or uow.channels.get(channel_id, account_id=principal.account_id) is None:
+        raise NotFound(f"channel {channel_id} not found", field="channelId")
+    return channel_id
+
+
+class _OfProgram(Protocol):
+    @property
+    def program_id(self) -> int: ...
+
+
+ItemT = TypeVar("ItemT", bound=_OfProgram)
+
+
+def _by_program(items: Sequence[ItemT]) -> dict[int, list[ItemT]]:
+    grouped: dict[int, list[ItemT]] = {}
+    for item in items:
+        grouped.setdefault(item.program_id, []).append(item)
+    return grouped
+
+
+def _standard_id(segments: Sequence[Segment]) -> int | None:
+    return next((s.id for s in segments if s.standard), None)
+
+
+def _page_bounds(page: int, page_size: int) -> None:
+    if page < 0:
+        raise BadRequest("page counts from 0", field="page")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise BadRequest(f"pageSize must be 1-{MAX_PAGE_SIZE}", field="pageSize")
