@@ -22,9 +22,12 @@ from benchmarks import (
     bench_api,
     bench_attribution,
     bench_auction,
+    bench_audiences,
     bench_bids,
+    bench_creatives,
     bench_events,
     bench_feeds,
+    bench_reports,
     bench_retail_media,
     bench_smartlink,
     bench_spend,
@@ -44,7 +47,10 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], None]]] = {
     "retail-media": ("(r1) GET one line item, (r2) pages of line items", bench_retail_media.main),
     "webhooks": ("publisher postback deliveries to a loopback receiver", bench_webhooks.main),
     "bids": ("100k bids: upload vs polars parsing them; sync vs the partner alone", bench_bids.main),
+    "creatives": ("(c1) upload and audit of a 150 KB image vs a POST storing it", bench_creatives.main),
     "affiliate-v3": ("(v1) 100k-product feed streamed, (v2) 10k programs listed", bench_affiliate_v3.main),
+    "reports": ("(r1) daily, (r2) publisher report, (r3) 10M-row export vs plain DuckDB", bench_reports.main),
+    "audiences": ("(s1) 1M raw emails synced, (s2) 10M-user overlap, (s3) lookalike", bench_audiences.main),
 }
 
 

@@ -29,10 +29,12 @@ from auctera.api.responses import OrjsonResponse
 from auctera.api.v2 import accounts as v2_accounts
 from auctera.api.v2 import applications as v2_applications
 from auctera.api.v2 import auctions as v2_auctions
+from auctera.api.v2 import audiences as v2_audiences
 from auctera.api.v2 import blocklist as v2_blocklist
 from auctera.api.v2 import campaigns as v2_campaigns
 from auctera.api.v2 import channels as v2_channels
 from auctera.api.v2 import conversions as v2_conversions
+from auctera.api.v2 import creatives as v2_creatives
 from auctera.api.v2 import offers as v2_offers
 from auctera.api.v2 import postbacks as v2_postbacks
 from auctera.api.v2 import programs as v2_programs
@@ -41,7 +43,9 @@ from auctera.api.v2 import retailers as v2_retailers
 from auctera.api.v2 import smartlinks as v2_smartlinks
 from auctera.bootstrap import Container, build
 from auctera.config import Settings
+from auctera.jobs.audiences import AudienceThread, AudienceWorker
 from auctera.jobs.bid_sync import SyncThread, sync_worker
+from auctera.jobs.exports import SWEEP_SECONDS as EXPORT_SWEEP_SECONDS
 from auctera.jobs.periodic import Periodic
 from auctera.jobs.webhooks import WebhookWorker, WorkerOptions, WorkerThread
 from auctera.tracking.handlers import SPONSORED, tracking_handlers
@@ -108,9 +112,23 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         bid_sync = None
         if settings.bid_sync_worker:
             bid_sync = SyncThread(*sync_worker(container.uow, container.ids, container.clock, settings))
+        # Audience sync jobs, lookalikes and pixel refreshes (or `auctera audiences work`).
+        audience_worker = None
+        if settings.audience_worker:
+            audience_worker = AudienceThread(
+                AudienceWorker(container.audiences, settings.audience_pixel_refresh_seconds)
+            )
+        # Report exports: queued jobs (the POST also nudges the runner) and retention.
+        export_jobs = None
+        if settings.export_worker:
+            export_jobs = Periodic("report-exports", EXPORT_SWEEP_SECONDS, container.export_runner.sweep)
         try:
             yield
         finally:
+            if export_jobs is not None:
+                export_jobs.stop()
+            if audience_worker is not None:
+                audience_worker.stop()
             auction_stats.stop()
             auction_caches.stop()
             sweep.stop()
@@ -150,6 +168,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     api.include_router(v2_auctions.router)
     api.include_router(v2_smartlinks.router)
     api.include_router(v2_retailers.router)
+    api.include_router(v2_audiences.router)
+    api.include_router(v2_creatives.router)
+    api.include_router(v2_creatives.cdn)
     install_middleware(api, container)
 
     hot: HotRoutes = {

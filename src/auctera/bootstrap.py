@@ -16,24 +16,35 @@ from sqlalchemy import Engine
 from auctera.config import Settings
 from auctera.counters.rate_limit import InProcessRateLimiter
 from auctera.counters.velocity import SlidingWindowCounter
+from auctera.domain.creatives import DEFAULT_SCRIPT_HOSTS
 from auctera.domain.ids import MAX_NODE, IdGenerator
+from auctera.events.audiences import EventAudienceGraph
+from auctera.events.creative_stats import EventLogVariantStats
 from auctera.events.duckdb_store import DuckDBEventStore
 from auctera.feeds import read_feed
 from auctera.ivt.crawlers import default_crawlers
 from auctera.ivt.geoip import GeoIpCountries
 from auctera.ivt.ip_ranges import IpRanges
+from auctera.jobs.exports import ExportRunner
+from auctera.media.files import DirectoryAssetStore
+from auctera.media.inspect import MediaInspector
+from auctera.media.scanning import ClamdScanner, Scanners, YaraScanner
 from auctera.services.accounts import AccountService
 from auctera.services.attribution import AttributionService
 from auctera.services.auctions import AuctionService
+from auctera.services.audiences import AudienceService
 from auctera.services.auth import AuthService
 from auctera.services.caching import CachedLookups
 from auctera.services.campaigns import COUNTRIES, CampaignService
 from auctera.services.catalog import CatalogService
 from auctera.services.clock import Clock, utcnow
 from auctera.services.conversions import ConversionService
+from auctera.services.creatives import CDN_PATH, CreativeService
+from auctera.services.exports import ExportService
 from auctera.services.fraud import FraudFilter
 from auctera.services.line_items import LineItemService
 from auctera.services.ports import RateLimiter
+from auctera.services.reports import ReportService
 from auctera.services.smartlinks import SmartLinkService
 from auctera.services.spend import SpendService
 from auctera.services.sponsored import SponsoredLinks, SponsoredService
@@ -67,6 +78,11 @@ class Container:
     auctions: AuctionService
     smartlinks: SmartLinkService
     webhooks: WebhookService
+    audiences: AudienceService
+    reports: ReportService
+    exports: ExportService
+    export_runner: ExportRunner  # writes report exports (jobs/exports.py)
+    creatives: CreativeService
     # Whether short reads of the state store may run on the event loop: SQLite reads a local file
     # in microseconds, less than a hop to the threadpool costs; a PostgreSQL round trip is I/O.
     inline_reads: bool = False
@@ -172,6 +188,28 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
         country_of_ip=GeoIpCountries(settings.geoip_database) if settings.geoip_database else None,
         remember_click=tracking.recent_clicks.add,
     )
+    auctions = AuctionService(
+        uow,
+        events,
+        events,
+        ids,
+        clock,
+        screen=fraud,
+        spend=spend,
+        links=sponsored_links,
+        pool_seconds=settings.auction_cache_seconds,
+        inventory_seconds=settings.auction_inventory_seconds,
+    )
+    reports = ReportService(uow, events, clock)
+    exports = ExportService(
+        uow,
+        ids,
+        clock,
+        events,
+        reports,
+        click_token_secret(settings),
+        retention=timedelta(days=settings.export_retention_days),
+    )
     return Container(
         settings=settings,
         engine=engine,
@@ -208,18 +246,7 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
         sponsored_links=sponsored_links,
         catalog=CatalogService(uow, ids, clock, read_feed),
         line_items=LineItemService(uow, ids, clock),
-        auctions=AuctionService(
-            uow,
-            events,
-            events,
-            ids,
-            clock,
-            screen=fraud,
-            spend=spend,
-            links=sponsored_links,
-            pool_seconds=settings.auction_cache_seconds,
-            inventory_seconds=settings.auction_inventory_seconds,
-        ),
+        auctions=auctions,
         smartlinks=SmartLinkService(uow, ids, clock),
         webhooks=WebhookService(
             uow,
@@ -230,6 +257,36 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
             allow_private=settings.webhook_allow_private,
             first_retry=timedelta(seconds=settings.webhook_first_retry_seconds),
         ),
+        audiences=AudienceService(
+            uow, ids, clock, EventAudienceGraph(events), on_targeting_changed=auctions.targeting_changed
+        ),
+        reports=reports,
+        exports=exports,
+        export_runner=ExportRunner(exports, events, settings.exports_dir),
+        creatives=creative_service(settings, uow, ids, clock, events),
         inline_reads=engine.dialect.name == "sqlite",
         _node_lock=lock,
+    )
+
+
+def creative_service(
+    settings: Settings, uow: SqlUnitOfWorkFactory, ids: IdGenerator, clock: Clock, events: DuckDBEventStore
+) -> CreativeService:
+    scanners: list[YaraScanner | ClamdScanner] = [YaraScanner()]
+    if settings.clamav_socket:
+        scanners.append(ClamdScanner(settings.clamav_socket))
+    return CreativeService(
+        uow,
+        ids,
+        clock,
+        store=DirectoryAssetStore(settings.creatives_dir),
+        scanner=Scanners(scanners),
+        inspector=MediaInspector(),
+        stats=EventLogVariantStats(events),
+        # A campaign's creatives changed: its review runs again (CampaignService holds no state).
+        review_campaign=CampaignService(uow, ids, clock, events).rereview,
+        cdn_base=settings.cdn_url or f"{settings.tracking_url.rstrip('/')}{CDN_PATH}",
+        tracking_base=settings.tracking_url,
+        script_hosts=settings.creative_script_hosts or DEFAULT_SCRIPT_HOSTS,
+        stats_seconds=settings.auction_cache_seconds,  # as fresh as the auction's own figures
     )

@@ -83,11 +83,30 @@ class Settings(BaseSettings):
     bid_partner_timeout_seconds: float = Field(default=10.0, gt=0)
     bid_settle_seconds: float = Field(default=1800.0, gt=0)
 
+    # Report exports (issue 7): the server runs the export runner (queued jobs, retention) unless
+    # this is off (then run `auctera exports work`); completed files are deleted after this long.
+    export_worker: bool = True
+    export_retention_days: float = Field(default=7.0, gt=0)
+
+    # Audiences (issue 8): the server runs the audience worker (sync jobs, lookalikes, pixel
+    # refreshes) in its lifespan unless this is off (then run `auctera audiences work`); pixel-event
+    # audiences are rebuilt from the event log this often (seconds).
+    audience_worker: bool = True
+    audience_pixel_refresh_seconds: float = Field(default=300.0, gt=0)
+
     # Affiliate v3 (/v3, seed 003): the network's time zone, in which its dates are written, and
     # per-minute quotas per token (partner endpoints; client endpoints) unless the account sets one.
     network_timezone: str = "Europe/Stockholm"
     v3_rate_limit_per_minute: int = Field(default=30, ge=1)
     v3_client_rate_limit_per_minute: int = Field(default=10, ge=1)
+
+    # Creatives (docs/api-v2-creatives.md): the public base URL of the assets, for a CDN whose
+    # origin is our /cdn path (unset: tracking_url + /cdn); clamd's socket (a path, or host:port)
+    # to scan uploads with besides the shipped YARA rules; the hosts an HTML5 bundle may load
+    # scripts from (unset: the defaults).
+    cdn_url: str | None = None
+    clamav_socket: str | None = None
+    creative_script_hosts: list[str] | None = None
 
     # Unique per process writing ids/events; None picks a free slot in data_dir.
     node_id: int | None = Field(default=None, ge=0, le=255)
@@ -117,6 +136,15 @@ class Settings(BaseSettings):
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
+
+    @property
+    def feed_files_dir(self) -> Path:
+        """Pre-rendered /v3 product feed files (services/feed_files.py): safe to delete."""
+        return self.data_dir / "feed-files"
+
+    @property
+    def creatives_dir(self) -> Path:
+        return self.data_dir / "creatives"
 
     @property
     def exports_dir(self) -> Path:

@@ -42,6 +42,7 @@ from auctera.domain.programs import (
 )
 from auctera.domain.signatures import sign
 from auctera.domain.tracking import tracking_links
+from support.creatives import banner
 
 from .conftest import bearer
 
@@ -461,8 +462,67 @@ def bid_ad_set(t: Tenants) -> Owned:
     return Owned(str(ad_set_id), lambda: _bids_api(t, "GET", f"/ad-sets/{ad_set_id}"))
 
 
+# --- report exports: advertiser A's export job ---------------------------------------------------
+
+
+def export_job(t: Tenants) -> Owned:
+    body = {"type": "log_level_clicks", "date": "2026-10-01", "format": "csv"}
+    job_id = t.v2(t.owner, "POST", "/v2/reports/export", body)["job_id"]
+
+    def read() -> Any:
+        status = t.v2(t.owner, "GET", f"/v2/reports/export/{job_id}")
+        return {k: v for k, v in status.items() if k not in ("download_url", "expires_at")}  # fresh per poll
+
+    return Owned(job_id, read)
+
+
 # Path parameter -> how to make such an object for its owner. Add one per new id kind; where one
 # name means different objects on different paths, key the factory by (path template, parameter).
+# --- /v2: advertiser A's creatives ------------------------------------------------------------------
+
+
+def creative(t: Tenants) -> Owned:
+    files = {"file": ("banner_300x250.jpg", banner(), "image/jpeg")}
+    headers = bearer(t.owner.key)
+    response = t.client.post("/v2/creatives/upload", files=files, data={"type": "image"}, headers=headers)
+    asset_id = _json(response)["asset_id"]
+    return Owned(asset_id, lambda: t.v2(t.owner, "GET", f"/v2/creatives/audit?asset_id={asset_id}"))
+
+
+def dco_template(t: Tenants) -> Owned:
+    body = {"name": "A's template", "variables": {"headline": ["One", "Two"]}}
+    template_id = t.v2(t.owner, "POST", "/v2/creatives/dco", body)["dco_template_id"]
+    return Owned(template_id, lambda: t.v2(t.owner, "GET", f"/v2/creatives/dco/{template_id}/variants"))
+
+
+# --- /v2: advertiser A's audiences ------------------------------------------------------------------
+
+
+def audience(t: Tenants) -> Owned:
+    audience_id = t.v2(t.owner, "POST", "/v2/audiences", {"name": "A's customers"})["id"]
+
+    def read() -> Any:  # the worker may apply a sync meanwhile: sizes move, the audience stays
+        shown = t.v2(t.owner, "GET", f"/v2/audiences/{audience_id}")
+        return {k: shown[k] for k in ("id", "name", "source")}
+
+    return Owned(audience_id, read)
+
+
+def audience_sync_job(t: Tenants) -> Owned:
+    body = {
+        "audience_id": t.object(audience).value,
+        "action": "add",
+        "identifiers": [{"type": "email", "value": "a@example.com"}],
+    }
+    job_id = t.v2(t.owner, "POST", "/v2/audiences/sync", body)["job_id"]
+
+    def read() -> Any:
+        shown = t.v2(t.owner, "GET", f"/v2/audiences/sync/{job_id}")
+        return {k: shown[k] for k in ("job_id", "audience_id", "action", "records_received")}
+
+    return Owned(job_id, read)
+
+
 FACTORIES: dict[str | tuple[str, str], Factory] = {
     "campaign_id": campaign,
     "key_id": api_key,
@@ -495,6 +555,12 @@ FACTORIES: dict[str | tuple[str, str], Factory] = {
     ("/v2/programs/{program_id}/commissions/{commission_id}", "commission_id"): commission_type,
     "programId": affiliate_v3_program,
     "channelId": affiliate_v3_channel,
+    "job_id": export_job,
+    "asset_id": creative,
+    "dco_template_id": dco_template,
+    "audience_id": audience,
+    ("/v2/audiences/sync/{job_id}", "job_id"): audience_sync_job,
+    ("/v2/line-items/{line_item_id}/audiences", "line_item_id"): line_item,
 }
 
 # Path parameters that name no tenant's object: the endpoints are checked with each value.
@@ -532,6 +598,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/v2/programs/{program_id}/commissions/{commission_id}"): {"value": 99},
     ("POST", "/v2/retailers/{retailer_id}/feeds"): _feed("hijacked"),
     ("PATCH", "/v2/network/postbacks/{postback_id}"): {"status": "paused"},
+    ("PUT", "/v2/campaigns/{campaign_id}/audiences"): lambda t: {"include": [t.object(audience).value]},
+    ("PUT", "/v2/line-items/{line_item_id}/audiences"): lambda t: {"include": [t.object(audience).value]},
     ("POST", "/v2/retailers/{retailer_id}/sponsored-products"): {
         "page": {"type": "search", "keywords": "kettle"}
     },

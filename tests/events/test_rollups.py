@@ -19,6 +19,7 @@ from auctera.events.campaign_windows import Window, campaign_windows_query
 from auctera.events.codec import encode_event, to_micros
 from auctera.events.daily_rollups import daily_rollups_query
 from auctera.events.layout import PARQUET, ROLLUPS, SEALED, Layout, Rollup, Segment, Snapshot
+from auctera.events.report_rollups import DELAYED_FILE, REPORT_GRAINS
 from auctera.events.sql import jsonl_select, sql_string
 from auctera.events.timezones import python_zone
 
@@ -82,7 +83,15 @@ def test_compaction_writes_each_segment_with_its_rollup(directory: Path) -> None
         bucket = to_micros(first) // BUCKET_MICROS
         assert name == f"main-000000001.{bucket}.{bucket + 14}"  # 10:00 to 13:30, fourteen buckets on
         grains = sorted(p.name for p in (directory / ROLLUPS / name).iterdir())
-        assert grains == ["buckets.parquet", "campaign_buckets.parquet", "totals.parquet"]
+        assert grains == sorted(
+            [
+                "buckets.parquet",
+                "campaign_buckets.parquet",
+                "totals.parquet",
+                *REPORT_GRAINS,
+                DELAYED_FILE,
+            ]
+        )
         con = duckdb.connect()
         rows = con.execute(
             "SELECT bucket, span_start, span_end, events, impressions, clicks, cost_micros "

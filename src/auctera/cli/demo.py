@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import os
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,7 +26,7 @@ from auctera.domain.accounts import Principal, render_account_id
 from auctera.domain.campaigns import Campaign, CampaignStatus, CampaignType
 from auctera.domain.catalog import FeedFormat
 from auctera.domain.events import Event, EventType
-from auctera.domain.ids import render
+from auctera.domain.ids import MAX_NODE, SEQ_BITS, IdGenerator, render
 from auctera.domain.line_items import LineItemSettings, LineItemStatus
 from auctera.domain.money import MICROS
 from auctera.domain.pricing import BidStrategy
@@ -169,6 +170,7 @@ def load_demo(c: Container, *, days: int = 30, seed: int = 7) -> dict[str, Any]:
         return {"status": "already loaded", "credentials": str(credentials)}
 
     out: dict[str, Any] = {"accounts": []}
+    began = c.clock()
 
     def remember(new: Any) -> None:
         out["accounts"].append(
@@ -210,7 +212,8 @@ def load_demo(c: Container, *, days: int = 30, seed: int = 7) -> dict[str, Any]:
         out["accounts"][-1]["campaigns"] = [render("cmp", x.id) for x in campaigns[-len(spec["campaigns"]) :]]
 
     live = [x for x in campaigns if x.status is CampaignStatus.ACTIVE]
-    events = list(_history(c, live, publishers, days, random.Random(seed)))
+    history = list(_history(c, live, publishers, days, random.Random(seed)))
+    events = _recorded_as_they_happened(c, history, began)
     for start in range(0, len(events), 5000):
         c.events.append_many(events[start : start + 5000])
     c.events.sync()
@@ -310,6 +313,23 @@ def _history(c: Container, live: list[Campaign], publishers: list[int], days: in
                     c, campaign, EventType.CONVERSION, base, rng, publishers,
                     cost=cpa or 0, revenue=revenue, payout=cpa or 0,
                 )  # fmt: skip
+
+
+def _recorded_as_they_happened(c: Container, events: list[Event], before: datetime) -> list[Event]:
+    """The history with ids issued at each event's own time, as a live server would have issued
+    them (reports tell late-recorded events, ids issued after their day became final, apart as
+    restatements; this history is not late). On this process's node, and all before `before`,
+    when the demo began issuing ids of its own, so none can be issued twice."""
+    events.sort(key=lambda e: e.at)
+    node = (c.ids.next_id() >> SEQ_BITS) & MAX_NODE
+    latest = int(before.timestamp() * 1000) - 1
+    issued_at = [0]
+    ids = IdGenerator(node, lambda: issued_at[0])
+    out = []
+    for e in events:
+        issued_at[0] = min(int(e.at.timestamp() * 1000), latest)
+        out.append(replace(e, id=ids.next_id()))
+    return out
 
 
 def _event(

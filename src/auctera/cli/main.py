@@ -10,8 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from auctera.cli.audiences import audiences_app
 from auctera.cli.bids import bids_app, partners_app
 from auctera.cli.common import DataDir, container_for, emit, err, settings_for
+from auctera.cli.exports import exports_app
 from auctera.cli.feeds import feeds_app, retailers_app
 from auctera.cli.fraud import fraud_app
 from auctera.cli.webhooks import webhooks_app
@@ -38,6 +40,8 @@ app.add_typer(fx_app, name="fx")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(bids_app, name="bids")
 app.add_typer(partners_app, name="partners")
+app.add_typer(audiences_app, name="audiences")
+app.add_typer(exports_app, name="exports")
 
 
 def account_arg(text: str) -> int:

@@ -22,6 +22,7 @@ MAX_NAME = 255
 MAX_GEO = 250
 MAX_ZIP_CODES = 5_000
 MAX_MULTIPLIER = Decimal(10)
+MAX_AUDIENCES = 50  # included plus excluded
 
 
 class CampaignType(StrEnum):
@@ -104,6 +105,10 @@ class Targeting:
     zip_codes: tuple[str, ...] = ()
     dmas: tuple[str, ...] = ()  # Nielsen designated market areas, 3-digit codes
     device_types: tuple[DeviceType, ...] = ()
+    # Audience ids: a visitor must be in one of `include_audiences` (when any), in none of
+    # `exclude_audiences`. Kept in the audience_targets table, not the campaign row (services/audiences.py).
+    include_audiences: tuple[int, ...] = ()
+    exclude_audiences: tuple[int, ...] = ()
 
     @classmethod
     def of(
@@ -112,6 +117,8 @@ class Targeting:
         zip_codes: tuple[str, ...] | list[str] = (),
         dmas: tuple[str, ...] | list[str] = (),
         device_types: tuple[DeviceType, ...] | list[DeviceType] = (),
+        include_audiences: tuple[int, ...] = (),
+        exclude_audiences: tuple[int, ...] = (),
     ) -> Targeting:
         """Normalised: upper-case countries, surrounding blanks stripped, duplicates dropped."""
         return cls(
@@ -119,6 +126,8 @@ class Targeting:
             zip_codes=_unique(z.strip() for z in zip_codes),
             dmas=_unique(d.strip() for d in dmas),
             device_types=_unique(device_types),
+            include_audiences=_unique(include_audiences),
+            exclude_audiences=_unique(exclude_audiences),
         )
 
 
@@ -187,6 +196,8 @@ class TargetingPatch:
     zip_codes: tuple[str, ...] | Unset = UNSET
     dmas: tuple[str, ...] | Unset = UNSET
     device_types: tuple[DeviceType, ...] | Unset = UNSET
+    include_audiences: tuple[int, ...] | Unset = UNSET
+    exclude_audiences: tuple[int, ...] | Unset = UNSET
 
     def apply(self, t: Targeting) -> Targeting:
         return Targeting.of(
@@ -194,6 +205,8 @@ class TargetingPatch:
             zip_codes=pick(self.zip_codes, t.zip_codes),
             dmas=pick(self.dmas, t.dmas),
             device_types=pick(self.device_types, t.device_types),
+            include_audiences=pick(self.include_audiences, t.include_audiences),
+            exclude_audiences=pick(self.exclude_audiences, t.exclude_audiences),
         )
 
 
@@ -325,6 +338,10 @@ def targeting_problems(t: Targeting, countries: frozenset[str]) -> list[Problem]
     if (t.zip_codes or t.dmas) and t.geo and "US" not in t.geo:
         where = "targeting.zip_codes" if t.zip_codes else "targeting.dmas"
         found.append(Problem(where, "ZIP codes and DMAs are US areas; targeting.geo must include US"))
+    if len(t.include_audiences) + len(t.exclude_audiences) > MAX_AUDIENCES:
+        found.append(Problem("targeting.audiences", f"at most {MAX_AUDIENCES} audiences in all"))
+    if set(t.include_audiences) & set(t.exclude_audiences):
+        found.append(Problem("targeting.audiences.exclude", "an audience is both included and excluded"))
     return found
 
 

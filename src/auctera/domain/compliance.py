@@ -5,7 +5,7 @@ A check is a pure function `(campaign, context) -> [Problem]`. Input validation 
 `REVIEW_CHECKS` and records every reason. The review holds the policy checks input validation
 must not reveal (the operator's blocklist) and re-checks the rest, so a campaign written by
 another surface, or one whose rules changed since, is held to the same standard.
-Creative checks join `REVIEW_CHECKS` when creatives exist (the context grows their audits).
+A DSP campaign with creatives attached needs one that passed its audit (`check_creatives`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from auctera.domain.campaigns import (
     name_problems,
     targeting_problems,
 )
+from auctera.domain.creatives import CreativeStanding, creative_problem
 from auctera.errors import ValidationFailed
 
 MAX_URL = 2048
@@ -51,6 +52,7 @@ class CheckContext:
     countries: frozenset[str]  # ISO 3166-1 alpha-2 codes in force
     currency: str  # the owning account's
     blocked_domains: frozenset[str] = frozenset()  # blocklist entries matching the destination host
+    creatives: CreativeStanding | None = None  # the campaign's creatives by audit; None: it has none
 
 
 Check = Callable[[Campaign, CheckContext], list[Problem]]
@@ -161,6 +163,11 @@ def check_not_blocked(c: Campaign, ctx: CheckContext) -> list[Problem]:
     return [Problem("destination_url", f"{host} is on the network's blocklist{via}")]
 
 
+def check_creatives(c: Campaign, ctx: CheckContext) -> list[Problem]:
+    problem = creative_problem(c, ctx.creatives)
+    return [] if problem is None else [Problem("creatives", problem)]
+
+
 INPUT_CHECKS: tuple[Check, ...] = (
     check_name,
     check_budget,
@@ -178,6 +185,7 @@ REVIEW_CHECKS: tuple[Check, ...] = (
     check_budget,
     check_bidding,
     check_affiliate_terms,
+    check_creatives,
 )
 
 

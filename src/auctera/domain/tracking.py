@@ -55,6 +55,8 @@ class LinkParams:
     epi: str | None = None  # `epi`: the publisher's free text, e.g. the product name of a feed link
     deep_url: str | None = None  # `url`: a page on the advertiser's site to land on instead
     product_id: int | None = None  # `pr`: land on this catalog product's page (feed links)
+    creative_id: int | None = None  # `cr`: the creative (asset or DCO template) the ad showed
+    variant: str | None = None  # `cv`: the DCO variant of that creative
 
     def sub_id_map(self) -> dict[str, str]:
         return {name: value for name, value in zip(SUB_IDS, self.sub_ids, strict=True) if value}
@@ -70,9 +72,11 @@ def link_query(
     epi: str | None = None,
     deep_url: str | None = None,
     product_id: int | None = None,
+    creative_id: int | None = None,
+    variant: str | None = None,
 ) -> str:
     """The query string of a link, in the seed's order: campaign, publisher, sub ids; then the
-    channel, the epi, the product and the deep link when given."""
+    channel, the epi, the product, the creative and its variant, and the deep link when given."""
     pairs = [("o" if offer else "c", ids.to_base36(campaign_id))]
     if publisher_id is not None:
         pairs.append(("p", ids.to_base36(publisher_id)))
@@ -85,6 +89,10 @@ def link_query(
         pairs.append(("epi", epi[:MAX_SUB_ID_LENGTH]))
     if product_id is not None:
         pairs.append(("pr", ids.to_base36(product_id)))
+    if creative_id is not None:
+        pairs.append(("cr", ids.to_base36(creative_id)))
+    if variant:
+        pairs.append(("cv", variant[:MAX_SUB_ID_LENGTH]))
     if deep_url:
         pairs.append(("url", deep_url))
     return urlencode(pairs, quote_via=quote)
@@ -195,8 +203,25 @@ def _parse_link(query_string: str) -> LinkParams:
         product_id = ids.from_base36(params["pr"])
         if product_id is None:
             raise LinkError("pr", "not a valid product id")
+    creative_id = None
+    if params.get("cr"):
+        creative_id = ids.from_base36(params["cr"])
+        if creative_id is None:
+            raise LinkError("cr", "not a valid creative id")
+    variant = params.get("cv") or None
+    if variant is not None and len(variant) > MAX_SUB_ID_LENGTH:
+        raise LinkError("cv", f"longer than {MAX_SUB_ID_LENGTH} characters")
     return LinkParams(
-        campaign_id, publisher_id, tuple(sub_ids), tuple(identifiers), channel_id, epi, deep_url, product_id
+        campaign_id,
+        publisher_id,
+        tuple(sub_ids),
+        tuple(identifiers),
+        channel_id,
+        epi,
+        deep_url,
+        product_id,
+        creative_id,
+        variant,
     )
 
 

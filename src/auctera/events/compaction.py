@@ -22,7 +22,12 @@ import duckdb
 
 from auctera.events.journal import seal
 from auctera.events.layout import JOURNAL, PARQUET, SEALED, Layout, Segment, fsync_dir, fsync_file, try_lock
-from auctera.events.rollup_build import build_missing_rollups, build_rollup, remove_stray_rollups
+from auctera.events.rollup_build import (
+    build_missing_report_grains,
+    build_missing_rollups,
+    build_rollup,
+    remove_stray_rollups,
+)
 from auctera.events.sql import jsonl_select, sql_string
 
 log = logging.getLogger(__name__)
@@ -42,6 +47,7 @@ def compact(layout: Layout) -> int:
         try:
             compacted = sum(_compact_segment(layout, con, segment) for segment in layout.segments(SEALED))
             build_missing_rollups(layout, con)
+            build_missing_report_grains(layout, con)
             return compacted
         finally:
             con.close()

@@ -28,11 +28,13 @@ from auctera.events.daily_rollups import daily_rollups_query
 from auctera.events.identity import identity_touches_sql
 from auctera.events.journal import Journal, MiB
 from auctera.events.layout import Layout, Snapshot
+from auctera.events.report_queries import export_select, late_daily_query
+from auctera.events.report_rollups import DELAYED_FILE, DIMENSIONS, report_query
 from auctera.events.sql import daily_totals_query, source_sql, totals_from_row
 from auctera.events.tail_index import JsonFile, TailIndex
 from auctera.events.timezones import python_zone
 from auctera.events.totals_cache import RollupCache, RowsSource, attach
-from auctera.services.ports import AdStat
+from auctera.services.ports import AdStat, LateDay, ReportRow
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -48,6 +50,8 @@ QueryBuilder = Callable[[Snapshot, _Cached], tuple[str, dict[str, Any]] | None]
 
 _T = TypeVar("_T")
 _FIND_SLACK: Final = timedelta(minutes=10)
+# Exports (`export_events`): memory stays flat whatever the row count.
+_EXPORT_CONFIG: Final = {"memory_limit": "256MB", "preserve_insertion_order": False}
 
 # Without /proc (or out of descriptors) files are read by path, and a query that finds one
 # gone (sealed or compacted meanwhile) is retried on a fresh listing.
@@ -273,6 +277,98 @@ class DuckDBEventStore:
 
         rows = self._fetch(build)
         return [DailyTotals(row[0], row[1], totals_from_row(row[2:])) for row in rows]
+
+    # -- reports (EventReports) -----------------------------------------------------------------
+
+    def report_totals(
+        self,
+        account_id: int | None,
+        group_by: Sequence[str],
+        *,
+        filters: Mapping[str, int | None],
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[ReportRow]:
+        """Figures per `group_by` (see `report_rollups.DIMENSIONS`), from the report grain of
+        rollups where the window allows, raw events elsewhere."""
+        unknown = [name for name in group_by if name not in DIMENSIONS]
+        if unknown:
+            raise ValueError(f"unknown report dimension(s): {unknown}")
+        window = None
+        if start is not None or end is not None:
+            window = (
+                _instant(start, "start") if start is not None else -(2**63),
+                _instant(end, "end") if end is not None else 2**63 - 1,
+            )
+
+        def build(snapshot: Snapshot, cached: _Cached) -> tuple[str, dict[str, Any]]:
+            return report_query(snapshot, account_id, filters, group_by, window)
+
+        w = len(group_by)  # keys, then events, the counters, media payout and paid events
+        return [
+            ReportRow(tuple(row[:w]), totals_from_row(row[w + 1 : w + 9]), row[w + 9], row[w + 10])
+            for row in self._fetch(build)
+        ]
+
+    def late_daily_totals(
+        self,
+        account_id: int | None,
+        tz: str,
+        first_late_ids: Mapping[date, int],
+        *,
+        filters: Mapping[str, int | None],
+    ) -> list[LateDay]:
+        """Per local day, the totals of its events logged after the given id (see `report_queries`)."""
+        self._check_time_zone(tz)
+        if not first_late_ids:
+            return []
+
+        def build(snapshot: Snapshot, cached: _Cached) -> tuple[str, dict[str, Any]]:
+            # Compacted segments: only their delayed events (kept apart by the rollup) can be late.
+            raw, delayed = [], []
+            for path in snapshot.parquet:
+                rollup = snapshot.rollups.get(path)
+                kept = None if rollup is None else rollup.directory / DELAYED_FILE
+                if kept is not None and kept.exists():
+                    delayed.append(kept)
+                else:
+                    raw.append(path)
+            source = source_sql(snapshot.jsonl, raw + delayed, snapshot.jsonl_rows)
+            return late_daily_query(source, account_id, tz, first_late_ids, filters)
+
+        return [LateDay(row[0], row[1], totals_from_row(row[2:])) for row in self._fetch(build)]
+
+    def export_events(
+        self,
+        account_id: int,
+        event_types: tuple[str, ...],
+        start: datetime,
+        end: datetime,
+        target: Path,
+        file_format: str,
+        *,
+        campaign_id: int | None = None,
+    ) -> int:
+        """Write the rows to `target` with DuckDB COPY, which streams them (memory stays flat
+        whatever the count); returns how many were written."""
+        if file_format not in ("csv", "parquet"):
+            raise ValueError(f"unknown export format {file_format!r}")
+        window = (_instant(start, "start"), _instant(end, "end"))
+        parquet = file_format == "parquet"
+        options = "FORMAT parquet, COMPRESSION zstd" if parquet else "FORMAT csv, HEADER true"
+
+        def work(snapshot: Snapshot, cached: _Cached, cursor: duckdb.DuckDBPyConnection) -> int:
+            # A connection of its own, bounded: rows stream through in any order (keeping the
+            # insertion order would buffer them), and the store's caches stay out of reach. JSON
+            # segments are read from their pinned files, not the tail index of this connection.
+            source = source_sql(snapshot.jsonl, snapshot.parquet)
+            select = export_select(source, account_id, event_types, window, campaign_id)
+            path = "'" + str(target).replace("'", "''") + "'"
+            with duckdb.connect(":memory:", config=_EXPORT_CONFIG) as con:
+                row = con.execute(f"COPY ({select}) TO {path} ({options})").fetchone()
+            return int(row[0]) if row else 0
+
+        return self._on_snapshot(work)
 
     def find_event(self, event_id: int, around: datetime, slack: timedelta = _FIND_SLACK) -> Event | None:
         """The event with id `event_id`, written within `slack` of `around` (which lets DuckDB skip

@@ -29,6 +29,7 @@ from typing import Final
 
 import duckdb
 
+from auctera.domain.ids import EPOCH_MS
 from auctera.events.buckets import BUCKET_MICROS, bucket_sql
 from auctera.events.layout import (
     JOURNAL,
@@ -41,6 +42,16 @@ from auctera.events.layout import (
     fsync_dir,
     fsync_file,
 )
+from auctera.events.report_rollups import (
+    ATTRS_EXTRACTED,
+    DELAYED_FILE,
+    EXTRACTED_DIMENSIONS,
+    REPORT_COUNTER_NAMES,
+    REPORT_GRAINS,
+    REPORT_MONEY,
+    delayed_sql,
+    raw_report_aggregates,
+)
 from auctera.events.sql import COUNTER_NAMES, COUNTERS, parquet_select, raw_aggregates, sql_string
 
 log = logging.getLogger(__name__)
@@ -48,13 +59,14 @@ log = logging.getLogger(__name__)
 _INT64_MAX: Final = 2**63 - 1
 _MONEY: Final = tuple(name for name, aggregate, _ in COUNTERS if aggregate != "count(*)")
 _VALUES: Final = ("events", *COUNTER_NAMES)  # columns after keys and span, as in raw_aggregates
-_COUNTS: Final = tuple(name for name in _VALUES if name not in _MONEY)
 # Keys, and sort orders for row-group pruning: by account, then time.
 _BUCKET_KEYS: Final = "account_id, campaign_id, publisher_id, currency, bucket"
 _BUCKET_ORDER: Final = "account_id, bucket, campaign_id, publisher_id, currency"
 _CAMPAIGN_BUCKET_KEYS: Final = "account_id, campaign_id, currency, bucket"
 _CAMPAIGN_BUCKET_ORDER: Final = "account_id, bucket, campaign_id, currency"
 _TOTALS_KEYS: Final = "account_id, campaign_id, currency"
+# The report grains (see `report_rollups`): dimensions from columns and attrs, per segment.
+_REPORT_VALUES: Final = ("events", *REPORT_COUNTER_NAMES)
 
 
 def build_rollup(layout: Layout, con: duckdb.DuckDBPyConnection, segment: Segment, source: Path) -> Rollup:
@@ -84,6 +96,8 @@ def build_rollup(layout: Layout, con: duckdb.DuckDBPyConnection, segment: Segmen
     for file, keys, order in coarser:
         groups = f"SELECT {keys}, {sums} FROM read_parquet({sql_string(str(buckets))}) GROUP BY ALL"
         _write(con, groups, keys, span, order, temporary / file.name)
+    _write_report_grains(con, source, span, temporary)
+    _write_delayed(con, source, temporary / DELAYED_FILE)
     for name in os.listdir(temporary):
         fsync_file(temporary / name)
     fsync_dir(temporary)
@@ -111,6 +125,35 @@ def build_missing_rollups(layout: Layout, con: duckdb.DuckDBPyConnection) -> int
     return built
 
 
+def build_missing_report_grains(layout: Layout, con: duckdb.DuckDBPyConnection) -> int:
+    """Add the report grains to rollups built before they existed (written under hidden names,
+    fsynced, renamed in: readers use a file only once it is whole). Returns how many gained them."""
+    built = 0
+    for rollup in layout.rollups().values():
+        missing = [name for name in (*REPORT_GRAINS, DELAYED_FILE) if not (rollup.directory / name).exists()]
+        source = layout.path(PARQUET, rollup.segment)
+        if not missing or not source.exists():
+            continue
+        span = f"{rollup.span_start}::BIGINT AS span_start, {rollup.span_end}::BIGINT AS span_end"
+        try:
+            grains = tuple(name for name in missing if name in REPORT_GRAINS)
+            if grains:
+                _write_report_grains(con, source, span, rollup.directory, grains, suffix=".tmp")
+            if DELAYED_FILE in missing:
+                _write_delayed(con, source, rollup.directory / f"{DELAYED_FILE}.tmp")
+            for name in missing:
+                temporary = rollup.directory / f"{name}.tmp"
+                fsync_file(temporary)
+                os.rename(temporary, rollup.directory / name)
+            fsync_dir(rollup.directory)
+            built += 1
+        except (duckdb.Error, OSError):  # that segment stays read raw by reports
+            log.exception("building the report grains of %s failed", rollup.segment.stem)
+            for name in missing:
+                (rollup.directory / f"{name}.tmp").unlink(missing_ok=True)
+    return built
+
+
 def remove_stray_rollups(layout: Layout) -> None:
     """Delete temporary rollup directories and rollups whose segment is gone from every stage."""
     directory = layout.stage_dir(ROLLUPS)
@@ -135,8 +178,63 @@ def _bucket_span(con: duckdb.DuckDBPyConnection, source: Path) -> tuple[int, int
     return row[0] // BUCKET_MICROS, row[1] // BUCKET_MICROS
 
 
+def _write_delayed(con: duckdb.DuckDBPyConnection, source: Path, target: Path) -> None:
+    """The segment's events logged a day or more after they happened, whole (usually none)."""
+    con.execute(
+        f"COPY ({parquet_select([source])} WHERE {delayed_sql(EPOCH_MS)}) "
+        f"TO {sql_string(str(target))} (FORMAT parquet, COMPRESSION zstd)"
+    )
+
+
+def _write_report_grains(
+    con: duckdb.DuckDBPyConnection,
+    source: Path,
+    span: str,
+    directory: Path,
+    names: tuple[str, ...] = tuple(REPORT_GRAINS),
+    *,
+    suffix: str = "",
+) -> None:
+    """Write the report grains `names` of `source` into `directory` (as `<name><suffix>`).
+
+    The events are summed once at every dimension together (the JSON attrs parsed once per
+    event), into a temporary table each grain then sums again: a query per grain over the raw
+    events would parse them once per grain, and `_write` reads its input twice.
+    """
+    every = list(dict.fromkeys(d for name in names for d in REPORT_GRAINS[name]))
+    keyed = ", ".join(f"{EXTRACTED_DIMENSIONS[d]} AS {d}" for d in every)
+    events = (
+        f"SELECT account_id, {keyed}, type, ivt, cost_micros, revenue_micros, payout_micros "
+        f'FROM (SELECT *, {ATTRS_EXTRACTED} FROM ({parquet_select([source])})) WHERE "at" IS NOT NULL'
+    )
+    sums = ", ".join(f"sum({c}) AS {c}" for c in _REPORT_VALUES)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE report_finest AS "
+        f"SELECT account_id, {', '.join(every)}, {raw_report_aggregates()} FROM ({events}) GROUP BY ALL"
+    )
+    try:
+        for name in names:
+            keys = f"account_id, {', '.join(REPORT_GRAINS[name])}"
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE report_grain AS SELECT {keys}, {sums} "
+                "FROM report_finest GROUP BY ALL"
+            )
+            order = "account_id, campaign_id, publisher_id"
+            target = directory / f"{name}{suffix}"
+            _write(con, "SELECT * FROM report_grain", keys, span, order, target, _REPORT_VALUES, REPORT_MONEY)
+    finally:
+        con.execute("DROP TABLE IF EXISTS report_grain; DROP TABLE IF EXISTS report_finest")
+
+
 def _write(
-    con: duckdb.DuckDBPyConnection, groups: str, keys: str, span: str, order: str, target: Path
+    con: duckdb.DuckDBPyConnection,
+    groups: str,
+    keys: str,
+    span: str,
+    order: str,
+    target: Path,
+    values: tuple[str, ...] = _VALUES,
+    money: tuple[str, ...] = _MONEY,
 ) -> None:
     """Write the rows of `groups` (keys, then `_VALUES` as sums of any width) to `target` as int64.
 
@@ -144,17 +242,17 @@ def _write(
     units) becomes n rows: row `part` holds the next int64-sized slice of each sum, and the
     counts go to part 0 only.
     """
-    fits = " AND ".join(f"{m} BETWEEN {-_INT64_MAX - 1} AND {_INT64_MAX}" for m in _MONEY)
-    slices_needed = ", ".join(f"(abs({m}) + {_INT64_MAX - 1}) // {_INT64_MAX}" for m in _MONEY)
-    counts = ", ".join(f"(CASE WHEN part = 0 THEN {c} ELSE 0 END)::BIGINT AS {c}" for c in _COUNTS)
+    counted = tuple(name for name in values if name not in money)
+    fits = " AND ".join(f"{m} BETWEEN {-_INT64_MAX - 1} AND {_INT64_MAX}" for m in money)
+    slices_needed = ", ".join(f"(abs({m}) + {_INT64_MAX - 1}) // {_INT64_MAX}" for m in money)
+    counts = ", ".join(f"(CASE WHEN part = 0 THEN {c} ELSE 0 END)::BIGINT AS {c}" for c in counted)
     rest = "greatest(abs({m}) - part::HUGEINT * {max}, 0)"  # of |sum| once the earlier parts are taken
     slices = ", ".join(
-        f"(sign({m}) * least({_INT64_MAX}, {rest.format(m=m, max=_INT64_MAX)}))::BIGINT AS {m}"
-        for m in _MONEY
+        f"(sign({m}) * least({_INT64_MAX}, {rest.format(m=m, max=_INT64_MAX)}))::BIGINT AS {m}" for m in money
     )
     rows = (
         f"WITH groups AS ({groups})\n"
-        f"SELECT {keys}, {', '.join(f'{v}::BIGINT AS {v}' for v in _VALUES)}\n"
+        f"SELECT {keys}, {', '.join(f'{v}::BIGINT AS {v}' for v in values)}\n"
         f"FROM groups WHERE {fits}\n"
         "UNION ALL\n"
         f"SELECT {keys}, {counts}, {slices}\n"
@@ -163,6 +261,6 @@ def _write(
     )
     # Snappy, not zstd: rollups are small and read on every list page, and it decodes faster.
     con.execute(
-        f"COPY (SELECT {keys}, {span}, {', '.join(_VALUES)} FROM ({rows}) ORDER BY {order}) "
+        f"COPY (SELECT {keys}, {span}, {', '.join(values)} FROM ({rows}) ORDER BY {order}) "
         f"TO {sql_string(str(target))} (FORMAT parquet, COMPRESSION snappy)"
     )

@@ -61,6 +61,7 @@ from auctera.domain.auction import (
     pacing_participation,
     run_auction,
 )
+from auctera.domain.audiences import Targets
 from auctera.domain.budgets import Caps, Spend, auto_daily_pacing, day_fraction, local_day, remaining_micros
 from auctera.domain.click_tokens import ClickToken
 from auctera.domain.click_tokens import Placement as TokenPlacement
@@ -110,6 +111,10 @@ class DecisionRequest:
     pricing: Pricing = Pricing.SECOND_PRICE
     ip: str | None = None
     user_agent: str | None = None
+    # Who is looking, for audience targeting: the visitor's uid (as on tracking events) and
+    # member keys of identifiers the page knows (`domain.audiences.member_key`).
+    uid: str | None = None
+    identifiers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +208,7 @@ class _Pool:
     unpriced: list[tuple[Bidder, ListedProduct]] = field(default_factory=list)  # no rate: lose
     offers: list[_Offer] = field(default_factory=list)
     headroom_due: float = float("-inf")
+    targets: dict[int, Targets] = field(default_factory=dict)  # audience targeting, by line item/campaign
     throttled: bool = False  # some offer's even-pacing participation is below 1
 
 
@@ -289,7 +295,7 @@ class AuctionService:
             return Decision(auction_id, [], ivt=True)
         self._with_headroom(pool)
         fits = page_filter(request.page, (o.product for o in pool.offers))
-        offers = [o for o in pool.offers if fits(o.product)]
+        offers = self._audience_eligible([o for o in pool.offers if fits(o.product)], pool, request)
         unpriced = [u for u in pool.unpriced if fits(u[1])]
         served: list[Served] = []
         result = None
@@ -526,6 +532,14 @@ class AuctionService:
             # In USD, the currency the merchants' prices are shown in: a product without a rate to
             # USD cannot serve (nor can a bidder without one bid).
             pool = self._pool(uow, inventory, SMARTLINK_CURRENCY)
+        if pool.targets:  # a SmartLink click names no visitor: it is in no audience
+            none, nobody = Targets(), frozenset[int]()
+            pool.pairs = [
+                p
+                for p in pool.pairs
+                if pool.targets.get(p.bidder.id, none).admits(nobody)
+                and pool.targets.get(p.bidder.campaign_id, none).admits(nobody)
+            ]
         return _LinkAuction(link, f"{TokenPlacement.SMARTLINK.value}:{link.account_id}", pool)
 
     def _load_retail_pool(self, retailer_id: int) -> _Pool:
@@ -564,7 +578,32 @@ class AuctionService:
             )
             prices.setdefault(b.id, []).append(price)
         pairs = [_priced(b, p, currency, rates, sum(prices[b.id]) // len(prices[b.id])) for b, p in priced]
-        return _Pool(pairs, inventory.merchants, currency, rates, unpriced)
+        targets = uow.audiences.targets(sorted({s for b, _ in priced for s in (b.id, b.campaign_id)}))
+        return _Pool(pairs, inventory.merchants, currency, rates, unpriced, targets=targets)
+
+    def _audience_eligible(self, offers: list[_Offer], pool: _Pool, request: DecisionRequest) -> list[_Offer]:
+        """The offers whose line item and campaign admit the visitor by their audience targeting:
+        in one of the included audiences (when any), in none of the excluded ones. One membership
+        read per auction, only when some bidder of the pool targets audiences."""
+        if not pool.targets:
+            return offers
+        member_of: frozenset[int] = frozenset()
+        if request.uid or request.identifiers:
+            with self._uow(read_only=True) as uow:
+                member_of = uow.audiences.memberships(request.identifiers, request.uid)
+        none = Targets()
+        return [
+            o
+            for o in offers
+            if pool.targets.get(o.bidder.id, none).admits(member_of)
+            and pool.targets.get(o.bidder.campaign_id, none).admits(member_of)
+        ]
+
+    def targeting_changed(self) -> None:
+        """Audience targeting changed: the cached pools are reloaded (in this process at once,
+        in other workers within `inventory_seconds`)."""
+        self._retail_pools.expire_all()
+        self._links.expire_all()
 
     def _with_headroom(self, pool: _Pool) -> bool:
         """Recompute the pool's offers (remaining caps, pacing) when older than `pool_seconds`;

@@ -16,6 +16,7 @@ import pycountry
 
 from auctera.domain import compliance
 from auctera.domain.accounts import Account, AccountKind, Principal, render_account_id
+from auctera.domain.audiences import Targets
 from auctera.domain.campaigns import (
     LIVE,
     Budget,
@@ -96,7 +97,7 @@ class CampaignService:
 
     def get(self, principal: Principal, campaign_id: int) -> Campaign:
         with self._uow(read_only=True) as uow:
-            return self._visible(uow, principal, campaign_id)
+            return _with_audiences(uow, self._visible(uow, principal, campaign_id))
 
     def list_campaigns(self, principal: Principal, query: CampaignQuery) -> CampaignPage:
         if not 1 <= query.limit <= MAX_PAGE:
@@ -187,6 +188,7 @@ class CampaignService:
             campaign = fields.apply(blank)
             self._validate(campaign, owner, now, end_date_set=campaign.end_date is not None)
             uow.campaigns.add(campaign)
+            _save_audiences(uow, campaign, None)
             uow.commit()
         return campaign
 
@@ -204,7 +206,7 @@ class CampaignService:
         """
         now = self._clock()
         with self._uow() as uow:
-            before = self._visible(uow, principal, campaign_id, for_update=True)
+            before = _with_audiences(uow, self._visible(uow, principal, campaign_id, for_update=True))
             ensure_editable(before)
             after = fields.apply(before)
             account = self._account(uow, before.account_id)
@@ -221,6 +223,7 @@ class CampaignService:
             if after != before:
                 after = replace(after, updated_at=now)
                 uow.campaigns.update(after)
+                _save_audiences(uow, after, before)
             uow.commit()
         return after
 
@@ -251,6 +254,21 @@ class CampaignService:
             uow.campaigns.update(campaign)
             uow.commit()
         return campaign
+
+    def rereview(self, campaign_id: int) -> Campaign | None:
+        """The review again after something it checks changed outside the campaign (its creatives):
+        a pending or rejected campaign that now passes goes active, a live one that fails is
+        rejected. Archived campaigns are left alone."""
+        with self._uow() as uow:
+            campaign = uow.campaigns.get(campaign_id, for_update=True)
+            if campaign is None or campaign.status is CampaignStatus.ARCHIVED:
+                return campaign
+            account = self._account(uow, campaign.account_id)
+            reasons = compliance.review(campaign, self._review_context(uow, campaign, account))
+            reviewed = record_review(campaign, reasons, self._clock())
+            uow.campaigns.update(reviewed)
+            uow.commit()
+        return reviewed
 
     def review_pending(self, limit: int = 500) -> int:
         """Review what is waiting (after a restart lost the post-commit review); returns how many."""
@@ -374,12 +392,37 @@ class CampaignService:
     def _review_context(uow: UnitOfWork, campaign: Campaign, owner: Account) -> CheckContext:
         host = host_of(campaign.destination_url) if campaign.destination_url else None
         blocked = uow.blocklist.matching(domain_suffixes(host)) if host else frozenset[str]()
-        return CheckContext(COUNTRIES, owner.currency, blocked)
+        return CheckContext(COUNTRIES, owner.currency, blocked, uow.creatives.standing(campaign.id))
 
     @staticmethod
     def _require_network(by: Principal | None) -> None:
         if by is not None and not by.is_network:
             raise Forbidden("only the network operator manages the blocklist")
+
+
+def _with_audiences(uow: UnitOfWork, c: Campaign) -> Campaign:
+    """The campaign with the audiences it targets (kept beside it, in the audience targets)."""
+    found = uow.audiences.targets([c.id]).get(c.id)
+    if found is None:
+        return c
+    t = replace(c.targeting, include_audiences=found.include, exclude_audiences=found.exclude)
+    return replace(c, targeting=t)
+
+
+def _save_audiences(uow: UnitOfWork, c: Campaign, before: Campaign | None) -> None:
+    """Write the campaign's audience targeting when it changed: audiences of its own account."""
+    t = c.targeting
+    wanted = (t.include_audiences, t.exclude_audiences)
+    was = before.targeting if before is not None else None
+    if was is not None and wanted == (was.include_audiences, was.exclude_audiences):
+        return
+    known = {a.id for a in uow.audiences.of_account(c.account_id, [*wanted[0], *wanted[1]])}
+    for name, ids in zip(("include", "exclude"), wanted, strict=True):
+        missing = [i for i in ids if i not in known]
+        if missing:
+            shown = render("aud", missing[0])
+            raise NotFound(f"audience {shown} not found", field=f"targeting.audiences.{name}")
+    uow.audiences.set_targets(c.id, c.account_id, Targets(*wanted))
 
 
 def _domain(text: str) -> str:

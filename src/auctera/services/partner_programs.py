@@ -11,8 +11,10 @@ Who sees what:
 - a program's feeds are its advertiser's catalogs (`feed_ids`); only a channel whose
   application is approved gets feed links, since only it gets working tracking links.
 
-Product feeds are streamed: products are read in keyset batches, one short read transaction
-each, so memory stays flat whatever the catalog's size.
+Product feeds are files (services/feed_files.py): each catalog of a program is rendered once
+per import, per format and link variant, its products read in keyset batches (one short read
+transaction each, memory flat), with a placeholder where each link names the publisher and
+channel; every request streams the file with its own values there.
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Generic, Protocol, TypeVar
+from typing import BinaryIO, Generic, Protocol, TypeVar
 from urllib.parse import quote
 
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import AccountKind, Principal
-from auctera.domain.catalog import Product
+from auctera.domain.catalog import FeedImport, Product
 from auctera.domain.programs import (
     STANDARD_SEGMENT,
     Application,
@@ -43,6 +45,7 @@ from auctera.domain.tracking import MAX_SUB_ID_LENGTH, click_url
 from auctera.errors import AucteraError, Conflict, Forbidden, NotFound
 from auctera.services.campaigns import COUNTRIES
 from auctera.services.clock import Clock
+from auctera.services.feed_files import FeedFiles
 from auctera.services.offers import EPC_WINDOW, epc
 from auctera.services.ports import (
     ChannelApplication,
@@ -56,7 +59,10 @@ from auctera.services.ports import (
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
-FEED_BATCH = 1000  # products per read transaction while a feed streams
+FEED_BATCH = 1000  # products per read transaction while a feed file is rendered
+# Part of every feed file's version: bump it when a format's rendering changes, so every file
+# is rendered again.
+FEED_FILES_VERSION = 1
 MAX_CACHED_COUNTS = 100_000
 _QUARTER_HOUR = timedelta(minutes=15)
 T = TypeVar("T")
@@ -130,14 +136,32 @@ class FeedItem:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedPart:
+    """One catalog of a feed, and the version of its rendered files: it changes whenever their
+    contents would (a new import or its progress, the product count, the program's settings
+    that rows show, the links' base)."""
+
+    retailer_id: int
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
 class ProductFeed:
-    """A feed about to stream: its figures now, its products as they are read."""
+    """A feed about to be served: its figures now, the catalogs its files render."""
 
     listed: ListedProgram
     channel_id: int
     count: int
     last_updated: datetime | None
-    batches: Iterator[list[FeedItem]]
+    parts: tuple[FeedPart, ...]
+    set_epi: bool
+    gt: bool
+    link_base: str  # the click link up to the part naming publisher and channel
+    channel_links: str  # that part, `p=…&ch=…`: what a file's placeholder stands for
+
+
+# Renders one catalog's products (with their links) as a format's file body.
+RenderItems = Callable[[Iterator[list[FeedItem]], ListedProgram], Iterator[bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +233,16 @@ def feed_signature(secret: bytes, program_id: int, channel_id: int, feed_id: int
     return hmac.new(secret, message, hashlib.sha256).hexdigest()[:32]
 
 
+def _import_key(record: FeedImport | None) -> tuple[int, str, int] | None:
+    """What a catalog's latest import looked like: products change only while one runs, so the
+    catalog is as it was while this stays the same."""
+    return None if record is None else (record.id, record.status.value, record.rows_read)
+
+
+def _version(*facts: object) -> str:
+    return hashlib.sha256(repr(facts).encode()).hexdigest()[:20]
+
+
 def _next_quarter_hour(now: datetime) -> datetime:
     # As /v2/offers: the same EPC window for 15 minutes lets the event store answer from cache.
     return now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0) + _QUARTER_HOUR
@@ -226,8 +260,10 @@ class PartnerProgramService:
         tracking_url: str,
         feed_secret: bytes,
         decide: Decide,
+        feed_files: FeedFiles,
     ) -> None:
         self._uow = uow
+        self._files = feed_files
         self._clock = clock
         self._events = events
         self._tracking_url = tracking_url
@@ -340,8 +376,7 @@ class PartnerProgramService:
         found: dict[int, int] = {}
         stale: dict[int, tuple[int, str, int] | None] = {}
         for retailer_id in retailer_ids:
-            record = latest.get(retailer_id)
-            key = (record.id, record.status.value, record.rows_read) if record else None
+            key = _import_key(latest.get(retailer_id))
             cached = self._counts.get(retailer_id)
             if key is not None and cached is not None and cached[0] == key:
                 found[retailer_id] = cached[1]
@@ -441,31 +476,58 @@ class PartnerProgramService:
                     field="channelId",
                 )
             feeds = self._feeds(uow, [listed])[program.id]
-        chosen = [f for f in feeds if feed_id is None or f.id == feed_id]
+            chosen = [f for f in feeds if feed_id is None or f.id == feed_id]
+            latest = uow.feed_imports.latest([f.id for f in chosen])
         stamps = [f.last_updated for f in chosen if f.last_updated is not None]
-        prefix = click_url(self._tracking_url, program.id, publisher_id, channel_id)
+        link = click_url(self._tracking_url, program.id, publisher_id, channel_id)
+        # Its query is `o=…&p=…&ch=…` (link_query's order): all but the program is the channel's.
+        channel_links = link.rsplit("?", 1)[1].split("&", 1)[1]
+        link_base = link.removesuffix(channel_links)
+        settings = (FEED_FILES_VERSION, program.id, program.market, listed.currency, link_base, set_epi, gt)
         return ProductFeed(
             listed=listed,
             channel_id=channel_id,
             count=sum(f.products for f in chosen),
             last_updated=max(stamps) if stamps else None,
-            batches=self._batches([f.id for f in chosen], prefix, set_epi=set_epi, gt=gt),
+            parts=tuple(
+                FeedPart(f.id, _version(*settings, f.products, _import_key(latest.get(f.id)))) for f in chosen
+            ),
+            set_epi=set_epi,
+            gt=gt,
+            link_base=link_base,
+            channel_links=channel_links,
         )
 
-    def _batches(
-        self, feed_ids: Sequence[int], prefix: str, *, set_epi: bool, gt: bool
-    ) -> Iterator[list[FeedItem]]:
-        for retailer_id in feed_ids:
-            after = None
-            while True:
-                with self._uow(read_only=True) as uow:
-                    rows = uow.products.after(retailer_id, after, FEED_BATCH)
-                if not rows:
-                    break
-                yield [FeedItem(p, product_link(prefix, p, set_epi=set_epi, gt=gt)) for p in rows]
-                if len(rows) < FEED_BATCH:
-                    break
-                after = rows[-1].id
+    def feed_files(self, feed: ProductFeed, suffix: str, render: RenderItems) -> list[BinaryIO]:
+        """The feed's files in one format (`suffix`), one per catalog, open at their headers:
+        rendered first where the catalog changed since (or was never rendered)."""
+        stem = f"{feed.listed.program.id}-epi{int(feed.set_epi)}-gt{int(feed.gt)}"
+        opened: list[BinaryIO] = []
+        try:
+            for part in feed.parts:
+
+                def body(placeholder: str, retailer_id: int = part.retailer_id) -> Iterator[bytes]:
+                    items = self._batches(retailer_id, feed.link_base + placeholder, feed.set_epi, feed.gt)
+                    return render(items, feed.listed)
+
+                opened.append(self._files.open(str(part.retailer_id), stem, part.version, suffix, body))
+        except BaseException:
+            for file in opened:
+                file.close()
+            raise
+        return opened
+
+    def _batches(self, retailer_id: int, prefix: str, set_epi: bool, gt: bool) -> Iterator[list[FeedItem]]:
+        after = None
+        while True:
+            with self._uow(read_only=True) as uow:
+                rows = uow.products.after(retailer_id, after, FEED_BATCH)
+            if not rows:
+                return
+            yield [FeedItem(p, product_link(prefix, p, set_epi=set_epi, gt=gt)) for p in rows]
+            if len(rows) < FEED_BATCH:
+                return
+            after = rows[-1].id
 
     @staticmethod
     def _channel_standing(

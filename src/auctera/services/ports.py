@@ -9,9 +9,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import BinaryIO, Protocol
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
 
 from auctera.domain.accounts import AccessToken, Account, ApiKey, OAuthClient
+from auctera.domain.audiences import Audience, PixelRule, SyncJob, Targets
 from auctera.domain.bids import (
     AdSet,
     BatchPhase,
@@ -32,10 +34,13 @@ from auctera.domain.campaigns import Campaign, CampaignStatus, CampaignType
 from auctera.domain.catalog import FeedBatch, FeedFormat, FeedImport, Product, ProductFields, Retailer
 from auctera.domain.compliance import BlockedDomain
 from auctera.domain.conversions import Conversion
+from auctera.domain.creatives import Asset, CreativeStanding, Format, MediaFacts, ScanResult
+from auctera.domain.dco import Template, VariantStats
 from auctera.domain.events import DailyTotals, Event, Totals
 from auctera.domain.fraud import RangeHit
 from auctera.domain.line_items import Circumstances, LineItem
 from auctera.domain.programs import Application, ApprovalStatus, Channel, CommissionType, Program, Segment
+from auctera.domain.reports import ExportJob
 from auctera.domain.webhooks import Delivery, DeliveryState, PostbackStatus, PublisherPostback
 
 
@@ -245,6 +250,9 @@ class UnitOfWork(Protocol):
     programs: ProgramRepository
     channels: ChannelRepository
     bids: BidRepository
+    creatives: CreativeRepository
+    audiences: AudienceRepository
+    exports: ExportRepository
 
     def __enter__(self) -> UnitOfWork: ...
 
@@ -1048,3 +1056,240 @@ class BidPartner(Protocol):
         ...
 
     def delete(self, batch_id: str, keys: Sequence[PartnerBidKey]) -> BatchResult: ...
+
+
+# --- audiences (issue 8) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeCounts:
+    members: int
+    links: int
+    jobs: int
+
+
+class AudienceRepository(Protocol):
+    def add(self, audience: Audience) -> None: ...
+
+    def get(
+        self, audience_id: int, account_id: int | None = None, *, for_update: bool = False
+    ) -> Audience | None: ...
+
+    def page(self, account_id: int, before_id: int | None, limit: int) -> list[Audience]: ...
+
+    def of_account(self, account_id: int, ids: Sequence[int]) -> list[Audience]: ...
+
+    def update(self, audience: Audience) -> None:
+        """Everything but the members: status, counts, sketch, lookalike figures, error."""
+
+    def delete(self, audience_id: int) -> PurgeCounts:
+        """The audience, its members, identity links, pending sync jobs and staged identifiers."""
+
+    def add_purge(
+        self, audience: Audience, counts: PurgeCounts, paused: Sequence[int], at: datetime
+    ) -> None: ...
+
+    def purged(self, account_id: int, audience_id: int) -> bool: ...
+
+    def pixel_audiences(self, *, new_only: bool = False) -> list[Audience]: ...
+
+    def building_lookalikes(self) -> list[Audience]: ...
+
+    # members and identity links
+    def add_members(self, audience_id: int, keys: Sequence[str]) -> None: ...
+
+    def remove_members(self, audience_id: int, keys: Sequence[str]) -> None: ...
+
+    def clear_members(self, audience_id: int) -> None: ...
+
+    def add_links(self, audience_id: int, links: Sequence[tuple[str, str]]) -> None:
+        """(member key, visitor uid) pairs the event log knows."""
+
+    def users(self, audience_id: int) -> Iterable[str]:
+        """Each member as users: its linked visitors (`u:` keys), else the member key itself."""
+
+    def counts(self, audience_id: int) -> tuple[int, int]:
+        """(members, members with a visitor: linked ones, and `u:` keys)."""
+
+    def memberships(self, keys: Sequence[str], uid: str | None) -> frozenset[int]:
+        """The audiences holding one of `keys` as a member, or linked to visitor `uid`."""
+
+    # sync jobs
+    def add_job(self, job: SyncJob, chunks: Iterable[str]) -> None:
+        """The job and its staged chunks (member keys, one a line), in this transaction."""
+
+    def job(self, job_id: int, account_id: int | None = None) -> SyncJob | None: ...
+
+    def job_by_key(self, account_id: int, job_key: str) -> SyncJob | None: ...
+
+    def claim_job(self, now: datetime, lease: timedelta, token: int) -> SyncJob | None:
+        """The oldest queued or running job whose lease ran out, leased to `token`."""
+
+    def chunk(self, job_id: int, seq: int) -> list[str]: ...
+
+    def update_job(self, job: SyncJob, token: int, lease_until: datetime | None) -> bool:
+        """False when the job is no longer leased to `token` (another worker took it over)."""
+
+    def open_jobs(self) -> int: ...
+
+    # targeting
+    def set_targets(self, subject_id: int, account_id: int, targets: Targets) -> None: ...
+
+    def targets(self, subject_ids: Sequence[int]) -> dict[int, Targets]: ...
+
+    def subjects_targeting(self, audience_id: int) -> list[int]: ...
+
+
+class AudienceGraph(Protocol):
+    """The event log read for audiences (events/audiences.py)."""
+
+    def visitors_of(self, account_id: int, hashes: Sequence[str]) -> list[tuple[str, str]]:
+        """(hash, uid) for every visitor the log saw with one of the hashed emails or phones."""
+
+    def pixel_visitors(self, account_id: int, rule: PixelRule, now: datetime) -> list[str]: ...
+
+    def visitor_features(self, account_id: int, since: datetime) -> list[tuple[Any, ...]]:
+        """Per visitor: (uid, publisher, country, device, hour of day, campaign, impressions,
+        clicks, conversions), each categorical the visitor's most frequent one."""
+
+
+# --- reports and exports (issue 7) ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    """Report figures for one key (`keys`: the asked dimensions' values, in order). Money in micros."""
+
+    keys: tuple[object, ...]
+    totals: Totals
+    media_payout_micros: int  # paid for impressions and clicks: the clearing prices summed
+    paid_events: int  # impressions and clicks paid for
+
+
+@dataclass(frozen=True, slots=True)
+class LateDay:
+    """A local day's totals of the events logged after the day became final (a restatement)."""
+
+    day: date
+    last_id: int  # the latest such event's id (when it was logged)
+    totals: Totals
+
+
+class EventReports(Protocol):
+    """The report queries of the event log (adapter: events/duckdb_store.py; see docs/api-v2-reports.md)."""
+
+    def report_totals(
+        self,
+        account_id: int | None,
+        group_by: Sequence[str],
+        *,
+        filters: Mapping[str, int | None],
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[ReportRow]:
+        """Figures per `group_by` among campaign_id, publisher_id, creative_id, variant, ssp, domain,
+        app_bundle, currency; events start <= at < end (None: all time) matching `filters`."""
+        ...
+
+    def late_daily_totals(
+        self,
+        account_id: int | None,
+        tz: str,
+        first_late_ids: Mapping[date, int],
+        *,
+        filters: Mapping[str, int | None],
+    ) -> list[LateDay]:
+        """Per local day, the totals of its events whose id is at least the day's given id."""
+        ...
+
+    def export_events(
+        self,
+        account_id: int,
+        event_types: tuple[str, ...],
+        start: datetime,
+        end: datetime,
+        target: Path,
+        file_format: str,
+        *,
+        campaign_id: int | None = None,
+    ) -> int:
+        """Write the account's events of these types (start <= at < end) to `target` as `csv` or
+        `parquet`, streamed; returns the number of rows written."""
+        ...
+
+
+# --- creatives (issue 8 §2) ------------------------------------------------------------------
+
+
+class CreativeRepository(Protocol):
+    def add(self, asset: Asset) -> None:
+        """The asset, its audit and its campaign links."""
+        ...
+
+    def get(self, asset_id: int, account_id: int | None = None) -> Asset | None:
+        """A live (not deleted) asset; `account_id` scopes it to its owner."""
+        ...
+
+    def set_trackers(
+        self, asset_id: int, clicks: Sequence[str], impressions: Sequence[str], now: datetime
+    ) -> None: ...
+
+    def mark_deleted(self, asset_id: int, now: datetime) -> None: ...
+
+    def standing(self, campaign_id: int) -> CreativeStanding | None:
+        """The campaign's live creatives by audit status; None when it has none."""
+        ...
+
+    def add_template(self, template: Template) -> None: ...
+
+    def get_template(self, template_id: int, account_id: int | None = None) -> Template | None: ...
+
+
+class AssetStore(Protocol):
+    """Where asset files live (a directory under the data dir)."""
+
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+class MalwareScanner(Protocol):
+    def scan(self, data: bytes) -> ScanResult: ...
+
+
+class MediaInspector(Protocol):
+    """Decoding and probing content (Pillow, ffprobe); MediaRefused when it cannot be used."""
+
+    def clean_image(self, data: bytes, fmt: Format) -> tuple[bytes, MediaFacts]:
+        """The image re-encoded without metadata, after the decompression-bomb guard."""
+        ...
+
+    def probe_video(self, data: bytes) -> MediaFacts: ...
+
+
+class VariantStatsSource(Protocol):
+    def variant_stats(self, account_id: int, creative_id: int) -> dict[str, VariantStats]:
+        """Impressions, clicks and conversions (not IVT) per variant of one creative, from the log."""
+        ...
+
+
+class ExportRepository(Protocol):
+    """Report export jobs (adapter: store/repositories/exports.py)."""
+
+    def add(self, job: ExportJob) -> None: ...
+
+    def get(self, job_id: int, *, account_id: int | None = None) -> ExportJob | None:
+        """The job, when it belongs to `account_id` (None: any account)."""
+        ...
+
+    def update(self, job: ExportJob) -> None: ...
+
+    def claim(self, now: datetime, lease_until: datetime) -> ExportJob | None:
+        """Take the oldest queued job (or a running one whose lease ran out) until `lease_until`."""
+        ...
+
+    def completed_before(self, before: datetime, limit: int) -> list[ExportJob]: ...
+
+    def delete_finished_before(self, before: datetime) -> int: ...

@@ -248,6 +248,8 @@ class TrackingService:
             own["channel_id"] = link.channel_id
         if link.epi is not None:
             own["epi"] = link.epi
+        if link.variant is not None:  # the DCO variant shown, for the bandit and the creative report
+            own["variant"] = link.variant
         visitor = Visitor.of(request, uid, verdict, own, self._countries, self._country_of_ip)
         return Event(
             id=event_id,
@@ -256,6 +258,7 @@ class TrackingService:
             account_id=campaign.account_id,
             campaign_id=campaign.id,
             publisher_id=link.publisher_id,
+            creative_id=link.creative_id,
             country=visitor.country,
             device_type=visitor.device_type,
             click_id=click_id,

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -671,4 +672,196 @@ bid_batches = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_bid_batches_open", "phase", "next_attempt_at"),
     Index("ix_bid_batches_network", "network_id", "phase"),
+)
+
+# --- audiences (issue 8): segments, their members, sync jobs, targeting, purge records -------
+
+# A targetable segment. `source` is crm_sync | pixel_event | lookalike_ml; `rule` defines a
+# pixel-event audience, the lookalike_* columns a lookalike. `sketch` is a serialized compact
+# theta sketch of the members as users (a member matched to visitors counts as them), kept for
+# size and overlap estimates; `size` and `matched` are exact counts of members.
+audiences = Table(
+    "audiences",
+    metadata,
+    Id(),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # ready | building | failed
+    Column("rule", JSON, nullable=True),
+    Column("lookalike_seed_id", BigInteger, nullable=True),
+    Column("lookalike_percent_bp", Integer, nullable=True),  # similarity_percentage in basis points
+    Column("lookalike_geo", JSON, nullable=True),
+    Column("lookalike_auc", Float, nullable=True),
+    Column("size", BigInteger, nullable=False),
+    Column("matched", BigInteger, nullable=False),
+    Column("sketch", LargeBinary, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("refreshed_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_audiences_account", "account_id", "id"),
+)
+
+# Members: `key` is "e:<email_sha256>", "p:<phone_sha256>", "m:<maid>" or "u:<visitor uid>".
+audience_members = Table(
+    "audience_members",
+    metadata,
+    Column("audience_id", BigInteger, ForeignKey("audiences.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(80), primary_key=True),
+    Index("ix_audience_members_key", "key", "audience_id"),  # the auction's membership probe
+)
+
+# Identity links derived from a member hash: the visitors (`uid`) the event log saw with it.
+audience_links = Table(
+    "audience_links",
+    metadata,
+    Column("audience_id", BigInteger, ForeignKey("audiences.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(80), primary_key=True),
+    Column("uid", String(128), primary_key=True),
+    Index("ix_audience_links_uid", "uid", "audience_id"),
+)
+
+# A sync call: its identifiers, hashed on arrival, staged in `audience_sync_chunks` until the
+# worker applies them chunk by chunk (`applied` chunks); a worker holds it while `locked_until`
+# is ahead. `job_key` makes a retried call return the same job.
+audience_sync_jobs = Table(
+    "audience_sync_jobs",
+    metadata,
+    Id(),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("audience_id", BigInteger, ForeignKey("audiences.id", ondelete="CASCADE"), nullable=False),
+    Column("job_key", String(128), nullable=False),
+    Column("action", String(8), nullable=False),  # add | remove | replace
+    Column("state", String(16), nullable=False),  # queued | running | done | failed
+    Column("received", BigInteger, nullable=False),  # identifiers in the call
+    Column("malformed", BigInteger, nullable=False),
+    Column("malformed_samples", JSON, nullable=False),  # [{"index", "type", "reason"}]: no values
+    Column("chunks", Integer, nullable=False),
+    Column("applied", Integer, nullable=False),  # chunks applied so far
+    Column("processed", BigInteger, nullable=False),  # valid identifiers applied so far
+    Column("matched", BigInteger, nullable=False),  # of those, seen with a visitor
+    Column("locked_until", UTCDateTime, nullable=True),
+    Column("lease_token", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    UniqueConstraint("account_id", "job_key"),
+    Index("ix_audience_sync_jobs_open", "state", "id"),
+    Index("ix_audience_sync_jobs_audience", "audience_id", "id"),
+)
+
+audience_sync_chunks = Table(
+    "audience_sync_chunks",
+    metadata,
+    Column("job_id", BigInteger, ForeignKey("audience_sync_jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("member_keys", Text, nullable=False),  # one a line
+)
+
+# Campaigns and line items (`subject_id`: ids are unique across entities) targeting audiences.
+audience_targets = Table(
+    "audience_targets",
+    metadata,
+    Column("subject_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("audience_id", BigInteger, ForeignKey("audiences.id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("exclude", Boolean, nullable=False),
+    Index("ix_audience_targets_audience", "audience_id"),
+)
+
+# What a GDPR/CCPA deletion leaves: that it happened and what it paused, no personal data.
+audience_purges = Table(
+    "audience_purges",
+    metadata,
+    Column("audience_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("members_purged", BigInteger, nullable=False),
+    Column("links_purged", BigInteger, nullable=False),
+    Column("jobs_purged", Integer, nullable=False),
+    Column("paused_campaigns", JSON, nullable=False),
+    Column("purged_at", UTCDateTime, nullable=False),
+    Index("ix_audience_purges_account", "account_id", "purged_at"),
+)
+
+# Creatives (issue 8 §2): uploaded assets and their audits. A deleted asset keeps its row
+# (`deleted_at`, no file) so the events naming it still have a name in the creative report.
+creatives = Table(
+    "creatives",
+    metadata,
+    Id(),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(8), nullable=False),  # image | video | html5
+    Column("format", String(8), nullable=True),  # jpeg | png | gif | mp4 | zip; NULL: never identified
+    Column("filename", String(255), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("storage_key", String(64), nullable=True),  # NULL: nothing stored (malware, deleted)
+    Column("width", Integer, nullable=True),
+    Column("height", Integer, nullable=True),
+    Column("duration_ms", Integer, nullable=True),
+    Column("video_codec", String(16), nullable=True),
+    Column("audio_codec", String(16), nullable=True),
+    Column("status", String(10), nullable=False),  # approved | rejected
+    Column("malware_scan", String(10), nullable=False),
+    Column("iab_category", String(16), nullable=False),
+    Column("findings", JSON, nullable=False),
+    Column("audited_at", UTCDateTime, nullable=False),
+    Column("click_trackers", JSON, nullable=False),
+    Column("impression_trackers", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("deleted_at", UTCDateTime, nullable=True),
+    Index("ix_creatives_account", "account_id", "id"),
+)
+
+# Which campaigns run which creatives: a DSP campaign's review needs an approved one among them.
+creative_campaigns = Table(
+    "creative_campaigns",
+    metadata,
+    Column("creative_id", BigInteger, ForeignKey("creatives.id", ondelete="CASCADE"), primary_key=True),
+    Column("campaign_id", BigInteger, ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_creative_campaigns_campaign", "campaign_id"),
+)
+
+# DCO templates: variables (list values or product-feed fields) whose permutations are served.
+dco_templates = Table(
+    "dco_templates",
+    metadata,
+    Id(),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("variables", JSON, nullable=False),  # [{"name", "values"} | {"name", "feed_field"}]
+    Column("campaign_id", BigInteger, ForeignKey("campaigns.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_dco_templates_account", "account_id", "id"),
+)
+
+# Report exports (issue 7, services/exports.py): one row per requested export; the file lives in
+# data_dir/exports while `status` is completed, and the row stays (expired) once it is removed.
+export_jobs = Table(
+    "export_jobs",
+    metadata,
+    Id(),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("file_format", String(8), nullable=False),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date, nullable=False),
+    Column("campaign_id", BigInteger, nullable=True),
+    Column("status", String(16), nullable=False),  # queued | running | completed | failed | expired
+    Column("progress", Integer, nullable=False),
+    Column("estimated_rows", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=True),
+    Column("file_name", String(255), nullable=True),
+    Column("size_bytes", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("locked_until", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("completed_at", UTCDateTime, nullable=True),
+    Index("ix_export_jobs_status", "status", "created_at"),
+    Index("ix_export_jobs_account", "account_id", "id"),
 )

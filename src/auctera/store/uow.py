@@ -11,6 +11,7 @@ from types import TracebackType
 from sqlalchemy import Connection, Engine
 
 from auctera.store.repositories.accounts import SqlAccountRepository, SqlApiKeyRepository, SqlOAuthRepository
+from auctera.store.repositories.audiences import SqlAudienceRepository
 from auctera.store.repositories.bids import SqlBidRepository
 from auctera.store.repositories.campaigns import SqlBlocklistRepository, SqlCampaignRepository
 from auctera.store.repositories.catalog import (
@@ -19,6 +20,8 @@ from auctera.store.repositories.catalog import (
     SqlRetailerRepository,
 )
 from auctera.store.repositories.conversions import SqlConversionRepository, SqlFxRateRepository
+from auctera.store.repositories.creatives import SqlCreativeRepository
+from auctera.store.repositories.exports import SqlExportRepository
 from auctera.store.repositories.inventory import SqlInventoryRepository, SqlSmartLinkRepository
 from auctera.store.repositories.line_items import SqlLineItemRepository
 from auctera.store.repositories.programs import SqlChannelRepository, SqlProgramRepository
@@ -88,6 +91,9 @@ class SqlUnitOfWork:
         self.programs = SqlProgramRepository(conn)
         self.channels = SqlChannelRepository(conn)
         self.bids = SqlBidRepository(conn)
+        self.exports = SqlExportRepository(conn)
+        self.creatives = SqlCreativeRepository(conn)
+        self.audiences = SqlAudienceRepository(conn)
         return self
 
     def commit(self) -> None:

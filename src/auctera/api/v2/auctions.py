@@ -21,6 +21,8 @@ from auctera.api.v2.schemas import Amount, DecimalJSONRoute, money
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import AccountKind, Principal, render_account_id
 from auctera.domain.auction import Pricing
+from auctera.domain.audiences import member_key
+from auctera.domain.identifiers import InvalidIdentifier
 from auctera.domain.money import to_micros
 from auctera.errors import NotFound, ValidationFailed
 from auctera.services.auctions import (
@@ -54,6 +56,13 @@ class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ip: str | None = Field(default=None, max_length=64, description="the shopper's IP address")
     user_agent: str | None = Field(default=None, max_length=1024, description="the shopper's User-Agent")
+    # Audience targeting (docs/api-v2-audiences.md): who the shopper is, as far as the page knows.
+    uid: str | None = Field(default=None, max_length=128, description="the visitor id of our tracking events")
+    email_sha256: str | None = Field(
+        default=None, max_length=64, description="SHA-256 of the normalised email"
+    )
+    phone_sha256: str | None = Field(default=None, max_length=64, description="SHA-256 of the E.164 phone")
+    maid: str | None = Field(default=None, max_length=36, description="mobile advertising id (IDFA/GAID)")
 
 
 class DecisionIn(BaseModel):
@@ -80,7 +89,21 @@ def _decision_request(body: DecisionIn) -> DecisionRequest:
         pricing=body.pricing,
         ip=user.ip,
         user_agent=user.user_agent,
+        uid=user.uid or None,
+        identifiers=_user_keys(user),
     )
+
+
+def _user_keys(user: UserIn) -> tuple[str, ...]:
+    keys = []
+    for kind in ("email_sha256", "phone_sha256", "maid"):
+        value = getattr(user, kind)
+        if value:
+            try:
+                keys.append(member_key(kind, value))
+            except InvalidIdentifier as exc:
+                raise ValidationFailed(exc.reason, field=f"user.{kind}") from None
+    return tuple(keys)
 
 
 def served_json(s: Served) -> dict[str, Any]:

@@ -1,20 +1,38 @@
-"""/v2/reports: multi-touch attribution of a conversion (seed 000, `GET /v2/reports/mta`).
-See docs/api-v2-reports-mta.md."""
+"""/v2/reports: multi-touch attribution of a conversion (seed 000, `GET /v2/reports/mta`; see
+docs/api-v2-reports-mta.md), and the daily, publisher and creative reports and async exports
+(seed 000, "Reporting & Analytics"; see docs/api-v2-reports.md)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Annotated, Any
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.domain import ids as idfmt
-from auctera.domain.accounts import Principal
+from auctera.domain import reports as calc
+from auctera.domain.accounts import AccountKind, Principal, parse_account_id, render_account_id
 from auctera.domain.attribution import AttributionModel, round_credits
+from auctera.domain.campaigns import CampaignType
+from auctera.domain.events import Totals
+from auctera.domain.money import from_micros
+from auctera.domain.reports import ExportFormat, ExportJob, ExportStatus, ExportType
+from auctera.errors import NotFound, ValidationFailed
 from auctera.services.attribution import AttributionService, Journey
 from auctera.services.conversions import CLICK_PREFIX, TRANSACTION_PREFIX
+from auctera.services.reports import (
+    MAX_PAGE,
+    CreativeReport,
+    DailyRow,
+    PublisherSort,
+    net_conversions,
+)
 
 router = APIRouter(prefix="/v2", tags=["reports"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
@@ -85,3 +103,334 @@ def _id(prefix: str, value: int | None) -> str | None:
 
 def _utc(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
+
+
+# --- daily, publisher and creative reports (docs/api-v2-reports.md) ----------------------------
+
+Number = int | float
+PROBABILITY_PLACES = Decimal("0.0001")
+
+
+def _number(value: Decimal | None) -> Number | None:
+    if value is None:
+        return None
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _money(micros: int) -> Number | None:
+    return _number(from_micros(micros))
+
+
+def _campaign(text: str | None) -> int | None:
+    if text is None:
+        return None
+    value = idfmt.parse("cmp", text)
+    if value is None:
+        raise NotFound(f"campaign {text} not found", field="campaign_id")
+    return value
+
+
+def _publisher(text: str | None) -> int | None:
+    if text is None:
+        return None
+    value = parse_account_id(text)
+    if value is None:
+        raise ValidationFailed(f"not a publisher id: {text}", field="publisher_id")
+    return value
+
+
+def _figures(t: Totals) -> dict[str, Any]:
+    """The daily figures of one day (or of the whole range)."""
+    conversions = net_conversions(t)
+    return {
+        "spend": _money(t.cost_micros),
+        "impressions": t.impressions,
+        "clicks": t.clicks,
+        "conversions": conversions,
+        "reversals": t.reversals,
+        "revenue": _money(t.revenue_micros),
+        "payout": _money(t.payout_micros),
+        "roas": _number(calc.roas(t.revenue_micros, t.cost_micros)),
+        "ivt_blocked": t.ivt_blocked,
+        "ctr": _number(calc.rate(t.clicks, t.impressions)),
+        "cvr": _number(calc.rate(conversions, t.clicks)),
+        "cpa": _number(calc.cpa(t.cost_micros, conversions)),
+    }
+
+
+def _day(row: DailyRow) -> dict[str, Any]:
+    body = {"date": row.day.isoformat(), **_figures(row.totals), "finalized": row.finalized}
+    body["final_at"] = _utc(row.final_at)
+    if row.restatement is not None:
+        body["restatement"] = {
+            "reason": "events logged after the day was finalized (late conversions, reversals, clawbacks)",
+            "last_logged_at": _utc(row.restatement.last_logged_at),
+            "changes": _figures(row.restatement.delta),
+        }
+    return body
+
+
+@router.get("/reports/daily", summary="Daily performance in the account's time zone")
+def daily(
+    request: Request,
+    caller: Caller,
+    start_date: date,
+    end_date: date,
+    campaign_id: Annotated[str | None, Query(description="cmp_…: one campaign")] = None,
+    type: Annotated[CampaignType | None, Query(description="Only campaigns of this type")] = None,
+    publisher_id: Annotated[str | None, Query(description="pub_…: one publisher's traffic")] = None,
+) -> dict[str, Any]:
+    report = container_of(request).reports.daily(
+        caller,
+        start_date,
+        end_date,
+        campaign_id=_campaign(campaign_id),
+        campaign_type=type,
+        publisher_id=_publisher(publisher_id),
+    )
+    return {
+        "start_date": report.start.isoformat(),
+        "end_date": report.end.isoformat(),
+        "timezone": report.timezone,
+        "data": [_day(row) for row in report.rows],
+        "totals": _figures(report.totals),
+    }
+
+
+def _placement(keys: tuple[object, ...]) -> dict[str, Any]:
+    """Who the row is: an app bundle, else a domain, else the affiliate partner (publisher)."""
+    publisher_id, ssp, domain, app_bundle = keys
+    body: dict[str, Any] = {}
+    if app_bundle is not None:
+        body["app_bundle"] = app_bundle
+    elif domain is not None:
+        body["domain"] = domain
+    elif publisher_id is not None:
+        body["affiliate_id"] = render_account_id(AccountKind.PUBLISHER, int(str(publisher_id)))
+    else:
+        body["domain"] = None  # no placement recorded (direct traffic)
+    if ssp is not None:
+        body["ssp"] = ssp
+    if publisher_id is not None:
+        body["publisher_id"] = render_account_id(AccountKind.PUBLISHER, int(str(publisher_id)))
+    return body
+
+
+@router.get("/reports/publishers", summary="Per domain, app bundle, SSP and affiliate partner")
+def publishers(
+    request: Request,
+    caller: Caller,
+    campaign_id: Annotated[str | None, Query(description="cmp_…; default: every campaign")] = None,
+    start_date: date | None = None,
+    end_date: date | None = None,
+    sort: PublisherSort = "spend",
+    order: Literal["asc", "desc"] = "desc",
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    page = container_of(request).reports.publishers(
+        caller,
+        campaign_id=_campaign(campaign_id),
+        start=start_date,
+        end=end_date,
+        sort=sort,
+        descending=order == "desc",
+        offset=offset,
+        limit=limit,
+    )
+    data = []
+    for row in page.rows:
+        t = row.totals
+        data.append(
+            {
+                **_placement(row.keys),
+                "impressions": t.impressions,
+                "clicks": t.clicks,
+                "spend": _money(t.cost_micros),
+                "conversions": net_conversions(t),
+                "payout": _money(t.payout_micros),
+                "revenue": _money(t.revenue_micros),
+                "ivt_blocked": t.ivt_blocked,
+                "clearing_price_paid": _money(row.media_payout_micros),
+                "paid_events": row.paid_events,
+                "avg_clearing_price": _number(calc.average_micros(row.media_payout_micros, row.paid_events)),
+            }
+        )
+    after = page.offset + len(page.rows)
+    return {
+        "data": data,
+        "pagination": {
+            "total": page.total,
+            "offset": page.offset,
+            "limit": limit,
+            "next_offset": after if after < page.total else None,
+        },
+    }
+
+
+def _percent(interval: calc.Interval | None) -> list[Number | None] | None:
+    if interval is None:
+        return None
+    return [
+        _number((Decimal(repr(interval.low)) * 100).quantize(calc.RATE_PLACES)),
+        _number((Decimal(repr(interval.high)) * 100).quantize(calc.RATE_PLACES)),
+    ]
+
+
+def _probability(p: float | None) -> Number | None:
+    return None if p is None else _number(Decimal(repr(p)).quantize(PROBABILITY_PLACES))
+
+
+def _creative_key(keys: tuple[object, ...]) -> dict[str, Any]:
+    creative_id, variant = keys
+    return {
+        "creative_id": _id("crt", None if creative_id is None else int(str(creative_id))),
+        "variant": variant,
+    }
+
+
+def _test(report: CreativeReport, winner: int | None, metric: str) -> dict[str, Any]:
+    return {
+        "metric": metric,
+        "significant": winner is not None,
+        "threshold": calc.WIN_THRESHOLD,
+        "winner": None if winner is None else _creative_key(report.arms[winner].row.keys),
+    }
+
+
+@router.get("/reports/creatives", summary="Per creative and variant, with A/B test statistics")
+def creatives(
+    request: Request,
+    caller: Caller,
+    campaign_id: Annotated[str | None, Query(description="cmp_…; default: every campaign")] = None,
+    start_date: date | None = None,
+    end_date: date | None = None,
+) -> dict[str, Any]:
+    report = container_of(request).reports.creatives(
+        caller, campaign_id=_campaign(campaign_id), start=start_date, end=end_date
+    )
+    data = []
+    for i, arm in enumerate(report.arms):
+        t = arm.row.totals
+        conversions = net_conversions(t)
+        data.append(
+            {
+                **_creative_key(arm.row.keys),
+                "impressions": t.impressions,
+                "clicks": t.clicks,
+                "conversions": conversions,
+                "spend": _money(t.cost_micros),
+                "ctr": _number(calc.rate(t.clicks, t.impressions)),
+                "cvr": _number(calc.rate(conversions, t.clicks)),
+                "ctr_interval": _percent(arm.ctr_interval),
+                "cvr_interval": _percent(arm.cvr_interval),
+                "p_best_ctr": _probability(arm.p_best_ctr),
+                "p_best_cvr": _probability(arm.p_best_cvr),
+                "ctr_winner": report.ctr_winner == i,
+                "cvr_winner": report.cvr_winner == i,
+            }
+        )
+    return {
+        "data": data,
+        "tests": {
+            "ctr": _test(report, report.ctr_winner, "ctr"),
+            "cvr": _test(report, report.cvr_winner, "cvr"),
+        },
+    }
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+EXPORT_PREFIX = "exp"
+
+
+class ExportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    type: ExportType
+    format: ExportFormat = ExportFormat.CSV
+    day: date | None = Field(default=None, alias="date")  # the seed's name for a one-day export
+    start_date: date | None = None
+    end_date: date | None = None
+    campaign_id: str | None = None
+
+
+def _export_id(text: str) -> int:
+    value = idfmt.parse(EXPORT_PREFIX, text)
+    if value is None:
+        raise NotFound(f"export {text} not found", field="job_id")
+    return value
+
+
+@router.post("/reports/export", status_code=202, summary="Start an async report export")
+def start_export(
+    request: Request, caller: Caller, body: ExportRequest, tasks: BackgroundTasks
+) -> dict[str, Any]:
+    if body.day is not None and (body.start_date is not None or body.end_date is not None):
+        raise ValidationFailed("give either date or start_date and end_date", field="date")
+    start = body.day or body.start_date
+    end = body.day or body.end_date or start
+    if start is None or end is None:
+        raise ValidationFailed("date (or start_date and end_date) is required", field="date")
+    container = container_of(request)
+    job = container.exports.request(
+        caller, body.type, body.format, start, end, campaign_id=_campaign(body.campaign_id)
+    )
+    if container.settings.export_worker:  # started right after the answer, off the event loop
+        tasks.add_task(container.export_runner.run_pending)
+    return {
+        "job_id": idfmt.render(EXPORT_PREFIX, job.id),
+        "status": "processing",
+        "estimated_time_seconds": calc.estimated_seconds(job.estimated_rows),
+    }
+
+
+def _status(job: ExportJob) -> str:
+    return "processing" if job.status in (ExportStatus.QUEUED, ExportStatus.RUNNING) else job.status.value
+
+
+@router.get("/reports/export/{job_id}", summary="Poll an export: its status and download link")
+def export_status(request: Request, caller: Caller, job_id: str) -> dict[str, Any]:
+    service = container_of(request).exports
+    job = service.get(caller, _export_id(job_id))
+    body: dict[str, Any] = {
+        "job_id": idfmt.render(EXPORT_PREFIX, job.id),
+        "status": _status(job),
+        "progress": job.progress,
+        "type": job.type.value,
+        "format": job.file_format.value,
+        "start_date": job.start.isoformat(),
+        "end_date": job.end.isoformat(),
+        "created_at": _utc(job.created_at),
+    }
+    if job.status is ExportStatus.COMPLETED:
+        expires, signature = service.link(job)
+        url = request.url_for("download_export", job_id=body["job_id"])
+        body["download_url"] = str(url.include_query_params(expires=expires, signature=signature))
+        body["expires_at"] = _utc(datetime.fromtimestamp(expires, UTC))
+        body["rows"] = job.rows
+        body["size_bytes"] = job.size_bytes
+    elif job.status is ExportStatus.FAILED:
+        body["error"] = job.error
+    return body
+
+
+@router.get(
+    "/reports/export/{job_id}/download",
+    name="download_export",
+    summary="Download an export's zip (the signed link from the poll; no credentials needed)",
+    response_class=FileResponse,
+)
+async def download_export(
+    request: Request,
+    job_id: str,
+    expires: Annotated[int | None, Query()] = None,
+    signature: Annotated[str | None, Query(max_length=128)] = None,
+) -> FileResponse:
+    caller = await bearer_principal(request) if request.headers.get("authorization") else None
+    container = container_of(request)
+    job = await run_in_threadpool(container.exports.download, _export_id(job_id), expires, signature, caller)
+    path = container.export_runner.path_of(job)
+    if not path.exists():
+        raise NotFound(f"export {job_id} is no longer available", field="job_id")
+    return FileResponse(path, media_type="application/zip", filename=f"{job_id}.zip")

@@ -31,6 +31,7 @@ from auctera.domain.campaigns import (
     DeviceType,
     Pacing,
     Performance,
+    Targeting,
     TargetingPatch,
     Visibility,
 )
@@ -38,6 +39,7 @@ from auctera.domain.compliance import BlockedDomain
 from auctera.domain.events import Totals
 from auctera.domain.money import display, from_micros, to_micros
 from auctera.domain.tracking import IMPRESSION_PATH, VIEWABLE_PATH, tracking_links
+from auctera.errors import NotFound
 
 # --- exact JSON numbers --------------------------------------------------------------------
 
@@ -98,18 +100,39 @@ class BudgetIn(_Write):
         )
 
 
+class AudiencesIn(_Write):
+    include: list[str] = Field(default_factory=list, description="aud_… ids: a visitor must be in one")
+    exclude: list[str] = Field(default_factory=list, description="aud_… ids: a visitor must be in none")
+
+
+def _audience_ids(texts: list[str], field: str) -> tuple[int, ...]:
+    ids = []
+    for text in texts:
+        value = idfmt.parse("aud", text.strip())
+        if value is None:
+            raise NotFound(f"audience {text} not found", field=field)
+        ids.append(value)
+    return tuple(ids)
+
+
 class TargetingIn(_Write):
     geo: list[str] = Field(default_factory=list, description="ISO 3166-1 alpha-2 country codes")
     zip_codes: list[str] = Field(default_factory=list, description="US ZIP codes (12345 or 12345-6789)")
     dmas: list[str] = Field(default_factory=list, description="Nielsen DMA codes, e.g. 501")
     device_types: list[DeviceType] = Field(default_factory=list)
+    audiences: AudiencesIn | None = Field(default=None, description="docs/api-v2-audiences.md")
 
     def patch(self) -> TargetingPatch:
+        audiences = self.audiences or AudiencesIn()
+        given = self.given("audiences")
+        where = "targeting.audiences"
         return TargetingPatch(
             geo=tuple(self.geo) if self.given("geo") else UNSET,
             zip_codes=tuple(self.zip_codes) if self.given("zip_codes") else UNSET,
             dmas=tuple(self.dmas) if self.given("dmas") else UNSET,
             device_types=tuple(self.device_types) if self.given("device_types") else UNSET,
+            include_audiences=_audience_ids(audiences.include, f"{where}.include") if given else UNSET,
+            exclude_audiences=_audience_ids(audiences.exclude, f"{where}.exclude") if given else UNSET,
         )
 
 
@@ -289,6 +312,7 @@ def campaign_json(c: Campaign, tracking_url: str) -> dict[str, Any]:
             "zip_codes": list(t.zip_codes),
             "dmas": list(t.dmas),
             "device_types": [d.value for d in t.device_types],
+            **_audiences_json(t),
         },
         "bid_multipliers": {"device_type": {d.value: number(m) for d, m in c.device_multipliers.items()}},
         "pacing": c.pacing.value,
@@ -306,6 +330,15 @@ def campaign_json(c: Campaign, tracking_url: str) -> dict[str, Any]:
         "updated_at": _iso(c.updated_at),
         "archived_at": _iso(c.archived_at),
     }
+
+
+def _audiences_json(t: Targeting) -> dict[str, Any]:
+    """`audiences` only when the campaign targets some (docs/api-v2-audiences.md)."""
+    if not t.include_audiences and not t.exclude_audiences:
+        return {}
+    include = [idfmt.render("aud", i) for i in t.include_audiences]
+    exclude = [idfmt.render("aud", i) for i in t.exclude_audiences]
+    return {"audiences": {"include": include, "exclude": exclude}}
 
 
 _CENT = Decimal("0.01")

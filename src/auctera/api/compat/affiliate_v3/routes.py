@@ -8,7 +8,7 @@ Quotas are counted per token, apart from /v2's and apart for the partner and cli
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -25,6 +25,7 @@ from auctera.domain.accounts import Principal
 from auctera.domain.programs import ApprovalStatus, ProgramStatus, RejectReason
 from auctera.errors import AucteraError, NotFound, RateLimited, ValidationFailed
 from auctera.services.channels import ChannelService
+from auctera.services.feed_files import FeedFiles, served
 from auctera.services.partner_programs import (
     BadRequest,
     ChannelFilter,
@@ -36,7 +37,7 @@ from auctera.services.partner_programs import (
 )
 
 from . import feedfiles, translate
-from .envelope import JSON, V3Response
+from .envelope import V3Response
 from .schemas import ChannelDecision, ChannelsRequest, FeedRequest, ProgramsRequest
 
 router = APIRouter(prefix="/v3", tags=["affiliate v3 (seed 003)"])
@@ -48,7 +49,7 @@ class _Unsupported(AucteraError):
 
 
 FEED_PATH = "/v3/productfeed"
-FILE_TYPES = {"XML": "application/xml; charset=utf-8", "CSV": "text/csv; charset=utf-8"}
+FILE_FORMATS = {"XML": feedfiles.XML, "CSV": feedfiles.CSV}
 # ChannelService names fields as /v2 does; v3 callers sent these.
 _V3_FIELDS = {"reject_reason": "rejectReason", "reason_text": "reasonText", "status": "approvalStatus"}
 
@@ -71,7 +72,8 @@ def _both(method: str, path: str, summary: str) -> Callable[[F], F]:
 
 
 def _service(request: Request) -> PartnerProgramService:
-    """Built once per app from the container's parts (stateless but for its feed key)."""
+    """Built once per app from the container's parts (stateless but for its feed key, counts
+    and the feed files under the data dir)."""
     state = request.app.state
     service: PartnerProgramService | None = getattr(state, "affiliate_v3", None)
     if service is None:
@@ -80,7 +82,13 @@ def _service(request: Request) -> PartnerProgramService:
         channels = ChannelService(c.uow, c.ids, c.clock)
         secret = c.sponsored_links.secret
         service = PartnerProgramService(
-            c.uow, c.clock, c.events, c.settings.tracking_url, secret, channels.decide
+            c.uow,
+            c.clock,
+            c.events,
+            c.settings.tracking_url,
+            secret,
+            channels.decide,
+            FeedFiles(c.settings.feed_files_dir),
         )
         state.affiliate_v3 = service
     return service
@@ -213,16 +221,22 @@ async def product_feed(request: Request) -> Any:
             set_epi=body.setEpi,
             gt=body.gt,
         )
-        return _stream(feed, feedfiles.json_array(feed), JSON, _tz(request))
+        return await _stream(request, feed, feedfiles.JSON)
 
     return await _v3(produce)
 
 
-def _stream(feed: ProductFeed, chunks: Iterator[bytes], media_type: str, tz: ZoneInfo) -> StreamingResponse:
+async def _stream(request: Request, feed: ProductFeed, fmt: feedfiles.Format) -> StreamingResponse:
+    """The feed's files (rendered first if a catalog changed since), streamed with the
+    channel's own `p=…&ch=…` in every link."""
+    files = await run_in_threadpool(_service(request).feed_files, feed, fmt.suffix, fmt.render)
+    chunks = served(
+        files, fmt.channel_links(feed.channel_links), head=fmt.head, separator=fmt.separator, tail=fmt.tail
+    )
     headers = {"count": str(feed.count)}
     if feed.last_updated is not None:
-        headers["feed_lastupdated"] = translate.java_date(feed.last_updated, tz)
-    return StreamingResponse(chunks, media_type=media_type, headers=headers)
+        headers["feed_lastupdated"] = translate.java_date(feed.last_updated, _tz(request))
+    return StreamingResponse(chunks, media_type=fmt.media_type, headers=headers)
 
 
 @_both("GET", "/partner/products/feedinfo/{programId}/{channelId}", "A program's product feeds")
@@ -338,7 +352,7 @@ async def decide_channel(request: Request) -> Any:
 async def feed_file(request: Request) -> Any:
     q = request.query_params
     fmt = q.get("format", "XML").upper()
-    if fmt not in FILE_TYPES:
+    if fmt not in FILE_FORMATS:
         raise BadRequest("format is XML or CSV", field="format")
     ids = {}
     for name in ("apid", "asid", "pfid"):
@@ -352,8 +366,7 @@ async def feed_file(request: Request) -> Any:
     feed = await run_in_threadpool(
         _service(request).download, ids["apid"], ids["asid"], ids["pfid"], epi == "1", q.get("sig", "")
     )
-    chunks = feedfiles.xml_document(feed) if fmt == "XML" else feedfiles.csv_document(feed)
-    response = _stream(feed, chunks, FILE_TYPES[fmt], _tz(request))
+    response = await _stream(request, feed, FILE_FORMATS[fmt])
     name = f"feed-{ids['apid']}-{ids['pfid']}.{fmt.lower()}"
     response.headers["content-disposition"] = f'attachment; filename="{name}"'
     return response

@@ -1,0 +1,73 @@
+"""The audience worker: applies sync jobs chunk by chunk (services/audiences.py), builds the
+lookalikes waiting to be built and keeps pixel-event audiences up to date from the event log.
+
+Runs in the server's lifespan (a daemon thread) or as `auctera audiences work`, its own process.
+Any number may run: a sync job is held by a lease, and a worker killed mid-job leaves it to be
+taken over, from its first chunk not applied, once the lease runs out.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+
+from auctera.services.audiences import LEASE, AudienceService
+
+log = logging.getLogger(__name__)
+
+IDLE = 0.2  # seconds between looks for work when there is none
+PIXEL_REFRESH_SECONDS = 300.0  # pixel-event audiences are at most this much behind the event log
+
+
+class AudienceWorker:
+    def __init__(
+        self,
+        service: AudienceService,
+        pixel_refresh_seconds: float = PIXEL_REFRESH_SECONDS,
+        lease: timedelta = LEASE,
+    ) -> None:
+        self._service = service
+        self._lease = lease
+        self._pixel_every = pixel_refresh_seconds
+        self._pixel_due = 0.0
+        self.jobs = 0
+
+    def step(self) -> bool:
+        """One round: a sync job, else the lookalikes, else (when due) the pixel audiences.
+        True when it did something."""
+        if self._service.work_once(self._lease) is not None:
+            self.jobs += 1
+            return True
+        if self._service.build_lookalikes() or self._service.refresh_pixel_audiences(new_only=True):
+            return True
+        if time.monotonic() >= self._pixel_due:
+            self._pixel_due = time.monotonic() + self._pixel_every
+            return self._service.refresh_pixel_audiences() > 0
+        return False
+
+    def run(self, stop: threading.Event, *, until_idle: bool = False) -> None:
+        while not stop.is_set():
+            try:
+                busy = self.step()
+            except Exception:  # the job's lease runs out and it is taken up again
+                log.exception("audience worker round failed")
+                busy = False
+            if not busy:
+                if until_idle and not self._service.pending_jobs():
+                    return
+                stop.wait(IDLE)
+
+
+class AudienceThread:
+    """The worker on a daemon thread (the server's lifespan)."""
+
+    def __init__(self, worker: AudienceWorker) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=worker.run, args=(self._stop,), name="audiences", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()

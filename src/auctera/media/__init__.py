@@ -1,0 +1,1 @@
+"""Adapters for creative files: the asset store, image and video inspection, malware scanners."""

@@ -1,0 +1,358 @@
+"""Reports: daily figures with finalization, publisher placements, creative A/B tests.
+
+Figures come from the event log (the ledger of charges and payouts: every cost and payout is
+an event, reversals are negative events), through `EventStore.daily_totals` and
+`EventReports.report_totals`, which answer from rollups where they can. See
+docs/api-v2-reports.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal, Protocol
+
+from auctera.domain import reports as calc
+from auctera.domain.accounts import AccountKind, Principal
+from auctera.domain.campaigns import CampaignType
+from auctera.domain.dates import DateSpan
+from auctera.domain.events import Totals
+from auctera.domain.ids import issued_at_ms, render
+from auctera.errors import NotFound, ValidationFailed
+from auctera.services.clock import Clock
+from auctera.services.ports import EventReports, EventStore, LateDay, ReportRow, UnitOfWorkFactory
+
+MAX_DAYS = 366
+MAX_PAGE = 1000
+MAX_CAMPAIGNS_PER_TYPE = 100_000
+PublisherSort = Literal["spend", "impressions", "clicks", "conversions", "payout", "revenue"]
+
+
+class ReportEvents(EventStore, EventReports, Protocol):
+    """The event log with its report queries (one adapter implements both)."""
+
+
+def net_conversions(t: Totals) -> int:
+    """Conversions less reversals: a chargeback takes its conversion back on the day it happens."""
+    return t.conversions - t.reversals
+
+
+def subtract(a: Totals, b: Totals) -> Totals:
+    return Totals(
+        a.impressions - b.impressions,
+        a.clicks - b.clicks,
+        a.conversions - b.conversions,
+        a.reversals - b.reversals,
+        a.ivt_blocked - b.ivt_blocked,
+        a.cost_micros - b.cost_micros,
+        a.revenue_micros - b.revenue_micros,
+        a.payout_micros - b.payout_micros,
+    )
+
+
+def add(a: Totals, b: Totals) -> Totals:
+    return Totals(
+        a.impressions + b.impressions,
+        a.clicks + b.clicks,
+        a.conversions + b.conversions,
+        a.reversals + b.reversals,
+        a.ivt_blocked + b.ivt_blocked,
+        a.cost_micros + b.cost_micros,
+        a.revenue_micros + b.revenue_micros,
+        a.payout_micros + b.payout_micros,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Restatement:
+    """What changed on a final day after it became final: the late events' own totals."""
+
+    last_logged_at: datetime
+    delta: Totals
+
+
+@dataclass(frozen=True, slots=True)
+class DailyRow:
+    day: date
+    totals: Totals  # as final (late events excluded) for a final day; as of now otherwise
+    finalized: bool
+    final_at: datetime
+    restatement: Restatement | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DailyReport:
+    start: date
+    end: date
+    timezone: str
+    rows: list[DailyRow]
+    totals: Totals  # every event of the range, restatements included: what the ledger sums to
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Whose events a report covers: an account's, or (a publisher calling) its own traffic."""
+
+    account_id: int | None
+    filters: dict[str, int | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PublisherPage:
+    rows: list[ReportRow]
+    total: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class CreativeArm:
+    row: ReportRow
+    ctr_interval: calc.Interval | None
+    cvr_interval: calc.Interval | None
+    p_best_ctr: float | None
+    p_best_cvr: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CreativeReport:
+    arms: list[CreativeArm]
+    ctr_winner: int | None  # index into arms
+    cvr_winner: int | None
+
+
+class ReportService:
+    def __init__(self, uow: UnitOfWorkFactory, events: ReportEvents, clock: Clock) -> None:
+        self._uow = uow
+        self._events = events
+        self._clock = clock
+
+    # --- daily -------------------------------------------------------------------------------
+
+    def daily(
+        self,
+        principal: Principal,
+        start: date,
+        end: date,
+        *,
+        campaign_id: int | None = None,
+        campaign_type: CampaignType | None = None,
+        publisher_id: int | None = None,
+    ) -> DailyReport:
+        _check_span(start, end)
+        scope = self._scope(principal, campaign_id, publisher_id)
+        of_type = self._campaigns_of_type(scope, campaign_type) if campaign_type is not None else None
+        return self._daily(scope, principal.timezone, start, end, of_type)
+
+    def daily_of_account(
+        self, account_id: int, tz: str, start: date, end: date, *, campaign_id: int | None = None
+    ) -> DailyReport:
+        """`daily` for an account's own figures (the daily export)."""
+        _check_span(start, end)
+        return self._daily(Scope(account_id, {"campaign_id": campaign_id}), tz, start, end, None)
+
+    def _daily(self, scope: Scope, tz: str, start: date, end: date, of_type: set[int] | None) -> DailyReport:
+        rows = self._events.daily_totals(
+            scope.account_id,
+            start,
+            end,
+            tz,
+            campaign_id=scope.filters.get("campaign_id"),
+            publisher_id=scope.filters.get("publisher_id"),
+            by_campaign=of_type is not None,
+        )
+        per_day: dict[date, Totals] = {}
+        for row in rows:
+            if of_type is not None and row.campaign_id not in of_type:
+                continue
+            per_day[row.day] = add(per_day.get(row.day, Totals()), row.totals)
+        now = self._clock()
+        late = self._late(scope, tz, [d for d in per_day if calc.is_final(d, tz, now)], of_type)
+        report_rows = []
+        grand = Totals()
+        for day in sorted(per_day):
+            totals = per_day[day]
+            grand = add(grand, totals)
+            restated = late.get(day)
+            if restated is not None:
+                totals = subtract(totals, restated.delta)
+            report_rows.append(
+                DailyRow(day, totals, calc.is_final(day, tz, now), calc.final_at(day, tz), restated)
+            )
+        return DailyReport(start, end, tz, report_rows, grand)
+
+    def _late(
+        self, scope: Scope, tz: str, final_days: Sequence[date], of_type: set[int] | None
+    ) -> dict[date, Restatement]:
+        if not final_days:
+            return {}
+        cutoffs = {d: calc.first_id_logged_at(calc.final_at(d, tz)) for d in final_days}
+        found: dict[date, Restatement] = {}
+        if of_type is None:
+            days: list[LateDay] = self._events.late_daily_totals(
+                scope.account_id, tz, cutoffs, filters=scope.filters
+            )
+        else:  # per campaign of the type (rare: the type filter over final days with late events)
+            days = []
+            for campaign_id in sorted(of_type):
+                filters = {**scope.filters, "campaign_id": campaign_id}
+                days += self._events.late_daily_totals(scope.account_id, tz, cutoffs, filters=filters)
+        for late in days:
+            logged = _issued_at(late.last_id)
+            held = found.get(late.day)
+            if held is None:
+                found[late.day] = Restatement(logged, late.totals)
+            else:
+                found[late.day] = Restatement(max(held.last_logged_at, logged), add(held.delta, late.totals))
+        return found
+
+    # --- publishers ----------------------------------------------------------------------------
+
+    def publishers(
+        self,
+        principal: Principal,
+        *,
+        campaign_id: int | None,
+        start: date | None,
+        end: date | None,
+        sort: PublisherSort = "spend",
+        descending: bool = True,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> PublisherPage:
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValidationFailed(f"limit must be 1-{MAX_PAGE}", field="limit")
+        if offset < 0:
+            raise ValidationFailed("offset must be 0 or more", field="offset")
+        scope = self._scope(principal, campaign_id, None)
+        window = _window(principal.timezone, start, end)
+        rows = self._events.report_totals(
+            scope.account_id,
+            ("publisher_id", "ssp", "domain", "app_bundle"),
+            filters=scope.filters,
+            start=window[0],
+            end=window[1],
+        )
+        key = _PUBLISHER_KEYS[sort]
+        # Ties broken by the keys, so pages never overlap or skip a row.
+        ordered = sorted(rows, key=lambda r: tuple("" if k is None else str(k) for k in r.keys))
+        ordered.sort(key=key, reverse=descending)
+        return PublisherPage(ordered[offset : offset + limit], len(ordered), offset)
+
+    # --- creatives -----------------------------------------------------------------------------
+
+    def creatives(
+        self, principal: Principal, *, campaign_id: int | None, start: date | None, end: date | None
+    ) -> CreativeReport:
+        scope = self._scope(principal, campaign_id, None)
+        window = _window(principal.timezone, start, end)
+        rows = self._events.report_totals(
+            scope.account_id,
+            ("creative_id", "variant"),
+            filters=scope.filters,
+            start=window[0],
+            end=window[1],
+        )
+        rows = [r for r in rows if r.totals.impressions or r.totals.clicks or r.totals.conversions]
+        shown = [i for i, r in enumerate(rows) if r.totals.impressions > 0]
+        clicked = [i for i, r in enumerate(rows) if r.totals.clicks > 0]
+        p_ctr = calc.win_probabilities(
+            [
+                (min(rows[i].totals.clicks, rows[i].totals.impressions), rows[i].totals.impressions)
+                for i in shown
+            ]
+        )
+        p_cvr = calc.win_probabilities(
+            [
+                (max(0, min(net_conversions(rows[i].totals), rows[i].totals.clicks)), rows[i].totals.clicks)
+                for i in clicked
+            ]
+        )
+        by_row_ctr = dict(zip(shown, p_ctr, strict=True)) if p_ctr else {}
+        by_row_cvr = dict(zip(clicked, p_cvr, strict=True)) if p_cvr else {}
+        arms = [
+            CreativeArm(
+                row,
+                calc.wilson(row.totals.clicks, row.totals.impressions),
+                calc.wilson(max(0, net_conversions(row.totals)), row.totals.clicks),
+                by_row_ctr.get(i),
+                by_row_cvr.get(i),
+            )
+            for i, row in enumerate(rows)
+        ]
+        ctr_best = calc.winner(p_ctr)
+        cvr_best = calc.winner(p_cvr)
+        return CreativeReport(
+            arms,
+            None if ctr_best is None else shown[ctr_best],
+            None if cvr_best is None else clicked[cvr_best],
+        )
+
+    # --- scope -----------------------------------------------------------------------------------
+
+    def _scope(self, principal: Principal, campaign_id: int | None, publisher_id: int | None) -> Scope:
+        """Advertisers see their account's events; publishers their own traffic on any campaign;
+        the network everything. A campaign or publisher filter out of reach answers 404."""
+        filters: dict[str, int | None] = {}
+        if principal.kind is AccountKind.PUBLISHER:
+            if publisher_id not in (None, principal.account_id):
+                raise NotFound(
+                    f"publisher {render('pub', publisher_id or 0)} not found", field="publisher_id"
+                )
+            account_id = None
+            filters["publisher_id"] = principal.account_id
+        else:
+            account_id = None if principal.is_network else principal.account_id
+            if publisher_id is not None:
+                filters["publisher_id"] = publisher_id
+        if campaign_id is not None:
+            if principal.kind is not AccountKind.PUBLISHER:
+                with self._uow(read_only=True) as uow:
+                    if uow.campaigns.get(campaign_id, account_id=account_id) is None:
+                        raise NotFound(
+                            f"campaign {render('cmp', campaign_id)} not found", field="campaign_id"
+                        )
+            filters["campaign_id"] = campaign_id
+        return Scope(account_id, filters)
+
+    def _campaigns_of_type(self, scope: Scope, campaign_type: CampaignType) -> set[int]:
+        with self._uow(read_only=True) as uow:
+            found = uow.campaigns.page(
+                account_id=scope.account_id,
+                status=None,
+                include_archived=True,
+                type=campaign_type,
+                before_id=None,
+                limit=MAX_CAMPAIGNS_PER_TYPE,
+            )
+        return {c.id for c in found}
+
+
+_PUBLISHER_KEYS: Mapping[str, Callable[[ReportRow], int]] = {
+    "spend": lambda r: r.totals.cost_micros,
+    "impressions": lambda r: r.totals.impressions,
+    "clicks": lambda r: r.totals.clicks,
+    "conversions": lambda r: net_conversions(r.totals),
+    "payout": lambda r: r.totals.payout_micros,
+    "revenue": lambda r: r.totals.revenue_micros,
+}
+
+
+def _check_span(start: date, end: date) -> None:
+    if end < start:
+        raise ValidationFailed("end_date must not be before start_date", field="end_date")
+    if (end - start).days >= MAX_DAYS:
+        raise ValidationFailed(f"a report covers at most {MAX_DAYS} days", field="end_date")
+
+
+def _window(tz: str, start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
+    """UTC bounds of the local days start..end; an open side stays open."""
+    if start is not None and end is not None:
+        _check_span(start, end)
+    lo = DateSpan(start, start).utc_bounds(tz)[0] if start is not None else None
+    hi = DateSpan(end, end).utc_bounds(tz)[1] if end is not None else None
+    return lo, hi
+
+
+def _issued_at(event_id: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=issued_at_ms(event_id))
