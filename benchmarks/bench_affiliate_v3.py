@@ -4,9 +4,13 @@ baseline measured in the same run.
 (v1) `POST /v3/partner/products/feed` for a program with 100,000 and with 400,000 products
      (BENCH_V3_FEED_SIZES), and the XML and CSV files served at its signed feed URL:
      products/s and the server's peak memory, each from a freshly started server (VmHWM, and
-     its growth over the RSS before the request). Two cases: the first request after an import
-     (the feed files do not exist: render + serve; the files are deleted before it, which is
-     what a new import amounts to) and a warm one (the files are there). Baseline, in a child
+     its growth over the RSS before the request). The catalog is imported again through
+     `POST /v2/retailers/{id}/feeds` into a running server, whose worker then renders the
+     default feed files in the background: the time from the import's answer until they are all
+     there is printed on its own line. Then the first request of each format after the import
+     (what a user now meets first; the JSON request is the default variant, setEpi false, as
+     the signed URLs' epi=0), on that server; then warm ones (best of 3, each format from a
+     freshly started server). Baseline, in a child
      process of its own: `orjson.dumps` of the same rows, already in memory as the product
      dicts the feed renders, in one call. Warm downloads and the `dumps` call are timed at
      their best of 3 (the machine is shared). Goal (issue 5 §6): streamed with memory flat, warm
@@ -52,10 +56,10 @@ import httpx
 import orjson
 from sqlalchemy import insert
 
-from auctera.api.compat.affiliate_v3 import translate
 from auctera.api.v2.schemas import CampaignCreate
 from auctera.bootstrap import Container, build
 from auctera.config import Settings
+from auctera.domain import ids as idfmt
 from auctera.domain.campaigns import Campaign, CampaignType
 from auctera.domain.catalog import FeedFormat
 from auctera.domain.programs import (
@@ -72,7 +76,8 @@ from auctera.domain.programs import (
     TrackingType,
 )
 from auctera.domain.tracking import click_url
-from auctera.services.partner_programs import FeedItem, product_link
+from auctera.services.feed_formats import FeedItem, product_row
+from auctera.services.partner_programs import product_link
 from auctera.services.ports import ListedProgram
 from auctera.store.repositories.campaigns import _values as campaign_row
 from auctera.store.repositories.programs import _commission_values, _program_values
@@ -197,6 +202,10 @@ def prepare(data_dir: Path, products: int, count: int) -> dict[str, Any]:
         )
         assert report.rows_valid == products, report.errors[:3]
         imported = time.perf_counter() - started
+        # The other programs with feeds offer a small catalog of their own: an import of the big
+        # one renders the files of the one program measured, not of a thousand copies.
+        outlet = container.catalog.create_retailer(owner, "Kitchentime outlet", "outlet.example.com")
+        container.catalog.import_feed(owner, outlet.id, io.BytesIO(_catalog_csv(10)), FeedFormat.CSV)
 
         started = time.perf_counter()
         template = _reviewed_affiliate(container, adv.api_key)
@@ -218,7 +227,7 @@ def prepare(data_dir: Path, products: int, count: int) -> dict[str, Any]:
                 conn.execute(insert(campaigns_table), rows)
             program_rows, segment_rows, commission_rows = [], [], []
             for n, program_id in enumerate(program_ids):
-                feeds = (retailer.id,) if n % 10 == 0 else ()
+                feeds = (retailer.id,) if n == 0 else (outlet.id,) if n % 10 == 0 else ()
                 program_rows.append(
                     {"id": program_id, **_program_values(_program(program_id, adv.account.id, feeds, now))}
                 )
@@ -262,6 +271,7 @@ def prepare(data_dir: Path, products: int, count: int) -> dict[str, Any]:
     )
     return {
         "token": pub.api_key,
+        "advertiser_token": adv.api_key,
         "program_id": template.id,
         "channel_id": channel.id,
         "retailer_id": retailer.id,
@@ -275,7 +285,7 @@ def prepare(data_dir: Path, products: int, count: int) -> dict[str, Any]:
 
 
 def _feed_request(data: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
-    body = {"programId": data["program_id"], "channelId": data["channel_id"], "setEpi": True}
+    body = {"programId": data["program_id"], "channelId": data["channel_id"], "setEpi": False}
     return "POST", "/v3/partner/products/feed", body
 
 
@@ -287,32 +297,74 @@ def _feed_url(client: httpx.Client, data: dict[str, Any], fmt: str) -> str:
     return str(url.copy_set_param("format", fmt).copy_set_param("epi", "0"))
 
 
-def stream_once(data_dir: Path, data: dict[str, Any], what: str, *, cold: bool) -> dict[str, float]:
-    """Downloads from a freshly started server: the best time of WARM_TRIES (cold: one, the
-    feed files rendered first), its peak memory and that peak's growth over its RSS before."""
-    if cold:
-        shutil.rmtree(_settings(data_dir).feed_files_dir, ignore_errors=True)
-    base = "http://127.0.0.1:{port}"
-    with (
-        server(data_dir) as (port, pid),
-        httpx.Client(base_url=base.format(port=port), timeout=600) as client,
-    ):
-        client.headers["X-Token"] = data["token"]
-        client.post("/v3/partner/programs", json={"market": "SE", "pageSize": 1}).raise_for_status()  # warm
-        if what == "json":
-            method, path, body = _feed_request(data)
-        else:
-            method, path, body = "GET", _feed_url(client, data, what), None
-        before = _status_kib(pid, "VmRSS")
-        seconds = float("inf")
-        for _ in range(1 if cold else WARM_TRIES):
-            started = time.perf_counter()
-            count, size = _download(port, method, path, body, data["token"])
-            seconds = min(seconds, time.perf_counter() - started)
-        peak = _status_kib(pid, "VmHWM")
+def _request(client: httpx.Client, data: dict[str, Any], what: str) -> tuple[str, str, Any]:
+    if what == "json":
+        return _feed_request(data)
+    return "GET", _feed_url(client, data, what), None
+
+
+def _measured(
+    port: int, pid: int, data: dict[str, Any], request: tuple[str, str, Any], tries: int
+) -> dict[str, float]:
+    """The best time of `tries` downloads, the server's peak memory and that peak's growth over
+    its RSS before."""
+    before = _status_kib(pid, "VmRSS")
+    seconds = float("inf")
+    for _ in range(tries):
+        started = time.perf_counter()
+        count, size = _download(port, *request, data["token"])
+        seconds = min(seconds, time.perf_counter() - started)
+    peak = _status_kib(pid, "VmHWM")
     if count != data["products"]:
-        raise SystemExit(f"FAILED: the {what} feed says {count} products, not {data['products']}")
+        raise SystemExit(f"FAILED: the feed at {request[1]} says {count} products, not {data['products']}")
     return {"seconds": seconds, "peak_kib": peak, "growth_kib": peak - before, "mb": size / 1e6}
+
+
+def _client(port: int, token: str) -> httpx.Client:
+    return httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-Token": token}, timeout=600)
+
+
+def after_import(
+    data_dir: Path, data: dict[str, Any]
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Imports the catalog again into a running server (no feed files before it), waits for its
+    worker to render the default files, then downloads each format once: the import's and the
+    render's seconds, and each first download's figures."""
+    files = _settings(data_dir).feed_files_dir
+    shutil.rmtree(files, ignore_errors=True)
+    retailer = f"ret_{idfmt.to_base36(data['retailer_id'])}"
+    stem = f"{data['program_id']}-epi0-gt0."
+    with server(data_dir) as (port, pid), _client(port, data["token"]) as client:
+        client.post("/v3/partner/programs", json={"market": "SE", "pageSize": 1}).raise_for_status()  # warm
+        started = time.perf_counter()
+        client.post(
+            f"/v2/retailers/{retailer}/feeds",
+            content=_catalog_csv(data["products"]),
+            headers={"Authorization": f"Bearer {data['advertiser_token']}", "Content-Type": "text/csv"},
+        ).raise_for_status()
+        answered = time.perf_counter()
+        while len(rendered := _rendered(files, stem)) < 3:
+            if time.perf_counter() - answered > 600:
+                raise SystemExit(f"FAILED: the feed files were not rendered within 600 s: {rendered}")
+            time.sleep(0.01)  # polling the directory, not part of any figure's precision
+        times = {"import": answered - started, "render": time.perf_counter() - answered}
+        first = {
+            what: _measured(port, pid, data, _request(client, data, what), 1)
+            for what in ("json", "xml", "csv")
+        }
+    return times, first
+
+
+def _rendered(files: Path, stem: str) -> list[Path]:
+    """The feed files of `stem` written so far (not their lock, nor one being written)."""
+    return [p for p in files.rglob(f"{stem}*") if p.suffix != ".lock" and not p.name.startswith(".")]
+
+
+def warm(data_dir: Path, data: dict[str, Any], what: str) -> dict[str, float]:
+    """Downloads from a freshly started server, the files there: the best of WARM_TRIES."""
+    with server(data_dir) as (port, pid), _client(port, data["token"]) as client:
+        client.post("/v3/partner/programs", json={"market": "SE", "pageSize": 1}).raise_for_status()  # warm
+        return _measured(port, pid, data, _request(client, data, what), WARM_TRIES)
 
 
 def _download(port: int, method: str, path: str, body: Any, token: str) -> tuple[int, int]:
@@ -349,8 +401,7 @@ def baseline_child(
         listed = ListedProgram(program, "Kitchentime SE", "SEK")
         prefix = click_url(container.settings.tracking_url, program_id, publisher_id, channel_id)
         items = [
-            translate.product(FeedItem(p, product_link(prefix, p, set_epi=True, gt=False)), listed)
-            for p in rows
+            product_row(FeedItem(p, product_link(prefix, p, set_epi=False, gt=False)), listed) for p in rows
         ]
         dumped = time.perf_counter()
         body = orjson.dumps(items)
@@ -392,15 +443,25 @@ def bench_feed(data_dir: Path, data: dict[str, Any]) -> None:
         f"    {'reference: one query + render + one dumps':<68}{n / base['seconds']:>10,.0f}"
         f"             {base['growth_kib'] / 1024:5.0f} MiB"
     )
+    times, first = after_import(data_dir, data)
+    print(
+        f"    {'import through POST /v2/retailers/{id}/feeds (its answer)':<68}{n / times['import']:>10,.0f}"
+        f"   ({times['import']:.2f} s)"
+    )
+    print(
+        f"    {'background render after it: JSON, XML, CSV default files':<68}{n / times['render']:>10,.0f}"
+        f"   ({times['render']:.2f} s until all three are there)"
+    )
     for what, label in (
         ("json", "POST /v3/partner/products/feed"),
         ("xml", "feed file, XML"),
         ("csv", "feed file, CSV"),
     ):
-        for cold in (True, False):
-            got = stream_once(data_dir, data, what, cold=cold)
+        for case, got in (
+            ("first request after import+render", first[what]),
+            ("warm", warm(data_dir, data, what)),
+        ):
             rate = n / got["seconds"]
-            case = "first after import (render + serve)" if cold else "warm"
             print(
                 f"    {label:<32}{case:<36}{rate:>10,.0f}"
                 f"   {got['peak_kib'] / 1024:4.0f} MiB {got['growth_kib'] / 1024:4.0f} MiB"

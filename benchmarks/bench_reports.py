@@ -220,7 +220,8 @@ def export_window(count: int, rows: int) -> tuple[datetime, datetime]:
     """A window from START holding about `rows` impressions of account 1 (76 % of the events)."""
     share = min(1.0, rows / (count * 0.76))
     start = datetime.combine(START, datetime.min.time(), tzinfo=UTC)
-    return start, start + timedelta(seconds=DAYS * 86_400 * share)
+    # Whole seconds: the plain DuckDB side takes the window in seconds, the store in micros.
+    return start, start + timedelta(seconds=int(DAYS * 86_400 * share))
 
 
 def _peak_rss_kib() -> int:

@@ -122,9 +122,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         export_jobs = None
         if settings.export_worker:
             export_jobs = Periodic("report-exports", EXPORT_SWEEP_SECONDS, container.export_runner.sweep)
+        # /v3 feed files rendered after each catalog import, off the import's answer.
+        if settings.feed_file_worker:
+            container.feed_renders.start()
         try:
             yield
         finally:
+            container.feed_renders.stop()
             if export_jobs is not None:
                 export_jobs.stop()
             if audience_worker is not None:

@@ -26,6 +26,7 @@ from auctera.ivt.crawlers import default_crawlers
 from auctera.ivt.geoip import GeoIpCountries
 from auctera.ivt.ip_ranges import IpRanges
 from auctera.jobs.exports import ExportRunner
+from auctera.jobs.feed_files import FeedFileRenders
 from auctera.media.files import DirectoryAssetStore
 from auctera.media.inspect import MediaInspector
 from auctera.media.scanning import ClamdScanner, Scanners, YaraScanner
@@ -37,12 +38,15 @@ from auctera.services.auth import AuthService
 from auctera.services.caching import CachedLookups
 from auctera.services.campaigns import COUNTRIES, CampaignService
 from auctera.services.catalog import CatalogService
+from auctera.services.channels import ChannelService
 from auctera.services.clock import Clock, utcnow
 from auctera.services.conversions import ConversionService
 from auctera.services.creatives import CDN_PATH, CreativeService
 from auctera.services.exports import ExportService
+from auctera.services.feed_files import FeedFiles
 from auctera.services.fraud import FraudFilter
 from auctera.services.line_items import LineItemService
+from auctera.services.partner_programs import PartnerProgramService
 from auctera.services.ports import RateLimiter
 from auctera.services.reports import ReportService
 from auctera.services.smartlinks import SmartLinkService
@@ -83,6 +87,8 @@ class Container:
     exports: ExportService
     export_runner: ExportRunner  # writes report exports (jobs/exports.py)
     creatives: CreativeService
+    partner_programs: PartnerProgramService  # the /v3 affiliate API's service
+    feed_renders: FeedFileRenders  # /v3 feed files rendered after imports (jobs/feed_files.py)
     # Whether short reads of the state store may run on the event loop: SQLite reads a local file
     # in microseconds, less than a hop to the threadpool costs; a PostgreSQL round trip is I/O.
     inline_reads: bool = False
@@ -210,6 +216,17 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
         click_token_secret(settings),
         retention=timedelta(days=settings.export_retention_days),
     )
+    partner_programs = PartnerProgramService(
+        uow,
+        clock,
+        events,
+        settings.tracking_url,
+        sponsored_links.secret,
+        # Decisions go through the channel service, as /v2/network/applications makes them.
+        ChannelService(uow, ids, clock).decide,
+        FeedFiles(settings.feed_files_dir),
+    )
+    feed_renders = FeedFileRenders(partner_programs.render_catalog_files)
     return Container(
         settings=settings,
         engine=engine,
@@ -244,7 +261,7 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
         spend=spend,
         sponsored=sponsored,
         sponsored_links=sponsored_links,
-        catalog=CatalogService(uow, ids, clock, read_feed),
+        catalog=CatalogService(uow, ids, clock, read_feed, after_import=feed_renders.submit),
         line_items=LineItemService(uow, ids, clock),
         auctions=auctions,
         smartlinks=SmartLinkService(uow, ids, clock),
@@ -264,6 +281,8 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
         exports=exports,
         export_runner=ExportRunner(exports, events, settings.exports_dir),
         creatives=creative_service(settings, uow, ids, clock, events),
+        partner_programs=partner_programs,
+        feed_renders=feed_renders,
         inline_reads=engine.dialect.name == "sqlite",
         _node_lock=lock,
     )

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     audience_worker: bool = True
     audience_pixel_refresh_seconds: float = Field(default=300.0, gt=0)
 
+    # /v3 product feed files (docs/api-v3.md): the server renders a catalog's default files in
+    # the background after each successful import unless this is off (then the first request does).
+    feed_file_worker: bool = True
+
     # Affiliate v3 (/v3, seed 003): the network's time zone, in which its dates are written, and
     # per-minute quotas per token (partner endpoints; client endpoints) unless the account sets one.
     network_timezone: str = "Europe/Stockholm"

@@ -106,22 +106,28 @@ def feeds_import(
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
-    with handle, container_for(data_dir) as c, Progress(*columns, console=err, transient=True) as progress:
-        task = progress.add_task(f"importing {file.name}", total=file.stat().st_size)
+    with handle, container_for(data_dir) as c:
+        with Progress(*columns, console=err, transient=True) as progress:
+            task = progress.add_task(f"importing {file.name}", total=file.stat().st_size)
 
-        def show(report: FeedImport) -> None:
-            progress.update(
-                task, description=f"{report.rows_valid:,} products, {report.rows_invalid:,} rejected"
+            def show(report: FeedImport) -> None:
+                progress.update(
+                    task, description=f"{report.rows_valid:,} products, {report.rows_invalid:,} rejected"
+                )
+
+            report = c.catalog.import_feed(
+                None,
+                retailer_id,
+                _Counted(handle, progress, task),
+                fmt,
+                source=file.name,
+                progress=show,  # type: ignore[arg-type]
             )
-
-        report = c.catalog.import_feed(
-            None,
-            retailer_id,
-            _Counted(handle, progress, task),
-            fmt,
-            source=file.name,
-            progress=show,  # type: ignore[arg-type]
-        )
+        if report.status is ImportStatus.SUCCEEDED:
+            # No server worker here: the /v3 feed files are rendered now, before we exit.
+            err.print("rendering the /v3 feed files of the programs offering this catalog...")
+            programs = c.partner_programs.render_catalog_files(report.retailer_id)
+            err.print(f"rendered the /v3 feed files (JSON, XML, CSV) of {programs} program(s)")
     _show_errors(report)
     emit(import_json(report))
     if report.status is ImportStatus.FAILED:

@@ -78,12 +78,15 @@ class CatalogService:
         read_feed: FeedReader,
         *,
         currencies: frozenset[str] = CURRENCIES,
+        after_import: Callable[[int], object] | None = None,
     ) -> None:
         self._uow = uow
         self._ids = ids
         self._clock = clock
         self._read_feed = read_feed
         self._currencies = currencies
+        # Called with the retailer id once an import succeeded (the /v3 feed files' renders).
+        self._after_import = after_import
 
     # --- retailers -------------------------------------------------------------------------
 
@@ -213,7 +216,10 @@ class CatalogService:
             run.fail(RowError(0, None, f"the import stopped: {type(exc).__name__}: {exc}"))
             self._finish(run)
             raise
-        return self._finish(run)
+        finished = self._finish(run)
+        if finished.status is ImportStatus.SUCCEEDED and self._after_import is not None:
+            self._after_import(finished.retailer_id)
+        return finished
 
     def _store(self, run: _Run, items: list[tuple[int, ProductFields]]) -> None:
         record = run.record

@@ -14,7 +14,9 @@ A file is written to a temporary name, fsynced and renamed into place under an e
 (flock: between threads and between processes sharing the data dir), so concurrent first
 requests render it once and nobody reads half a file. Its name carries a version that changes
 whenever its contents would (see PartnerProgramService), so a new import is a new name; the
-superseded files of the same stem are removed once the new one is in place.
+superseded files of the same stem are removed once the new one is in place. The default files
+are rendered right after an import (PartnerProgramService.render_catalog_files, run by
+jobs/feed_files.py): a request for one being rendered waits on its lock, then reads it.
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ Who sees what:
 Product feeds are files (services/feed_files.py): each catalog of a program is rendered once
 per import, per format and link variant, its products read in keyset batches (one short read
 transaction each, memory flat), with a placeholder where each link names the publisher and
-channel; every request streams the file with its own values there.
+channel; every request streams the file with its own values there. After a successful import
+the default variants' files (every format, no `setEpi`, no `gt`) are rendered ahead of any
+request (`render_catalog_files`); the others on their first request.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from urllib.parse import quote
 
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import AccountKind, Principal
+from auctera.domain.campaigns import CampaignStatus
 from auctera.domain.catalog import FeedImport, Product
 from auctera.domain.programs import (
     STANDARD_SEGMENT,
@@ -46,6 +49,7 @@ from auctera.errors import AucteraError, Conflict, Forbidden, NotFound
 from auctera.services.campaigns import COUNTRIES
 from auctera.services.clock import Clock
 from auctera.services.feed_files import FeedFiles
+from auctera.services.feed_formats import DEFAULT_FORMATS, FeedItem, Format
 from auctera.services.offers import EPC_WINDOW, epc
 from auctera.services.ports import (
     ChannelApplication,
@@ -64,6 +68,7 @@ FEED_BATCH = 1000  # products per read transaction while a feed file is rendered
 # is rendered again.
 FEED_FILES_VERSION = 1
 MAX_CACHED_COUNTS = 100_000
+PROGRAMS_PAGE = 500  # an account's programs read at a time, looking for those offering a catalog
 _QUARTER_HOUR = timedelta(minutes=15)
 T = TypeVar("T")
 
@@ -130,12 +135,6 @@ class Page(Generic[T]):
 
 
 @dataclass(frozen=True, slots=True)
-class FeedItem:
-    product: Product
-    tracking_url: str
-
-
-@dataclass(frozen=True, slots=True)
 class FeedPart:
     """One catalog of a feed, and the version of its rendered files: it changes whenever their
     contents would (a new import or its progress, the product count, the program's settings
@@ -158,10 +157,6 @@ class ProductFeed:
     gt: bool
     link_base: str  # the click link up to the part naming publisher and channel
     channel_links: str  # that part, `p=…&ch=…`: what a file's placeholder stands for
-
-
-# Renders one catalog's products (with their links) as a format's file body.
-RenderItems = Callable[[Iterator[list[FeedItem]], ListedProgram], Iterator[bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,9 +470,25 @@ class PartnerProgramService:
                     "only an approved channel gets product feeds (and working tracking links)",
                     field="channelId",
                 )
-            feeds = self._feeds(uow, [listed])[program.id]
-            chosen = [f for f in feeds if feed_id is None or f.id == feed_id]
-            latest = uow.feed_imports.latest([f.id for f in chosen])
+            return self._feed_of(uow, listed, publisher_id, channel_id, feed_id, set_epi=set_epi, gt=gt)
+
+    def _feed_of(
+        self,
+        uow: UnitOfWork,
+        listed: ListedProgram,
+        publisher_id: int,
+        channel_id: int,
+        feed_id: int | None,
+        *,
+        set_epi: bool,
+        gt: bool,
+    ) -> ProductFeed:
+        """The feed as one channel is served it; its parts' versions name the files whatever
+        the channel (the links' base holds only the tracking URL and the program)."""
+        program = listed.program
+        feeds = self._feeds(uow, [listed])[program.id]
+        chosen = [f for f in feeds if feed_id is None or f.id == feed_id]
+        latest = uow.feed_imports.latest([f.id for f in chosen])
         stamps = [f.last_updated for f in chosen if f.last_updated is not None]
         link = click_url(self._tracking_url, program.id, publisher_id, channel_id)
         # Its query is `o=…&p=…&ch=…` (link_query's order): all but the program is the channel's.
@@ -498,9 +509,9 @@ class PartnerProgramService:
             channel_links=channel_links,
         )
 
-    def feed_files(self, feed: ProductFeed, suffix: str, render: RenderItems) -> list[BinaryIO]:
-        """The feed's files in one format (`suffix`), one per catalog, open at their headers:
-        rendered first where the catalog changed since (or was never rendered)."""
+    def feed_files(self, feed: ProductFeed, fmt: Format) -> list[BinaryIO]:
+        """The feed's files in one format, one per catalog, open at their headers: rendered
+        first where the catalog changed since (or was never rendered)."""
         stem = f"{feed.listed.program.id}-epi{int(feed.set_epi)}-gt{int(feed.gt)}"
         opened: list[BinaryIO] = []
         try:
@@ -508,14 +519,35 @@ class PartnerProgramService:
 
                 def body(placeholder: str, retailer_id: int = part.retailer_id) -> Iterator[bytes]:
                     items = self._batches(retailer_id, feed.link_base + placeholder, feed.set_epi, feed.gt)
-                    return render(items, feed.listed)
+                    return fmt.render(items, feed.listed)
 
-                opened.append(self._files.open(str(part.retailer_id), stem, part.version, suffix, body))
+                opened.append(self._files.open(str(part.retailer_id), stem, part.version, fmt.suffix, body))
         except BaseException:
             for file in opened:
                 file.close()
             raise
         return opened
+
+    def render_catalog_files(self, retailer_id: int) -> int:
+        """Renders the default files (every format, no `setEpi`, no `gt`) of the catalog for
+        every active program offering it, as its first request would: run after an import so
+        no request waits for a render. Files already rendered are kept. Returns the number of
+        programs."""
+        with self._uow(read_only=True) as uow:
+            retailer = uow.retailers.get(retailer_id)
+            if retailer is None:
+                return 0
+            offering = _programs_offering(uow, retailer.account_id, retailer_id)
+            feeds = [
+                # Any channel names the same files: the feed's versions leave the channel out.
+                self._feed_of(uow, listed, 0, 0, retailer_id, set_epi=False, gt=False)
+                for listed in offering
+            ]
+        for feed in feeds:
+            for fmt in DEFAULT_FORMATS:
+                for file in self.feed_files(feed, fmt):
+                    file.close()
+        return len(feeds)
 
     def _batches(self, retailer_id: int, prefix: str, set_epi: bool, gt: bool) -> Iterator[list[FeedItem]]:
         after = None
@@ -612,6 +644,22 @@ def _partner_program(uow: UnitOfWork, principal: Principal, program_id: int | No
     if not found:
         raise NotFound(f"program {program_id} not found", field="programId")
     return found[0]
+
+
+def _programs_offering(uow: UnitOfWork, account_id: int, retailer_id: int) -> list[ListedProgram]:
+    """The account's programs listing the catalog among their feeds whose campaign is active
+    (only those can be asked for a feed)."""
+    found: list[ListedProgram] = []
+    before: int | None = None
+    while page := uow.programs.page(account_id=account_id, before_id=before, limit=PROGRAMS_PAGE):
+        for program in page:
+            if retailer_id not in program.feed_ids:
+                continue
+            campaign = uow.campaigns.get(program.id, account_id=account_id)
+            if campaign is not None and campaign.status is CampaignStatus.ACTIVE:
+                found.append(ListedProgram(program, campaign.name, campaign.budget.currency))
+        before = page[-1].id
+    return found
 
 
 def _own_channel(uow: UnitOfWork, principal: Principal, channel_id: int | None) -> int:

@@ -57,7 +57,9 @@ def make_app(tmp_path: Path, clock: FrozenClock, **settings: Any) -> RootApp:
 
 @pytest.fixture
 def app(tmp_path: Path, clock: FrozenClock) -> Iterator[RootApp]:
-    application = make_app(tmp_path, clock)
+    # Feed files rendered on request only (the lazy path, and file counts without a race);
+    # test_feed_renders.py runs the background renders after imports.
+    application = make_app(tmp_path, clock, feed_file_worker=False)
     yield application
     application.container.close()
 

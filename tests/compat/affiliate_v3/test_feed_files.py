@@ -19,12 +19,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import orjson
 import pytest
 
-from auctera.api.compat.affiliate_v3 import feedfiles, translate
 from auctera.domain import ids as idfmt
 from auctera.domain.programs import ApprovalStatus
 from auctera.domain.tracking import click_url, parse_link
+from auctera.services import feed_formats
 from auctera.services.feed_files import HEADER_LENGTH, PLACEHOLDER_LENGTH, FeedFiles, replaced, served
-from auctera.services.partner_programs import FeedItem, product_link
+from auctera.services.feed_formats import FeedItem
+from auctera.services.partner_programs import product_link
 from auctera.services.ports import ListedProgram
 
 from .conftest import TRACKING, Caller, Network, World, product_row
@@ -84,7 +85,7 @@ def _expected(world: World, retailer_id: int, *, set_epi: bool, gt: bool) -> byt
     listed = ListedProgram(program, "Kitchentime SE", "SEK")
     prefix = click_url(TRACKING, world.program_id, world.publisher.id, world.channel_id)
     rows = [
-        translate.product(FeedItem(p, product_link(prefix, p, set_epi=set_epi, gt=gt)), listed)
+        feed_formats.product_row(FeedItem(p, product_link(prefix, p, set_epi=set_epi, gt=gt)), listed)
         for p in products
     ]
     return orjson.dumps(rows)
@@ -106,7 +107,7 @@ def test_the_served_feed_is_the_row_by_row_rendering_in_every_format_and_variant
     for epi in ("0", "1"):
         expected = orjson.loads(_expected(world, catalog, set_epi=epi == "1", gt=False))
         as_text = [
-            {name: ("" if row[name] is None else _as_text(row[name])) for name in feedfiles.FILE_FIELDS}
+            {name: ("" if row[name] is None else _as_text(row[name])) for name in feed_formats.FILE_FIELDS}
             for row in expected
         ]
         xml = _download(world, _signed(world, url, epi), format="XML")
@@ -136,7 +137,7 @@ def _signed(world: World, url: str, epi: str) -> str:
     """The feed URL with epi=1 signed as the server signs it."""
     if epi == "0":
         return url
-    service = world.net.app.api.state.affiliate_v3
+    service = world.net.container.partner_programs
     params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
     signature = service.feed_url_signature(world.program_id, world.channel_id, int(params["pfid"]), True)
     params |= {"epi": "1", "sig": signature}

@@ -24,8 +24,8 @@ from auctera.api.errors import parse_json
 from auctera.domain.accounts import Principal
 from auctera.domain.programs import ApprovalStatus, ProgramStatus, RejectReason
 from auctera.errors import AucteraError, NotFound, RateLimited, ValidationFailed
-from auctera.services.channels import ChannelService
-from auctera.services.feed_files import FeedFiles, served
+from auctera.services import feed_formats
+from auctera.services.feed_files import served
 from auctera.services.partner_programs import (
     BadRequest,
     ChannelFilter,
@@ -36,7 +36,7 @@ from auctera.services.partner_programs import (
     ProgramFilter,
 )
 
-from . import feedfiles, translate
+from . import translate
 from .envelope import V3Response
 from .schemas import ChannelDecision, ChannelsRequest, FeedRequest, ProgramsRequest
 
@@ -49,7 +49,7 @@ class _Unsupported(AucteraError):
 
 
 FEED_PATH = "/v3/productfeed"
-FILE_FORMATS = {"XML": feedfiles.XML, "CSV": feedfiles.CSV}
+FILE_FORMATS = {"XML": feed_formats.XML, "CSV": feed_formats.CSV}
 # ChannelService names fields as /v2 does; v3 callers sent these.
 _V3_FIELDS = {"reject_reason": "rejectReason", "reason_text": "reasonText", "status": "approvalStatus"}
 
@@ -72,26 +72,7 @@ def _both(method: str, path: str, summary: str) -> Callable[[F], F]:
 
 
 def _service(request: Request) -> PartnerProgramService:
-    """Built once per app from the container's parts (stateless but for its feed key, counts
-    and the feed files under the data dir)."""
-    state = request.app.state
-    service: PartnerProgramService | None = getattr(state, "affiliate_v3", None)
-    if service is None:
-        c = container_of(request)
-        # Decisions go through the channel service, as /v2/network/applications makes them.
-        channels = ChannelService(c.uow, c.ids, c.clock)
-        secret = c.sponsored_links.secret
-        service = PartnerProgramService(
-            c.uow,
-            c.clock,
-            c.events,
-            c.settings.tracking_url,
-            secret,
-            channels.decide,
-            FeedFiles(c.settings.feed_files_dir),
-        )
-        state.affiliate_v3 = service
-    return service
+    return container_of(request).partner_programs
 
 
 def _tz(request: Request) -> ZoneInfo:
@@ -221,15 +202,15 @@ async def product_feed(request: Request) -> Any:
             set_epi=body.setEpi,
             gt=body.gt,
         )
-        return await _stream(request, feed, feedfiles.JSON)
+        return await _stream(request, feed, feed_formats.JSON)
 
     return await _v3(produce)
 
 
-async def _stream(request: Request, feed: ProductFeed, fmt: feedfiles.Format) -> StreamingResponse:
+async def _stream(request: Request, feed: ProductFeed, fmt: feed_formats.Format) -> StreamingResponse:
     """The feed's files (rendered first if a catalog changed since), streamed with the
     channel's own `p=…&ch=…` in every link."""
-    files = await run_in_threadpool(_service(request).feed_files, feed, fmt.suffix, fmt.render)
+    files = await run_in_threadpool(_service(request).feed_files, feed, fmt)
     chunks = served(
         files, fmt.channel_links(feed.channel_links), head=fmt.head, separator=fmt.separator, tail=fmt.tail
     )

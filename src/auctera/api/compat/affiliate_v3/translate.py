@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
 
 from auctera.domain.programs import PERCENT, CommissionType, PromotionMethod, Rate
-from auctera.services.partner_programs import Feed, FeedItem, ProgramCard, Standing
-from auctera.services.ports import ChannelApplication, ListedProgram
+from auctera.services.feed_formats import decimal_text
+from auctera.services.partner_programs import Feed, ProgramCard, Standing
+from auctera.services.ports import ChannelApplication
 
-MICROS = Decimal(1_000_000)
 # Java's Date.toString, which the seed's feed_lastupdated header is: English whatever the locale.
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -37,11 +36,6 @@ MARKETING_FLAGS = {
 # --- values ------------------------------------------------------------------------------------
 
 
-def decimal_text(micros: int) -> str:
-    """12_500_000 -> "12.5", 100_000_000 -> "100": no exponent, no trailing zeros."""
-    return format((Decimal(micros) / MICROS).normalize(), "f")
-
-
 def number(micros: int) -> orjson.Fragment:
     return orjson.Fragment(decimal_text(micros).encode())
 
@@ -56,13 +50,6 @@ def java_date(at: datetime, tz: ZoneInfo) -> str:
     local = at.astimezone(tz)
     day = f"{_DAYS[local.weekday()]} {_MONTHS[local.month - 1]} {local.day:02d}"
     return f"{day} {local.strftime('%H:%M:%S')} {local.tzname()} {local.year}"
-
-
-def ean(gtin: str | None) -> str | None:
-    """Our GTIN-14 as the EAN-13 feeds use, when it is one (a leading zero)."""
-    if gtin is None:
-        return None
-    return gtin[1:] if len(gtin) == 14 and gtin.startswith("0") else gtin
 
 
 # --- commissions -------------------------------------------------------------------------------
@@ -139,32 +126,6 @@ def program(card: ProgramCard, feed_url: FeedUrl, tz: ZoneInfo) -> dict[str, Any
         "trackingType": int(p.tracking_type),
         "status": int(p.status),
         "epc": None if card.epc is None else orjson.Fragment(str(card.epc).encode()),
-    }
-
-
-def product(item: FeedItem, listed: ListedProgram) -> dict[str, Any]:
-    """A product of a feed; fields our catalog does not hold are null (see docs/api-v3.md)."""
-    p = item.product
-    return {
-        "productName": p.name,
-        "productPrice": decimal_text(p.price_micros),
-        "productUrl": p.url,
-        "trackingUrl": item.tracking_url,
-        "currency": p.currency,
-        "programId": listed.program.id,
-        "approvalStatus": 1,  # only an approved channel gets a feed
-        "ean": ean(p.gtin),
-        "sku": p.sku,
-        "extraInfo": [],
-        "imageUrl": p.image_url,
-        "inStock": p.in_stock,
-        "manufacturer": p.brand,
-        "manufacturerArticleNumber": None,
-        "market": listed.program.market,
-        "oldPrice": None,
-        "productCategory": p.category,
-        "productDescription": p.description,
-        "shipping": None,
     }
 
 

@@ -1,9 +1,13 @@
-"""The product feed bodies, rendered into feed files once per catalog import (see
-services/feed_files.py) and served from them: the JSON array of POST /partner/products/feed, and
-the XML and CSV files served at the signed feed URLs. A catalog's file holds its products only;
-what surrounds them (`[`…`]`, the XML document, the CSV header row) and what goes between two
-catalogs' files is each format's `Format`. Rendering yields one chunk per batch of products
-read, so memory stays flat whatever the catalog's size."""
+"""The formats of the /v3 product feed files (services/feed_files.py): how one catalog's
+products, with their links, are written as the JSON array's items, XML `<product>` elements or
+CSV rows. A catalog's file holds its products only; what surrounds them (`[`…`]`, the XML
+document, the CSV header row) and what goes between two catalogs' files is each `Format`'s.
+Rendering yields one chunk per batch of products read, so memory stays flat whatever the
+catalog's size.
+
+Pure (no I/O): the service renders files with it after an import and on a request, the API
+streams them with the same `Format`.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +16,65 @@ import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from xml.sax.saxutils import escape
 
 import orjson
 
-from auctera.services.partner_programs import FeedItem, RenderItems
+from auctera.domain.catalog import Product
 from auctera.services.ports import ListedProgram
 
-from . import translate
-from .envelope import JSON as JSON_MEDIA_TYPE
+MICROS = Decimal(1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    product: Product
+    tracking_url: str
+
+
+# Renders one catalog's products (with their links) as a format's file body.
+RenderItems = Callable[[Iterator[list[FeedItem]], ListedProgram], Iterator[bytes]]
+
+
+def decimal_text(micros: int) -> str:
+    """12_500_000 -> "12.5", 100_000_000 -> "100": no exponent, no trailing zeros."""
+    return format((Decimal(micros) / MICROS).normalize(), "f")
+
+
+def ean(gtin: str | None) -> str | None:
+    """Our GTIN-14 as the EAN-13 feeds use, when it is one (a leading zero)."""
+    if gtin is None:
+        return None
+    return gtin[1:] if len(gtin) == 14 and gtin.startswith("0") else gtin
+
+
+def product_row(item: FeedItem, listed: ListedProgram) -> dict[str, Any]:
+    """A product of a feed; fields our catalog does not hold are null (see docs/api-v3.md)."""
+    p = item.product
+    return {
+        "productName": p.name,
+        "productPrice": decimal_text(p.price_micros),
+        "productUrl": p.url,
+        "trackingUrl": item.tracking_url,
+        "currency": p.currency,
+        "programId": listed.program.id,
+        "approvalStatus": 1,  # only an approved channel gets a feed
+        "ean": ean(p.gtin),
+        "sku": p.sku,
+        "extraInfo": [],
+        "imageUrl": p.image_url,
+        "inStock": p.in_stock,
+        "manufacturer": p.brand,
+        "manufacturerArticleNumber": None,
+        "market": listed.program.market,
+        "oldPrice": None,
+        "productCategory": p.category,
+        "productDescription": p.description,
+        "shipping": None,
+    }
+
 
 # The flat fields of the XML and CSV files, in the JSON's order (extraInfo, a list, is left out).
 FILE_FIELDS = [
@@ -65,7 +118,7 @@ def _json_items(batches: Iterator[list[FeedItem]], listed: ListedProgram) -> Ite
     first = True
     for batch in batches:
         # One dumps per batch: its products without the list's brackets.
-        chunk = orjson.dumps([translate.product(item, listed) for item in batch])[1:-1]
+        chunk = orjson.dumps([product_row(item, listed) for item in batch])[1:-1]
         if chunk:
             yield chunk if first else b"," + chunk
             first = False
@@ -91,7 +144,7 @@ def _xml_items(batches: Iterator[list[FeedItem]], listed: ListedProgram) -> Iter
     for batch in batches:
         parts = []
         for item in batch:
-            row = translate.product(item, listed)
+            row = product_row(item, listed)
             fields = "".join(
                 f"<{name}>{_xml_text(row[name])}</{name}>" for name in FILE_FIELDS if row[name] is not None
             )
@@ -105,7 +158,7 @@ def _csv_rows(batches: Iterator[list[FeedItem]], listed: ListedProgram) -> Itera
     writer = csv.writer(buffer, lineterminator="\r\n")
     for batch in batches:
         for item in batch:
-            row = translate.product(item, listed)
+            row = product_row(item, listed)
             writer.writerow(["" if row[name] is None else _text(row[name]) for name in FILE_FIELDS])
         yield buffer.getvalue().encode()
         buffer.seek(0)
@@ -118,7 +171,7 @@ def _csv_header() -> bytes:
     return buffer.getvalue().encode()
 
 
-JSON = Format("json", JSON_MEDIA_TYPE, _json_items, b"[", b",", b"]")
+JSON = Format("json", "application/json;charset=UTF-8", _json_items, b"[", b",", b"]")
 XML = Format(
     "xml",
     "application/xml; charset=utf-8",
@@ -129,3 +182,6 @@ XML = Format(
     _xml_text,
 )
 CSV = Format("csv", "text/csv; charset=utf-8", _csv_rows, _csv_header(), b"", b"")
+
+# What an import renders ahead of the first request; the other variants (setEpi, gt) stay lazy.
+DEFAULT_FORMATS = (JSON, XML, CSV)
