@@ -1,10 +1,12 @@
 """Audience benchmarks, each beside a baseline measured in the same run.
 
 (s1) `POST /v2/audiences/sync` of N raw emails (default 1,000,000) through the real app in this
-     process: the streamed JSON parse, normalising and hashing each email, staging the keys.
-     Baseline: a plain `hashlib` loop normalising (strip, lower) and hashing the same list.
-     Goal: <= 1.5x. Also shown: the worker applying the job (members, identity-graph lookups,
-     counts and the theta sketch), which the caller does not wait for.
+     process: parsing the JSON body, checking, normalising and hashing each email, staging the
+     keys on disk and committing the job. Baseline: a plain `hashlib` loop normalising (strip,
+     lower) and hashing the same list. Goal: <= 1.5x. Also shown: two more rounds (the same call
+     again with its job key: all the work, then the same job), each beside its own baseline, and
+     the worker applying the job (members, identity-graph lookups, counts and the theta sketch),
+     which the caller does not wait for.
 (s2) `GET /v2/audiences/overlap` of two audiences of N users each (default 10,000,000; their theta
      sketches are built directly, no member rows), p50 over 200 calls, beside `GET
      /v2/audiences/{id}` of the same app. Goal: <= 50 ms.
@@ -81,13 +83,25 @@ def main() -> None:
                     "audience_id": render_id(audience.id),
                     "action": "add",
                     "identifiers": [{"type": "email", "value": e} for e in emails],
+                    "job_key": "bench-s1",  # a repeat does all the work, then answers the same job
                 }
             )
+            # The app's first request pays its one-time start-up (~0.2-0.3 s here): not the sync's.
+            assert client.get(f"/v2/audiences/{render_id(audience.id)}", headers=headers).status_code == 200
             started = time.perf_counter()
             response = client.post("/v2/audiences/sync", content=body, headers=headers)
             sync_s = time.perf_counter() - started
             assert response.status_code == 202, response.text
             assert response.json()["records_malformed"] == 0
+            ratios = [sync_s / base_s]
+            for _ in range(2):  # the machine is shared: two more rounds, each beside its own baseline
+                started = time.perf_counter()
+                _baseline_hash(emails)
+                again_base = time.perf_counter() - started
+                started = time.perf_counter()
+                again = client.post("/v2/audiences/sync", content=body, headers=headers)
+                ratios.append((time.perf_counter() - started) / again_base)
+                assert again.json()["job_id"] == response.json()["job_id"]
             started = time.perf_counter()
             while c.audiences.work_once() is not None:
                 pass
@@ -99,6 +113,10 @@ def main() -> None:
             print(
                 f"   (s1) POST /v2/audiences/sync (parse, hash, stage):          {sync_s * 1000:8.0f} ms"
                 f"   ratio {sync_s / base_s:4.1f}x the baseline (goal <= 1.5x)"
+            )
+            print(
+                f"   (s1) ratio in three rounds: {', '.join(f'{r:.2f}x' for r in ratios)}"
+                f"; median {statistics.median(ratios):.2f}x (goal <= 1.5x)"
             )
             print(f"   (s1) the job applied by the worker (not waited for):         {apply_s * 1000:8.0f} ms")
 

@@ -9,6 +9,8 @@ A JSON upload body of BENCH_BIDS bids (default 100,000: one network campaign in 
   the stored bids, and all stored `pending` with their operations, in one transaction, into a
   fresh SQLite database. Then the same body again with other values: 100k updates.
   Goal: <= 2x the baseline and <= 5 s.
+- reference (the floor of storing them): the rows each upload wrote, written again into the same
+  tables by a bare executemany of the driver, one statement a row, nothing else.
 
 Run from the repository root:
     .venv/bin/python -m benchmarks.bench_bids
@@ -61,7 +63,7 @@ from auctera.partners.http import HttpBidPartner
 from auctera.partners.simulated import RunningNetwork
 from auctera.services.accounts import AccountService
 from auctera.services.bid_sync import BidSyncService, SyncOptions
-from auctera.services.bids import BidService
+from auctera.services.bids import BidService, paused_collector
 from auctera.services.clock import utcnow
 from auctera.store.database import make_engine
 from auctera.store.migrate import upgrade
@@ -142,8 +144,9 @@ class Setup:
         return orjson.dumps(bids)
 
     def upload(self, body: bytes) -> int:
-        rows = translate.upload_rows(parse_json(body))
-        result = self.service.upload(self.principal, rows)
+        with paused_collector():  # as the route does
+            rows = translate.upload_rows(parse_json(body))
+            result = self.service.upload(self.principal, rows)
         assert not result.rejections, result.rejections[:3]
         return result.accepted
 
@@ -191,6 +194,75 @@ def bench_sync(setup: Setup, rows: int) -> None:
     )
 
 
+class Floor:
+    """Reference, not a baseline: the rows an upload wrote, written again by a bare `executemany`
+    (one statement a row, straight to the driver; no parse, no checks, no ids) into the same
+    tables: what storing them costs at the least. Each upload's rows are read back right after it;
+    at the end the tables are emptied and both written again, so they end as the uploads left them."""
+
+    def __init__(self, setup: Setup) -> None:
+        self.setup = setup
+        self.created: tuple[list[Any], list[Any]] = ([], [])
+        self.updated: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
+
+    def _rows(self, query: str, *args: Any) -> list[Any]:
+        with self.setup.engine.connect() as conn:
+            return list(conn.exec_driver_sql(query, args).fetchall())
+
+    def _latest_upload(self) -> int:
+        return int(self._rows("SELECT max(upload_id) FROM bid_operations")[0][0])
+
+    def after_create(self) -> None:
+        upload = self._latest_upload()
+        self.created = (
+            self._rows("SELECT * FROM bids"),
+            self._rows("SELECT * FROM bid_operations WHERE upload_id = ?", upload),
+        )
+
+    def after_update(self) -> None:
+        upload = self._latest_upload()
+        changed = "value_micros, previous_value_micros, status, operation_id, operation_kind, updated_at, id"
+        self.updated = (
+            self._rows(f"SELECT {changed} FROM bids"),
+            self._rows("SELECT * FROM bid_operations WHERE upload_id = ?", upload),
+            self._rows("SELECT id FROM bid_operations WHERE status = 'superseded'"),
+        )
+
+    def write_again(self) -> tuple[float, float]:
+        raw = self.setup.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            cur.execute("DELETE FROM bid_operations")
+            cur.execute("DELETE FROM bids")
+            bids, operations = self.created
+            create_s, _ = timed(lambda: self._write(cur, [("bids", bids), ("bid_operations", operations)]))
+            changed, new_operations, superseded = self.updated
+            set_changed = (
+                "UPDATE bids SET value_micros = ?, previous_value_micros = ?, status = ?, operation_id = ?, "
+                "operation_kind = ?, updated_at = ? WHERE id = ?"
+            )
+            supersede = "UPDATE bid_operations SET status = 'superseded' WHERE id = ? AND batch_id IS NULL"
+            update_s, _ = timed(
+                lambda: self._write(
+                    cur, [(set_changed, changed), ("bid_operations", new_operations), (supersede, superseded)]
+                )
+            )
+        finally:
+            raw.close()
+        return create_s, update_s
+
+    @staticmethod
+    def _write(cur: Any, steps: list[tuple[str, list[Any]]]) -> None:
+        cur.execute("BEGIN IMMEDIATE")
+        for target, rows in steps:
+            if target.startswith("UPDATE"):
+                cur.executemany(target, rows)
+            else:
+                marks = ", ".join(["?"] * len(rows[0]))
+                cur.executemany(f"INSERT INTO {target} VALUES ({marks})", rows)
+        cur.execute("COMMIT")
+
+
 def parse_with_polars(body: bytes) -> int:
     return pl.read_json(io.BytesIO(body)).height
 
@@ -204,19 +276,31 @@ def main() -> None:
             print(f"   upload: {rows:,} bids, {len(first) / 1e6:.1f} MB JSON")
             parse_s = min(timed(lambda: parse_with_polars(first))[0] for _ in range(3))
             print(f"   baseline polars read_json:                  {parse_s * 1000:8.0f} ms")
+            floor = Floor(setup)
             create_s, accepted = timed(lambda: setup.upload(first))
             assert accepted == rows
+            floor.after_create()
             print(
                 f"   upload, new bids (parse+validate+store):    {create_s * 1000:8.0f} ms"
                 f"   {create_s / parse_s:6.1f}x polars   {rows / create_s:10,.0f} bids/s"
             )
             update_s, accepted = timed(lambda: setup.upload(second))
             assert accepted == rows
+            floor.after_update()
             print(
                 f"   upload, changed bids (100% updates):       {update_s * 1000:8.0f} ms"
                 f"   {update_s / parse_s:6.1f}x polars   {rows / update_s:10,.0f} bids/s"
             )
             print("   goal: <= 2x polars and <= 5 s")
+            floor_create_s, floor_update_s = floor.write_again()
+            for name, floor_s, upload_s in (
+                ("new    ", floor_create_s, create_s),
+                ("changed", floor_update_s, update_s),
+            ):
+                print(
+                    f"   reference: {name} rows, bare executemany:{floor_s * 1000:11.0f} ms"
+                    f"   {floor_s / parse_s:6.1f}x polars   (the upload takes {upload_s / floor_s:.2f}x it)"
+                )
             bench_sync(setup, rows)
         finally:
             setup.close()

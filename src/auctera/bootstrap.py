@@ -18,6 +18,7 @@ from auctera.counters.rate_limit import InProcessRateLimiter
 from auctera.counters.velocity import SlidingWindowCounter
 from auctera.domain.creatives import DEFAULT_SCRIPT_HOSTS
 from auctera.domain.ids import MAX_NODE, IdGenerator
+from auctera.events.audience_staging import AudienceStagingFiles
 from auctera.events.audiences import EventAudienceGraph
 from auctera.events.creative_stats import EventLogVariantStats
 from auctera.events.duckdb_store import DuckDBEventStore
@@ -27,7 +28,6 @@ from auctera.ivt.geoip import GeoIpCountries
 from auctera.ivt.ip_ranges import IpRanges
 from auctera.jobs.exports import ExportRunner
 from auctera.jobs.feed_files import FeedFileRenders
-from auctera.media.files import DirectoryAssetStore
 from auctera.media.inspect import MediaInspector
 from auctera.media.scanning import ClamdScanner, Scanners, YaraScanner
 from auctera.services.accounts import AccountService
@@ -54,6 +54,7 @@ from auctera.services.spend import SpendService
 from auctera.services.sponsored import SponsoredLinks, SponsoredService
 from auctera.services.tracking import TrackingService
 from auctera.services.webhooks import PostbackOutbox, WebhookService
+from auctera.storage import object_store
 from auctera.store.database import make_engine
 from auctera.store.migrate import upgrade
 from auctera.store.uow import SqlUnitOfWorkFactory
@@ -275,11 +276,23 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
             first_retry=timedelta(seconds=settings.webhook_first_retry_seconds),
         ),
         audiences=AudienceService(
-            uow, ids, clock, EventAudienceGraph(events), on_targeting_changed=auctions.targeting_changed
+            uow,
+            ids,
+            clock,
+            EventAudienceGraph(events),
+            AudienceStagingFiles(settings.data_dir / "audience-staging"),
+            on_targeting_changed=auctions.targeting_changed,
         ),
         reports=reports,
         exports=exports,
-        export_runner=ExportRunner(exports, events, settings.exports_dir),
+        # Finished files in the object store (exports_dir, or the bucket's exports/); the ones
+        # being written in local scratch space.
+        export_runner=ExportRunner(
+            exports,
+            events,
+            object_store(settings, "exports", settings.exports_dir),
+            settings.exports_dir / ".tmp",
+        ),
         creatives=creative_service(settings, uow, ids, clock, events),
         partner_programs=partner_programs,
         feed_renders=feed_renders,
@@ -298,7 +311,7 @@ def creative_service(
         uow,
         ids,
         clock,
-        store=DirectoryAssetStore(settings.creatives_dir),
+        store=object_store(settings, "creatives", settings.creatives_dir),
         scanner=Scanners(scanners),
         inspector=MediaInspector(),
         stats=EventLogVariantStats(events),

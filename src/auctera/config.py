@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -112,6 +113,18 @@ class Settings(BaseSettings):
     clamav_socket: str | None = None
     creative_script_hosts: list[str] | None = None
 
+    # Where report exports and creative assets are kept (docs/operations.md, "Object storage"):
+    # `directory` (exports_dir and creatives_dir under data_dir) or `s3`, a bucket of an
+    # S3-compatible store that every machine shares (AWS S3, MinIO, Ceph, R2...): objects under
+    # `<s3_prefix>exports/` and `<s3_prefix>creatives/`. The endpoint URL for anything but AWS;
+    # credentials from boto3's standard chain (AWS_* variables, ~/.aws, instance/task roles).
+    storage_backend: Literal["directory", "s3"] = "directory"
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_prefix: str = Field(default="", pattern=r"^([A-Za-z0-9_.-]+/)*$")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
+
     # Unique per process writing ids/events; None picks a free slot in data_dir.
     node_id: int | None = Field(default=None, ge=0, le=255)
 
@@ -126,6 +139,12 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}: use an IANA name (Europe/Stockholm)") from None
         return value
+
+    @model_validator(mode="after")
+    def _s3_has_a_bucket(self) -> Self:
+        if self.storage_backend == "s3" and not self.s3_bucket:
+            raise ValueError("storage_backend s3 needs s3_bucket (AUCTERA_S3_BUCKET)")
+        return self
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -4,6 +4,7 @@ audiences from the event log, overlap, GDPR deletion, and audience targeting in 
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Iterator
@@ -11,11 +12,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import String, Text, inspect, select
 from starlette.testclient import TestClient
 
 from auctera.app import RootApp
+from auctera.domain.audiences import member_key
 from auctera.domain.events import Event, EventType
 from auctera.domain.identifiers import sha256_hex
 from auctera.store.tables import metadata
@@ -227,13 +230,174 @@ def test_sync_errors_name_the_field(adv: Api) -> None:
     assert broken.status_code == 422
 
 
+def _post(api: Api, content: bytes, **params: str) -> Any:
+    return api.client.post(
+        "/v2/audiences/sync",
+        content=content,
+        params=params,
+        headers={**api.headers, "Content-Type": "application/json"},
+    )
+
+
+def _member_keys(app: RootApp, audience_id: str) -> set[str]:
+    with app.container.uow(read_only=True) as uow:
+        return set(uow.audiences.users(_aud(audience_id)))
+
+
+def _aud(text: str) -> int:
+    from auctera.domain import ids as idfmt
+
+    value = idfmt.parse("aud", text)
+    assert value is not None
+    return value
+
+
+RAW_EMAILS = [
+    " Ann@Example.com ",
+    "bob@example.com",
+    "Jane.Doe+news@Gmail.com",  # Gmail's own rule
+    "not an email",
+    "zoë@example.com",  # not ASCII
+    "a..b@example.com",  # dots the bulk checks leave to the full path
+    "\tcid@example.com",  # a tab: whitespace the full path strips
+    "",
+    "dan@example.co.uk",
+]
+
+
+@pytest.mark.parametrize(
+    "dump",
+    [
+        lambda body: json.dumps(body, separators=(",", ":"), ensure_ascii=False),  # compact: the fast path
+        lambda body: json.dumps(body),  # ", " and ": ", \u escapes: the fast path
+        lambda body: json.dumps(body, indent=2),  # new lines: the general parser
+    ],
+    ids=["compact", "spaced-escaped", "indented"],
+)
+def test_every_body_layout_stages_the_same_keys(
+    world: tuple[RootApp, TestClient], adv: Api, dump: Any
+) -> None:
+    app = world[0]
+    answers, members = [], []
+    for order in ("type-first", "value-first", "mixed"):
+        audience_id = create(adv, order)
+        items = [{"type": "email", "value": v} for v in RAW_EMAILS * 3]
+        if order != "type-first":
+            items = [{"value": i["value"], "type": i["type"]} for i in items]
+        if order == "mixed":
+            items[5] = {"type": "email", "value": items[5]["value"]}  # uneven: the general parser
+        body = dump({"audience_id": audience_id, "action": "add", "identifiers": items})
+        response = _post(adv, body.encode())
+        assert response.status_code == 202, response.text
+        answers.append(
+            {k: response.json()[k] for k in ("records_received", "records_malformed", "malformed_samples")}
+        )
+        drain(app)
+        members.append(_member_keys(app, audience_id))
+    assert answers[0]["records_received"] == 27 and answers[0]["records_malformed"] == 6
+    assert [s["index"] for s in answers[0]["malformed_samples"]] == [3, 7, 12, 16, 21, 25]
+    assert all(a == answers[0] for a in answers) and all(m == members[0] for m in members)
+    expected = {member_key("email", v) for v in RAW_EMAILS if v.strip() and v != "not an email"}
+    assert members[0] == expected
+
+
+def test_hashes_in_bulk_and_one_by_one_agree(world: tuple[RootApp, TestClient], adv: Api) -> None:
+    app = world[0]
+    hashes = [sha256_hex(f"p{i}@example.com") for i in range(40)]
+    clean, odd = create(adv, "clean"), create(adv, "odd")
+    sync(adv, clean, "add", [{"type": "phone_sha256", "value": h.upper()} for h in hashes])
+    answer = sync(adv, odd, "add", [{"type": "phone_sha256", "value": h} for h in [*hashes, "a1b2..."]])
+    assert answer["records_malformed"] == 1 and answer["malformed_samples"][0]["index"] == 40
+    drain(app)
+    assert _member_keys(app, clean) == _member_keys(app, odd) == {"p:" + h for h in hashes}
+
+
+def test_a_uniform_body_is_still_checked_whole(world: tuple[RootApp, TestClient], adv: Api) -> None:
+    audience_id = create(adv)
+    items = emails("ann", "bob")
+    unknown = _post(
+        adv, orjson.dumps({"audience_id": audience_id, "action": "add", "identifiers": items, "x": 1})
+    )
+    assert unknown.status_code == 422 and unknown.json()["error"]["field"] == "x"
+    body = orjson.dumps({"audience_id": audience_id, "action": "add", "identifiers": items})
+    control = _post(adv, body.replace(b"ann@", b"an\x01n@"))
+    assert control.status_code == 422 and control.json()["error"]["field"] == "body"
+    truncated = _post(adv, body[:-3])
+    assert truncated.status_code == 422 and truncated.json()["error"]["field"] == "body"
+    assert not _staged_files(world[0])
+
+
+def test_a_body_over_the_limit_is_refused(
+    world: tuple[RootApp, TestClient], adv: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auctera.api.v2 import audiences as routes
+
+    monkeypatch.setattr(routes, "MAX_SYNC_BODY", 1_000)
+    audience_id = create(adv)
+    too_big = _post(
+        adv,
+        orjson.dumps(
+            {
+                "audience_id": audience_id,
+                "action": "add",
+                "identifiers": emails(*"abcdefghijklmnopqrstuvwxyz"),
+            }
+        ),
+    )
+    assert too_big.status_code == 413 and too_big.json()["error"]["field"] == "identifiers"
+
+
+def test_staged_files_go_when_no_job_needs_them(world: tuple[RootApp, TestClient], adv: Api) -> None:
+    app = world[0]
+    audience_id = create(adv)
+    bad_action = adv.call(
+        "POST",
+        "/v2/audiences/sync",
+        {"audience_id": audience_id, "action": "merge", "identifiers": emails("a", "b")},
+    )
+    assert bad_action.status_code == 422
+    unknown = adv.call(
+        "POST",
+        "/v2/audiences/sync",
+        {"audience_id": "aud_zzzz", "action": "add", "identifiers": emails("a", "b")},
+    )
+    assert unknown.status_code == 404
+    sync(adv, audience_id, "add", emails("a", "b"), job_key="once")
+    sync(adv, audience_id, "add", emails("a", "b", "c"), job_key="once")  # the same call again
+    assert len(_staged_files(app)) == 1  # the one job's
+    stray = _staged_files(app)[0].with_name("12345.keys")  # a call a crash cut short
+    stray.write_bytes(b"")
+    service = app.container.audiences
+    assert service.sweep_staging() == 0  # too recent: maybe a call still staging
+    assert service.sweep_staging(grace=timedelta(0)) == 1 and not stray.exists()
+    drain(app)
+    assert not _staged_files(app)
+
+
+def test_a_job_whose_staged_file_is_lost_fails_and_says_so(
+    world: tuple[RootApp, TestClient], adv: Api
+) -> None:
+    app = world[0]
+    audience_id = create(adv)
+    answer = sync(adv, audience_id, "add", emails("a", "b"))
+    for path in _staged_files(app):
+        path.unlink()
+    drain(app)
+    job = adv.call("GET", f"/v2/audiences/sync/{answer['job_id']}").json()
+    assert job["status"] == "failed" and job["success"] is False
+    assert audience(adv, audience_id)["members"] == 0
+
+
 def test_raw_values_are_never_stored(world: tuple[RootApp, TestClient], adv: Api) -> None:
     app = world[0]
     audience_id = create(adv)
     sync(adv, audience_id, "add", [{"type": "email", "value": "secret.person@example.com"}])
     assert not _cells_containing(app, "secret.person")  # staged: hashed already
+    assert not _staged_containing(app, b"secret.person")
+    assert _staged_containing(app, bytes.fromhex(sha256_hex("secret.person@example.com")))
     drain(app)
     assert not _cells_containing(app, "secret.person")
+    assert not _staged_files(app)  # gone with the job
     assert _cells_containing(app, sha256_hex("secret.person@example.com"))
 
 
@@ -384,6 +548,15 @@ def _cells_containing(app: RootApp, needle: str) -> list[str]:
     return found
 
 
+def _staged_files(app: RootApp) -> list[Path]:
+    return sorted((app.container.settings.data_dir / "audience-staging").glob("*"))
+
+
+def _staged_containing(app: RootApp, needle: bytes) -> list[Path]:
+    """The sync jobs' staging files holding `needle` (raw bytes: digests are staged unencoded)."""
+    return [path for path in _staged_files(app) if needle in path.read_bytes()]
+
+
 def test_delete_purges_every_hash_and_pauses_campaigns(
     world: tuple[RootApp, TestClient], adv: Api, clock: FrozenClock
 ) -> None:
@@ -396,7 +569,7 @@ def test_delete_purges_every_hash_and_pauses_campaigns(
     drain(app)
     pending = sync(adv, audience_id, "add", emails("cid"))  # queued, never run
     cid = sha256_hex("cid@example.com")
-    assert _cells_containing(app, cid)  # staged in the pending job
+    assert _staged_containing(app, bytes.fromhex(cid))  # staged for the pending job
     assert _cells_containing(app, "visitor-ann")  # the derived identity link
     campaign = adv.create()
     app.container.campaigns.review(_cmp(campaign))
@@ -407,6 +580,9 @@ def test_delete_purges_every_hash_and_pauses_campaigns(
     assert deleted["paused_campaigns"] == [campaign]
     for needle in (ann, sha256_hex("bob@example.com"), cid, "visitor-ann"):
         assert not _cells_containing(app, needle), needle
+        assert not _staged_containing(
+            app, bytes.fromhex(needle) if needle != "visitor-ann" else b"visitor-ann"
+        )
     shown = adv.get(campaign)
     assert shown["status"] == "paused"
     assert audience_id in shown["review"]["reasons"][0]

@@ -9,8 +9,11 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from auctera.api.compat.bids import translate
+from auctera.api.errors import parse_json
 from auctera.app import RootApp
-from auctera.domain.bids import FILTER_COMBINATIONS, Reason
+from auctera.domain.bids import FILTER_COMBINATIONS, BidRow, Reason
+from auctera.errors import AucteraError
 
 BIDS = "/management/v0/bids"
 UPLOAD = "/management/v0/bids/upload"
@@ -498,6 +501,61 @@ def test_updates_and_deletes_make_operations_with_the_value_before(
     assert stored.operation_id == rows[-1].id
     assert stored.previous_value_micros == 250_000
     assert len({r.upload_id for r in rows}) == 3
+
+
+def test_numbers_a_double_cannot_hold_are_judged_as_sent(acme: Bidder, tree: dict[str, Any]) -> None:
+    c = tree["campaign"]["id"]  # the network takes 3 decimals
+    row = b'[{"campaign": {"id": %d}, "country": "DE", "optimalBidUsd": %s}]'
+    # 17 digits: as a double this is 0.1, which would pass
+    [entry] = rejected(acme.raw(UPLOAD, row % (c, b"0.10000000000000001")))
+    assert entry["message"] == Reason.DECIMAL_PRECISION.value
+    assert acme.raw(UPLOAD, row % (c, b"1.5e-1")).status_code == 204
+    assert acme.raw(UPLOAD, row % (c, b"0.2500")).status_code == 204
+    assert [b["value"] for b in acme.bids({"campaignId": c})] == [0.25]
+    response = acme.raw(UPLOAD, row % (c, b"NaN"))
+    assert response.status_code == 400
+    assert response.json() == {"error": "[0].optimalBidUsd: must be a number"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'[{"campaign": {"id": 7}, "country": "de", "optimalBidUsd": 0.125, "sourceId": "", "delete": null}]',
+        b'[{"campaign": {"id": 7}, "adSetId": 8, "country": "FR", "sourceId": "a", "optimalBidUsd": 2}]',
+        b'[{"campaign": {"id": 7}, "country": "DE", "optimalBidUsd": 999999999.123456}, '
+        b'{"campaign": {"id": 7}, "country": "US", "delete": true, "adSetId": 8}]',
+        b'[{"campaign": {"id": 7}, "country": "DE", "optimalBidUsd": -0.0}]',
+        b'[{"campaign": {"id": 7}, "country": "DE", "optimalBidUsd": 1234567.123456789}]',
+        b'[{"campaign": {"id": 7}, "country": "DE", "optimalBidUsd": -9223372036854775809}]',
+        b'[{"campaign": {"id": 18446744073709551616}, "country": "DE", "optimalBidUsd": 1}]',
+        b'[{"campaign": {"id": 7}, "country": "DE", "optimalBidUsd": 1000000000.5}]',
+        b'[{"campaign": {"id": 7}, "country": "DE", "optimalBidUsd": 0.5, "adSetId": 1.0}]',
+        b'[{"campaign": {"id": 7}, "country": "DE", "optimalBidUsd": 0.5, "sourceId": 3}]',
+        b'[{"campaign": {"id": 7, "x": 1}, "country": "DE", "optimalBidUsd": 0.5}]',
+        b'[{"campaign": {"id": 7}, "country": ["DE"], "optimalBidUsd": 0.5}]',
+        b'[{"campaign": {"id": 7}, "country": "DE", "optimalBidUsd": 0.5, "delete": 0}]',
+        b'[{"campaign": {"id": 7}, "country": "DE", "optimalBidUsd": true}]',
+        b'[{"campaign": {"id": 7}, "country": "DE", "optimalBidUsd": 0.5}, 3]',
+        b'[{"campaign": {"id": 7}, "country": "DE", "optimalBidUsd": 0.5, "bid": 1}]',
+        b"[]",
+        b'{"campaign": {"id": 7}}',
+    ],
+)
+def test_the_quick_path_reads_rows_as_the_careful_one_does(raw: bytes) -> None:
+    def outcome(read: Callable[[], Any]) -> Any:
+        try:
+            return read()
+        except AucteraError as exc:
+            return (exc.message, exc.field, exc.code)
+
+    body = parse_json(raw)
+
+    def careful() -> list[BidRow]:
+        if not isinstance(body, list) or not body:
+            return translate.upload_rows(body)
+        return [translate._row(item, f"[{i}]") for i, item in enumerate(body)]
+
+    assert outcome(lambda: translate.upload_rows(body)) == outcome(careful)
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from auctera.config import Settings
 from auctera.domain import ids as idfmt
 from auctera.domain.events import EventType
 from auctera.domain.signatures import sign
-from auctera.domain.tracking import tracking_links
+from auctera.domain.tracking import link_query, tracking_links
 from auctera.tracking.handlers import PIXEL
 from support.clock import FrozenClock
 
@@ -243,6 +243,40 @@ def test_conversions_reach_the_campaign_figures_and_reversals_take_them_back(
     )
     (figures,) = totals.values()
     assert (figures.reversals, figures.revenue_micros, figures.payout_micros) == (1, 0, 0)
+
+
+def test_conversions_and_reversals_are_reported_where_their_click_came_from(
+    acme: Api, publisher: Api, client: TestClient, clock: FrozenClock
+) -> None:
+    """The publisher report splits conversions by the domain the click came from, and the
+    creative report by the creative and variant it showed: the postback names neither."""
+    offer_id = offer(acme)
+    clicks = []
+    for referrer, variant in (
+        ("https://www.forbes.com/business/", "blue"),
+        ("https://www.forbes.com/tech/", "red"),
+        ("https://blog.example.org/", "blue"),
+    ):
+        query = link_query(offer_id, publisher.account.id, {}, offer=True, creative_id=7, variant=variant)
+        clicks.append(click_id_of(click(client, f"/click?{query}", Referer=referrer)))
+    clock.now += timedelta(minutes=5)
+    txns = [
+        postback(acme, {"click_id": c, "event_type": "purchase", "revenue": 100}).json()["transaction_id"]
+        for c in clicks
+    ]
+    acme.call("POST", "/v2/conversions/reversal", {"transaction_id": txns[1], "reason": "chargeback"})
+
+    rows = acme.call("GET", "/v2/reports/publishers").json()["data"]
+    by_domain = {row["domain"]: row for row in rows}
+    assert set(by_domain) == {"forbes.com", "blog.example.org"}
+    assert (by_domain["forbes.com"]["clicks"], by_domain["forbes.com"]["conversions"]) == (2, 1)
+    assert by_domain["forbes.com"]["payout"] == 45  # the reversed one's payout is taken back
+    assert (by_domain["blog.example.org"]["clicks"], by_domain["blog.example.org"]["conversions"]) == (1, 1)
+    creatives = acme.call("GET", "/v2/reports/creatives").json()["data"]
+    by_variant = {row["variant"]: row for row in creatives}
+    assert {row["creative_id"] for row in creatives} == {idfmt.render("crt", 7)}
+    assert (by_variant["blue"]["clicks"], by_variant["blue"]["conversions"]) == (2, 2)
+    assert (by_variant["red"]["clicks"], by_variant["red"]["conversions"]) == (1, 0)
 
 
 def test_reversal_window_and_bad_reversals(acme: Api, clicked: str, clock: FrozenClock) -> None:

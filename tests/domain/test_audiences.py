@@ -7,8 +7,18 @@ import random
 
 import pytest
 
-from auctera.domain.audiences import Targets, member_key, overlap, sketch_of
-from auctera.domain.identifiers import InvalidIdentifier, hashed
+from auctera.domain.audiences import (
+    Targets,
+    email_digests,
+    hash_digests,
+    member_key,
+    overlap,
+    pack_digests,
+    pack_keys,
+    sketch_of,
+    unpack_keys,
+)
+from auctera.domain.identifiers import EMPTY_SHA256, InvalidIdentifier, hashed, sha256_hex
 from auctera.domain.lookalike import LookalikeFailed, build
 
 # Published reference hashes (docs/identifiers.md): Google's normalisation; Meta's own example.
@@ -70,6 +80,85 @@ def test_the_email_fast_path_agrees_with_the_full_normalisation() -> None:
         except InvalidIdentifier:
             got = None
         assert got == expected, raw
+
+
+def _full_path(kind: str, raw: str) -> str | None:
+    try:
+        return member_key(kind, raw)
+    except InvalidIdentifier:
+        return None
+
+
+def test_bulk_email_digests_agree_with_the_full_path() -> None:
+    """Every value the bulk checks pass is hashed exactly as `member_key` hashes it; every other
+    one is handed back for the full path, which alone decides what is malformed."""
+    rng = random.Random(11)
+    alphabet = 'aB.+_-@ \t1é\x1c"'
+    odd = [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14))) + rng.choice(["", ".com", "@x.org"])
+        for _ in range(3_000)
+    ]
+    odd += ["a@b", "a@.com", "a@b..com", "a@b.com.", "a.@b.com", "@b.com", "x" * 65 + "@b.com", "a@b@c.com"]
+    odd += ["j.doe+x@googlemail.com", " Jane@GMAIL.com", "ü@b.com", "a b@c.com", "a@b.c\u00a0", "", " ", "@"]
+    odd += [sha256_hex("a@b.com")]
+    plain = ["ann@example.com", " B.O.B@Example.CO.uk ", "x" * 50 + "@d.io", "a+b@gmail.co", "q@agmail.com"]
+    plain += [" Jane.Doe+news@Gmail.com ", "j.d.o.e@googlemail.com"]  # Gmail's rule, in bulk too
+    odd += ["+x@gmail.com", ".+@googlemail.com"]
+    runs = [[*plain, value, *plain] for value in odd] + [odd, [odd[0]], plain]
+    runs += [["a@b.com x@y.com", ""], ["", "a@b.com\tx@y.com", *plain], ["a@b.com", "x@y.com z@w.com", " "]]
+    for run in runs:
+        expected = [_full_path("email", v) for v in run]
+        digests, others = email_digests(_joined(run), len(run))
+        bulk = [i for i in range(len(run)) if i not in set(others)]
+        hashed_in_bulk = sorted("e:" + digests[i : i + 32].hex() for i in range(0, len(digests), 32))
+        assert hashed_in_bulk == sorted(str(expected[i]) for i in bulk)
+        for i in others:  # handed back though valid: only shapes the bulk checks do not prove
+            value = run[i]
+            assert (
+                expected[i] is None
+                or _gmail(value)
+                or not value.isascii()
+                or any(c in value for c in "\t\x1c")
+                or ".." in value
+                or len(value.strip()) > 64
+            ), value
+    digests, others = email_digests(_joined(plain), len(plain))
+    assert others == [] and bytes.fromhex(REFERENCES[1][2][2:]) in digests
+
+
+def _joined(values: list[str]) -> bytes:
+    return b"\n".join(v.encode() for v in values)
+
+
+def _gmail(value: str) -> bool:
+    return value.strip().lower().endswith(("@gmail.com", "@googlemail.com"))
+
+
+def test_bulk_hash_digests_take_only_clean_hashes() -> None:
+    hashes = [sha256_hex(f"p{i}@example.com") for i in range(5)]
+    sent = [h.upper() if i % 2 else f" {h} " for i, h in enumerate(hashes)]
+    digests, others = hash_digests(_joined(sent), len(sent))
+    assert (digests, others) == (b"".join(bytes.fromhex(h) for h in hashes), [])
+    for odd in (
+        "x" * 64,
+        hashes[0][:63],
+        hashes[0] + "0",
+        EMPTY_SHA256,
+        hashes[0][:32] + " " + hashes[0][33:],
+    ):
+        assert hash_digests(_joined([*hashes, odd]), 6) == (b"", list(range(6))), odd
+        assert _full_path("email_sha256", odd) is None
+
+
+def test_staged_records_keep_every_member_key() -> None:
+    keys = [
+        "e:" + sha256_hex("a@b.com"),
+        "p:" + sha256_hex("+14155550100"),
+        "m:6d92078a-8246-4ba4-ae5b-76104861e7dc",
+    ]
+    assert unpack_keys(pack_keys(keys)) == keys
+    digests = b"".join(bytes.fromhex(sha256_hex(str(i))) for i in range(3))
+    assert unpack_keys(pack_digests("p", digests)) == ["p:" + sha256_hex(str(i)) for i in range(3)]
 
 
 def test_malformed_identifiers_never_repeat_the_value() -> None:

@@ -8,11 +8,12 @@ from decimal import Decimal
 from itertools import combinations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from auctera.domain.bids import (
     FILTER_COMBINATIONS,
     AdSet,
-    Bid,
     BiddingSettings,
     BidFilter,
     BidRow,
@@ -20,14 +21,16 @@ from auctera.domain.bids import (
     Hierarchy,
     Network,
     NetworkCampaign,
-    OperationKind,
     OptimizationType,
     PartnerKind,
     Reason,
     RequiredAttributes,
+    StoredBid,
+    UploadRules,
     check_bid,
     delta_of,
     dimension_key,
+    exact_value,
     filter_problem,
 )
 
@@ -64,18 +67,16 @@ CAMPAIGN = NetworkCampaign(
 AD_SET = AdSet(3, 9, 1, 2, "Fans", None, None, NOW, NOW)
 
 
-def stored(value_micros: int) -> Bid:
-    return Bid(
-        4, 9, 1, 2, 3, "DE", None, value_micros, None, BidStatus.SUCCESS, 5, OperationKind.CREATE, NOW, NOW
-    )
+def stored(value_micros: int) -> StoredBid:
+    return StoredBid(4, value_micros, BidStatus.SUCCESS, 5)
 
 
 def row(value: str | None = "0.5", **fields: object) -> BidRow:
     base = BidRow(campaign_id=2, ad_set_id=None, country="DE", source_id=None, value=None)
-    return replace(base, value=None if value is None else Decimal(value), **fields)  # type: ignore[arg-type]
+    return base._replace(value=None if value is None else Decimal(value), **fields)
 
 
-def verdict(r: BidRow, network: Network = NETWORK, existing: Bid | None = None) -> str | None:
+def verdict(r: BidRow, network: Network = NETWORK, existing: StoredBid | None = None) -> str | None:
     ad_set = AD_SET if r.ad_set_id == AD_SET.id else None
     return check_bid(r, Hierarchy(CAMPAIGN, network, ad_set, existing)).message
 
@@ -161,3 +162,60 @@ def test_max_change_both_ways() -> None:
     assert verdict(row("0.90"), network, stored(1_000_000)) is None
     message = verdict(row("0.89"), network, stored(1_000_000))
     assert message == "bid change of -11.00% exceeds the network's maximum change of 10% per upload"
+
+
+# Mostly networks that take bids, so that the rules of the bid itself are reached.
+_mostly = st.sampled_from([True, True, True, False])
+_networks = st.builds(
+    lambda enabled, campaign, ad_set, source, credentials, precision, minimum, limit, required: replace(
+        NETWORK,
+        credentials={"token": "t"} if credentials else {},
+        required=RequiredAttributes(campaign=("appId",) if required else ()),
+        settings=BiddingSettings(
+            enabled=enabled,
+            campaign_bidding=campaign,
+            ad_set_bidding=ad_set,
+            source_id_bidding=source,
+            decimal_precision=precision,
+            min_bid_micros=minimum,
+            max_change_percent=limit,
+        ),
+    ),
+    *[_mostly] * 5,
+    st.integers(0, 6),
+    st.sampled_from([0, 1, 10_000, 500_000]),
+    st.none() | st.integers(1, 300),
+    _mostly.map(lambda b: not b),
+)
+_rows = st.builds(
+    BidRow,
+    campaign_id=st.just(2),
+    ad_set_id=st.sampled_from([None, 3, 7]),  # 7: not an ad set of the campaign
+    country=st.sampled_from(["DE", "DE", "FR"]),
+    source_id=st.sampled_from([None, "app"]),
+    value=st.none()
+    | st.integers(0, 8).flatmap(
+        lambda places: st.decimals(min_value=-1, max_value=1000, places=places, allow_nan=False)
+    )
+    | st.sampled_from([Decimal("0.10"), Decimal("1E+1"), Decimal("-0.0"), Decimal("1.0000001")]),
+    delete=st.booleans(),
+).filter(lambda r: r.delete or r.value is not None)  # as translate.py parses them
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    network=_networks,
+    campaign_type=st.sampled_from([OptimizationType.CPI, *OptimizationType]),
+    r=_rows,
+    existing=st.none() | st.sampled_from([0, 1, 100_000, 1_230_000]).map(stored),
+)
+def test_the_quick_rules_accept_exactly_what_check_bid_accepts(
+    network: Network, campaign_type: OptimizationType, r: BidRow, existing: StoredBid | None
+) -> None:
+    campaign = replace(CAMPAIGN, optimization_type=campaign_type)
+    ad_set = AD_SET if r.ad_set_id == AD_SET.id else None
+    value = None if r.delete or r.value is None else exact_value(r.value)
+    quick = UploadRules(network, campaign).accepts(
+        r, r.ad_set_id is None or ad_set is not None, existing, value
+    )
+    assert quick == (check_bid(r, Hierarchy(campaign, network, ad_set, existing)).message is None)

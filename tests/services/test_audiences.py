@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from auctera.domain.accounts import Principal
-from auctera.domain.audiences import AudienceSource, JobState, SyncAction, Targets
+from auctera.domain.audiences import AudienceSource, JobState, SyncAction, SyncJob, Targets
 from auctera.domain.events import Event, EventType
 from auctera.domain.identifiers import sha256_hex
 from auctera.domain.ids import IdGenerator
 from auctera.errors import NotFound
 from auctera.events import DuckDBEventStore
+from auctera.events.audience_staging import AudienceStagingFiles
 from auctera.events.audiences import EventAudienceGraph
 from auctera.services.accounts import AccountService
 from auctera.services.audiences import AudienceService
@@ -24,7 +25,9 @@ from auctera.store.uow import SqlUnitOfWorkFactory
 from support.clock import FrozenClock
 
 
-def _world(uow: SqlUnitOfWorkFactory, events: DuckDBEventStore) -> tuple[AudienceService, Principal]:
+def _world(
+    uow: SqlUnitOfWorkFactory, events: DuckDBEventStore, staging: Path
+) -> tuple[AudienceService, Principal]:
     clock = FrozenClock()
     ids = IdGenerator(1, lambda: int(clock().timestamp() * 1000))
     a = AccountService(uow, ids, clock, rotation_grace=timedelta(0)).create_account("A", "advertiser").account
@@ -38,9 +41,9 @@ def _world(uow: SqlUnitOfWorkFactory, events: DuckDBEventStore) -> tuple[Audienc
         )
     )
     events.sync()
-    return AudienceService(uow, ids, clock, EventAudienceGraph(events)), Principal(
-        a.id, a.kind, "UTC", "USD", None, "test"
-    )
+    return AudienceService(
+        uow, ids, clock, EventAudienceGraph(events), AudienceStagingFiles(staging)
+    ), Principal(a.id, a.kind, "UTC", "USD", None, "test")
 
 
 def _emails(*names: str) -> list[tuple[str, str]]:
@@ -49,7 +52,7 @@ def _emails(*names: str) -> list[tuple[str, str]]:
 
 def test_sync_membership_targeting_and_deletion(uow_factory: SqlUnitOfWorkFactory, tmp_path: Path) -> None:
     with DuckDBEventStore(tmp_path / "events") as events:
-        service, me = _world(uow_factory, events)
+        service, me = _world(uow_factory, events, tmp_path / "staging")
         audience = service.create(me, "CRM", AudienceSource.CRM_SYNC)
         service.sync(me, audience.id, SyncAction.ADD, service.stage(_emails("ann", "bob", "cid"), chunk=2))
         service.sync(me, audience.id, SyncAction.REMOVE, service.stage(_emails("cid")))
@@ -85,7 +88,7 @@ def test_sync_membership_targeting_and_deletion(uow_factory: SqlUnitOfWorkFactor
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_racing_workers_apply_each_job_once(uow_factory: SqlUnitOfWorkFactory, tmp_path: Path) -> None:
     with DuckDBEventStore(tmp_path / "events") as events:
-        service, me = _world(uow_factory, events)
+        service, me = _world(uow_factory, events, tmp_path / "staging")
         audiences = [service.create(me, f"CRM {i}", AudienceSource.CRM_SYNC) for i in range(6)]
         jobs = [
             service.sync(
@@ -114,3 +117,38 @@ def test_racing_workers_apply_each_job_once(uow_factory: SqlUnitOfWorkFactory, t
             done = service.job(me, job.id)
             assert done.state is JobState.DONE and done.processed == 300 and done.applied == done.chunks
         assert all(service.get(me, a.id).size == 300 for a in audiences)
+
+
+def test_a_job_staged_in_the_database_before_staging_files_still_applies(
+    uow_factory: SqlUnitOfWorkFactory, tmp_path: Path
+) -> None:
+    with DuckDBEventStore(tmp_path / "events") as events:
+        service, me = _world(uow_factory, events, tmp_path / "staging")
+        audience = service.create(me, "CRM", AudienceSource.CRM_SYNC)
+        keys = ["e:" + sha256_hex(f"{n}@example.com") for n in ("ann", "bob", "cid")]
+        now = audience.created_at
+        job = SyncJob(
+            id=audience.id + 1,
+            account_id=me.account_id,
+            audience_id=audience.id,
+            job_key="old",
+            action=SyncAction.ADD,
+            state=JobState.QUEUED,
+            received=3,
+            malformed=0,
+            malformed_samples=(),
+            chunks=2,
+            applied=0,
+            processed=0,
+            matched=0,
+            created_at=now,
+            updated_at=now,
+        )
+        with uow_factory() as uow:  # as it was staged before: keys, one a line, in chunk rows
+            uow.audiences.add_job(job, ["\n".join(keys[:2]), keys[2]])
+            uow.commit()
+        while service.work_once() is not None:
+            pass
+        done = service.job(me, job.id)
+        assert (done.state, done.processed) == (JobState.DONE, 3)
+        assert service.get(me, audience.id).size == 3

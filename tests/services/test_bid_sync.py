@@ -270,8 +270,8 @@ def test_deletes_and_a_change_replaced_before_it_was_sent(world: World, served: 
     rows = [BidRow(world.campaign.id, ad_set.id, "DE", None, Decimal("0.5"))]
     world.bids.upload(world.principal, rows)
     world.run()
-    world.bids.upload(world.principal, [replace(rows[0], value=Decimal("0.6"))])
-    world.bids.upload(world.principal, [replace(rows[0], value=None, delete=True)])
+    world.bids.upload(world.principal, [rows[0]._replace(value=Decimal("0.6"))])
+    world.bids.upload(world.principal, [rows[0]._replace(value=None, delete=True)])
     world.run()
     assert world.stored() == {}
     assert served.network.bids == {}

@@ -3,6 +3,7 @@ re-uploads updating in place, and concurrent uploads to one campaign never colli
 
 from __future__ import annotations
 
+import gc
 import threading
 from dataclasses import replace
 from datetime import timedelta
@@ -15,7 +16,7 @@ from auctera.domain.accounts import Principal
 from auctera.domain.bids import BiddingSettings, BidFilter, BidRow, BidStatus, OptimizationType, PartnerKind
 from auctera.domain.ids import IdGenerator
 from auctera.services.accounts import AccountService
-from auctera.services.bids import BidService
+from auctera.services.bids import BidService, paused_collector
 from auctera.store.uow import SqlUnitOfWorkFactory
 from support.clock import FrozenClock
 
@@ -102,3 +103,21 @@ def test_concurrent_uploads_to_one_campaign_do_not_collide(uow_factory: SqlUnitO
     assert errors == []
     found = service.bids(principal, BidFilter(campaign_id=campaign_id), offset=0, limit=10)
     assert len(found) == 3 and len({b.value_micros for b in found}) == 1  # one upload was last for all
+
+
+def test_the_garbage_collector_runs_again_once_the_last_upload_ends() -> None:
+    assert gc.isenabled()
+    first, second = paused_collector(), paused_collector()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # uploads end in any order
+    assert not gc.isenabled()
+    second.__exit__(None, None, None)
+    assert gc.isenabled()
+    gc.disable()  # an application that turned it off keeps it off
+    try:
+        with paused_collector():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

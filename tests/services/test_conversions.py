@@ -178,3 +178,25 @@ def test_a_batch_is_one_transaction_whose_bad_postbacks_fail_alone(world: World)
     assert isinstance(missing, ValidationFailed) and missing.code == "unknown_click_id"
     assert isinstance(refused, ValidationFailed) and refused.field == "currency"
     assert world.logged(EventType.CONVERSION) == [(first.id, 45_000_000)]
+
+
+def test_a_recorded_conversion_reads_back_exactly_as_answered(world: World) -> None:
+    # Rows are written straight through the driver on SQLite: times, JSON and flags must come back
+    # as Core would have stored them.
+    world.verdict = Verdict.of([Signal(Reason.CLICK_INJECTION, 0.95, {"seconds": 2})])
+    postback = Postback(
+        world.click(),
+        "purchase",
+        12_340_000,
+        None,
+        order_id="o-9",
+        event_time=(world.clock.now + timedelta(seconds=1)).replace(microsecond=123_456),
+        identifiers=(("email_sha256", "ab" * 32),),
+    )
+    recorded = world.service.record(world.advertiser, postback, "key-9")
+    found = world.service.get(world.advertiser, render("txn", recorded.id))
+    assert found == recorded
+    assert found.occurred_at.microsecond == 123_456 and found.occurred_at.tzinfo is not None
+    assert found.fraud_signals == recorded.fraud_signals and found.attrs["email_sha256"] == "ab" * 32
+    again = world.service.record(world.advertiser, Postback(postback.click_id, "lead", 0, None), "key-9")
+    assert again.id == recorded.id  # the idempotency key, as stored, finds it

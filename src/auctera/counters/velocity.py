@@ -55,11 +55,12 @@ class SlidingWindowCounter:
         t = at.timestamp()
         span = window.total_seconds()
         with self._lock:
-            hits = self._keys.get(key)
+            keys = self._keys
+            hits = keys.get(key)
             if hits is None:
-                hits = self._keys[key] = _Hits()
+                hits = keys[key] = _Hits()
             else:
-                self._keys.move_to_end(key)
+                keys.move_to_end(key)
             times = hits.times
             if not times or t >= times[-1]:
                 times.append(t)
@@ -71,14 +72,21 @@ class SlidingWindowCounter:
                 del times[: bisect_right(times, newest - span)]
             if len(times) > self._max_hits:
                 del times[: len(times) - self._max_hits]
-            hits.expires = max(hits.expires, newest + span)
+            if newest + span > hits.expires:
+                hits.expires = newest + span
             if t == newest:
                 count = len(times)
             else:  # a late hit; one older than the key's window was dropped at once but still counts
                 count = max(1, bisect_right(times, t) - bisect_right(times, t - span))
             if t > self._now:
                 self._now = t
-            self._evict()
+            # Expired keys from the old end (the common case: the oldest has not expired, one look).
+            for _ in range(_EVICT_PER_HIT):
+                if not keys or next(iter(keys.values())).expires > self._now:
+                    break
+                keys.popitem(last=False)
+            if len(keys) > self._max_keys:
+                keys.popitem(last=False)
         return count
 
     def count(self, key: str, at: datetime, window: timedelta) -> int:
@@ -97,15 +105,3 @@ class SlidingWindowCounter:
 
     def tracked_keys(self) -> int:
         return len(self._keys)
-
-    def _evict(self) -> None:
-        keys = self._keys
-        for _ in range(_EVICT_PER_HIT):
-            if not keys:
-                break
-            oldest_key, oldest = next(iter(keys.items()))
-            if oldest.expires > self._now:
-                break
-            del keys[oldest_key]
-        while len(keys) > self._max_keys:
-            keys.popitem(last=False)

@@ -20,11 +20,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from itertools import compress, repeat
 from typing import Any
 
+import numpy as np
 from datasketches import compact_theta_sketch, theta_intersection, theta_union, update_theta_sketch
 
-from auctera.domain.identifiers import GMAIL_DOMAINS, IdentifierType, hashed, sha256_hex
+from auctera.domain.identifiers import EMPTY_SHA256, GMAIL_DOMAINS, IdentifierType, hashed, sha256_hex
 from auctera.errors import ValidationFailed
 
 MAX_NAME = 255
@@ -261,6 +263,115 @@ def email_keys(raw: Sequence[str]) -> list[str | None]:
     ]
 
 
+def email_digests(joined: bytes, count: int) -> tuple[bytes, list[int]]:
+    """`member_key("email", ...)` over `count` UTF-8 values at once, `joined` by newlines (none
+    holds one): the 32-byte SHA-256 digests, end to end (in no particular order), of every plain
+    address (one `_PLAIN_EMAIL` accepts; Gmail ones with Gmail's rule applied), and the indexes of
+    the others, in order, which take `member_key` (it decides and explains).
+
+    Trimming and lower-casing are done on the whole run: `split()` with no separator trims each
+    value while it splits, which is each value exactly when every value holds one `@` (then no
+    value is empty or split in two). The checks then run over the results joined (numpy, a few
+    passes in C) instead of one regex call per value: ASCII only, no whitespace inside, exactly
+    one `@` with something before it, a domain of non-empty dot-separated labels, at most 64
+    characters in all (a shorter bound than 254 and the local part's 64: longer ones take the full
+    path). Whatever they do not prove plain goes to the full path, so both always agree
+    (tests/domain/test_audiences.py)."""
+    lowered = joined.lower()
+    emails = lowered.split()
+    if len(emails) != count or lowered.translate(None, _NOT_AT_OR_NL) != b"@\n" * (count - 1) + b"@":
+        emails = list(map(bytes.strip, lowered.split(b"\n"), repeat(b" ")))  # one by one
+    shapes = _plain(np.frombuffer(b"\n".join(emails), np.uint8), count) if count else None
+    if shapes is None:
+        return b"", list(range(count))
+    plain, gmail = shapes
+    if plain.all():
+        return b"".join(map(_DIGEST, map(hashlib.sha256, emails))), []  # no bytecode per email
+    digests = [b"".join(map(_DIGEST, map(hashlib.sha256, compress(emails, plain.tolist()))))]
+    others = np.flatnonzero(~plain & ~gmail).tolist()
+    for index in np.flatnonzero(gmail).tolist():  # Gmail's rule: no dots, no +tag before the @
+        local, _, domain = emails[index].partition(b"@")
+        local = local.partition(b"+")[0].replace(b".", b"")
+        if local:
+            digests.append(hashlib.sha256(local + b"@" + domain).digest())
+        else:
+            others.append(index)  # nothing left: the full path explains
+    return b"".join(digests), sorted(others)
+
+
+_NOT_AT_OR_NL = bytes(b for b in range(256) if b not in b"@\n")
+_DIGEST = type(hashlib.sha256()).digest
+_AT, _DOT, _NL = ord("@"), ord("."), ord("\n")
+_GMAIL = [np.frombuffer(d.encode(), np.uint8) for d in GMAIL_DOMAINS]
+
+
+def _plain(a: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per value, whether it is plain, and whether it would be but for being a Gmail address;
+    `a`: n lower-cased, trimmed values joined by newlines. None when a newline inside a value
+    makes them impossible to tell apart."""
+    if not len(a):
+        return np.zeros(n, bool), np.zeros(n, bool)
+    seps = np.flatnonzero(a == _NL)
+    if len(seps) != n - 1:
+        return None
+    starts = np.concatenate(([0], seps + 1))
+    ends = np.concatenate((seps, [len(a)]))
+    plain = ends - starts <= 64
+
+    def spoil(positions: np.ndarray) -> None:  # the values holding these bytes
+        plain[np.searchsorted(seps, positions)] = False
+
+    if np.count_nonzero(a <= 32) != n - 1 or (a >= 128).any():  # whitespace, control, not ASCII
+        spoil(np.flatnonzero(((a <= 32) & (a != _NL)) | (a >= 128)))
+    at = np.flatnonzero(a == _AT)
+    if len(at) == n and (at > starts).all() and (at < ends).all():  # the common case: one each
+        first = at
+    else:
+        owner = np.searchsorted(seps, at)
+        plain &= np.bincount(owner, minlength=n) == 1
+        first = np.zeros(n, np.int64)
+        first[owner[::-1]] = at[::-1]  # each value's first @: its only one where still plain
+    plain &= (first > starts) & (first + 1 < ends)  # something before and after the @
+    plain &= (a[np.minimum(first + 1, len(a) - 1)] != _DOT) & (a[ends - 1] != _DOT)  # empty labels
+    dot = a == _DOT
+    double = dot[:-1] & dot[1:]
+    if double.any():  # an empty label (or two dots in a local part)
+        spoil(np.flatnonzero(double) + 1)
+    dots = np.flatnonzero(dot)
+    if not len(dots):
+        return np.zeros(n, bool), np.zeros(n, bool)
+    last = np.searchsorted(dots, ends) - 1  # each value's last dot, which must be in its domain
+    plain &= (last >= 0) & (dots[last.clip(0)] > first)
+    gmail = np.zeros(n, bool)
+    for domain in _GMAIL:  # Gmail addresses have a rule of their own
+        same = np.flatnonzero(plain & (ends - first - 1 == len(domain)))
+        gmail[same[(a[first[same, None] + np.arange(1, len(domain) + 1)] == domain).all(1)]] = True
+    return plain & ~gmail, gmail
+
+
+def hash_digests(joined: bytes, count: int) -> tuple[bytes, list[int]]:
+    """Like `email_digests`, for `email_sha256` / `phone_sha256` values: all of them in bulk
+    when every one is 64 hex digits (trimmed) and none the hash of "", else none."""
+    hexes = list(map(bytes.strip, joined.split(b"\n"), repeat(b" ")))
+    run = b"".join(hexes)
+    everyone = list(range(count))
+    if len(run) != 64 * len(hexes) or not run.isalnum() or set(map(len, hexes)) != {64}:
+        return b"", everyone
+    try:
+        digests = bytes.fromhex(run.decode("ascii"))
+    except ValueError:
+        return b"", everyone
+    empty = digests.find(_EMPTY_DIGEST)
+    while empty != -1:
+        if empty % 32 == 0:
+            return b"", everyone
+        empty = digests.find(_EMPTY_DIGEST, empty + 1)
+    return digests, []
+
+
+_EMPTY_DIGEST = bytes.fromhex(EMPTY_SHA256)
+
+
 def uid_key(uid: str) -> str:
     return "u:" + uid
 
@@ -268,6 +379,45 @@ def uid_key(uid: str) -> str:
 def is_hash_key(key: str) -> bool:
     """Keys the event log can link to visitors (hashed emails and phones)."""
     return key.startswith(("e:", "p:"))
+
+
+# --- staged member keys -----------------------------------------------------------------------
+# A sync job's valid identifiers wait for the worker as fixed-size records: a kind byte (`e`,
+# `p`, `m`) and 32 bytes, the raw SHA-256 digest (or a MAID's 16 bytes, zero-padded). Half the
+# size of hex keys, and a run of digests becomes records without a Python object per key.
+
+RECORD = 33
+_KEY_KINDS = {"e": 0x65, "p": 0x70, "m": 0x6D}
+
+
+def pack_digests(kind: str, digests: bytes) -> bytes:
+    """Records of one kind (`e` or `p`) from digests 32 bytes each, end to end."""
+    rows = np.empty((len(digests) // 32, RECORD), np.uint8)
+    rows[:, 0] = _KEY_KINDS[kind]
+    rows[:, 1:] = np.frombuffer(digests, np.uint8).reshape(-1, 32)
+    return rows.tobytes()
+
+
+def pack_keys(keys: Iterable[str]) -> bytes:
+    """Records from member keys (`e:<sha256>`, `p:<sha256>`, `m:<uuid>`)."""
+    out = bytearray()
+    for key in keys:
+        body = bytes.fromhex(key[2:].replace("-", ""))
+        out += bytes((_KEY_KINDS[key[0]],)) + body.ljust(32, b"\0")
+    return bytes(out)
+
+
+def unpack_keys(records: bytes) -> list[str]:
+    """The member keys of records written by `pack_digests` / `pack_keys`."""
+    text = records.hex()
+    keys = []
+    for start in range(0, len(text), 2 * RECORD):
+        kind = chr(int(text[start : start + 2], 16))
+        body = text[start + 2 : start + 2 * RECORD]
+        if kind == "m":
+            body = f"{body[:8]}-{body[8:12]}-{body[12:16]}-{body[16:20]}-{body[20:32]}"
+        keys.append(f"{kind}:{body}")
+    return keys
 
 
 # --- sketches ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from auctera.domain.money import MICROS
 
@@ -290,9 +291,9 @@ class Reason(StrEnum):
     DUPLICATE = "the same bid appears more than once in this upload"
 
 
-@dataclass(frozen=True)
-class BidRow:
-    """One uploaded bid, parsed: `value` is the exact decimal the caller sent (None on a delete)."""
+class BidRow(NamedTuple):
+    """One uploaded bid, parsed: `value` is the exact decimal the caller sent (None on a delete).
+    A tuple, not a dataclass: an upload builds up to 100k of them."""
 
     campaign_id: int
     ad_set_id: int | None
@@ -300,6 +301,15 @@ class BidRow:
     source_id: str | None
     value: Decimal | None
     delete: bool = False
+
+
+class StoredBid(NamedTuple):
+    """What an upload needs of the bid already stored on a row's dimension."""
+
+    id: int
+    value_micros: int
+    status: BidStatus
+    operation_id: int
 
 
 @dataclass(frozen=True)
@@ -322,7 +332,7 @@ class Hierarchy:
     campaign: NetworkCampaign | None
     network: Network | None
     ad_set: AdSet | None  # the row's ad set when it belongs to the row's campaign
-    existing: Bid | None  # the stored bid on the row's dimension
+    existing: StoredBid | None  # the stored bid on the row's dimension
 
 
 _HUNDRED = Decimal(100)
@@ -337,7 +347,7 @@ def usd(micros: int) -> Decimal:
     return (Decimal(micros) / MICROS).normalize()
 
 
-def delta_of(row: BidRow, existing: Bid | None) -> Delta:
+def delta_of(row: BidRow, existing: StoredBid | None) -> Delta:
     old = usd(existing.value_micros) if existing is not None else None
     new = None if row.delete else row.value
     change = None
@@ -425,10 +435,74 @@ def check_bid(row: BidRow, where: Hierarchy) -> Verdict:
     return Verdict(delta, None if problem is None else str(problem))
 
 
-def operation_kind(row: BidRow, existing: Bid | None) -> OperationKind:
-    if row.delete:
-        return OperationKind.DELETE
-    return OperationKind.CREATE if existing is None else OperationKind.UPDATE
+class ExactValue(NamedTuple):
+    places: int  # digits after the point, trailing zeros aside
+    micros: int
+
+
+def exact_value(value: Decimal) -> ExactValue | None:
+    """None for NaN or infinity, which no rule accepts."""
+    return ExactValue(_decimal_places(value), micros_of(value)) if value.is_finite() else None
+
+
+class UploadRules:
+    """check_bid's rules for the rows of one campaign, resolved once per upload: an upload checks
+    up to 100k rows against a handful of campaigns. `accepts` is a quick sufficient test: a row it
+    accepts, check_bid accepts too; any other row goes through check_bid, which names its reason
+    (tests/domain/test_bids.py checks the two agree)."""
+
+    __slots__ = ("_ad_set", "_campaign", "_countries", "_limit", "_min", "_open", "_places", "_source")
+
+    def __init__(self, network: Network, campaign: NetworkCampaign) -> None:
+        s = network.settings
+        self._open = _setup_problem(network, campaign) is None
+        self._countries = campaign.countries
+        self._campaign = s.campaign_bidding
+        self._ad_set = s.ad_set_bidding
+        self._source = s.source_id_bidding
+        self._places = min(s.decimal_precision, MAX_DECIMAL_PRECISION)
+        self._min = max(s.min_bid_micros, 1)  # a bid is above zero whatever the minimum
+        self._limit = s.max_change_percent
+
+    def accepts(
+        self, row: BidRow, ad_set_found: bool, existing: StoredBid | None, value: ExactValue | None
+    ) -> bool:
+        """`ad_set_found`: the row names no ad set, or one of its campaign; `value`: the row's
+        value as `exact_value` gives it (None on a delete)."""
+        if not self._open or row.country not in self._countries or not ad_set_found:
+            return False
+        if row.ad_set_id is None:
+            if not self._campaign or row.source_id is not None or row.delete:
+                return False
+        elif not self._ad_set or (row.source_id is not None and not self._source):
+            return False
+        if row.delete:
+            return existing is not None
+        if value is None or value.places > self._places or value.micros < self._min:
+            return False
+        if self._limit is None or existing is None:
+            return True
+        change = delta_of(row, existing).change_percentage
+        return change is None or abs(change) <= self._limit
+
+
+# What an accepted upload writes, as plain tuples: an upload holds up to 100k rows. Every bid it
+# writes is `pending`, with the one new operation of the upload's id.
+NewBid = tuple[int, int, int, int, int | None, str, str | None, str, int]
+"""(bid id, operation id, network id, campaign id, ad set id, country, source id, dimension key,
+value micros): a bid the upload creates."""
+ChangedBid = tuple[int, int, int, OperationKind, int, int | None]
+"""(bid id, operation id, network id, kind (update or delete), old value micros, new value micros;
+None on a delete, which keeps the bid's value until the partner has deleted it)."""
+
+
+@dataclass(frozen=True)
+class UploadWrites:
+    upload_id: int
+    account_id: int
+    at: datetime
+    created: list[NewBid]
+    changed: list[ChangedBid]
 
 
 # --- partner protocol values ------------------------------------------------------------------

@@ -113,11 +113,55 @@ class RowError:
 
 
 @dataclass(slots=True)
+class ProductColumns:
+    """Valid products of a feed batch, a list per `ProductFields` field: what `validate_row`
+    gives for each of their rows, checked a column at a time by a reader that can (CSV)."""
+
+    lines: list[int]
+    external_id: list[str]
+    name: list[str]
+    price_micros: list[int]
+    currency: list[str]
+    url: list[str]
+    in_stock: list[bool]
+    description: list[str | None]
+    image_url: list[str | None]
+    category: list[str | None]
+    brand: list[str | None]
+    gtin: list[str | None]
+    sku: list[str | None]
+    min_bid_micros: list[int | None]
+    match_key: list[str | None]
+
+    @classmethod
+    def of(cls, items: Iterable[tuple[int, ProductFields]]) -> ProductColumns:
+        columns = cls(*([] for _ in cls.__slots__))
+        columns.extend(items)
+        return columns
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def extend(self, items: Iterable[tuple[int, ProductFields]]) -> None:
+        listed = list(items)
+        self.lines.extend(line for line, _ in listed)
+        for name in ProductFields.__slots__:
+            getattr(self, name).extend([getattr(item, name) for _, item in listed])
+
+    def without(self, dropped: set[int]) -> ProductColumns:
+        """These products but those at the positions `dropped`."""
+        kept = [i for i in range(len(self)) if i not in dropped]
+        return ProductColumns(*([getattr(self, name)[i] for i in kept] for name in self.__slots__))
+
+
+@dataclass(slots=True)
 class FeedBatch:
-    """What a feed reader yields: raw rows with their lines, and the rows it could not read."""
+    """What a feed reader yields: raw rows with their lines, and the rows it could not read;
+    given the rules, a reader may validate rows itself and yield them as `products`."""
 
     rows: list[tuple[int, dict[str, str]]]
     errors: list[RowError]
+    products: ProductColumns | None = None
 
 
 class FeedError(Exception):
@@ -229,6 +273,9 @@ _FALSE = frozenset({"false", "0", "no", "n", "f"})
 # bought now, so their product pages may take a click.
 _AVAILABLE = frozenset({"in stock", "limited availability", "available for order", "preorder", "backorder"})
 _UNAVAILABLE = frozenset({"out of stock", "discontinued", "sold out"})
+# `in_stock` or `availability` values, lower-case with "_" as " ".
+IN_STOCK_WORDS = _TRUE | _AVAILABLE
+OUT_OF_STOCK_WORDS = _FALSE | _UNAVAILABLE
 _AMOUNT = re.compile(
     r"^\s*(?:([A-Za-z]{3})\s+)?([0-9][0-9,]*(?:\.[0-9]+)?|\.[0-9]+)\s*(?:([A-Za-z]{3}))?\s*$"
 )
@@ -315,15 +362,15 @@ def url_problem(url: str) -> str | None:
 def availability(text: str) -> bool:
     """in_stock from `in_stock` (true/false/1/0/yes/no) or `availability` ("in stock", ...)."""
     value = text.strip().lower().replace("_", " ")
-    if value in _TRUE or value in _AVAILABLE:
+    if value in IN_STOCK_WORDS:
         return True
-    if value in _FALSE or value in _UNAVAILABLE:
+    if value in OUT_OF_STOCK_WORDS:
         return False
     raise ValueError(f"unknown value {text!r} (true/false, or in stock/out of stock/preorder/backorder)")
 
 
 # Words that do not tell two products apart when their names are compared across merchants.
-_STOP_WORDS = frozenset(
+STOP_WORDS = frozenset(
     {"a", "an", "and", "the", "of", "for", "with", "by", "in", "on", "to", "new", "und", "der", "die", "das"}
 )
 _TOKEN = re.compile(r"[a-z]+|[0-9]+")
@@ -341,7 +388,7 @@ def match_key(brand: str | None, name: str) -> str | None:
     plain = text
     if not text.isascii():
         plain = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
-    tokens = sorted({t for t in _TOKEN.findall(plain) if t not in _STOP_WORDS})
+    tokens = sorted({t for t in _TOKEN.findall(plain) if t not in STOP_WORDS})
     key = " ".join(tokens)[:MAX_MATCH_KEY].rstrip()
     return key or None
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -40,6 +41,18 @@ log = logging.getLogger(__name__)
 
 MiB: Final = 1024 * 1024
 _sync_data = getattr(os, "fdatasync", os.fsync)  # appends change the size; fdatasync covers that
+
+# A forked child shares its parent's descriptors and writer locks: its appends would interleave
+# with the parent's under one writer id. Marked at the fork, rather than by a getpid() per append.
+_open_journals: weakref.WeakSet[Journal] = weakref.WeakSet()
+
+
+def _mark_forked() -> None:
+    for journal in list(_open_journals):
+        journal._forked = True
+
+
+os.register_at_fork(after_in_child=_mark_forked)
 
 
 def seal(layout: Layout, segment: Segment) -> None:
@@ -76,7 +89,8 @@ class Journal:
         self.segment_max_bytes = segment_max_bytes
 
         self._lock = threading.Lock()
-        self._pid = os.getpid()
+        self._forked = False
+        _open_journals.add(self)
         self._writer_lock_fd: int | None = lock_writer(self.layout, self.writer_id)
         try:
             # Segments a previous process with this id left open (it died): complete them.
@@ -116,9 +130,7 @@ class Journal:
         with self._lock:
             if self._closed:
                 raise RuntimeError("journal is closed")
-            if os.getpid() != self._pid:
-                # A forked child shares our descriptor and writer lock: its appends would
-                # interleave with ours under one writer id. Each process needs its own store.
+            if self._forked:  # each process needs its own store (see `_mark_forked`)
                 raise RuntimeError("journal used after fork: open the event store in each worker process")
             if self._segment is None:
                 self._open_segment()

@@ -1,8 +1,9 @@
 """Product feed readers (an adapter): CSV, TSV, JSON, JSON Lines and XML, streamed.
 
-`read_feed(stream, format)` yields `FeedBatch`es of raw rows with their line numbers and the rows
-that could not be read; it raises `FeedError` where the feed cannot be read further. Memory stays
-flat whatever the size of the feed: each reader holds one block (CSV/TSV) or one batch of rows.
+`read_feed(stream, format, rules)` yields `FeedBatch`es of raw rows with their line numbers (or,
+CSV and TSV, products validated a column at a time) and the rows that could not be read; it
+raises `FeedError` where the feed cannot be read further. Memory stays flat whatever the size of
+the feed: each reader holds one block (CSV/TSV) or one batch of rows.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import PurePath
 from typing import BinaryIO
 
-from auctera.domain.catalog import FeedBatch, FeedFormat
+from auctera.domain.catalog import FeedBatch, FeedFormat, RowRules
 from auctera.feeds.jsonfeed import read_json
 from auctera.feeds.tabular import read_tabular
 from auctera.feeds.xmlfeed import read_xml
@@ -54,11 +55,15 @@ def detect_format(filename: str | None = None, content_type: str | None = None) 
     return None
 
 
-def read_feed(stream: BinaryIO, format: FeedFormat, batch_rows: int = BATCH_ROWS) -> Iterator[FeedBatch]:
+def read_feed(
+    stream: BinaryIO, format: FeedFormat, rules: RowRules | None = None, batch_rows: int = BATCH_ROWS
+) -> Iterator[FeedBatch]:
+    """Given `rules`, CSV and TSV batches bring the rows they could check a column at a time
+    as `products` (feeds/columnar.py); every other row comes raw, for validate_row."""
     if format is FeedFormat.CSV:
-        return read_tabular(stream, ",")
+        return read_tabular(stream, ",", rules=rules)
     if format is FeedFormat.TSV:
-        return read_tabular(stream, "\t")
+        return read_tabular(stream, "\t", rules=rules)
     if format is FeedFormat.XML:
         return read_xml(stream, batch_rows=batch_rows)
     return read_json(stream, lines=format is FeedFormat.JSONL, batch_rows=batch_rows)

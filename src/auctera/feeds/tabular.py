@@ -7,7 +7,7 @@ Line numbers stay exact although pyarrow reports none for the rows it returns: i
 rows it rejects (wrong column count) by record, with the header as record 1, when it parses on
 one thread. Walking the records in order, a row's line is one past the previous record's last
 line, and a record spans one line plus the newlines inside its quoted values, which are counted
-per block with a vectorised `count_substring`. Blank lines are kept as empty records (so they
+per block from the bytes of its values. Blank lines are kept as empty records (so they
 count) and then skipped.
 """
 
@@ -24,7 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from auctera.domain.catalog import FeedBatch, FeedError, RowError, header_problems
+from auctera.domain.catalog import FeedBatch, FeedError, RowError, RowRules, header_problems
+from auctera.feeds.columnar import array_bytes, validate_columns
 from auctera.feeds.streams import Replay
 
 BLOCK_SIZE = 1 << 20
@@ -51,7 +52,11 @@ def _read_header(stream: BinaryIO, quoting: bool) -> tuple[bytes, bytes]:
             raise FeedError(1, "the header line is longer than 1 MiB")
 
 
-def read_tabular(stream: BinaryIO, delimiter: str, *, block_size: int = BLOCK_SIZE) -> Iterator[FeedBatch]:
+def read_tabular(
+    stream: BinaryIO, delimiter: str, *, block_size: int = BLOCK_SIZE, rules: RowRules | None = None
+) -> Iterator[FeedBatch]:
+    """The feed's rows; given `rules`, those a batch can check column-wise come as products
+    (feeds/columnar.py), the others as raw rows for validate_row."""
     quoting = delimiter == ","  # TSV (IANA text/tab-separated-values) has no quoting
     header, rest = _read_header(stream, quoting)
     if not header.strip() and not rest.strip():
@@ -94,7 +99,7 @@ def read_tabular(stream: BinaryIO, delimiter: str, *, block_size: int = BLOCK_SI
             break
         except pa.ArrowInvalid as exc:
             raise FeedError(walker.line, f"cannot be parsed: {exc}") from None
-        yield walker.batch(batch, quoting)
+        yield walker.batch(batch, quoting, rules)
     errors: list[RowError] = []
     walker.take_rejected(errors, everything=True)
     # A last row cut short, with no line ending: the feed was truncated, not a bad row.
@@ -134,37 +139,69 @@ class _Records:
             self.line += 1 + text.count("\n")
             self.record += 1
 
-    def batch(self, batch: pa.RecordBatch, quoting: bool) -> FeedBatch:
+    def batch(self, batch: pa.RecordBatch, quoting: bool, rules: RowRules | None) -> FeedBatch:
         n = batch.num_rows
         errors: list[RowError] = []
-        undecodable: dict[int, str] = {}  # row -> the first column that is not UTF-8
-        columns: list[list[str]] = []
-        for name, column in zip(batch.schema.names, batch.columns, strict=True):
-            try:
-                columns.append(column.cast(pa.string()).to_pylist())
-            except (pa.ArrowInvalid, UnicodeDecodeError):
-                values = []
-                for i, raw in enumerate(column.to_pylist()):
-                    try:
-                        values.append(raw.decode())
-                    except UnicodeDecodeError:
-                        values.append("")
-                        undecodable.setdefault(i, name)
-                columns.append(values)
-        newlines = np.zeros(n, dtype=np.int64)
-        if quoting:
+        steps = np.ones(n, dtype=np.int64)  # the lines each record spans
+        if quoting:  # newlines inside quoted values
             for column in batch.columns:
-                newlines += pc.count_substring(column, "\n").to_numpy(zero_copy_only=False)
+                offsets, data = array_bytes(column)
+                where = np.flatnonzero(data == ord("\n"))
+                if len(where):
+                    steps += np.bincount(np.searchsorted(offsets, where, side="right") - 1, minlength=n)
+        lines = self._lines(steps, errors)
+        undecodable: dict[int, str] = {}  # row -> the first column that is not UTF-8
+        columns = [
+            self._decoded(name, column, undecodable)
+            for name, column in zip(batch.schema.names, batch.columns, strict=True)
+        ]
+        filled = np.zeros(n, dtype=bool)  # blank lines are empty records: counted, not products
+        for column in batch.columns:
+            filled |= pc.binary_length(column).to_numpy(zero_copy_only=False) > 0
+        candidates = filled.copy()
+        candidates[list(undecodable)] = False
+        products = None
+        if rules is not None:
+            products, valid = validate_columns(batch.schema.names, columns, lines, rules, candidates)
+            candidates &= ~valid
         names = batch.schema.names
-        rows: list[tuple[int, dict[str, str]]] = []
-        extra = newlines.tolist()
-        for i, values in enumerate(zip(*columns, strict=True)):
+        rest = np.flatnonzero(candidates)
+        values = [column.take(pa.array(rest)).to_pylist() for column in columns]
+        rows = [
+            (line, dict(zip(names, row, strict=True)))
+            for line, row in zip(lines[rest].tolist(), zip(*values, strict=True), strict=True)
+        ]
+        for i, name in undecodable.items():
+            errors.append(RowError(int(lines[i]), name, "is not valid UTF-8"))
+        return FeedBatch(rows, errors, products)
+
+    def _lines(self, steps: np.ndarray, errors: list[RowError]) -> np.ndarray:
+        """The line each returned record starts on, the rejected records due between them
+        reported on the way."""
+        n = len(steps)
+        lines = np.empty(n, dtype=np.int64)
+        i = 0
+        while i < n:
             self.take_rejected(errors)
-            line = self.line
-            self.line += 1 + extra[i]
-            self.record += 1
-            if i in undecodable:
-                errors.append(RowError(line, undecodable[i], "is not valid UTF-8"))
-            elif any(values):  # blank lines are empty records: counted, not products
-                rows.append((line, dict(zip(names, values, strict=True))))
-        return FeedBatch(rows, errors)
+            due = self._rejected[0][0] if self._rejected else None
+            count = n - i if due is None else min(n - i, due - self.record)
+            span = steps[i : i + count]
+            lines[i : i + count] = self.line + np.cumsum(span) - span
+            self.line += int(span.sum())
+            self.record += count
+            i += count
+        return lines
+
+    @staticmethod
+    def _decoded(name: str, column: pa.Array, undecodable: dict[int, str]) -> pa.Array:
+        try:
+            return column.cast(pa.string())
+        except (pa.ArrowInvalid, UnicodeDecodeError):
+            values = []
+            for i, raw in enumerate(column.to_pylist()):
+                try:
+                    values.append(raw.decode())
+                except UnicodeDecodeError:
+                    values.append("")
+                    undecodable.setdefault(i, name)
+            return pa.array(values, pa.string())

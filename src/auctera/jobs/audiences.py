@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 IDLE = 0.2  # seconds between looks for work when there is none
 PIXEL_REFRESH_SECONDS = 300.0  # pixel-event audiences are at most this much behind the event log
+SWEEP_SECONDS = 600.0  # how often staged files no job needs any more are looked for
 
 
 class AudienceWorker:
@@ -32,11 +33,15 @@ class AudienceWorker:
         self._lease = lease
         self._pixel_every = pixel_refresh_seconds
         self._pixel_due = 0.0
+        self._sweep_due = 0.0
         self.jobs = 0
 
     def step(self) -> bool:
-        """One round: a sync job, else the lookalikes, else (when due) the pixel audiences.
-        True when it did something."""
+        """One round: a sync job, else the lookalikes, else (when due) the pixel audiences; and,
+        when due, the sweep of staged files left behind. True when it did something."""
+        if time.monotonic() >= self._sweep_due:
+            self._sweep_due = time.monotonic() + SWEEP_SECONDS
+            self._service.sweep_staging()
         if self._service.work_once(self._lease) is not None:
             self.jobs += 1
             return True

@@ -1,17 +1,19 @@
 """The report export runner: writes each queued export's file, zips it, and removes old ones.
 
 Log-level files are written by the event store (DuckDB COPY from the log: streamed, so memory
-stays flat however many rows), then zipped in chunks. Files live in
-`<data dir>/exports/<account id>/<job id>.zip`; a job's temporary files under `.tmp/`.
-Several runners (server workers, `auctera exports work`) may share a data dir: a job is
-claimed by a compare-and-set on its row (services/exports.py).
+stays flat however many rows) into a local scratch directory, zipped in chunks, then handed to
+the object store as `<account id>/<job id>.zip` (renamed into `<data dir>/exports/`, or uploaded
+in parts to an S3-compatible bucket) and the scratch files removed. A job is completed only once
+its object is stored: a runner killed mid-way leaves it running under its lease, to be taken
+again. Several runners (server workers, `auctera exports work`, on one machine or several
+sharing the database and the store) claim jobs by a compare-and-set on their row
+(services/exports.py).
 """
 
 from __future__ import annotations
 
 import csv
 import logging
-import os
 import shutil
 import threading
 import zipfile
@@ -24,13 +26,12 @@ import pyarrow.parquet as pq
 from auctera.domain.money import from_micros
 from auctera.domain.reports import ExportFormat, ExportJob, ExportType
 from auctera.services.exports import ExportService, event_types
-from auctera.services.ports import EventReports
+from auctera.services.ports import EventReports, ObjectStore, StoredObject
 from auctera.services.reports import DailyReport, net_conversions
 
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS: Final = 5.0
-_TMP: Final = ".tmp"
 
 DAILY_COLUMNS: Final = (
     "date",
@@ -49,15 +50,19 @@ DAILY_COLUMNS: Final = (
 
 
 class ExportRunner:
-    def __init__(self, service: ExportService, events: EventReports, directory: Path) -> None:
+    def __init__(
+        self, service: ExportService, events: EventReports, store: ObjectStore, scratch: Path
+    ) -> None:
+        """`store` keeps the finished files; `scratch`, a local directory, the ones being made."""
         self._service = service
         self._events = events
-        self._directory = directory
+        self._store = store
+        self._scratch = scratch
         self._lock = threading.Lock()  # one job at a time per runner: exports are I/O and CPU heavy
 
-    def path_of(self, job: ExportJob) -> Path:
-        assert job.file_name is not None
-        return self._directory / str(job.account_id) / job.file_name
+    def file_of(self, job: ExportJob) -> StoredObject | None:
+        """A completed job's zip, to stream; None when it is gone."""
+        return self._store.read(_key(job))
 
     def run_pending(self) -> int:
         """Run queued jobs until none is left; returns how many ran. One loop at a time per
@@ -75,7 +80,7 @@ class ExportRunner:
         self._service.expire_old(self.remove)
 
     def _run(self, job: ExportJob) -> None:
-        work = self._directory / _TMP / str(job.id)
+        work = self._scratch / str(job.id)
         shutil.rmtree(work, ignore_errors=True)  # left by a runner that died on this job
         work.mkdir(parents=True)
         try:
@@ -101,10 +106,9 @@ class ExportRunner:
             method = zipfile.ZIP_STORED if job.file_format is ExportFormat.PARQUET else zipfile.ZIP_DEFLATED
             with zipfile.ZipFile(archive, "w", compression=method, allowZip64=True) as out:
                 out.write(written, arcname=inner)  # copied in chunks: flat memory
-            final = self._directory / str(job.account_id) / f"{job.id}.zip"
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(archive, final)
-            self._service.complete(job, final.name, rows, final.stat().st_size)
+            name = f"{job.id}.zip"
+            size = self._store.put_file(_key(job, name), archive)
+            self._service.complete(job, name, rows, size)
         except Exception as exc:
             log.exception("export %s failed", job.id)
             self._service.fail(job, f"{type(exc).__name__}: {exc}")
@@ -112,9 +116,16 @@ class ExportRunner:
             shutil.rmtree(work, ignore_errors=True)
 
     def remove(self, job: ExportJob) -> None:
-        """Delete a job's file (retention)."""
+        """Delete a job's file (retention). A store that cannot be reached raises, so the job is
+        not marked expired and the next round tries again."""
         if job.file_name is not None:
-            self.path_of(job).unlink(missing_ok=True)
+            self._store.delete(_key(job))
+
+
+def _key(job: ExportJob, name: str | None = None) -> str:
+    file_name = name or job.file_name
+    assert file_name is not None
+    return f"{job.account_id}/{file_name}"
 
 
 def _write_daily(report: DailyReport, target: Path, file_format: ExportFormat) -> int:

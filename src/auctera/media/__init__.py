@@ -1,1 +1,2 @@
-"""Adapters for creative files: the asset store, image and video inspection, malware scanners."""
+"""Adapters for creative files: image and video inspection, malware scanners (the files are kept
+by the object store, storage/)."""

@@ -2,10 +2,13 @@
 lookalikes, GDPR/CCPA deletion, and the audience targeting of campaigns and line items.
 
 A tenant sees only its own audiences (anything else is "not found"). Identifiers are hashed
-the moment they are read (`domain.audiences.member_key`): a sync call stages member keys, in
-chunks, in the same transaction that creates its job; the worker (`jobs/audiences.py`) applies
-one chunk per transaction together with the job's progress, so a worker killed at any point
-leaves the job to be taken over when its lease runs out, from the first chunk not applied.
+the moment they are read (`domain.audiences.member_key`, or `email_digests` / `hash_digests` for a
+whole run of one type at once): a sync call stages them as member-key records in a file named
+by its job (`AudienceStaging`), flushed to disk before the job commits; the worker
+(`jobs/audiences.py`) applies one chunk of records per transaction together with the job's
+progress, so a worker killed at any point leaves the job to be taken over when its lease runs
+out, from the first chunk not applied. The file goes when the job is done or its audience is
+deleted.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from auctera.domain.audiences import (
     MAX_PERCENT_BP,
     MAX_TARGETED,
     MIN_PERCENT_BP,
+    RECORD,
     Audience,
     AudienceSource,
     AudienceStatus,
@@ -35,13 +39,18 @@ from auctera.domain.audiences import (
     SyncAction,
     SyncJob,
     Targets,
+    email_digests,
     email_keys,
+    hash_digests,
     is_hash_key,
     member_key,
     name_problem,
     overlap,
+    pack_digests,
+    pack_keys,
     sketch_of,
     uid_key,
+    unpack_keys,
 )
 from auctera.domain.campaigns import CampaignStatus, set_status
 from auctera.domain.identifiers import IdentifierType, InvalidIdentifier
@@ -49,13 +58,23 @@ from auctera.domain.line_items import LineItemStatus
 from auctera.errors import Conflict, NotFound, ValidationFailed
 from auctera.services.campaigns import COUNTRIES
 from auctera.services.clock import Clock, Ids
-from auctera.services.ports import AudienceGraph, UnitOfWork, UnitOfWorkFactory
+from auctera.services.ports import (
+    AudienceGraph,
+    AudienceStaging,
+    StagingWriter,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 PREFIX = "aud"
 JOB_PREFIX = "job"
 CHUNK = 20_000  # member keys per staged chunk: one worker transaction each
 MALFORMED_SAMPLES = 100  # malformed identifiers described in the job (index, type, reason)
 EMAIL_BATCH = 1_000  # raw emails normalised and hashed together (list comprehensions)
+KEY_BATCH = 10_000  # member keys packed into records and written together
+# A staged file without a job is a call still being staged, or one a crash cut short; after this
+# long it is the latter, and swept.
+STAGING_GRACE = timedelta(hours=1)
 MAX_PAGE = 100
 LEASE = timedelta(seconds=60)
 FEATURE_DAYS = 90  # the event-log history a lookalike learns from
@@ -79,14 +98,83 @@ def parse_id(text: str, field: str = "audience_id") -> int:
 Identifier = tuple[str, str]
 
 
+# The bulk path per type sent, (digests of a run's values and the indexes of the values it left
+# to `member_key`), and the kind of record the digests make.
+_BULK: dict[str, tuple[Callable[[bytes, int], tuple[bytes, list[int]]], str]] = {
+    IdentifierType.EMAIL.value: (email_digests, "e"),
+    IdentifierType.EMAIL_SHA256.value: (hash_digests, "e"),
+    IdentifierType.PHONE_SHA256.value: (hash_digests, "p"),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Staged:
-    """A sync call's identifiers as member keys, in chunks; malformed ones counted and described."""
+    """A sync call's identifiers, staged as `records` (member keys) for the job it would become,
+    `job_id`, applied in `chunks` of at most the chunk size; malformed ones counted and described."""
 
-    chunks: list[str]
+    job_id: int
+    records: int
+    chunks: int
     received: int
     malformed: int
     samples: list[dict[str, object]]
+
+
+class _Stager:
+    """One call's identifiers on their way into its staging file."""
+
+    def __init__(self, writer: StagingWriter, default_region: str | None) -> None:
+        self._writer = writer
+        self._region = default_region
+        self._keys: list[str] = []
+        self.received = self.malformed = self.records = 0
+        self.samples: list[dict[str, object]] = []
+
+    def receive(self, count: int) -> int:
+        """Counts `count` more identifiers; returns the index of the first."""
+        first = self.received
+        self.received += count
+        if self.received > MAX_IDENTIFIERS:
+            raise ValidationFailed(
+                f"at most {MAX_IDENTIFIERS:,} identifiers per call; split the list", field="identifiers"
+            )
+        return first
+
+    def bad(self, index: int, kind: str, reason: str) -> None:
+        self.malformed += 1
+        if len(self.samples) < MALFORMED_SAMPLES:
+            # The type only when it is one: a value sent in its place must not come back.
+            shown = kind if kind in _TYPES else "unknown"
+            self.samples.append({"index": index, "type": shown, "reason": reason})
+
+    def one(self, index: int, kind: str, value: str) -> None:
+        try:
+            self.key(member_key(kind, value, self._region))
+        except InvalidIdentifier as exc:
+            self.bad(index, kind, exc.reason)
+
+    def key(self, key: str) -> None:
+        self._keys.append(key)
+        if len(self._keys) >= KEY_BATCH:
+            self.flush()
+
+    def emails(self, first: int, emails: Sequence[str]) -> None:
+        """Raw emails at indexes `first`... hashed together, the odd ones by the full path."""
+        for index, (value, key) in enumerate(zip(emails, email_keys(emails), strict=True), first):
+            if key is None:
+                self.one(index, "email", value)  # the full path decides (and explains)
+            else:
+                self.key(key)
+
+    def digests(self, kind: str, digests: bytes) -> None:
+        self.records += len(digests) // 32
+        self._writer.write(pack_digests(kind, digests))
+
+    def flush(self) -> None:
+        if self._keys:
+            self.records += len(self._keys)
+            self._writer.write(pack_keys(self._keys))
+            self._keys.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +196,7 @@ class AudienceService:
         ids: Ids,
         clock: Clock,
         graph: AudienceGraph,
+        staging: AudienceStaging,
         *,
         on_targeting_changed: Callable[[], None] = lambda: None,
     ) -> None:
@@ -115,6 +204,7 @@ class AudienceService:
         self._ids = ids
         self._clock = clock
         self._graph = graph
+        self._staging = staging
         self._targeting_changed = on_targeting_changed
         self._build_lock = threading.Lock()  # one lookalike or pixel refresh at a time per process
 
@@ -187,7 +277,18 @@ class AudienceService:
         job_key: str | None = None,
     ) -> tuple[SyncJob, bool]:
         """Queue the staged identifiers as a job; (job, created). A job key used before returns
-        that job (the same call retried), and nothing is queued."""
+        that job (the same call retried), and nothing is queued: the staged file goes."""
+        created = False
+        try:
+            job, created = self._queue(principal, audience_id, action, staged, job_key)
+        finally:
+            if not created:
+                self.discard(staged)
+        return job, created
+
+    def _queue(
+        self, principal: Principal, audience_id: int, action: SyncAction, staged: Staged, job_key: str | None
+    ) -> tuple[SyncJob, bool]:
         with self._uow(read_only=True) as uow:
             audience = self._visible(uow, principal, audience_id)
             if job_key is not None:
@@ -204,7 +305,7 @@ class AudienceService:
                 field="audience_id",
             )
         now = self._clock()
-        job_id = self._ids.next_id()
+        job_id = staged.job_id
         job = SyncJob(
             id=job_id,
             account_id=principal.account_id,
@@ -215,7 +316,7 @@ class AudienceService:
             received=staged.received,
             malformed=staged.malformed,
             malformed_samples=tuple(staged.samples),
-            chunks=len(staged.chunks),
+            chunks=staged.chunks,
             applied=0,
             processed=0,
             matched=0,
@@ -229,9 +330,13 @@ class AudienceService:
                 seen = uow.audiences.job_by_key(principal.account_id, job_key)
                 if seen is not None:  # the same call raced in: its job is the answer
                     return seen, False
-            uow.audiences.add_job(job, staged.chunks)
+            uow.audiences.add_job(job, [])
             uow.commit()
         return job, True
+
+    def discard(self, staged: Staged) -> None:
+        """Staged identifiers of a call that will not become a job."""
+        self._staging.remove(staged.job_id)
 
     def job_for_key(self, principal: Principal, job_key: str) -> SyncJob | None:
         with self._uow(read_only=True) as uow:
@@ -241,59 +346,71 @@ class AudienceService:
         self, identifiers: Iterable[Identifier], default_region: str | None = None, chunk: int = CHUNK
     ) -> Staged:
         """Each identifier hashed into its member key as it is read (the raw value goes no
-        further), in chunks of `chunk` keys; malformed ones counted, the first few described."""
-        chunks: list[str] = []
-        keys: list[str] = []
-        received = malformed = 0
-        samples: list[dict[str, object]] = []
-        emails: list[str] = []  # raw emails waiting to be hashed together
-        at: list[int] = []  # their indexes in the call
+        further), raw emails in batches; malformed ones counted, the first few described."""
 
-        def bad(index: int, kind: str, reason: str) -> None:
-            nonlocal malformed
-            malformed += 1
-            if len(samples) < MALFORMED_SAMPLES:
-                # The type only when it is one: a value sent in its place must not come back.
-                shown = kind if kind in _TYPES else "unknown"
-                samples.append({"index": index, "type": shown, "reason": reason})
-
-        def one(index: int, kind: str, value: str) -> None:
-            try:
-                keys.append(member_key(kind, value, default_region))
-            except InvalidIdentifier as exc:
-                bad(index, kind, exc.reason)
-
-        def flush_emails() -> None:
-            for index, value, key in zip(at, emails, email_keys(emails), strict=True):
-                if key is None:
-                    one(index, "email", value)  # the full path decides (and explains)
+        def fill(stager: _Stager) -> None:
+            emails: list[str] = []  # raw emails waiting to be hashed together
+            first = 0  # the index of the first of them
+            for kind, value in identifiers:
+                index = stager.receive(1)
+                if kind == "email" and value:
+                    if not emails:
+                        first = index
+                    emails.append(value)
+                    if len(emails) >= EMAIL_BATCH:
+                        stager.emails(first, emails)
+                        emails.clear()
                 else:
-                    keys.append(key)
-            emails.clear()
-            at.clear()
+                    if emails:
+                        stager.emails(first, emails)
+                        emails.clear()
+                    stager.one(index, kind, value)
+            stager.emails(first, emails)
 
-        for received, (kind, value) in enumerate(identifiers, 1):
-            if received > MAX_IDENTIFIERS:
-                raise ValidationFailed(
-                    f"at most {MAX_IDENTIFIERS:,} identifiers per call; split the list", field="identifiers"
-                )
-            if kind == "email" and value:
-                emails.append(value)
-                at.append(received - 1)
-                if len(emails) < EMAIL_BATCH:
-                    continue
-                flush_emails()
-            else:
-                one(received - 1, kind, value)
-            if len(keys) >= chunk:
-                chunks.append("\n".join(keys[:chunk]))
-                del keys[:chunk]
-        flush_emails()
-        samples.sort(key=lambda sample: int(str(sample["index"])))
-        while keys:
-            chunks.append("\n".join(keys[:chunk]))
-            del keys[:chunk]
-        return Staged(chunks, received, malformed, samples)
+        return self._stage(fill, default_region, chunk)
+
+    def stage_runs(
+        self,
+        kind: str,
+        runs: Iterable[tuple[bytes, int]],
+        default_region: str | None = None,
+        chunk: int = CHUNK,
+    ) -> Staged:
+        """Like `stage`, for identifiers all of one `kind`, their values (UTF-8) in runs of
+        (values joined by newlines, how many; no value holds a newline): emails and hashes that
+        pass the bulk checks are hashed a run at once, the others (and phones, MAIDs) one by one."""
+        bulk, record_kind = _BULK.get(kind, (None, ""))
+
+        def fill(stager: _Stager) -> None:
+            for joined, count in runs:
+                first = stager.receive(count)
+                odd: Sequence[int] = range(count)
+                if bulk is not None:
+                    digests, odd = bulk(joined, count)
+                    stager.digests(record_kind, digests)
+                if odd:
+                    values = joined.split(b"\n")
+                    for index in odd:
+                        stager.one(first + index, kind, values[index].decode())
+
+        return self._stage(fill, default_region, chunk)
+
+    def _stage(self, fill: Callable[[_Stager], None], default_region: str | None, chunk: int) -> Staged:
+        job_id = self._ids.next_id()  # the job's id, should the call become one
+        writer = self._staging.create(job_id)
+        stager = _Stager(writer, default_region)
+        try:
+            fill(stager)
+            stager.flush()
+        except BaseException:
+            writer.close()
+            self._staging.remove(job_id)
+            raise
+        writer.close()
+        samples = sorted(stager.samples, key=lambda sample: int(str(sample["index"])))
+        return Staged(
+            job_id, stager.records, -(-stager.records // chunk), stager.received, stager.malformed, samples
+        )
 
     def job(self, principal: Principal, job_id: int) -> SyncJob:
         with self._uow(read_only=True) as uow:
@@ -314,12 +431,28 @@ class AudienceService:
             applied = self._apply_chunk(job, token, lease)
             if applied is None:
                 return None  # the lease was lost: another worker has the job now
+            if applied.state is JobState.FAILED:
+                return applied
             job = applied
         return self._finish(job, token)
 
+    def _staged_keys(self, job: SyncJob) -> list[str] | None:
+        """The member keys of the job's next chunk; None when its staged file is gone."""
+        records = job.received - job.malformed
+        per = -(-records // job.chunks)
+        start = job.applied * per
+        size = max(0, min(per, records - start)) * RECORD
+        try:
+            data = self._staging.read(job.id, start * RECORD, size)
+        except FileNotFoundError:
+            with self._uow(read_only=True) as uow:  # a job staged before staging files
+                return uow.audiences.chunk(job.id, job.applied) or None
+        return unpack_keys(data) if len(data) == size else None
+
     def _apply_chunk(self, job: SyncJob, token: int, lease: timedelta) -> SyncJob | None:
-        with self._uow(read_only=True) as uow:
-            keys = uow.audiences.chunk(job.id, job.applied)
+        keys = self._staged_keys(job)
+        if keys is None:
+            return self._fail(job, token, "the job's staged identifiers are missing; sync them again")
         hashes = [k[2:] for k in keys if is_hash_key(k)]
         links: list[tuple[str, str]] = []
         if job.action is not SyncAction.REMOVE and hashes:
@@ -361,7 +494,32 @@ class AudienceService:
                 return None
             self._recount(uow, job.audience_id, now)
             uow.commit()
+        self._staging.remove(job.id)
         return done
+
+    def _fail(self, job: SyncJob, token: int, error: str) -> SyncJob | None:
+        now = self._clock()
+        failed = replace(job, state=JobState.FAILED, error=error, updated_at=now, finished_at=now)
+        with self._uow() as uow:
+            if not uow.audiences.update_job(failed, token, None):
+                return None
+            uow.commit()
+        self._staging.remove(job.id)
+        return failed
+
+    def sweep_staging(self, grace: timedelta = STAGING_GRACE) -> int:
+        """Remove the staged files no open job needs: a finished job's whose removal a crash
+        cut short, and, after `grace`, those of calls that never became a job. Returns how many."""
+        swept = 0
+        for job_id, age in self._staging.staged().items():
+            with self._uow(read_only=True) as uow:
+                job = uow.audiences.job(job_id)
+            if (job is None and age > grace.total_seconds()) or (
+                job is not None and job.state in (JobState.DONE, JobState.FAILED)
+            ):
+                self._staging.remove(job_id)
+                swept += 1
+        return swept
 
     @staticmethod
     def _recount(
@@ -519,9 +677,16 @@ class AudienceService:
                     review = replace(campaign.review, reasons=(reason,))
                     uow.campaigns.update(replace(campaign, review=review))
                     paused.append(campaign_id)
+            pending = [
+                job_id
+                for job_id in self._staging.staged()
+                if (job := uow.audiences.job(job_id)) is not None and job.audience_id == audience_id
+            ]
             counts = uow.audiences.delete(audience_id)
             uow.audiences.add_purge(audience, counts, paused, now)
             uow.commit()
+        for job_id in pending:  # their staged hashes go too
+            self._staging.remove(job_id)
         self._targeting_changed()
         return Purge(audience_id, paused)
 

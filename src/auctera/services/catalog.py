@@ -22,11 +22,13 @@ import pycountry
 from auctera.domain.accounts import Account, AccountKind, Principal, render_account_id
 from auctera.domain.catalog import (
     MAX_ERRORS_KEPT,
+    FeedBatch,
     FeedError,
     FeedFormat,
     FeedImport,
     ImportStatus,
     Product,
+    ProductColumns,
     ProductFields,
     Retailer,
     RowError,
@@ -205,9 +207,8 @@ class CatalogService:
             uow.commit()
         run = _Run(record, RowRules(self._currencies, account.currency))
         try:
-            for batch in self._read_feed(stream, format):
-                items = run.validate(batch.rows, batch.errors)
-                self._store(run, items)
+            for batch in self._read_feed(stream, format, run.rules):
+                self._store(run, run.validate(batch))
                 if progress is not None:
                     progress(run.record)
         except FeedError as exc:
@@ -221,28 +222,27 @@ class CatalogService:
             self._after_import(finished.retailer_id)
         return finished
 
-    def _store(self, run: _Run, items: list[tuple[int, ProductFields]]) -> None:
+    def _store(self, run: _Run, products: ProductColumns) -> None:
         record = run.record
         with self._uow() as uow:
-            listed = uow.products.listed_in_import(
-                record.retailer_id, record.id, [item.external_id for _, item in items]
-            )
+            ids = products.external_id
+            listed = uow.products.listed_in_import(record.retailer_id, record.id, ids)
             if listed:
-                for line, item in items:
-                    if item.external_id in listed:
-                        run.invalid(
-                            [RowError(line, "id", f"{item.external_id!r} is listed twice in the feed")]
-                        )
-                items = [(line, item) for line, item in items if item.external_id not in listed]
-            uow.products.upsert(
+                twice = {i for i, external_id in enumerate(ids) if external_id in listed}
+                for i in sorted(twice, key=products.lines.__getitem__):
+                    run.invalid(
+                        [RowError(products.lines[i], "id", f"{ids[i]!r} is listed twice in the feed")]
+                    )
+                products = products.without(twice)
+            uow.products.upsert_columns(
                 retailer_id=record.retailer_id,
                 account_id=record.account_id,
                 import_id=record.id,
-                items=[item for _, item in items],
-                new_ids=[self._ids.next_id() for _ in items],
+                batch=products,
+                new_ids=[self._ids.next_id() for _ in range(len(products))],
                 now=self._clock(),
             )
-            run.valid(len(items))
+            run.valid(len(products))
             uow.feed_imports.update(run.record)
             uow.commit()
 
@@ -326,25 +326,31 @@ class _Run:
         self.failed = True
         self.errors = [*sorted(self.errors[: MAX_ERRORS_KEPT - 1], key=lambda e: e.line), error]
 
-    def validate(
-        self, rows: Sequence[tuple[int, dict[str, str]]], unreadable: Sequence[RowError]
-    ) -> list[tuple[int, ProductFields]]:
-        """The valid products of a batch, each external id once (the first row listing it wins)."""
-        for error in unreadable:
-            self.invalid([error])
+    def validate(self, batch: FeedBatch) -> ProductColumns:
+        """The valid products of a batch, each external id once (the first row listing it wins);
+        the invalid rows counted, their errors kept in line order."""
+        invalid: list[list[RowError]] = [[error] for error in batch.errors]
         items: list[tuple[int, ProductFields]] = []
-        first: dict[str, int] = {}
-        rules = self.rules
-        for line, raw in rows:
-            result = validate_row(raw, line, rules)
+        for line, raw in batch.rows:
+            result = validate_row(raw, line, self.rules)
             if isinstance(result, list):
-                self.invalid(result)
-            elif result.external_id in first:
-                seen = first[result.external_id]
-                self.invalid(
-                    [RowError(line, "id", f"{result.external_id!r} is listed twice (first on line {seen})")]
-                )
+                invalid.append(result)
             else:
-                first[result.external_id] = line
                 items.append((line, result))
-        return items
+        products = batch.products if batch.products is not None else ProductColumns.of([])
+        products.extend(items)
+        ids, lines = products.external_id, products.lines
+        if len(set(ids)) < len(ids):
+            first: dict[str, int] = {}
+            twice = set()
+            for i in sorted(range(len(ids)), key=lines.__getitem__):
+                if ids[i] in first:
+                    message = f"{ids[i]!r} is listed twice (first on line {first[ids[i]]})"
+                    invalid.append([RowError(lines[i], "id", message)])
+                    twice.add(i)
+                else:
+                    first[ids[i]] = lines[i]
+            products = products.without(twice)
+        for problems in sorted(invalid, key=lambda found: found[0].line):
+            self.invalid(problems)
+        return products

@@ -120,8 +120,11 @@ class _Checked:
 
 # What a conversion keeps of the touch it is attributed to (and passes on to its event), so its
 # event can be rebuilt from the row alone. Country and device go to the event's own columns.
-_KEPT_FROM_TOUCH = ("uid", "sub_id1", "sub_id2", "sub_id3", "sub_id4", "sub_id5")
-_TOUCH_PLACE = frozenset({"country", "device_type"})
+# The click's placement (where its ad ran, which creative variant): kept on the conversion and
+# on its reversal so the publisher and creative reports split them as they split the click.
+_PLACEMENT = ("referrer", "domain", "ssp", "app_bundle", "variant")
+_KEPT_FROM_TOUCH = ("uid", "sub_id1", "sub_id2", "sub_id3", "sub_id4", "sub_id5", *_PLACEMENT)
+_TOUCH_PLACE = frozenset({"country", "device_type", "creative_id"})  # event columns, not attrs
 
 # (the click, when the conversion happened) -> the fraud verdict of the conversion
 ConversionScreen = Callable[[Event, datetime], Verdict]
@@ -277,6 +280,8 @@ class ConversionService:
         strongest = verdict.strongest
         kept = {k: touch.attrs[k] for k in _KEPT_FROM_TOUCH if k in touch.attrs}
         kept.update({k: v for k, v in (("country", touch.country), ("device_type", touch.device_type)) if v})
+        if touch.creative_id is not None:
+            kept["creative_id"] = touch.creative_id
         channel_id = touch.attrs.get("channel_id")
         if channel_id is not None:
             kept["channel_id"] = channel_id
@@ -504,6 +509,7 @@ class ConversionService:
             account_id=c.account_id,
             campaign_id=c.campaign_id,
             publisher_id=c.publisher_id,
+            creative_id=c.attrs.get("creative_id"),
             click_id=idfmt.render(CLICK_PREFIX, c.click_id),
             country=c.attrs.get("country"),
             device_type=c.attrs.get("device_type"),
@@ -525,12 +531,14 @@ class ConversionService:
             account_id=c.account_id,
             campaign_id=c.campaign_id,
             publisher_id=c.publisher_id,
+            creative_id=c.attrs.get("creative_id"),
             click_id=idfmt.render(CLICK_PREFIX, c.click_id),
             cost_micros=-c.cost_micros,
             revenue_micros=-c.revenue_micros,
             payout_micros=-c.payout_micros,
             currency=c.currency,
             attrs={
+                **{k: c.attrs[k] for k in _PLACEMENT if k in c.attrs},
                 "transaction_id": idfmt.render(TRANSACTION_PREFIX, c.id),
                 "reason": c.reversal_reason.value,
             },

@@ -8,6 +8,7 @@ network operator every one; anyone else gets "not found".
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import threading
@@ -61,9 +62,11 @@ from auctera.domain.tracking import CLICK_PATH, IMPRESSION_PATH, link_query
 from auctera.errors import AucteraError, Forbidden, NotFound, ValidationFailed
 from auctera.services.clock import Clock, Ids
 from auctera.services.ports import (
-    AssetStore,
     MalwareScanner,
     MediaInspector,
+    ObjectStore,
+    StorageUnavailable,
+    StoredObject,
     UnitOfWork,
     UnitOfWorkFactory,
     VariantStatsSource,
@@ -119,7 +122,7 @@ class CreativeService:
         ids: Ids,
         clock: Clock,
         *,
-        store: AssetStore,
+        store: ObjectStore,
         scanner: MalwareScanner,
         inspector: MediaInspector,
         stats: VariantStatsSource,
@@ -248,8 +251,9 @@ class CreativeService:
                 uow.creatives.add(asset)
                 uow.commit()
         except BaseException:
-            if key is not None:
-                self._store.delete(key)
+            if key is not None:  # an orphan file would never be served, only take room
+                with contextlib.suppress(StorageUnavailable):
+                    self._store.delete(key)
             raise
         if upload.campaign_id is not None:
             self._review_campaign(upload.campaign_id)  # its creatives changed: the review again
@@ -268,9 +272,10 @@ class CreativeService:
 
     # --- serving ---------------------------------------------------------------------------
 
-    def file(self, name: str) -> tuple[Asset, bytes] | None:
-        """An approved asset's stored bytes by its CDN name (`ast_x.jpg`, or `ast_x.zip` for a
-        bundle); None for anything else: unknown, deleted, rejected."""
+    def servable(self, name: str) -> Asset | None:
+        """An approved asset by its CDN name (`ast_x.jpg`, or `ast_x.zip` for a bundle); None for
+        anything else: unknown, deleted, rejected. Its file is read apart (`read`, `content`), so
+        a revalidation (304) never touches the store."""
         stem, _, _ = name.partition(".")
         asset_id = idfmt.parse(ASSET_PREFIX, stem)
         if asset_id is None:
@@ -279,8 +284,17 @@ class CreativeService:
             asset = uow.creatives.get(asset_id)
         if asset is None or not asset.servable or asset.storage_key != name:
             return None
-        data = self._store.get(name)
-        return None if data is None else (asset, data)
+        return asset
+
+    def read(self, asset: Asset) -> StoredObject | None:
+        """A servable asset's file in chunks (a video may be 100 MB); None when it is gone."""
+        assert asset.storage_key is not None
+        return self._store.read(asset.storage_key)
+
+    def content(self, asset: Asset) -> bytes | None:
+        """A servable asset's file whole (an HTML5 bundle, to serve its members); None when gone."""
+        assert asset.storage_key is not None
+        return self._store.get(asset.storage_key)
 
     def tag(self, principal: Principal, asset_id: int, campaign_id: int | None) -> AdTag:
         """An approved asset as an ad slot serves it, third-party macros expanded for this serve."""
@@ -329,8 +343,9 @@ class CreativeService:
     # --- deletion --------------------------------------------------------------------------
 
     def delete(self, principal: Principal, asset_id: int) -> Deleted:
-        """The file is deleted at the commit; every active campaign left without an approved
-        creative is paused in the same transaction, its reason on the campaign."""
+        """The file is purged from the store, then the row marked deleted; every active campaign
+        left without an approved creative is paused in the same transaction, its reason on the
+        campaign. A store that cannot be reached fails the call (503) with nothing changed."""
         now = self._clock()
         paused: list[int] = []
         with self._uow() as uow:
@@ -345,9 +360,11 @@ class CreativeService:
                 if standing is None or not standing.approved:
                     uow.campaigns.update(pause_without_creative(campaign, rendered, now))
                     paused.append(campaign_id)
+            # Purged before the commit: were it after, a store outage would leave the file
+            # behind with no row left to find it by. Deleting is idempotent, so a retry is safe.
+            if asset.storage_key is not None:
+                self._store.delete(asset.storage_key)
             uow.commit()
-        if asset.storage_key is not None:
-            self._store.delete(asset.storage_key)
         return Deleted(asset.id, tuple(paused))
 
     # --- DCO -------------------------------------------------------------------------------

@@ -17,22 +17,34 @@ whenever its contents would (see PartnerProgramService), so a new import is a ne
 superseded files of the same stem are removed once the new one is in place. The default files
 are rendered right after an import (PartnerProgramService.render_catalog_files, run by
 jobs/feed_files.py): a request for one being rendered waits on its lock, then reads it.
+
+A client sending `Accept-Encoding: gzip` (feed tools do) gets a gzip file instead: the response
+as its channel is served, compressed once on its first such request and kept beside the files
+(`gzip/`), so later downloads of that channel send about a fifteenth of the bytes. It cannot be
+rendered with the files: its links are one channel's, and compressed text has no placeholder to
+swap. Its name carries the versions of the files it was made from, so a new import makes a new
+name and the first request of any channel after it drops every channel's superseded gzip files.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import secrets
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from isal import isal_zlib
+
 MAGIC = b"auctera-feed-file 1 "
 MARK = b"X"  # a placeholder's first character, and only there
 PLACEHOLDER_LENGTH = 32
 HEADER_LENGTH = len(MAGIC) + PLACEHOLDER_LENGTH + 1  # the magic, the placeholder, a newline
 CHUNK = 1 << 20  # bytes read (and sent) at a time while serving
+GZIP_LEVEL = 1  # ISA-L's level 1: zlib level 1's ratio at 2.5 times its speed
+GZIP_FOLDER = "gzip"
 
 # Renders a file's body given the placeholder to put where each link's `p=…&ch=…` goes.
 Render = Callable[[str], Iterator[bytes]]
@@ -47,30 +59,71 @@ class FeedFiles:
         first when it does not exist yet. Open before the lock is released, so it stays readable
         even if a newer version replaces it meanwhile."""
         directory = self._root / folder
-        path = directory / f"{stem}.{version}.{suffix}"
+
+        def written(path: Path) -> None:
+            _write(path, _with_header(render))
+            _drop_superseded(directory, f"{stem}.*.{suffix}", keep=path.name)
+
+        return _opened(directory / f"{stem}.{version}.{suffix}", directory / f"{stem}.lock", written)
+
+    def open_gzip(
+        self, stem: str, versions: Sequence[str], value: bytes, body: Callable[[], Iterator[bytes]]
+    ) -> BinaryIO:
+        """The gzip file of a response, `body()` as served with `value` in its links (`stem`
+        names the program, variant and format, `versions` the files it is made of), opened at
+        its start: compressed first when it does not exist yet."""
+        directory = self._root / GZIP_FOLDER
+        version = hashlib.sha256(" ".join(versions).encode()).hexdigest()[:20]
+        key = hashlib.sha256(value).hexdigest()[:20]  # the channel's links, not spelled out in a name
+
+        def written(path: Path) -> None:
+            _write(path, lambda: _gzipped(body()))
+            _drop_superseded(directory, f"{stem}.*.gz", keep=f"{stem}.{version}.")  # every channel's
+
+        return _opened(directory / f"{stem}.{version}.{key}.gz", directory / f"{stem}.{key}.lock", written)
+
+
+def _opened(path: Path, lock_path: Path, write: Callable[[Path], None]) -> BinaryIO:
+    """`path` opened for reading, written first under an exclusive lock if it does not exist.
+    Opened before the lock is released, so it stays readable even if a newer version replaces
+    it meanwhile."""
+    try:
+        return path.open("rb")
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         try:
+            if not path.exists():  # else someone wrote it while we waited
+                write(path)
             return path.open("rb")
-        except FileNotFoundError:
-            pass
-        directory.mkdir(parents=True, exist_ok=True)
-        with (directory / f"{stem}.lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                if not path.exists():  # else someone rendered it while we waited
-                    _write(path, render)
-                    _drop_superseded(directory, stem, suffix, keep=path)
-                return path.open("rb")
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _write(path: Path, render: Render) -> None:
-    placeholder = MARK.decode() + secrets.token_hex(PLACEHOLDER_LENGTH // 2)[1:]
+def _with_header(render: Render) -> Callable[[], Iterator[bytes]]:
+    def chunks() -> Iterator[bytes]:
+        placeholder = MARK.decode() + secrets.token_hex(PLACEHOLDER_LENGTH // 2)[1:]
+        yield MAGIC + placeholder.encode() + b"\n"
+        yield from render(placeholder)
+
+    return chunks
+
+
+def _gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    compressor = isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, 16 + isal_zlib.MAX_WBITS)  # gzip
+    for chunk in chunks:
+        if out := compressor.compress(chunk):
+            yield out
+    yield compressor.flush()
+
+
+def _write(path: Path, chunks: Callable[[], Iterator[bytes]]) -> None:
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         with temporary.open("wb") as out:
-            out.write(MAGIC + placeholder.encode() + b"\n")
-            for chunk in render(placeholder):
+            for chunk in chunks():
                 out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
@@ -85,10 +138,18 @@ def _write(path: Path, render: Render) -> None:
         os.close(directory)
 
 
-def _drop_superseded(directory: Path, stem: str, suffix: str, keep: Path) -> None:
-    for old in directory.glob(f"{stem}.*.{suffix}"):
-        if old != keep:
+def _drop_superseded(directory: Path, pattern: str, keep: str) -> None:
+    """Removes the files matching `pattern` but those whose name starts with `keep`."""
+    for old in directory.glob(pattern):
+        if not old.name.startswith(keep):
             old.unlink(missing_ok=True)  # a reader still streaming it keeps its open file
+
+
+def chunks_of(file: BinaryIO) -> Iterator[bytes]:
+    """A file's bytes from where it is open, in large chunks; closes it."""
+    with file:
+        while chunk := file.read(CHUNK):
+            yield chunk
 
 
 def is_empty(file: BinaryIO) -> bool:

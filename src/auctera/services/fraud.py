@@ -126,7 +126,11 @@ class FraudSettings:
         return self.bid_requests
 
 
-_PREFIX = {Traffic.CLICK: "c", Traffic.IMPRESSION: "i", Traffic.BID_REQUEST: "b"}
+# Velocity counter keys by traffic: (per IP, per device, a device's cadence) prefixes.
+_KEYS = {
+    traffic: (f"{p}:ip:", f"{p}:dev:", f"{p}:cad:")
+    for traffic, p in ((Traffic.CLICK, "c"), (Traffic.IMPRESSION, "i"), (Traffic.BID_REQUEST, "b"))
+}
 
 
 @dataclass(slots=True)
@@ -146,14 +150,14 @@ class FraudFilter:
         """
         signals = self._request_signals(facts, browser=traffic is not Traffic.BID_REQUEST)
         limits = self.settings.limits_for(traffic)
-        prefix = _PREFIX[traffic]
+        ip_key, device_prefix, cadence_prefix = _KEYS[traffic]
         if limits.ip is not None:
-            self._count(signals, limits.ip, Reason.IP_VELOCITY, f"{prefix}:ip:", facts.ip, facts.at)
+            self._count(signals, limits.ip, Reason.IP_VELOCITY, ip_key, facts.ip, facts.at)
         device = device_key(facts)
         if limits.device is not None:
-            self._count(signals, limits.device, Reason.DEVICE_VELOCITY, f"{prefix}:dev:", device, facts.at)
+            self._count(signals, limits.device, Reason.DEVICE_VELOCITY, device_prefix, device, facts.at)
         if traffic is Traffic.CLICK:  # impressions reload on timers by design; clicks do not
-            signals.extend(self._cadence(f"{prefix}:cad:{device}", facts.at))
+            signals.extend(self._cadence(cadence_prefix + device, facts.at))
         return Verdict.of(signals) if signals else CLEAN
 
     def _cadence(self, key: str, at: datetime) -> list[Signal]:

@@ -5,7 +5,7 @@ Adapters in `store/`, `events/` and `counters/` implement them; `bootstrap.py` w
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -26,12 +26,23 @@ from auctera.domain.bids import (
     NetworkCampaign,
     PartnerBidKey,
     Settled,
+    StoredBid,
     SyncBatch,
     SyncItem,
+    UploadWrites,
 )
 from auctera.domain.budgets import Spend
 from auctera.domain.campaigns import Campaign, CampaignStatus, CampaignType
-from auctera.domain.catalog import FeedBatch, FeedFormat, FeedImport, Product, ProductFields, Retailer
+from auctera.domain.catalog import (
+    FeedBatch,
+    FeedFormat,
+    FeedImport,
+    Product,
+    ProductColumns,
+    ProductFields,
+    Retailer,
+    RowRules,
+)
 from auctera.domain.compliance import BlockedDomain
 from auctera.domain.conversions import Conversion
 from auctera.domain.creatives import Asset, CreativeStanding, Format, MediaFacts, ScanResult
@@ -42,6 +53,7 @@ from auctera.domain.line_items import Circumstances, LineItem
 from auctera.domain.programs import Application, ApprovalStatus, Channel, CommissionType, Program, Segment
 from auctera.domain.reports import ExportJob
 from auctera.domain.webhooks import Delivery, DeliveryState, PostbackStatus, PublisherPostback
+from auctera.errors import AucteraError
 
 
 class EventStore(Protocol):
@@ -599,6 +611,19 @@ class ProductRepository(Protocol):
         listed again keeps its id; `new_ids[i]` is used only when `items[i]` is new."""
         ...
 
+    def upsert_columns(
+        self,
+        *,
+        retailer_id: int,
+        account_id: int,
+        import_id: int,
+        batch: ProductColumns,
+        new_ids: Sequence[int],
+        now: datetime,
+    ) -> None:
+        """`upsert` of products given a column at a time (a feed import's batch)."""
+        ...
+
     def listed_in_import(self, retailer_id: int, import_id: int, external_ids: Sequence[str]) -> set[str]:
         """Which of `external_ids` this import has stored already."""
         ...
@@ -656,9 +681,12 @@ class FeedImportRepository(Protocol):
 
 
 class FeedReader(Protocol):
-    def __call__(self, stream: BinaryIO, format: FeedFormat) -> Iterable[FeedBatch]:
+    def __call__(
+        self, stream: BinaryIO, format: FeedFormat, rules: RowRules | None = None
+    ) -> Iterable[FeedBatch]:
         """Raw rows with their line numbers, a batch at a time (memory stays flat); raises
-        `FeedError` where the feed cannot be read further."""
+        `FeedError` where the feed cannot be read further. Given `rules`, a reader may validate
+        rows itself and yield them as `FeedBatch.products` (what validate_row makes of them)."""
         ...
 
 
@@ -946,10 +974,12 @@ class BidRepository(Protocol):
         """In id order (oldest first): offset/limit pages stay stable as bids are added."""
         ...
 
-    def save(
-        self, created: Sequence[Bid], changed: Sequence[Bid], operations: Sequence[BidOperation]
-    ) -> None:
-        """Insert the new bids, rewrite the changed ones, add their operations."""
+    def stored_bids(self, campaign_ids: Sequence[int]) -> dict[str, StoredBid]:
+        """What an upload needs of these campaigns' stored bids, by dimension key."""
+        ...
+
+    def save_upload(self, writes: UploadWrites) -> None:
+        """Insert the new bids, rewrite the changed ones, add an operation for each."""
         ...
 
     def operations(self, *, upload_id: int) -> list[BidOperation]: ...
@@ -1140,6 +1170,28 @@ class AudienceRepository(Protocol):
     def subjects_targeting(self, audience_id: int) -> list[int]: ...
 
 
+class StagingWriter(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None:
+        """Flushed to disk: what was written survives a crash from here on."""
+
+
+class AudienceStaging(Protocol):
+    """Sync jobs' staged member keys (`domain.audiences` records), one file per job id, written
+    and flushed before the job commits, removed once it is done (services/audiences.py)."""
+
+    def create(self, job_id: int) -> StagingWriter: ...
+
+    def read(self, job_id: int, offset: int, size: int) -> bytes:
+        """Raises FileNotFoundError when the job has no staged file."""
+
+    def remove(self, job_id: int) -> None: ...
+
+    def staged(self) -> dict[int, float]:
+        """Every staged file: job id -> seconds since it was last written."""
+
+
 class AudienceGraph(Protocol):
     """The event log read for audiences (events/audiences.py)."""
 
@@ -1245,14 +1297,48 @@ class CreativeRepository(Protocol):
     def get_template(self, template_id: int, account_id: int | None = None) -> Template | None: ...
 
 
-class AssetStore(Protocol):
-    """Where asset files live (a directory under the data dir)."""
+class StorageUnavailable(AucteraError):
+    """The object store could not be reached or refused the call (a timeout, a 5xx, bad
+    credentials, no such bucket): nothing is known to have changed. Surfaces answer 503."""
 
-    def put(self, key: str, data: bytes) -> None: ...
+    status_code = 503
+    code = "storage_unavailable"
 
-    def get(self, key: str) -> bytes | None: ...
 
-    def delete(self, key: str) -> None: ...
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """An object being read: its size, and its bytes in chunks (closing `chunks` ends the read)."""
+
+    size: int
+    chunks: Iterator[bytes]
+
+
+class ObjectStore(Protocol):
+    """Where the files every machine serving us must see live: report exports and creative assets
+    (adapters in storage/: a directory under the data dir, or an S3-compatible bucket). A key is
+    `/`-joined segments of `[A-Za-z0-9_.-]`, none starting with a dot. Every call raises
+    `StorageUnavailable` when the store cannot be used."""
+
+    def put(self, key: str, data: bytes) -> None:
+        """Store `data` under `key` (replacing what was there): durable, all or nothing."""
+        ...
+
+    def put_file(self, key: str, source: Path) -> int:
+        """Store the file at `source` and remove it; returns its size. The file may be hundreds of
+        MB: it is never read into memory whole. All or nothing: no reader sees part of it."""
+        ...
+
+    def get(self, key: str) -> bytes | None:
+        """A (small) object whole; None when there is none."""
+        ...
+
+    def read(self, key: str) -> StoredObject | None:
+        """An object in chunks (flat memory however large); None when there is none."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Gone at once; nothing to do when it is not there."""
+        ...
 
 
 class MalwareScanner(Protocol):

@@ -13,10 +13,9 @@ trip, and a charge may wait on its campaign's row lock.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -39,8 +38,6 @@ PIXEL_HEADERS = [
     NO_STORE,
     (b"pragma", b"no-cache"),
 ]
-
-T = TypeVar("T")
 
 
 class Visits(Protocol):
@@ -84,9 +81,6 @@ def tracking_handlers(
     """The hot routes by path: the click redirect, the impression and the viewable pixel."""
     ip_header = client_ip_header.lower().encode() if client_ip_header else None
 
-    async def call(fn: Callable[[TrackingRequest], T], request: TrackingRequest) -> T:
-        return fn(request) if inline else await run_in_threadpool(fn, request)
-
     def request_of(scope: Scope) -> tuple[TrackingRequest, bool]:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         ip = client_ip(scope, headers, ip_header)
@@ -104,7 +98,7 @@ def tracking_handlers(
             return
         request, secure = request_of(scope)
         try:
-            redirect = await call(service.click, request)
+            redirect = service.click(request) if inline else await run_in_threadpool(service.click, request)
         except TrackingRefused as refused:
             await page(send, refused.status, refused.message)
             return
@@ -122,7 +116,7 @@ def tracking_handlers(
             request, secure = request_of(scope)
             status, headers = 200, list(PIXEL_HEADERS)
             try:
-                uid = await call(log, request)
+                uid = log(request) if inline else await run_in_threadpool(log, request)
                 if request.uid != uid:
                     headers.append(uid_cookie(uid, secure))
             except TrackingRefused as refused:
@@ -158,10 +152,15 @@ def cookie(header: str | None, name: str) -> str | None:
     return value if value and len(value) <= 64 and value.isalnum() else None
 
 
+# Third-party context (our pixel on a publisher's page) needs SameSite=None, which needs Secure.
+_COOKIE_ATTRS = {
+    secure: f"; Max-Age={_UID_MAX_AGE}; Path=/; HttpOnly; SameSite=" + ("None; Secure" if secure else "Lax")
+    for secure in (True, False)
+}
+
+
 def uid_cookie(uid: str, secure: bool) -> tuple[bytes, bytes]:
-    # Third-party context (our pixel on a publisher's page) needs SameSite=None, which needs Secure.
-    attrs = "; SameSite=None; Secure" if secure else "; SameSite=Lax"
-    return b"set-cookie", f"{UID_COOKIE}={uid}; Max-Age={_UID_MAX_AGE}; Path=/; HttpOnly{attrs}".encode()
+    return b"set-cookie", f"{UID_COOKIE}={uid}{_COOKIE_ATTRS[secure]}".encode()
 
 
 async def page(send: Send, status: int, message: str) -> None:

@@ -23,7 +23,14 @@ from auctera.domain import ids as idfmt
 from auctera.domain.programs import ApprovalStatus
 from auctera.domain.tracking import click_url, parse_link
 from auctera.services import feed_formats
-from auctera.services.feed_files import HEADER_LENGTH, PLACEHOLDER_LENGTH, FeedFiles, replaced, served
+from auctera.services.feed_files import (
+    GZIP_FOLDER,
+    HEADER_LENGTH,
+    PLACEHOLDER_LENGTH,
+    FeedFiles,
+    replaced,
+    served,
+)
 from auctera.services.feed_formats import FeedItem
 from auctera.services.partner_programs import product_link
 from auctera.services.ports import ListedProgram
@@ -45,9 +52,13 @@ def feed(world: World, channel_id: int | None = None, caller: Caller | None = No
     return response
 
 
-def rendered_files(world: World) -> list[Path]:
+def rendered_files(world: World, folder: str | None = None) -> list[Path]:
+    """The files written (not their locks): the rendered ones, or those of `folder` (gzip)."""
     root = world.net.container.settings.feed_files_dir
-    return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.endswith(".lock"))
+    files = [p for p in root.rglob("*") if p.is_file() and not p.name.endswith(".lock")]
+    if folder is None:
+        return sorted(p for p in files if p.parent.name != GZIP_FOLDER)
+    return sorted(p for p in files if p.parent.name == folder)
 
 
 def import_rows(world: World, retailer_id: int, rows: list[dict[str, Any]]) -> None:

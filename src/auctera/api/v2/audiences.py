@@ -1,15 +1,16 @@
 """/v2/audiences: the seed's Audiences & Targeting endpoints, sync job status, and the audience
 targeting of campaigns and line items.
 
-`POST /v2/audiences/sync` reads its body as a stream: ijson parses it on a worker thread while
-the event loop feeds it the request's chunks, and each identifier is hashed as soon as it is
-parsed (`AudienceService.stage`), so a million raw emails are never held, stored or logged.
+`POST /v2/audiences/sync` reads its body whole (at most `MAX_SYNC_BODY` bytes), then on a worker
+thread: the common shape, identifiers all of one type laid out alike, by `audience_sync_body`
+and hashed a window at a time (`AudienceService.stage_runs`); any other body by ijson, each
+identifier hashed as soon as it is parsed (`AudienceService.stage`). Raw values are never
+stored or logged, and the body is dropped with the request.
 """
 
 from __future__ import annotations
 
-import asyncio
-import queue
+import io
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Annotated, Any
@@ -21,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of, read
+from auctera.api.v2.audience_sync_body import TOP_FIELDS, NotUniform, uniform
 from auctera.api.v2.schemas import DecimalJSONRoute
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
@@ -34,12 +36,13 @@ from auctera.domain.audiences import (
     SyncJob,
     Targets,
 )
-from auctera.errors import NotFound, ValidationFailed
+from auctera.errors import AucteraError, NotFound, ValidationFailed
 from auctera.services.audiences import (
     JOB_PREFIX,
     MAX_PAGE,
     AudienceService,
     Identifier,
+    Staged,
     parse_id,
     render_id,
 )
@@ -229,41 +232,23 @@ async def delete_audience(request: Request, audience_id: str, caller: Caller) ->
     }
 
 
-# --- sync: a streamed body --------------------------------------------------------------------
+# --- sync: a body of up to a million identifiers ----------------------------------------------
 
-_TOP_FIELDS = {"audience_id", "action", "identifiers", "job_key"}
-_QUEUED_CHUNKS = 16  # request chunks waiting for the parser at most: bounded memory
+MAX_SYNC_BODY = 256 << 20  # bytes: 1M identifiers of up to ~250 bytes each, as JSON
 
 
-class _Stream:
-    """A file-like `read` over chunks handed in by the event loop (ijson reads it on a thread).
-    Reads never copy more than they return: a request may arrive as one 60 MB chunk."""
-
-    def __init__(self) -> None:
-        self.chunks: queue.Queue[bytes] = queue.Queue(_QUEUED_CHUNKS)
-        self._chunk = memoryview(b"")
-        self._ended = False
-
-    def read(self, size: int = -1) -> bytes:
-        if not self._chunk and not self._ended:
-            chunk = self.chunks.get()
-            if chunk:
-                self._chunk = memoryview(chunk)
-            else:
-                self._ended = True
-        if size < 0:
-            size = len(self._chunk)
-        out, self._chunk = self._chunk[:size], self._chunk[size:]
-        return bytes(out)
+class _BodyTooLarge(AucteraError):
+    status_code = 413
+    code = "payload_too_large"
 
 
 class _SyncBody:
-    """The top-level fields, filled in while the identifiers stream by."""
+    """The general parser: ijson events, the top-level fields filled in as the identifiers go by."""
 
     def __init__(self) -> None:
-        self.fields: dict[str, str] = {}
+        self.fields: dict[str, str | None] = {}
 
-    def identifiers(self, stream: _Stream) -> Iterator[Identifier]:
+    def identifiers(self, stream: io.BytesIO) -> Iterator[Identifier]:
         """(type, value) per identifier; anything but an object of two strings, `type` and
         `value`, comes out as ("", "") or (type, ""): counted as malformed, never fatal."""
         kind = value = None
@@ -294,14 +279,41 @@ class _SyncBody:
                 elif prefix.startswith("identifiers.item."):
                     odd = True  # a nested value
                 elif prefix == "" and event == "map_key":
-                    if data not in _TOP_FIELDS:
+                    if data not in TOP_FIELDS:
                         raise ValidationFailed(f"unknown field {data!r}", field=str(data))
-                elif prefix in _TOP_FIELDS and prefix != "identifiers":
+                elif prefix in TOP_FIELDS and prefix != "identifiers":
                     if event not in ("string", "null"):
                         raise ValidationFailed(f"{prefix} must be a string", field=prefix)
                     self.fields[prefix] = data
         except ijson.JSONError:
             raise ValidationFailed("the body is not valid JSON", field="body") from None
+
+
+def _stage(
+    service: AudienceService, body: bytes, default_region: str | None
+) -> tuple[Staged, dict[str, str | None]]:
+    """The body's identifiers staged, and its other fields."""
+    try:
+        shape = uniform(body)
+        return service.stage_runs(shape.kind, shape.runs(), default_region), shape.fields
+    except NotUniform:
+        pass
+    general = _SyncBody()
+    return service.stage(general.identifiers(io.BytesIO(body)), default_region), general.fields
+
+
+async def _body(request: Request) -> bytes:
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_SYNC_BODY:
+            raise _BodyTooLarge(
+                f"the body is over {MAX_SYNC_BODY >> 20} MiB; split the list", field="identifiers"
+            )
+        if chunk:
+            chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one chunk (in-process): no copy
 
 
 @router.post(
@@ -337,38 +349,21 @@ async def sync_audience(
         seen = await read(request, service.job_for_key, caller, idempotency_key)
         if seen is not None:
             return job_json(seen)
-    body = _SyncBody()
-    stream = _Stream()
-    staging = asyncio.ensure_future(
-        run_in_threadpool(service.stage, body.identifiers(stream), default_region)
-    )
+    body = await _body(request)
+    staged, fields = await run_in_threadpool(_stage, service, body, default_region)
+    del body
     try:
-        async for chunk in request.stream():
-            if staging.done():
-                break  # the parser gave up (bad JSON, too many identifiers): its error is the answer
-            while not staging.done():
-                try:
-                    stream.chunks.put_nowait(chunk)
-                    break
-                except queue.Full:  # the parser is behind: wait for it, not for the body
-                    await asyncio.sleep(0.001)
-    finally:
-        while not staging.done():
-            try:
-                stream.chunks.put_nowait(b"")
-                break
-            except queue.Full:
-                await asyncio.sleep(0.001)
-    staged = await staging
-    fields = body.fields
-    for name in ("audience_id", "action"):
-        if not fields.get(name):
-            raise ValidationFailed(f"{name} is required", field=name)
-    try:
-        action = SyncAction(fields["action"])
-    except ValueError:
-        raise ValidationFailed("action must be add, remove or replace", field="action") from None
-    audience_id = parse_id(fields["audience_id"])
+        for name in ("audience_id", "action"):
+            if not fields.get(name):
+                raise ValidationFailed(f"{name} is required", field=name)
+        try:
+            action = SyncAction(str(fields["action"]))
+        except ValueError:
+            raise ValidationFailed("action must be add, remove or replace", field="action") from None
+        audience_id = parse_id(str(fields["audience_id"]))
+    except AucteraError:
+        service.discard(staged)
+        raise
     job_key = idempotency_key or fields.get("job_key")
     job, _ = await run_in_threadpool(service.sync, caller, audience_id, action, staged, job_key=job_key)
     return job_json(job)

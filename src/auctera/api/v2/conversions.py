@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import Field, ValidationError
@@ -22,7 +23,6 @@ from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.errors import field_from_loc, parse_json, validation_failure
 from auctera.api.middleware import HttpsOnlyMiddleware, RequestContextMiddleware, send_error
-from auctera.api.responses import OrjsonResponse
 from auctera.api.v2.schemas import Amount, DecimalJSONRoute, _Write, number
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
@@ -125,12 +125,13 @@ async def record_conversion(
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> Response:
     """Served by `postback_route` in front of FastAPI; this route documents it in OpenAPI."""
-    return await _postback(request, caller, idempotency_key)
+    conversion = await _postback(request, caller, idempotency_key)
+    return Response(_answer(conversion), media_type="application/json")
 
 
 async def _postback(
     request: Request, caller: Principal, idempotency_key: str | None, batcher: PostbackBatcher | None = None
-) -> Response:
+) -> Conversion:
     # The raw body is read here, not validated by FastAPI: the signature is checked on the exact
     # bytes first (an unsigned request learns nothing about what it sent), then the body is
     # validated, then recorded. With SQLite that runs on the event loop, like the other short
@@ -145,7 +146,11 @@ async def _postback(
         conversion = await batcher.record(PostbackRequest(caller, postback, idempotency_key))
     else:
         conversion = await run_in_threadpool(_record, service, caller, signature, body, idempotency_key)
-    return OrjsonResponse(
+    return conversion
+
+
+def _answer(conversion: Conversion) -> bytes:
+    return orjson.dumps(
         {
             "success": True,
             "transaction_id": idfmt.render(TRANSACTION_PREFIX, conversion.id),
@@ -207,11 +212,14 @@ def postback_route(api: FastAPI, *, require_https: bool) -> ASGIApp:
                 raise ValidationFailed(
                     f"Idempotency-Key: at most {MAX_IDEMPOTENCY_KEY} characters", field="idempotency-key"
                 )
-            response = await _postback(request, caller, key, batcher)
+            body = _answer(await _postback(request, caller, key, batcher))
         except AucteraError as exc:
             await send_error(api, scope, receive, send, exc)
             return
-        await response(scope, receive, send)
+        # The same answer as FastAPI's JSON response, without building a Response object.
+        headers = [(b"content-length", str(len(body)).encode()), _JSON]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     inner: ASGIApp = HttpsOnlyMiddleware(handler) if require_https else handler
     wrapped = RequestContextMiddleware(inner)
@@ -228,6 +236,7 @@ def postback_route(api: FastAPI, *, require_https: bool) -> ASGIApp:
 
 
 MAX_IDEMPOTENCY_KEY = 255
+_JSON = (b"content-type", b"application/json")
 
 
 def _record(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -257,13 +258,16 @@ def delete(request: Request, caller: Caller, asset_id: str) -> dict[str, Any]:
 # --- the CDN ----------------------------------------------------------------------------------
 
 
-def _cached(request: Request, body: bytes, media_type: str, etag: str, *, html: bool = False) -> Response:
+def _headers(etag: str, *, html: bool = False) -> dict[str, str]:
     headers = {"ETag": etag, "Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"}
     if html:
         headers["Content-Security-Policy"] = HTML5_POLICY
-    if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type=media_type, headers=headers)
+    return headers
+
+
+def _revalidated(request: Request, etag: str) -> bool:
+    """The client holds this very file: a 304, without reading it from the store."""
+    return etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}
 
 
 _MEMBER_TYPES = {
@@ -283,20 +287,36 @@ _MEMBER_TYPES = {
 
 @cdn.get("/{name}")
 def asset_file(request: Request, name: str) -> Response:
-    found = _service(request).file(name)
-    if found is None or found[0].format is Format.ZIP:
+    service = _service(request)
+    asset = service.servable(name)
+    if asset is None or asset.format is None or asset.format is Format.ZIP:
         raise NotFound("no such asset", field="name")
-    asset, data = found
-    assert asset.format is not None
-    return _cached(request, data, asset.format.media_type, f'"{asset.sha256}"')
+    headers = _headers(f'"{asset.sha256}"')
+    if _revalidated(request, headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    found = service.read(asset)
+    if found is None:
+        raise NotFound("no such asset", field="name")
+    if found.size <= READ_CHUNK:  # a banner: one body, no thread hop per chunk
+        return Response(b"".join(found.chunks), media_type=asset.format.media_type, headers=headers)
+    headers["Content-Length"] = str(found.size)  # a video: streamed, flat memory however large
+    return StreamingResponse(found.chunks, media_type=asset.format.media_type, headers=headers)
 
 
 @cdn.get("/{stem}/{path:path}")
 def bundle_file(request: Request, stem: str, path: str) -> Response:
-    found = _service(request).file(f"{stem}.zip")
-    if found is None:
+    service = _service(request)
+    asset = service.servable(f"{stem}.zip")
+    if asset is None:
         raise NotFound("no such asset", field="name")
-    asset, data = found
+    suffix = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
+    media_type = _MEMBER_TYPES.get(suffix, "application/octet-stream")
+    headers = _headers(f'"{asset.sha256}-{path}"', html=media_type.startswith("text/html"))
+    if _revalidated(request, headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    data = service.content(asset)
+    if data is None:
+        raise NotFound("no such asset", field="name")
     try:
         bundle: Bundle = read_bundle(data)
     except BundleError:
@@ -304,8 +324,4 @@ def bundle_file(request: Request, stem: str, path: str) -> Response:
     body = bundle.members.get(path)
     if body is None:
         raise NotFound("no such file in the bundle", field="path")
-    suffix = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
-    media_type = _MEMBER_TYPES.get(suffix, "application/octet-stream")
-    return _cached(
-        request, body, media_type, f'"{asset.sha256}-{path}"', html=media_type.startswith("text/html")
-    )
+    return Response(body, media_type=media_type, headers=headers)

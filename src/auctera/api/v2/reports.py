@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -419,18 +419,24 @@ def export_status(request: Request, caller: Caller, job_id: str) -> dict[str, An
     "/reports/export/{job_id}/download",
     name="download_export",
     summary="Download an export's zip (the signed link from the poll; no credentials needed)",
-    response_class=FileResponse,
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}}},
 )
 async def download_export(
     request: Request,
     job_id: str,
     expires: Annotated[int | None, Query()] = None,
     signature: Annotated[str | None, Query(max_length=128)] = None,
-) -> FileResponse:
+) -> StreamingResponse:
+    """Streamed from the object store in chunks (the store stays private: we check the link)."""
     caller = await bearer_principal(request) if request.headers.get("authorization") else None
     container = container_of(request)
     job = await run_in_threadpool(container.exports.download, _export_id(job_id), expires, signature, caller)
-    path = container.export_runner.path_of(job)
-    if not path.exists():
+    found = await run_in_threadpool(container.export_runner.file_of, job)
+    if found is None:
         raise NotFound(f"export {job_id} is no longer available", field="job_id")
-    return FileResponse(path, media_type="application/zip", filename=f"{job_id}.zip")
+    headers = {
+        "Content-Length": str(found.size),
+        "Content-Disposition": f'attachment; filename="{idfmt.render(EXPORT_PREFIX, job.id)}.zip"',
+    }
+    return StreamingResponse(found.chunks, media_type="application/zip", headers=headers)

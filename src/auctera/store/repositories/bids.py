@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -25,14 +26,17 @@ from auctera.domain.bids import (
     PartnerKind,
     RequiredAttributes,
     Settled,
+    StoredBid,
     SyncBatch,
     SyncItem,
+    UploadWrites,
 )
 from auctera.services.ports import SyncBatchInfo
 from auctera.store.tables import ad_sets, bid_batches, bid_operations, bids, network_campaigns, networks
 
 # Rows per multi-row statement: well under SQLite's 32,766 bound parameters.
 _CHUNK = 500
+_INSERT_ROWS = 500  # rows per multi-row INSERT, as SQLite's bound parameters allow (_parameters)
 
 
 def _network(row: Any) -> Network:
@@ -164,6 +168,7 @@ def _ad_set_values(a: AdSet) -> dict[str, Any]:
 # Enum lookups by value, cheaper than calling the enum: an upload reads up to 100k stored bids.
 _STATUSES = {s.value: s for s in BidStatus}
 _KINDS = {k.value: k for k in OperationKind}
+_KIND_VALUES = {k: k.value for k in OperationKind}
 
 
 def _bid(row: Any) -> Bid:
@@ -220,22 +225,6 @@ _OPERATION_COLUMNS = (
     "id", "account_id", "bid_id", "network_id", "upload_id", "batch_id", "kind", "old_value_micros",
     "new_value_micros", "status", "attempts", "error", "created_at", "updated_at",
 )  # fmt: skip
-
-
-def _bid_row(b: Bid) -> tuple[Any, ...]:
-    """`_BID_COLUMNS` but the times."""
-    return (
-        b.id, b.account_id, b.network_id, b.campaign_id, b.ad_set_id, b.country, b.source_id, b.dimension,
-        b.value_micros, b.previous_value_micros, b.status.value, b.operation_id, b.operation_kind.value,
-    )  # fmt: skip
-
-
-def _operation_row(o: BidOperation) -> tuple[Any, ...]:
-    """`_OPERATION_COLUMNS` but the times."""
-    return (
-        o.id, o.account_id, o.bid_id, o.network_id, o.upload_id, o.batch_id, o.kind.value,
-        o.old_value_micros, o.new_value_micros, o.status.value, o.attempts, o.error,
-    )  # fmt: skip
 
 
 class _DriverTimes:
@@ -350,7 +339,7 @@ class SqlBidRepository:
         # Up to every bid an upload touches (100k): read through the driver, times parsed once
         # per distinct value (an upload's bids share theirs) rather than per row by the Core.
         found: dict[str, Bid] = {}
-        mark = "?" if self._conn.dialect.paramstyle == "qmark" else "%s"
+        mark = self._mark
         names = ", ".join(_BID_COLUMNS)
         times: dict[Any, datetime] = {}
 
@@ -397,46 +386,86 @@ class SqlBidRepository:
         query = query.order_by(bids.c.id).offset(offset).limit(limit)
         return [_bid(r) for r in self._conn.execute(query)]
 
-    def save(
-        self, created: Sequence[Bid], changed: Sequence[Bid], operations: Sequence[BidOperation]
-    ) -> None:
-        # An upload writes up to 100k bids and as many operations: through the driver's own
-        # executemany with plain tuples, ~4x faster than Core's per-row parameter processing.
-        at = _DriverTimes(self._conn)
-        if created:
-            self._executemany(
-                bids, _BID_COLUMNS, [(*_bid_row(b), at(b.created_at), at(b.updated_at)) for b in created]
+    def stored_bids(self, campaign_ids: Sequence[int]) -> dict[str, StoredBid]:
+        # Up to every bid an upload touches (100k): only the columns it needs, through the driver.
+        mark = self._mark
+        found: dict[str, StoredBid] = {}
+        for chunk in _chunks(list(campaign_ids)):
+            marks = ", ".join([mark] * len(chunk))
+            query = (
+                "SELECT dimension, id, value_micros, status, operation_id FROM bids "
+                f"WHERE campaign_id IN ({marks})"
             )
-        if changed:
-            mark = "?" if self._conn.dialect.paramstyle == "qmark" else "%s"
-            assigned = ", ".join(f"{c} = {mark}" for c in _CHANGED_COLUMNS)
-            self._conn.exec_driver_sql(
-                f"UPDATE bids SET {assigned} WHERE id = {mark}",
+            for dimension, bid_id, value, status, operation_id in self._conn.exec_driver_sql(
+                query, tuple(chunk)
+            ).fetchall():
+                found[dimension] = StoredBid(bid_id, value, _STATUSES[status], operation_id)
+        return found
+
+    def save_upload(self, writes: UploadWrites) -> None:
+        # Up to 100k bids and as many operations: plain tuples straight to the driver, ~4x faster
+        # than Core's per-row parameter processing. Every row shares the upload's account, time
+        # and `pending` status.
+        account, upload, at = writes.account_id, writes.upload_id, _DriverTimes(self._conn)(writes.at)
+        pending, create = BidStatus.PENDING.value, OperationKind.CREATE.value
+        created, changed = writes.created, writes.changed
+        if created:
+            self._insert(
+                bids,
+                _BID_COLUMNS,
                 [
-                    (
-                        b.value_micros,
-                        b.previous_value_micros,
-                        b.status.value,
-                        b.operation_id,
-                        b.operation_kind.value,
-                        at(b.updated_at),
-                        b.id,
-                    )
-                    for b in changed
+                    (bid, account, net, campaign, ad_set, country, source, dimension, value, None,
+                     pending, op, create, at, at)
+                    for bid, op, net, campaign, ad_set, country, source, dimension, value in created
+                ],
+            )  # fmt: skip
+        if changed:
+            assigned = ", ".join(f"{c} = {self._mark}" for c in _CHANGED_COLUMNS)
+            self._conn.exec_driver_sql(
+                f"UPDATE bids SET {assigned} WHERE id = {self._mark}",
+                [
+                    (old if new is None else new, old, pending, op, _KIND_VALUES[kind], at, bid)
+                    for bid, op, _, kind, old, new in changed
                 ],
             )
+        operations = [
+            (op, account, bid, net, upload, None, create, None, value, pending, 0, None, at, at)
+            for bid, op, net, _, _, _, _, _, value in created
+        ]
+        operations += [
+            (op, account, bid, net, upload, None, _KIND_VALUES[kind], old, new, pending, 0, None, at, at)
+            for bid, op, net, kind, old, new in changed
+        ]
         if operations:
-            self._executemany(
-                bid_operations,
-                _OPERATION_COLUMNS,
-                [(*_operation_row(o), at(o.created_at), at(o.updated_at)) for o in operations],
-            )
+            self._insert(bid_operations, _OPERATION_COLUMNS, operations)
 
-    def _executemany(self, table: Any, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-        mark = "?" if self._conn.dialect.paramstyle == "qmark" else "%s"
-        names = ", ".join(columns)
-        marks = ", ".join([mark] * len(columns))
-        self._conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+    @property
+    def _parameters(self) -> int:
+        """Bound parameters a statement may hold: 999 on SQLite before 3.32, else 32,766 (SQLite's
+        limit since; PostgreSQL allows more)."""
+        dialect = self._conn.dialect
+        if dialect.name == "sqlite" and dialect.dbapi.sqlite_version_info < (3, 32):
+            return 999
+        return 32_766
+
+    @property
+    def _mark(self) -> str:
+        return "?" if self._conn.dialect.paramstyle == "qmark" else "%s"
+
+    def _insert(self, table: Any, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        # Many rows a statement: a third quicker than a statement a row on SQLite.
+        per = min(_INSERT_ROWS, self._parameters // len(columns))
+        row = "(" + ", ".join([self._mark] * len(columns)) + ")"
+        head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
+        whole = len(rows) - len(rows) % per
+        if whole:
+            self._conn.exec_driver_sql(
+                head + ", ".join([row] * per),
+                [tuple(chain.from_iterable(rows[i : i + per])) for i in range(0, whole, per)],
+            )
+        if whole < len(rows):
+            rest = rows[whole:]
+            self._conn.exec_driver_sql(head + ", ".join([row] * len(rest)), tuple(chain.from_iterable(rest)))
 
     def operations(self, *, upload_id: int) -> list[BidOperation]:
         query = select(bid_operations).where(bid_operations.c.upload_id == upload_id)
@@ -445,13 +474,14 @@ class SqlBidRepository:
     # --- the bid sync -------------------------------------------------------------------------
 
     def supersede(self, operation_ids: Sequence[int]) -> None:
-        o = bid_operations
-        for chunk in _chunks(list(operation_ids)):
-            self._conn.execute(
-                update(o)
-                .where(o.c.id.in_(chunk), o.c.batch_id.is_(None), o.c.status == BidStatus.PENDING.value)
-                .values(status=BidStatus.SUPERSEDED.value)
-            )
+        # One statement per id: on SQLite three times quicker than chunked IN lists (measured).
+        mark = self._mark
+        superseded, pending = BidStatus.SUPERSEDED.value, BidStatus.PENDING.value
+        self._conn.exec_driver_sql(
+            f"UPDATE bid_operations SET status = {mark} "
+            f"WHERE id = {mark} AND batch_id IS NULL AND status = {mark}",
+            [(superseded, i, pending) for i in operation_ids],
+        )
 
     def sync_network(self, network_id: int) -> Network | None:
         query = select(networks).where(networks.c.id == network_id)
@@ -628,7 +658,7 @@ class SqlBidRepository:
         if held.rowcount != 1:
             return False
         at = _DriverTimes(self._conn)
-        mark = "?" if self._conn.dialect.paramstyle == "qmark" else "%s"
+        mark = self._mark
         if refused:
             self._conn.exec_driver_sql(
                 f"UPDATE bid_operations SET error = {mark}, updated_at = {mark} WHERE id = {mark}",

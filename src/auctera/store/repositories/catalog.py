@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from operator import attrgetter
+from itertools import repeat
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+import orjson
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from auctera.domain.accounts import AccountKind
@@ -16,6 +17,7 @@ from auctera.domain.catalog import (
     FeedImport,
     ImportStatus,
     Product,
+    ProductColumns,
     ProductFields,
     Retailer,
     RowError,
@@ -95,14 +97,21 @@ _SQLITE_UPSERT = (
 )
 
 
-_field_values = attrgetter(*_FIELDS)
-
-
 def _sqlite_datetime(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 _PRODUCT_COLUMNS = [products.c[name] for name in Product.__slots__]
+_SQLITE_LISTED = (
+    "SELECT external_id FROM products WHERE retailer_id = ? AND import_id = ?"
+    " AND external_id IN (SELECT value FROM json_each(?))"
+)
+# Compiled once: the ids are expanded at execution (an `in_` of a list compiles it every time).
+_LISTED = select(products.c.external_id).where(
+    products.c.retailer_id == bindparam("retailer_id"),
+    products.c.import_id == bindparam("import_id"),
+    products.c.external_id.in_(bindparam("ids", expanding=True)),
+)
 
 
 def _product(row: Any) -> Product:
@@ -124,17 +133,35 @@ class SqlProductRepository:
         now: datetime,
     ) -> None:
         """Insert or update by (retailer, external id); `new_ids[i]` is the id of `items[i]` if new."""
-        if not items:
+        self.upsert_columns(
+            retailer_id=retailer_id,
+            account_id=account_id,
+            import_id=import_id,
+            batch=ProductColumns.of((0, item) for item in items),
+            new_ids=new_ids,
+            now=now,
+        )
+
+    def upsert_columns(
+        self,
+        *,
+        retailer_id: int,
+        account_id: int,
+        import_id: int,
+        batch: ProductColumns,
+        new_ids: Sequence[int],
+        now: datetime,
+    ) -> None:
+        """`upsert` of products a column at a time: the rows zipped from the columns in C."""
+        if not len(batch):
             return
+        columns = [getattr(batch, name) for name in _FIELDS]
         if self._conn.dialect.name == "sqlite":
             stamp = _sqlite_datetime(now)
             head = (retailer_id, account_id, import_id, stamp, stamp)
             driver = self._conn.connection.driver_connection  # in this unit of work's transaction
             assert driver is not None
-            driver.executemany(
-                _SQLITE_UPSERT,
-                [(new_id, *head, *_field_values(item)) for item, new_id in zip(items, new_ids, strict=True)],
-            )
+            driver.executemany(_SQLITE_UPSERT, zip(new_ids, *map(repeat, head), *columns, strict=False))
             return
         rows = [
             {
@@ -144,9 +171,9 @@ class SqlProductRepository:
                 "import_id": import_id,
                 "created_at": now,
                 "updated_at": now,
-                **{name: getattr(item, name) for name in _FIELDS},
+                **dict(zip(_FIELDS, values, strict=True)),
             }
-            for item, new_id in zip(items, new_ids, strict=True)
+            for new_id, *values in zip(new_ids, *columns, strict=True)
         ]
         stmt = _dialect(self._conn).insert(products)
         stmt = stmt.on_conflict_do_update(
@@ -159,12 +186,15 @@ class SqlProductRepository:
         """Which of `external_ids` this import has stored already (an id listed twice in a feed)."""
         if not external_ids:
             return set()
-        stmt = select(products.c.external_id).where(
-            products.c.retailer_id == retailer_id,
-            products.c.import_id == import_id,
-            products.c.external_id.in_(list(external_ids)),
+        if self._conn.dialect.name == "sqlite":  # the ids as one JSON parameter: no list to expand
+            driver = self._conn.connection.driver_connection
+            assert driver is not None
+            rows = driver.execute(_SQLITE_LISTED, (retailer_id, import_id, orjson.dumps(list(external_ids))))
+            return {external_id for (external_id,) in rows}
+        found = self._conn.execute(
+            _LISTED, {"retailer_id": retailer_id, "import_id": import_id, "ids": external_ids}
         )
-        return set(self._conn.execute(stmt).scalars())
+        return set(found.scalars())
 
     def mark_unlisted_out_of_stock(self, retailer_id: int, import_id: int, now: datetime) -> int:
         """Take the retailer's products this import did not list out of stock; how many it took."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -58,14 +59,38 @@ _SEEN_SQLITE = (
 )
 
 
+# The same INSERT OR IGNORE for the driver itself, with the values as the column types bind them
+# (UTCDateTime: naive UTC text; JSON: text; Boolean: 0/1): Core's execution context and bind
+# processors cost several times SQLite's own insert, on every postback.
+_COLUMNS = tuple(c.name for c in conversions.columns)
+_INSERT_SQLITE_RAW = (
+    f"INSERT OR IGNORE INTO conversions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+)
+
+
 class SqlConversionRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        self._insert = _INSERT_POSTGRES if conn.dialect.name == "postgresql" else _INSERT_SQLITE
+        self._sqlite = conn.dialect.name == "sqlite"
+        self._insert = _INSERT_SQLITE if self._sqlite else _INSERT_POSTGRES
 
     def add(self, conversion: Conversion, dedup_key: str) -> bool:
+        if self._sqlite:
+            return self._add_sqlite(conversion, dedup_key)
         row = {**_values(conversion), "dedup_key": dedup_key}
         return self._conn.execute(self._insert, row).first() is not None
+
+    def _add_sqlite(self, c: Conversion, dedup_key: str) -> bool:
+        row = {**_values(c), "dedup_key": dedup_key}
+        for name in _DATETIMES:
+            row[name] = _sqlite_datetime(row[name])
+        for name in _JSONS:
+            row[name] = orjson.dumps(row[name]).decode()
+        row["logged"] = int(row["logged"])
+        driver = self._conn.connection.driver_connection
+        assert driver is not None
+        cursor = driver.execute(_INSERT_SQLITE_RAW, [row[name] for name in _COLUMNS])
+        return bool(cursor.rowcount == 1)
 
     def get(
         self, conversion_id: int, *, account_id: int | None = None, for_update: bool = False
@@ -112,6 +137,19 @@ class SqlConversionRepository:
         if conversion_ids:
             stmt = update(conversions).where(conversions.c.id.in_(list(conversion_ids))).values(logged=True)
             self._conn.execute(stmt)
+
+
+_DATETIMES = ("occurred_at", "created_at", "reversed_at")
+_JSONS = ("fraud_signals", "attrs")
+
+
+def _sqlite_datetime(at: datetime | None) -> str | None:
+    """As SQLAlchemy's UTCDateTime stores it on SQLite: naive UTC, microseconds always written."""
+    if at is None:
+        return None
+    if at.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 class SqlFxRateRepository:

@@ -8,7 +8,10 @@ Quotas are counted per token, apart from /v2's and apart for the partner and cli
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import os
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -25,7 +28,7 @@ from auctera.domain.accounts import Principal
 from auctera.domain.programs import ApprovalStatus, ProgramStatus, RejectReason
 from auctera.errors import AucteraError, NotFound, RateLimited, ValidationFailed
 from auctera.services import feed_formats
-from auctera.services.feed_files import served
+from auctera.services.feed_files import FeedFiles, chunks_of, served
 from auctera.services.partner_programs import (
     BadRequest,
     ChannelFilter,
@@ -209,15 +212,43 @@ async def product_feed(request: Request) -> Any:
 
 async def _stream(request: Request, feed: ProductFeed, fmt: feed_formats.Format) -> StreamingResponse:
     """The feed's files (rendered first if a catalog changed since), streamed with the
-    channel's own `p=…&ch=…` in every link."""
+    channel's own `p=…&ch=…` in every link; gzip-compressed for a client that accepts it."""
     files = await run_in_threadpool(_service(request).feed_files, feed, fmt)
-    chunks = served(
-        files, fmt.channel_links(feed.channel_links), head=fmt.head, separator=fmt.separator, tail=fmt.tail
-    )
-    headers = {"count": str(feed.count)}
+    value = fmt.channel_links(feed.channel_links)
+
+    def body() -> Iterator[bytes]:
+        return served(files, value, head=fmt.head, separator=fmt.separator, tail=fmt.tail)
+
+    headers = {"count": str(feed.count), "vary": "Accept-Encoding"}
     if feed.last_updated is not None:
         headers["feed_lastupdated"] = translate.java_date(feed.last_updated, _tz(request))
-    return StreamingResponse(chunks, media_type=fmt.media_type, headers=headers)
+    if _accepts_gzip(request.headers.get("accept-encoding", "")):
+        gzip_files = FeedFiles(container_of(request).settings.feed_files_dir)
+        # One gzip file per program, variant, format and choice of catalogs (and channel).
+        catalogs = hashlib.sha256(repr([p.retailer_id for p in feed.parts]).encode()).hexdigest()[:12]
+        stem = f"{feed.listed.program.id}-epi{int(feed.set_epi)}-gt{int(feed.gt)}-{fmt.suffix}-{catalogs}"
+        versions = [p.version for p in feed.parts]
+        try:
+            file = await run_in_threadpool(gzip_files.open_gzip, stem, versions, value, body)
+        finally:
+            for opened in files:  # read into the gzip file, or not needed: it was there
+                opened.close()
+        size = os.fstat(file.fileno()).st_size
+        headers.update({"content-encoding": "gzip", "content-length": str(size)})
+        return StreamingResponse(chunks_of(file), media_type=fmt.media_type, headers=headers)
+    return StreamingResponse(body(), media_type=fmt.media_type, headers=headers)
+
+
+_REFUSED = re.compile(r"q\s*=\s*0(\.0{0,3})?")
+
+
+def _accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding header names gzip without refusing it (`gzip;q=0`)."""
+    for item in accept_encoding.split(","):
+        coding, *params = (part.strip() for part in item.split(";"))
+        if coding.lower() in ("gzip", "x-gzip"):
+            return not any(_REFUSED.fullmatch(p) for p in params)
+    return False
 
 
 @_both("GET", "/partner/products/feedinfo/{programId}/{channelId}", "A program's product feeds")

@@ -20,7 +20,7 @@ from auctera.api.responses import OrjsonResponse
 from auctera.domain.accounts import Principal
 from auctera.errors import AucteraError, NotFound
 from auctera.services.bid_sync import BidSyncStatus
-from auctera.services.bids import BidService
+from auctera.services.bids import BidService, paused_collector
 
 from . import translate
 from .envelope import PREFIX, bids_envelope
@@ -84,8 +84,9 @@ async def stuck_operations(
 
 @router.post("/bids/upload", status_code=204, response_class=Response, summary="Upload a batch of bids")
 async def upload_bids(request: Request, principal: Principal = Depends(api_key_principal)) -> Response:
-    rows = translate.upload_rows(await _body(request))
-    result = await run_in_threadpool(_service(request).upload, principal, rows)
+    with paused_collector():  # from the parse on: 100k rows make it a third of the work
+        rows = translate.upload_rows(await _body(request))
+        result = await run_in_threadpool(_service(request).upload, principal, rows)
     if result.rejections:
         return OrjsonResponse(translate.rejected_json(result.rejections, len(rows)), status_code=400)
     return Response(status_code=204)
