@@ -528,6 +528,15 @@ class PartnerProgramService:
             raise
         return opened
 
+    def gzip_file(self, feed: ProductFeed, fmt: Format, body: Callable[[], Iterator[bytes]]) -> BinaryIO:
+        """The feed as `body()` serves it to its channel, gzip-compressed on the channel's first
+        such request and kept until a catalog changes (FeedFiles.open_gzip)."""
+        # One gzip file per program, variant, format and choice of catalogs (and channel).
+        catalogs = hashlib.sha256(repr([p.retailer_id for p in feed.parts]).encode()).hexdigest()[:12]
+        stem = f"{feed.listed.program.id}-epi{int(feed.set_epi)}-gt{int(feed.gt)}-{fmt.suffix}-{catalogs}"
+        versions = [p.version for p in feed.parts]
+        return self._files.open_gzip(stem, versions, fmt.channel_links(feed.channel_links), body)
+
     def render_catalog_files(self, retailer_id: int) -> int:
         """Renders the default files (every format, no `setEpi`, no `gt`) of the catalog for
         every active program offering it, as its first request would: run after an import so

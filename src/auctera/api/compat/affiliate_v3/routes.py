@@ -8,7 +8,6 @@ Quotas are counted per token, apart from /v2's and apart for the partner and cli
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -28,7 +27,7 @@ from auctera.domain.accounts import Principal
 from auctera.domain.programs import ApprovalStatus, ProgramStatus, RejectReason
 from auctera.errors import AucteraError, NotFound, RateLimited, ValidationFailed
 from auctera.services import feed_formats
-from auctera.services.feed_files import FeedFiles, chunks_of, served
+from auctera.services.feed_files import chunks_of, served
 from auctera.services.partner_programs import (
     BadRequest,
     ChannelFilter,
@@ -223,13 +222,8 @@ async def _stream(request: Request, feed: ProductFeed, fmt: feed_formats.Format)
     if feed.last_updated is not None:
         headers["feed_lastupdated"] = translate.java_date(feed.last_updated, _tz(request))
     if _accepts_gzip(request.headers.get("accept-encoding", "")):
-        gzip_files = FeedFiles(container_of(request).settings.feed_files_dir)
-        # One gzip file per program, variant, format and choice of catalogs (and channel).
-        catalogs = hashlib.sha256(repr([p.retailer_id for p in feed.parts]).encode()).hexdigest()[:12]
-        stem = f"{feed.listed.program.id}-epi{int(feed.set_epi)}-gt{int(feed.gt)}-{fmt.suffix}-{catalogs}"
-        versions = [p.version for p in feed.parts]
         try:
-            file = await run_in_threadpool(gzip_files.open_gzip, stem, versions, value, body)
+            file = await run_in_threadpool(_service(request).gzip_file, feed, fmt, body)
         finally:
             for opened in files:  # read into the gzip file, or not needed: it was there
                 opened.close()
