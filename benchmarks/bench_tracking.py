@@ -10,8 +10,10 @@ baselines are sent the very same requests but for the path.
     the visitor cookie), against a trivial raw-ASGI 302 route added to `RootApp.hot` whose
     Location is as long as the click's. requests/s, p50, p99. Goals: ratio >= 0.8, p99 no worse
     than 2x the trivial route's. For reference: returning visitors (their own auc_uid cookie
-    each), and every click from one address (127.0.0.1, no proxy header): over the velocity
-    limit, so logged as IVT with its fraud signals.
+    each), every click from one address (127.0.0.1, no proxy header): over the velocity limit,
+    so logged as IVT with its fraud signals; and the floor of the stack, a raw-ASGI route doing
+    the least a click that keeps its event can (its link parsed, an id, one JSON line written to
+    a file, the 302): how close to the trivial route any click can come on this server.
 (g) Impression pixel: `GET /imp?o=..&p=..` against a trivial raw-ASGI route answering the same
     43-byte GIF with the same headers. Goal: ratio >= 0.9.
 (h) Signed postbacks: `POST /v2/conversions`, each a new conversion (a distinct order_id; the
@@ -29,7 +31,7 @@ this process, on the same machine, so the figures are for the pair, which is why
 baseline. Run from the repository root:
     .venv/bin/python -m benchmarks.bench_tracking
 Environment: BENCH_SECONDS (default 3: one round), BENCH_CLICKS (default 50,000: clicks made
-before (h)), BENCH_CONNECTIONS (default 16).
+before (h)), BENCH_CONNECTIONS (default 16), BENCH_PARTS (default fgh: the parts to run, e.g. h).
 """
 
 from __future__ import annotations
@@ -61,9 +63,11 @@ from auctera.api.v2.schemas import CampaignCreate
 from auctera.bootstrap import build
 from auctera.config import Settings
 from auctera.domain.campaigns import CampaignType
+from auctera.domain.ids import render
 from auctera.domain.signatures import HEADER, sign
-from auctera.domain.tracking import tracking_links
+from auctera.domain.tracking import parse_link, tracking_links
 from auctera.services.fraud import FraudSettings
+from auctera.services.tracking import CLICK_ID_PREFIX
 from auctera.store.tables import conversions as conversions_table
 from auctera.tracking.handlers import PIXEL
 from benchmarks.bench_api import env_float, env_int, serving
@@ -71,6 +75,7 @@ from benchmarks.loadgen import Requests, Result, load, raw_get, raw_post
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIVIAL_REDIRECT = "/bench/redirect"
+FLOOR_REDIRECT = "/bench/floor"
 TRIVIAL_GIF = "/bench/gif"
 TRIVIAL_POST = "/bench/post"
 UNLIMITED = 1_000_000_000  # requests per minute: measure responses, not 429s
@@ -123,8 +128,25 @@ def serve(data_dir: str, port: int) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": list(PIXEL_HEADERS)})
         await send({"type": "http.response.body", "body": PIXEL})
 
+    # The least a click that keeps its event can do here: its link parsed (memoised), an id, one
+    # JSON line written to a file, the 302. No lookups, no fraud checks, no visitor cookie.
+    ids = app.container.ids
+    floor_log = os.open(Path(data_dir) / "floor.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
+    async def floor(scope: Scope, receive: Receive, send: Send) -> None:
+        link = parse_link(scope["query_string"].decode("latin-1"))
+        click_id = render(CLICK_ID_PREFIX, ids.next_id())
+        ip = next((v for k, v in scope["headers"] if k == b"x-forwarded-for"), b"").decode("latin-1")
+        line = {"id": click_id, "at": time.time_ns() // 1000, "o": link.campaign_id, "ip": ip}
+        os.write(floor_log, orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
+        location = f"https://shop.example.com/land?cid={click_id}&src={link.sub_ids[0]}".encode()
+        headers = [(b"location", location), NO_STORE, (b"content-length", b"0")]
+        await send({"type": "http.response.start", "status": 302, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
     app.hot[TRIVIAL_REDIRECT] = redirect
     app.hot[TRIVIAL_GIF] = gif
+    app.hot[FLOOR_REDIRECT] = floor
 
     @app.api.post(TRIVIAL_POST, include_in_schema=False)
     async def trivial(request: Request) -> Any:
@@ -303,6 +325,7 @@ def bench_click(
         "click": visitors.requests(data["click"]),
         "returning": visitors.requests(data["click"], returning=True),
         "one": [raw_get(data["click"], BROWSER)],
+        "floor": visitors.requests(FLOOR_REDIRECT + data["click"].removeprefix("/click")),
     }
     m = Measured(srv, routes, seconds, connections, expect=302)
     print(m.header("(f) click redirect"))
@@ -313,6 +336,8 @@ def bench_click(
     print(f"        {m.ratios('returning', 'trivial')}")
     print(m.line("for reference, all from one address (IVT)", "one"))
     print(f"        {m.ratios('one', 'trivial')}")
+    print(m.line("for reference, the floor: parse, id, one write", "floor"))
+    print(f"        {m.ratios('floor', 'trivial')}   (what any click keeping its event costs here)")
     print(
         f"    (Location: {len(location)} bytes for the click, {len(TRIVIAL_LOCATION)} for the baseline;"
         " the click also sets the visitor cookie)"
@@ -420,6 +445,7 @@ def main() -> None:
     seconds = env_float("BENCH_SECONDS", 3.0)
     clicks = env_int("BENCH_CLICKS", 50_000)
     connections = env_int("BENCH_CONNECTIONS", 16)
+    parts = os.environ.get("BENCH_PARTS", "fgh")
     visitors = Visitors()
     load1, load5, _ = os.getloadavg()
     print(
@@ -430,10 +456,14 @@ def main() -> None:
         data_dir = Path(scratch) / "data"
         data = prepare(data_dir)
         with server(data_dir) as srv:
-            bench_click(srv, data, visitors, seconds, connections)
+            if "f" in parts:
+                bench_click(srv, data, visitors, seconds, connections)
             made = make_clicks(srv, data, visitors, clicks, connections)
             clicked = time.monotonic()
-            bench_pixel(srv, data, visitors, seconds, connections)
+            if "g" in parts:
+                bench_pixel(srv, data, visitors, seconds, connections)
+            if "h" not in parts:
+                return
             # Postbacks sooner than this after their click are flagged (and rejected) as too fast.
             time.sleep(
                 max(

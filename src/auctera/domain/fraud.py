@@ -197,7 +197,7 @@ CLEAN: Final = Verdict()
 # --- what a handler knows about a request -------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per request (see Event)
 class RequestFacts:
     """What the click redirect, impression pixel, postback or bid request handler knows.
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from auctera.domain import ids
@@ -57,9 +58,20 @@ class LinkParams:
     product_id: int | None = None  # `pr`: land on this catalog product's page (feed links)
     creative_id: int | None = None  # `cr`: the creative (asset or DCO template) the ad showed
     variant: str | None = None  # `cv`: the DCO variant of that creative
+    # What every event of the link records of it, in this order: sub ids, hashed identifiers,
+    # channel, epi, variant. Worked out once per link (links are memoised), copied per event.
+    attrs: Mapping[str, object] = field(init=False, compare=False, repr=False)
 
-    def sub_id_map(self) -> dict[str, str]:
-        return {name: value for name, value in zip(SUB_IDS, self.sub_ids, strict=True) if value}
+    def __post_init__(self) -> None:
+        attrs: dict[str, object] = {n: v for n, v in zip(SUB_IDS, self.sub_ids, strict=True) if v}
+        attrs.update(self.identifiers)
+        if self.channel_id is not None:  # the conversion engine prices by the channel's segment
+            attrs["channel_id"] = self.channel_id
+        if self.epi is not None:
+            attrs["epi"] = self.epi
+        if self.variant is not None:  # the DCO variant shown, for the bandit and the creative report
+            attrs["variant"] = self.variant
+        object.__setattr__(self, "attrs", MappingProxyType(attrs))
 
 
 def link_query(
@@ -251,6 +263,8 @@ def deep_link_allowed(deep_url: str, site_urls: Iterable[str | None]) -> bool:
 # --- the redirect -------------------------------------------------------------------------
 
 _MACRO = re.compile(r"\{(click_id|sub_id[1-5]|publisher_id|campaign_id|offer_id)\}")
+# What `quote(value, safe="")` leaves as it is: such values (ids, most sub ids) skip it.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
 
 
 def destination(url: str, click_id: str, link: LinkParams) -> str:
@@ -259,7 +273,8 @@ def destination(url: str, click_id: str, link: LinkParams) -> str:
     template = _template(url)
     parts = [template.parts[0]]
     for macro, literal in template.macros:
-        parts += (quote(_macro_value(macro, click_id, link), safe=""), literal)
+        value = _macro_value(macro, click_id, link)
+        parts += (value if _UNRESERVED(value) else quote(value, safe=""), literal)
     filled = "".join(parts)
     if template.has_click_id:
         return filled

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import orjson
 
@@ -47,7 +47,6 @@ REQUIRED_COLUMNS: Final = ("id", "type", "at", "account_id")
 MAX_LINE_BYTES: Final = 1024 * 1024
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MICROSECOND: Final = timedelta(microseconds=1)
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
 _EVENT_TYPES: Final = frozenset(t.value for t in EventType)
@@ -61,7 +60,8 @@ def to_micros(at: datetime) -> int:
     """Microseconds since the epoch for a timezone-aware datetime (exact, no float)."""
     if at.tzinfo is None or at.utcoffset() is None:
         raise InvalidEventError(f"Event.at must be timezone-aware, got naive {at.isoformat()}")
-    return (at - _EPOCH) // _ONE_MICROSECOND
+    since = at - _EPOCH  # a timedelta's parts, not `// timedelta(microseconds=1)`: half the time
+    return (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
 
 
 def from_micros(micros: int) -> datetime:
@@ -85,37 +85,75 @@ def _optional_str(name: str, value: object) -> str | None:
     return value
 
 
+def _is_int64(value: object) -> bool:
+    return type(value) is int and _INT64_MIN <= value <= _INT64_MAX
+
+
 def event_row(event: Event) -> dict[str, Any]:
     """The validated storage row for `event`."""
+    e = event
+    # Every field checked in one expression (events are made on the hot paths); when one is
+    # wrong, `_invalid` names it.
+    valid = (
+        e.type in _EVENT_TYPES
+        and type(e.ivt) is bool
+        and isinstance(e.currency, str)
+        and isinstance(e.attrs, Mapping)
+        and _is_int64(e.id)
+        and _is_int64(e.account_id)
+        and _is_int64(e.cost_micros)
+        and _is_int64(e.revenue_micros)
+        and _is_int64(e.payout_micros)
+        and (e.campaign_id is None or _is_int64(e.campaign_id))
+        and (e.publisher_id is None or _is_int64(e.publisher_id))
+        and (e.line_item_id is None or _is_int64(e.line_item_id))
+        and (e.creative_id is None or _is_int64(e.creative_id))
+        and (e.click_id is None or isinstance(e.click_id, str))
+        and (e.country is None or isinstance(e.country, str))
+        and (e.device_type is None or isinstance(e.device_type, str))
+    )
+    if not valid:
+        _invalid(e)
+    attrs = e.attrs
+    return {
+        "id": e.id,
+        "type": str(e.type),
+        "at": to_micros(e.at),
+        "account_id": e.account_id,
+        "campaign_id": e.campaign_id,
+        "publisher_id": e.publisher_id,
+        "line_item_id": e.line_item_id,
+        "creative_id": e.creative_id,
+        "click_id": e.click_id,
+        "country": e.country,
+        "device_type": e.device_type,
+        "cost_micros": e.cost_micros,
+        "revenue_micros": e.revenue_micros,
+        "payout_micros": e.payout_micros,
+        "currency": e.currency,
+        "ivt": e.ivt,
+        # orjson serialises dicts only; an empty mapping is stored as NULL (smaller lines).
+        "attrs": (attrs if type(attrs) is dict else dict(attrs)) or None,
+    }
+
+
+def _invalid(event: Event) -> NoReturn:
+    """Raise for the first field of `event` that cannot be stored."""
     if event.type not in _EVENT_TYPES:
         raise InvalidEventError(f"Event.type must be one of {sorted(_EVENT_TYPES)}, got {event.type!r}")
     if type(event.ivt) is not bool:
         raise InvalidEventError(f"Event.ivt must be a bool, got {event.ivt!r}")
     if not isinstance(event.currency, str):
         raise InvalidEventError(f"Event.currency must be a string, got {event.currency!r}")
-    attrs = event.attrs
-    if not isinstance(attrs, Mapping):
-        raise InvalidEventError(f"Event.attrs must be a mapping, got {attrs!r}")
-    return {
-        "id": _int64("id", event.id),
-        "type": str(event.type),
-        "at": to_micros(event.at),
-        "account_id": _int64("account_id", event.account_id),
-        "campaign_id": _optional_int64("campaign_id", event.campaign_id),
-        "publisher_id": _optional_int64("publisher_id", event.publisher_id),
-        "line_item_id": _optional_int64("line_item_id", event.line_item_id),
-        "creative_id": _optional_int64("creative_id", event.creative_id),
-        "click_id": _optional_str("click_id", event.click_id),
-        "country": _optional_str("country", event.country),
-        "device_type": _optional_str("device_type", event.device_type),
-        "cost_micros": _int64("cost_micros", event.cost_micros),
-        "revenue_micros": _int64("revenue_micros", event.revenue_micros),
-        "payout_micros": _int64("payout_micros", event.payout_micros),
-        "currency": event.currency,
-        "ivt": event.ivt,
-        # orjson serialises dicts only; an empty mapping is stored as NULL (smaller lines).
-        "attrs": (attrs if type(attrs) is dict else dict(attrs)) or None,
-    }
+    if not isinstance(event.attrs, Mapping):
+        raise InvalidEventError(f"Event.attrs must be a mapping, got {event.attrs!r}")
+    for name in ("id", "account_id", "cost_micros", "revenue_micros", "payout_micros"):
+        _int64(name, getattr(event, name))
+    for name in ("campaign_id", "publisher_id", "line_item_id", "creative_id"):
+        _optional_int64(name, getattr(event, name))
+    for name in ("click_id", "country", "device_type"):
+        _optional_str(name, getattr(event, name))
+    raise InvalidEventError(f"Event {event.id!r} cannot be stored")  # not reached: the checks agree
 
 
 def encode_event(event: Event) -> bytes:

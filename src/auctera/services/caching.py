@@ -40,8 +40,7 @@ class TimedCache(Generic[K, V]):
 
     def get(self, key: K, load: Callable[[K], V]) -> V:
         now = time.monotonic()
-        with self._lock:
-            held = self._items.get(key)
+        held = self._items.get(key)  # one C call, atomic: only writers take the lock
         if held is not None and now - held[0] < self._seconds:
             return held[1]
         value = load(key)

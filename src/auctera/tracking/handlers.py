@@ -79,7 +79,7 @@ def tracking_handlers(
     client_ip_header: str | None = None,
 ) -> dict[str, ASGIApp]:
     """The hot routes by path: the click redirect, the impression and the viewable pixel."""
-    ip_header = client_ip_header.lower().encode() if client_ip_header else None
+    ip_header = client_ip_header.lower() if client_ip_header else None
 
     def request_of(scope: Scope) -> tuple[TrackingRequest, bool]:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -129,12 +129,12 @@ def tracking_handlers(
     return {routes.click: click, routes.impression: pixel(False), routes.viewable: pixel(True)}
 
 
-def client_ip(scope: Scope, headers: dict[str, str], ip_header: bytes | None) -> str:
+def client_ip(scope: Scope, headers: dict[str, str], ip_header: str | None) -> str:
     """The visitor's address: the configured proxy header's first entry when set, else the peer."""
     if ip_header is not None:
-        value = headers.get(ip_header.decode())
+        value = headers.get(ip_header)
         if value:
-            return value.split(",")[0].strip()
+            return value.split(",", 1)[0].strip()
     client = scope.get("client")
     return client[0] if client else ""
 

@@ -51,7 +51,7 @@ def smartlink_handlers(
     client_ip_header: str | None = None,
 ) -> dict[str, ASGIApp]:
     """The hot routes by path: the auction API (with and without its trailing slash) and /s/."""
-    ip_header = client_ip_header.lower().encode() if client_ip_header else None
+    ip_header = client_ip_header.lower() if client_ip_header else None
 
     async def call(fn: Callable[..., T], *args: Any) -> T:
         return fn(*args) if inline else await run_in_threadpool(fn, *args)
