@@ -221,7 +221,7 @@ class Floor:
 
     def after_update(self) -> None:
         upload = self._latest_upload()
-        changed = "value_micros, previous_value_micros, status, operation_id, operation_kind, updated_at, id"
+        changed = "value_micros, status, operation_id, updated_at, id"
         self.updated = (
             self._rows(f"SELECT {changed} FROM bids"),
             self._rows("SELECT * FROM bid_operations WHERE upload_id = ?", upload),
@@ -238,8 +238,7 @@ class Floor:
             create_s, _ = timed(lambda: self._write(cur, [("bids", bids), ("bid_operations", operations)]))
             changed, new_operations, superseded = self.updated
             set_changed = (
-                "UPDATE bids SET value_micros = ?, previous_value_micros = ?, status = ?, operation_id = ?, "
-                "operation_kind = ?, updated_at = ? WHERE id = ?"
+                "UPDATE bids SET value_micros = ?, status = ?, operation_id = ?, updated_at = ? WHERE id = ?"
             )
             supersede = "UPDATE bid_operations SET status = 'superseded' WHERE id = ? AND batch_id IS NULL"
             update_s, _ = timed(

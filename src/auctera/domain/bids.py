@@ -152,7 +152,7 @@ class Bid:
     updated_at: datetime
 
     @property
-    def dimension(self) -> str:
+    def dimension(self) -> Dimension:
         return dimension_key(self.campaign_id, self.ad_set_id, self.country, self.source_id)
 
 
@@ -213,11 +213,13 @@ def network_problem(network: Network) -> tuple[str, str] | None:
     return None
 
 
-def dimension_key(campaign_id: int, ad_set_id: int | None, country: str, source_id: str | None) -> str:
-    """One string per bid dimension, unique in storage: a unique index over nullable columns
-    would let two campaign bids (ad set NULL) of one country coexist. Ids are positive, so 0
-    stands for "no ad set"; the source id goes last, so a ':' in it cannot make two keys collide."""
-    return f"{campaign_id}:{ad_set_id or 0}:{country}:{source_id or ''}"
+Dimension = tuple[int, int | None, str, str | None]
+"""(campaign id, ad set id, country, source id): what tells one bid from another."""
+
+
+def dimension_key(campaign_id: int, ad_set_id: int | None, country: str, source_id: str | None) -> Dimension:
+    """A bid's dimension, with "no ad set" and "no source id" each spelled one way (None)."""
+    return (campaign_id, ad_set_id or None, country, source_id or None)
 
 
 # --- filters ------------------------------------------------------------------------------------
@@ -488,9 +490,9 @@ class UploadRules:
 
 # What an accepted upload writes, as plain tuples: an upload holds up to 100k rows. Every bid it
 # writes is `pending`, with the one new operation of the upload's id.
-NewBid = tuple[int, int, int, int, int | None, str, str | None, str, int]
-"""(bid id, operation id, network id, campaign id, ad set id, country, source id, dimension key,
-value micros): a bid the upload creates."""
+NewBid = tuple[int, int, int, int, int | None, str, str | None, int]
+"""(bid id, operation id, network id, campaign id, ad set id, country, source id, value micros): a
+bid the upload creates."""
 ChangedBid = tuple[int, int, int, OperationKind, int, int | None]
 """(bid id, operation id, network id, kind (update or delete), old value micros, new value micros;
 None on a delete, which keeps the bid's value until the partner has deleted it)."""

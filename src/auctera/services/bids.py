@@ -23,6 +23,7 @@ from auctera.domain.bids import (
     BidStatus,
     ChangedBid,
     Delta,
+    Dimension,
     ExactValue,
     Hierarchy,
     Network,
@@ -252,7 +253,7 @@ class BidService:
             exact: dict[Decimal, ExactValue | None] = {}  # an upload's values repeat
             writes = _Writes(self._ids.next_id)
             rejections: list[Rejection] = []
-            seen: set[str] = set()
+            seen: set[Dimension] = set()
             for index, row in enumerate(rows):
                 campaign_id, ad_set_id, country, source_id, value, delete = row
                 key = dimension_key(campaign_id, ad_set_id, country, source_id)
@@ -268,9 +269,7 @@ class BidService:
                     if found[0].accepts(row, ad_set_found, stored, value_of):
                         seen.add(key)
                         if not rejections:
-                            writes.add(
-                                row, key, found[1], stored, None if value_of is None else value_of.micros
-                            )
+                            writes.add(row, found[1], stored, None if value_of is None else value_of.micros)
                         continue
                 campaign = campaigns.get(campaign_id)
                 network = networks.get(campaign.network_id) if campaign is not None else None
@@ -287,7 +286,7 @@ class BidService:
                 elif not rejections:
                     assert network is not None
                     micros = None if delete or value is None else micros_of(value)
-                    writes.add(row, key, network.id, stored, micros)
+                    writes.add(row, network.id, stored, micros)
             if rejections:
                 return UploadResult(None, 0, rejections)
             upload_id = self._ids.next_id()
@@ -338,9 +337,7 @@ class _Writes:
         self.changed: list[ChangedBid] = []
         self.replaced: list[int] = []  # the operations the changed bids had pending
 
-    def add(
-        self, row: BidRow, key: str, network_id: int, stored: StoredBid | None, micros: int | None
-    ) -> None:
+    def add(self, row: BidRow, network_id: int, stored: StoredBid | None, micros: int | None) -> None:
         operation_id = self._next_id()
         if stored is None:
             assert micros is not None
@@ -354,7 +351,6 @@ class _Writes:
                     row.ad_set_id,
                     row.country,
                     row.source_id,
-                    key,
                     micros,
                 )
             )

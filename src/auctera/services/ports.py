@@ -22,6 +22,7 @@ from auctera.domain.bids import (
     BidChange,
     BidFilter,
     BidOperation,
+    Dimension,
     Network,
     NetworkCampaign,
     PartnerBidKey,
@@ -966,16 +967,16 @@ class BidRepository(Protocol):
         self, ad_set_ids: Sequence[int] | None, *, account_id: int, campaign_id: int | None = None
     ) -> list[AdSet]: ...
 
-    def bids_of_campaigns(self, campaign_ids: Sequence[int]) -> dict[str, Bid]:
-        """The stored bids of these campaigns, by dimension key."""
+    def bids_of_campaigns(self, campaign_ids: Sequence[int]) -> dict[Dimension, Bid]:
+        """The stored bids of these campaigns, by dimension."""
         ...
 
     def bids(self, found: BidFilter, *, account_id: int, offset: int, limit: int) -> list[Bid]:
         """In id order (oldest first): offset/limit pages stay stable as bids are added."""
         ...
 
-    def stored_bids(self, campaign_ids: Sequence[int]) -> dict[str, StoredBid]:
-        """What an upload needs of these campaigns' stored bids, by dimension key."""
+    def stored_bids(self, campaign_ids: Sequence[int]) -> dict[Dimension, StoredBid]:
+        """What an upload needs of these campaigns' stored bids, by dimension."""
         ...
 
     def save_upload(self, writes: UploadWrites) -> None:

@@ -600,41 +600,72 @@ ad_sets = Table(
     Index("ix_ad_sets_campaign", "network_campaign_id", "id"),
 )
 
-# One bid per dimension: `dimension` is "campaign:ad set or 0:country:source id or ''", unique
-# (a unique index over the nullable ad_set_id and source_id columns would let NULLs repeat).
+# One bid per dimension (campaign + country, ad set + country, ad set + country + source id), held
+# unique by two partial indexes: a unique index treats NULLs as distinct, so `source_id` is ''
+# when the bid has none, and campaign bids (no ad set) have their own index. The ad-set one also
+# serves the listing's adSetId filters, ix_bids_campaign its campaignId ones and the upload's read.
+# The latest operation's kind and old value are read from it (operation_id), not repeated here.
+# The account and network are the campaign's: its foreign key stands for theirs (on PostgreSQL each
+# foreign key is a trigger run per inserted row).
 bids = Table(
     "bids",
     metadata,
     Id(),
-    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
-    Column("network_id", BigInteger, ForeignKey("networks.id", ondelete="CASCADE"), nullable=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("network_id", BigInteger, nullable=False),
     Column("campaign_id", BigInteger, ForeignKey("network_campaigns.id", ondelete="CASCADE"), nullable=False),
     Column("ad_set_id", BigInteger, ForeignKey("ad_sets.id", ondelete="CASCADE"), nullable=True),
     Column("country", String(2), nullable=False),
-    Column("source_id", String(255), nullable=True),
-    Column("dimension", String(300), nullable=False, unique=True),
+    Column("source_id", String(255), nullable=False),  # '': none
     Column("value_micros", BigInteger, nullable=False),  # USD; the latest operation's target
-    Column("previous_value_micros", BigInteger, nullable=True),  # before it: what a rollback restores
     Column("status", String(16), nullable=False),  # of the latest operation
     Column("operation_id", BigInteger, nullable=False),
-    Column("operation_kind", String(8), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_bids_network", "network_id", "id"),
     Index("ix_bids_campaign", "campaign_id", "country", "id"),
-    Index("ix_bids_ad_set", "ad_set_id", "country", "id"),
+    Index(
+        "uq_bids_campaign_bid",
+        "campaign_id",
+        "country",
+        "source_id",
+        unique=True,
+        sqlite_where=text("ad_set_id IS NULL"),
+        postgresql_where=text("ad_set_id IS NULL"),
+    ),
+    Index(
+        "uq_bids_ad_set_bid",
+        "ad_set_id",
+        "country",
+        "source_id",
+        unique=True,
+        sqlite_where=text("ad_set_id IS NOT NULL"),
+        postgresql_where=text("ad_set_id IS NOT NULL"),
+    ),
 )
 
-# Every change a bid went through; a bid points at its latest. The saga claims pending ones per
-# network (ix_bid_operations_network) and sends them out in batches (batch_id).
+# An accepted upload: its operations take their account and creation time from it.
+bid_uploads = Table(
+    "bid_uploads",
+    metadata,
+    Id(),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_bid_uploads_account", "account_id", "id"),
+)
+
+# Every change a bid went through; a bid points at its latest. An upload writes only what differs
+# per row, and its rows enter one index besides the key and the upload's: ix_bid_operations_pending,
+# from which the saga claims a network's pending ones not yet in a batch (and the stuck view reads);
+# the other indexes are partial, on values the saga sets later (batch_id, and the bids of open
+# batches, which its claim steers around).
 bid_operations = Table(
     "bid_operations",
     metadata,
     Id(),
-    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("upload_id", BigInteger, ForeignKey("bid_uploads.id", ondelete="CASCADE"), nullable=False),
     Column("bid_id", BigInteger, nullable=False),  # no foreign key: the history outlives a deleted bid
     Column("network_id", BigInteger, ForeignKey("networks.id", ondelete="CASCADE"), nullable=False),
-    Column("upload_id", BigInteger, nullable=False),
     Column("batch_id", BigInteger, nullable=True),
     Column("kind", String(8), nullable=False),  # create | update | delete
     Column("old_value_micros", BigInteger, nullable=True),
@@ -642,13 +673,28 @@ bid_operations = Table(
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("error", Text, nullable=True),
-    Column("created_at", UTCDateTime, nullable=False),
-    Column("updated_at", UTCDateTime, nullable=False),
-    Index("ix_bid_operations_network", "network_id", "status", "id"),
-    Index("ix_bid_operations_bid", "bid_id", "id"),
+    Column("updated_at", UTCDateTime, nullable=True),  # NULL: as its upload left it
     Index("ix_bid_operations_upload", "upload_id"),
-    Index("ix_bid_operations_batch", "batch_id"),
-    Index("ix_bid_operations_status", "status", "network_id"),  # the bid sync's look for pending work
+    Index(
+        "ix_bid_operations_pending",
+        "network_id",
+        "batch_id",
+        "id",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+    Index(
+        "ix_bid_operations_batch",
+        "batch_id",
+        sqlite_where=text("batch_id IS NOT NULL"),
+        postgresql_where=text("batch_id IS NOT NULL"),
+    ),
+    Index(
+        "ix_bid_operations_open",
+        "bid_id",
+        sqlite_where=text("status = 'pending' AND batch_id IS NOT NULL"),
+        postgresql_where=text("status = 'pending' AND batch_id IS NOT NULL"),
+    ),
 )
 
 # The bid sync's partner batches (services/bid_sync.py): written with their member operations
