@@ -3,6 +3,7 @@ real app: what a publisher's visitor, an advertiser's server and an API user see
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Iterator
@@ -482,6 +483,43 @@ def test_the_postback_route_behaves_like_every_other_api_route(acme: Api, clicke
         acme, {"click_id": clicked, "event_type": "purchase"}, **{"Idempotency-Key": "k" * 256}
     )
     error(long_key, 422, "idempotency-key")
+
+
+def test_a_postback_body_that_arrives_in_pieces_is_signed_and_read_whole(
+    app: RootApp, acme: Api, clicked: str
+) -> None:
+    """The route reads the body straight from the server's messages: all of them, not the first."""
+    fields = {"click_id": clicked, "event_type": "purchase", "revenue": 7, "order_id": "p-1"}
+    raw = json.dumps(fields).encode()
+    signature = sign(acme.account.signing_secret, raw, int(app.container.clock().timestamp()))
+    headers = {**acme.headers, "Content-Type": "application/json", "X-Auctera-Signature": signature}
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v2/conversions",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    pieces = [raw[:7], raw[7:30], raw[30:]]
+    messages = [{"type": "http.request", "body": p, "more_body": i < 2} for i, p in enumerate(pieces)]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 200, sent
+    txn = json.loads(sent[1]["body"])["transaction_id"]
+    # Sent again in one piece: the same conversion, so the whole body was recorded the first time.
+    assert postback(acme, fields).json()["transaction_id"] == txn
 
 
 def test_a_large_csv_upload_is_matched_in_batches_as_it_streams(

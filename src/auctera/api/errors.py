@@ -66,10 +66,15 @@ def validation_failure(exc: ValidationError) -> AucteraError:
     return ValidationFailed(_validation_message({**first, "loc": loc}), field=field_from_loc(loc), code=code)
 
 
+# Built once: `json.loads(..., parse_float=Decimal)` builds a decoder on every call.
+_DECIMAL_JSON = json.JSONDecoder(parse_float=Decimal)
+
+
 def parse_json(body: bytes) -> Any:
     """A JSON body with exact decimals (money), or 400 invalid_json."""
     try:
-        return json.loads(body, parse_float=Decimal)
+        # What json.loads does with bytes: UTF-8, -16 or -32, told apart by the first bytes.
+        return _DECIMAL_JSON.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except ValueError as exc:
         raise AucteraError(f"the request body is not valid JSON ({exc})", code="invalid_json") from None
 

@@ -49,7 +49,9 @@ CLICK_PREFIX = "auc"
 IN_FLIGHT = timedelta(seconds=60)
 
 
-@dataclass(frozen=True, slots=True)
+# The records of a postback's way through are not frozen (see `Conversion`): each is made once per
+# postback and never changed.
+@dataclass(slots=True)
 class Postback:
     click_id: str
     event_type: str
@@ -88,14 +90,14 @@ class OfflineResult:
     unmatched: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PostbackRequest:
     principal: Principal
     postback: Postback
     idempotency_key: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Sale:
     """What was sold, as reported (before currency conversion)."""
 
@@ -107,7 +109,7 @@ class Sale:
     category: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Checked:
     """A postback whose click, accounts and fields are checked, ready to be written."""
 
@@ -278,11 +280,15 @@ class ConversionService:
         threshold = self._default_threshold if account.fraud_threshold is None else account.fraud_threshold
         rejected = verdict.flagged(threshold)
         strongest = verdict.strongest
-        kept = {k: touch.attrs[k] for k in _KEPT_FROM_TOUCH if k in touch.attrs}
-        kept.update({k: v for k, v in (("country", touch.country), ("device_type", touch.device_type)) if v})
+        touch_attrs = touch.attrs
+        kept = {k: touch_attrs[k] for k in _KEPT_FROM_TOUCH if k in touch_attrs}
+        if touch.country:
+            kept["country"] = touch.country
+        if touch.device_type:
+            kept["device_type"] = touch.device_type
         if touch.creative_id is not None:
             kept["creative_id"] = touch.creative_id
-        channel_id = touch.attrs.get("channel_id")
+        channel_id = touch_attrs.get("channel_id")
         if channel_id is not None:
             kept["channel_id"] = channel_id
         payout = 0
@@ -311,8 +317,8 @@ class ConversionService:
             occurred_at=sale.occurred_at,
             created_at=self._clock(),
             fraud_reason=strongest.reason.value if strongest is not None else None,
-            fraud_signals=tuple(s.as_dict() for s in verdict.signals),
-            attrs={**kept, **dict(identifiers)},
+            fraud_signals=tuple(s.as_dict() for s in verdict.signals) if verdict.signals else (),
+            attrs={**kept, **dict(identifiers)} if identifiers else kept,
         )
 
     def _commission(

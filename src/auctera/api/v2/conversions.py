@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Respons
 from fastapi.routing import APIRoute
 from pydantic import Field, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from auctera.api.auth import bearer_principal
@@ -129,24 +130,42 @@ async def record_conversion(
     return Response(_answer(conversion), media_type="application/json")
 
 
-async def _postback(
-    request: Request, caller: Principal, idempotency_key: str | None, batcher: PostbackBatcher | None = None
-) -> Conversion:
-    # The raw body is read here, not validated by FastAPI: the signature is checked on the exact
-    # bytes first (an unsigned request learns nothing about what it sent), then the body is
-    # validated, then recorded. With SQLite that runs on the event loop, like the other short
-    # local reads and writes (`Container.inline_reads`), and the postbacks that arrive together
-    # are written in one transaction (`PostbackBatcher`); with PostgreSQL in the threadpool.
+async def _postback(request: Request, caller: Principal, idempotency_key: str | None) -> Conversion:
+    service = container_of(request).conversions
     body = await request.body()
-    signature = request.headers.get(HEADER)
-    container = container_of(request)
-    service = container.conversions
-    if batcher is not None and container.inline_reads:
+    return await _recorded(service, None, caller, request.headers.get(HEADER), body, idempotency_key)
+
+
+async def _recorded(
+    service: ConversionService,
+    batcher: PostbackBatcher | None,
+    caller: Principal,
+    signature: str | None,
+    body: bytes,
+    idempotency_key: str | None,
+) -> Conversion:
+    # The raw body is read by the caller, not validated by FastAPI: the signature is checked on
+    # the exact bytes first (an unsigned request learns nothing about what it sent), then the body
+    # is validated, then recorded. With SQLite (a `batcher`) that runs on the event loop, like the
+    # other short local reads and writes (`Container.inline_reads`), and the postbacks that arrive
+    # together are written in one transaction (`PostbackBatcher`); with PostgreSQL in the threadpool.
+    if batcher is not None:
         postback = _parsed(service, caller, signature, body)
-        conversion = await batcher.record(PostbackRequest(caller, postback, idempotency_key))
-    else:
-        conversion = await run_in_threadpool(_record, service, caller, signature, body, idempotency_key)
-    return conversion
+        return await batcher.record(PostbackRequest(caller, postback, idempotency_key))
+    return await run_in_threadpool(_record, service, caller, signature, body, idempotency_key)
+
+
+async def _body(receive: Receive) -> bytes:
+    """The request body, read straight from the server (what `Request.body` does, without its
+    async generator: postbacks are small and arrive in one message)."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _answer(conversion: Conversion) -> bytes:
@@ -201,18 +220,23 @@ def postback_route(api: FastAPI, *, require_https: bool) -> ASGIApp:
     rate-limit headers, access log and metrics, without FastAPI's routing (a scan of every route)
     and dependency solving. Other methods go to FastAPI (405, with its Allow header)."""
     documented = next(r for r in router.routes if isinstance(r, APIRoute) and r.path == "/v2/conversions")
-    batcher = PostbackBatcher(cast("Container", api.state.container).conversions)
+    container = cast("Container", api.state.container)
+    service = container.conversions
+    batcher = PostbackBatcher(service) if container.inline_reads else None
 
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         try:
             caller = await bearer_principal(request)
-            key = request.headers.get("idempotency-key")
+            given = request.headers
+            key = given.get("idempotency-key")
             if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
                 raise ValidationFailed(
                     f"Idempotency-Key: at most {MAX_IDEMPOTENCY_KEY} characters", field="idempotency-key"
                 )
-            body = _answer(await _postback(request, caller, key, batcher))
+            signature = given.get(HEADER)
+            conversion = await _recorded(service, batcher, caller, signature, await _body(receive), key)
+            body = _answer(conversion)
         except AucteraError as exc:
             await send_error(api, scope, receive, send, exc)
             return

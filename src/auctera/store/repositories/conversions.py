@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -61,11 +62,31 @@ _SEEN_SQLITE = (
 
 # The same INSERT OR IGNORE for the driver itself, with the values as the column types bind them
 # (UTCDateTime: naive UTC text; JSON: text; Boolean: 0/1): Core's execution context and bind
-# processors cost several times SQLite's own insert, on every postback.
-_COLUMNS = tuple(c.name for c in conversions.columns)
+# processors cost several times SQLite's own insert, on every postback. `_sqlite_row` gives the
+# values in this order (tests/store check it against the table).
+SQLITE_COLUMNS = (
+    "id", "account_id", "campaign_id", "publisher_id", "click_id", "event_type", "order_id",
+    "idempotency_key", "dedup_key", "currency", "revenue_micros", "original_revenue_micros",
+    "original_currency", "payout_micros", "cost_micros", "fraud_score", "fraud_reason",
+    "fraud_signals", "status", "occurred_at", "created_at", "reversed_at", "reversal_reason",
+    "logged", "attrs",
+)  # fmt: skip
 _INSERT_SQLITE_RAW = (
-    f"INSERT OR IGNORE INTO conversions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+    f"INSERT OR IGNORE INTO conversions ({', '.join(SQLITE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in SQLITE_COLUMNS)})"
 )
+
+
+def _sqlite_row(c: Conversion, dedup_key: str) -> tuple[Any, ...]:
+    return (
+        c.id, c.account_id, c.campaign_id, c.publisher_id, c.click_id, c.event_type, c.order_id,
+        c.idempotency_key, dedup_key, c.currency, c.revenue_micros, c.original_revenue_micros,
+        c.original_currency, c.payout_micros, c.cost_micros, c.fraud_score, c.fraud_reason,
+        orjson.dumps(c.fraud_signals).decode(), c.status.value, _sqlite_datetime(c.occurred_at),
+        _sqlite_datetime(c.created_at), _sqlite_datetime(c.reversed_at),
+        c.reversal_reason.value if c.reversal_reason else None, int(c.logged),
+        orjson.dumps(c.attrs).decode(),
+    )  # fmt: skip
 
 
 class SqlConversionRepository:
@@ -73,24 +94,22 @@ class SqlConversionRepository:
         self._conn = conn
         self._sqlite = conn.dialect.name == "sqlite"
         self._insert = _INSERT_SQLITE if self._sqlite else _INSERT_POSTGRES
+        self._driver_connection: sqlite3.Connection | None = None
+
+    def _driver(self) -> sqlite3.Connection:
+        """The sqlite3 connection under this unit of work's transaction (looked up once: it is a
+        chain of properties, and a postback uses it twice)."""
+        if self._driver_connection is None:
+            self._driver_connection = self._conn.connection.driver_connection
+            assert self._driver_connection is not None
+        return self._driver_connection
 
     def add(self, conversion: Conversion, dedup_key: str) -> bool:
         if self._sqlite:
-            return self._add_sqlite(conversion, dedup_key)
+            cursor = self._driver().execute(_INSERT_SQLITE_RAW, _sqlite_row(conversion, dedup_key))
+            return bool(cursor.rowcount == 1)
         row = {**_values(conversion), "dedup_key": dedup_key}
         return self._conn.execute(self._insert, row).first() is not None
-
-    def _add_sqlite(self, c: Conversion, dedup_key: str) -> bool:
-        row = {**_values(c), "dedup_key": dedup_key}
-        for name in _DATETIMES:
-            row[name] = _sqlite_datetime(row[name])
-        for name in _JSONS:
-            row[name] = orjson.dumps(row[name]).decode()
-        row["logged"] = int(row["logged"])
-        driver = self._conn.connection.driver_connection
-        assert driver is not None
-        cursor = driver.execute(_INSERT_SQLITE_RAW, [row[name] for name in _COLUMNS])
-        return bool(cursor.rowcount == 1)
 
     def get(
         self, conversion_id: int, *, account_id: int | None = None, for_update: bool = False
@@ -104,9 +123,7 @@ class SqlConversionRepository:
         return _conversion(row) if row else None
 
     def by_keys(self, account_id: int, dedup_key: str, idempotency_key: str | None) -> Conversion | None:
-        if self._conn.dialect.name == "sqlite" and not self._seen_sqlite(
-            account_id, dedup_key, idempotency_key
-        ):
+        if self._sqlite and not self._seen_sqlite(account_id, dedup_key, idempotency_key):
             return None  # the common case, a new conversion, answered from the indexes alone
         params = {"account_id": account_id, "dedup_key": dedup_key, "idempotency_key": idempotency_key}
         found = self._conn.execute(_BY_DEDUP if idempotency_key is None else _BY_KEYS, params)
@@ -117,10 +134,8 @@ class SqlConversionRepository:
     def _seen_sqlite(self, account_id: int, dedup_key: str, idempotency_key: str | None) -> bool:
         # Straight to the driver, in this unit of work's transaction: Core's execution context
         # costs several times the two index probes (see repositories/campaigns for the same).
-        driver = self._conn.connection.driver_connection
-        assert driver is not None
-        found = driver.execute(_SEEN_SQLITE, (account_id, dedup_key, account_id, idempotency_key)).fetchone()
-        return found is not None
+        params = (account_id, dedup_key, account_id, idempotency_key)
+        return self._driver().execute(_SEEN_SQLITE, params).fetchone() is not None
 
     def update(self, conversion: Conversion) -> None:
         values = _values(conversion)
@@ -139,17 +154,15 @@ class SqlConversionRepository:
             self._conn.execute(stmt)
 
 
-_DATETIMES = ("occurred_at", "created_at", "reversed_at")
-_JSONS = ("fraud_signals", "attrs")
-
-
 def _sqlite_datetime(at: datetime | None) -> str | None:
     """As SQLAlchemy's UTCDateTime stores it on SQLite: naive UTC, microseconds always written."""
     if at is None:
         return None
-    if at.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    return at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if at.tzinfo is not UTC:
+        if at.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        at = at.astimezone(UTC)
+    return at.isoformat(" ", "microseconds")[:-6]  # without its "+00:00"
 
 
 class SqlFxRateRepository:
