@@ -12,7 +12,7 @@ some descriptions with quoted newlines) is written to a temporary directory, the
 - full import: `CatalogService.import_feed` into a fresh SQLite database (5,000 rows per
   transaction), as `auctera feeds import` runs it; and a re-import of the same file (updates).
   For reference, the floor under it: the same products written by one bare `executemany` of
-  the import's upsert statement, 5,000 rows per transaction, into a fresh database.
+  the import's insert statement, 5,000 rows per transaction, into a fresh database.
 
 Memory: the full import runs in a child process for BENCH_FEED_ROWS and 4x as many rows; each
 reports its peak RSS growth over the RSS it had before the import began. Flat means the two agree.
@@ -53,7 +53,7 @@ from auctera.services.catalog import CURRENCIES, CatalogService
 from auctera.services.clock import utcnow
 from auctera.store.database import make_engine
 from auctera.store.migrate import upgrade
-from auctera.store.repositories.catalog import _SQLITE_UPSERT, _sqlite_datetime
+from auctera.store.repositories.catalog import _SQLITE_INSERT, _sqlite_datetime
 from auctera.store.uow import SqlUnitOfWorkFactory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,7 +140,7 @@ def read_and_validate(path: Path, keep: list[ProductColumns] | None = None) -> t
 
 
 def bare_writes(data_dir: Path, batches: list[ProductColumns]) -> float:
-    """Seconds to write the products with the import's upsert statement alone, a transaction
+    """Seconds to write the products with the import's insert statement alone, a transaction
     per batch (the rows built beforehand, untimed)."""
     importer = Importer(data_dir)
     now = _sqlite_datetime(utcnow())
@@ -155,7 +155,7 @@ def bare_writes(data_dir: Path, batches: list[ProductColumns]) -> float:
         with importer.engine.begin() as conn:  # a transaction, as the import's unit of work
             driver = conn.connection.driver_connection
             assert driver is not None
-            driver.executemany(_SQLITE_UPSERT, batch)
+            driver.executemany(_SQLITE_INSERT, batch)
     seconds = time.perf_counter() - started
     importer.engine.dispose()
     return seconds

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+from dataclasses import replace
 from datetime import timedelta
 from itertools import count
 
@@ -196,3 +197,37 @@ def test_the_same_product_is_found_at_other_merchants(world: World) -> None:
     assert {(p.retailer_id, p.external_id) for p in by_key} == {(one.id, "sku-1"), (two.id, "sku-7")}
     assert {p.external_id for p in with_sold_out} == {"sku-1", "sku-8"}
     assert set(found) == {p.id for p in by_key}
+
+
+def test_a_reimport_moves_a_product_to_its_new_gtin_and_match_key(world: World) -> None:
+    owner = world.principal()
+    shop = world.catalog.create_retailer(owner, "Shop", "shop.example.com")
+    world.feed(owner, shop.id, [item(1, title="PlayStation 5", brand="Sony", gtin="0711719437215"), item(2)])
+    before = world.products(owner, shop.id)
+    world.feed(
+        owner, shop.id, [item(1, title="Xbox Series X", brand="Microsoft", gtin="0889842640816"), item(2)]
+    )
+    with world.uow(read_only=True) as uow:
+        old = uow.products.matching(gtin="00711719437215", match_key="5 playstation sony")
+        new_gtin = uow.products.matching(gtin="00889842640816", match_key=None)
+        new_key = uow.products.matching(gtin=None, match_key="microsoft series x xbox")
+    assert old == []
+    assert [p.id for p in new_gtin] == [p.id for p in new_key] == [before["sku-1"].id]
+    assert world.products(owner, shop.id)["sku-2"] == replace(
+        before["sku-2"], import_id=world.products(owner, shop.id)["sku-2"].import_id
+    )
+
+
+def test_an_id_stored_by_an_earlier_import_is_not_listed_twice(uow_factory: SqlUnitOfWorkFactory) -> None:
+    """Across batches, an id counts as listed twice only when this import stored it."""
+    world = World(uow_factory, batch_rows=2)
+    owner = world.principal()
+    shop = world.catalog.create_retailer(owner, "Shop", "shop.example.com")
+    world.feed(owner, shop.id, [item(1), item(2), item(3)])
+    ids = {k: p.id for k, p in world.products(owner, shop.id).items()}
+    report = world.feed(owner, shop.id, [item(3, title="Three"), item(4), item(1), item(3, title="Again")])
+    assert (report.rows_valid, report.rows_invalid, report.marked_out_of_stock) == (3, 1, 1)
+    assert [(e.line, e.reason) for e in report.errors] == [(4, "'sku-3' is listed twice in the feed")]
+    after = world.products(owner, shop.id)
+    assert {k: after[k].id for k in ids} == ids
+    assert (after["sku-3"].name, after["sku-2"].in_stock, after["sku-4"].in_stock) == ("Three", False, True)

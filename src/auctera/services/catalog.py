@@ -223,24 +223,35 @@ class CatalogService:
         return finished
 
     def _store(self, run: _Run, products: ProductColumns) -> None:
-        record = run.record
+        """One batch in one transaction: new products inserted (only they take new ids), those
+        stored before updated by id, an id this import stored in an earlier batch reported."""
+        record, now = run.record, self._clock()
         with self._uow() as uow:
+            stored = uow.products.stored(record.retailer_id, products.external_id)
             ids = products.external_id
-            listed = uow.products.listed_in_import(record.retailer_id, record.id, ids)
-            if listed:
-                twice = {i for i, external_id in enumerate(ids) if external_id in listed}
+            twice = {
+                i for i, external_id in enumerate(ids) if stored.get(external_id, (0, 0))[1] == record.id
+            }
+            if twice:
                 for i in sorted(twice, key=products.lines.__getitem__):
                     run.invalid(
                         [RowError(products.lines[i], "id", f"{ids[i]!r} is listed twice in the feed")]
                     )
                 products = products.without(twice)
-            uow.products.upsert_columns(
+            fresh, listed = _split(products, {i for i, e in enumerate(products.external_id) if e in stored})
+            uow.products.insert_columns(
                 retailer_id=record.retailer_id,
                 account_id=record.account_id,
                 import_id=record.id,
-                batch=products,
-                new_ids=[self._ids.next_id() for _ in range(len(products))],
-                now=self._clock(),
+                batch=fresh,
+                ids=[self._ids.next_id() for _ in range(len(fresh))],
+                now=now,
+            )
+            uow.products.update_columns(
+                import_id=record.id,
+                batch=listed,
+                ids=[stored[external_id][0] for external_id in listed.external_id],
+                now=now,
             )
             run.valid(len(products))
             uow.feed_imports.update(run.record)
@@ -299,6 +310,15 @@ class CatalogService:
                 field="account_id",
             )
         return owner
+
+
+def _split(products: ProductColumns, positions: set[int]) -> tuple[ProductColumns, ProductColumns]:
+    """(the products but those at `positions`, the products at `positions`)."""
+    if not positions:
+        return products, ProductColumns.of([])
+    if len(positions) == len(products):
+        return ProductColumns.of([]), products
+    return products.without(positions), products.without(set(range(len(products))) - positions)
 
 
 class _Run:

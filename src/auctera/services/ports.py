@@ -608,25 +608,32 @@ class ProductRepository(Protocol):
         new_ids: Sequence[int],
         now: datetime,
     ) -> None:
-        """Insert or update by (retailer, external id), one statement for the batch: a product
-        listed again keeps its id; `new_ids[i]` is used only when `items[i]` is new."""
+        """Insert or update by (retailer, external id): a product listed again keeps its id;
+        `new_ids[i]` is used only when `items[i]` is new."""
         ...
 
-    def upsert_columns(
+    def stored(self, retailer_id: int, external_ids: Sequence[str]) -> dict[str, tuple[int, int | None]]:
+        """The retailer's stored products among `external_ids`: external id -> (product id, the
+        import that last listed it); the answer holds until this transaction commits."""
+        ...
+
+    def insert_columns(
         self,
         *,
         retailer_id: int,
         account_id: int,
         import_id: int,
         batch: ProductColumns,
-        new_ids: Sequence[int],
+        ids: Sequence[int],
         now: datetime,
     ) -> None:
-        """`upsert` of products given a column at a time (a feed import's batch)."""
+        """New products given a column at a time (a feed import's batch), none of them `stored`."""
         ...
 
-    def listed_in_import(self, retailer_id: int, import_id: int, external_ids: Sequence[str]) -> set[str]:
-        """Which of `external_ids` this import has stored already."""
+    def update_columns(
+        self, *, import_id: int, batch: ProductColumns, ids: Sequence[int], now: datetime
+    ) -> None:
+        """Stored products listed again (`ids[i]` is row i's product id): the feed's latest word."""
         ...
 
     def mark_unlisted_out_of_stock(self, retailer_id: int, import_id: int, now: datetime) -> int:

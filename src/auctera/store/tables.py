@@ -259,8 +259,20 @@ products = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("retailer_id", "external_id"),
     Index("ix_products_retailer", "retailer_id", "id"),
-    Index("ix_products_gtin", "gtin"),
-    Index("ix_products_match_key", "match_key"),
+    # Partial: a product without a GTIN (or match key) costs its import no entry (migration 0013).
+    # `gtin = ?` implies `gtin IS NOT NULL`, so both backends use them as they stand.
+    Index(
+        "ix_products_gtin",
+        "gtin",
+        sqlite_where=text("gtin IS NOT NULL"),
+        postgresql_where=text("gtin IS NOT NULL"),
+    ),
+    Index(
+        "ix_products_match_key",
+        "match_key",
+        sqlite_where=text("match_key IS NOT NULL"),
+        postgresql_where=text("match_key IS NOT NULL"),
+    ),
 )
 
 # One row per feed import: its progress while it runs, its figures and first errors after.

@@ -8,8 +8,9 @@ from itertools import repeat
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from auctera.domain.accounts import AccountKind
 from auctera.domain.catalog import (
@@ -84,16 +85,46 @@ class SqlRetailerRepository:
 
 
 _FIELDS = list(ProductFields.__slots__)
-# Re-listed products keep their id and created_at; everything else is the feed's latest word.
-_UPDATED = [*_FIELDS, "import_id", "updated_at"]
 _INSERTED = ["id", "retailer_id", "account_id", "import_id", "created_at", "updated_at", *_FIELDS]
-# SQLite: the batch goes straight to the driver. Through Core, binding and processing the
-# parameters of 5,000 rows costs four times what SQLite takes to write them. Values are stored
-# as SQLAlchemy stores them there: booleans 0/1, naive UTC datetimes (`tables.UTCDateTime`).
-_SQLITE_UPSERT = (
-    f"INSERT INTO products ({', '.join(_INSERTED)}) VALUES ({', '.join('?' * len(_INSERTED))}) "
-    "ON CONFLICT (retailer_id, external_id) DO UPDATE SET "
-    + ", ".join(f"{name} = excluded.{name}" for name in _UPDATED)
+# A product listed again keeps its id, external id and created_at; the feed's other fields, the
+# import and updated_at are rewritten. Its GTIN and match key are set apart, only where they
+# changed: SQLite rewrites an index entry of every indexed column an UPDATE assigns, even to the
+# value it has (two thirds of a re-import's storage time when they were assigned with the rest).
+_KEYS = ["gtin", "match_key"]
+_REWRITTEN = [name for name in _FIELDS if name not in ("external_id", *_KEYS)]
+# SQLite: the rows go straight to the driver. Through Core, binding and processing the parameters
+# of 5,000 rows costs four times what SQLite takes to write them. Values are stored as SQLAlchemy
+# stores them there: booleans 0/1, naive UTC datetimes (`tables.UTCDateTime`).
+_SQLITE_INSERT = f"INSERT INTO products ({', '.join(_INSERTED)}) VALUES ({', '.join('?' * len(_INSERTED))})"
+_SQLITE_UPDATE = (
+    f"UPDATE products SET {', '.join(f'{name} = ?' for name in _REWRITTEN)}, import_id = ?, updated_at = ?"
+    " WHERE id = ?"
+)
+_SQLITE_UPDATE_KEYS = (
+    "UPDATE products SET gtin = ?1, match_key = ?2 WHERE id = ?3 AND (gtin IS NOT ?1 OR match_key IS NOT ?2)"
+)
+_SQLITE_STORED = (
+    "SELECT external_id, id, import_id FROM products"
+    " WHERE retailer_id = ? AND external_id IN (SELECT value FROM json_each(?))"
+)
+# PostgreSQL: new rows by COPY; those listed again in one statement, the batch's rows as one JSON
+# parameter. (As arrays, psycopg adapts them a value at a time in Python, over a second per 100k
+# rows, and the planner hash-joined an unnest of them with a scan of the whole table; it takes the
+# JSON for a few rows and joins on the primary key.) PostgreSQL writes a new row version for any
+# update, whatever it assigns, so the keys are assigned with the rest.
+_PG_TYPES = {"id": "bigint", "price_micros": "bigint", "min_bid_micros": "bigint", "in_stock": "boolean"}
+_PG_UPDATED = [name for name in _FIELDS if name != "external_id"]
+_PG_ROWS = ", ".join(
+    f"(r->>{n})::{_PG_TYPES.get(name, 'text')} AS {name}" for n, name in enumerate(["id", *_PG_UPDATED])
+)
+_PG_UPDATE = (
+    f"UPDATE products SET {', '.join(f'{name} = v.{name}' for name in _PG_UPDATED)},"
+    f" import_id = %s, updated_at = %s FROM (SELECT {_PG_ROWS} FROM json_array_elements(%s::json) AS r) AS v"
+    " WHERE products.id = v.id"
+)
+_PG_STORED = (
+    "SELECT external_id, id, import_id FROM products"
+    " WHERE retailer_id = %s AND external_id IN (SELECT json_array_elements_text(%s::json))"
 )
 
 
@@ -102,16 +133,6 @@ def _sqlite_datetime(value: datetime) -> str:
 
 
 _PRODUCT_COLUMNS = [products.c[name] for name in Product.__slots__]
-_SQLITE_LISTED = (
-    "SELECT external_id FROM products WHERE retailer_id = ? AND import_id = ?"
-    " AND external_id IN (SELECT value FROM json_each(?))"
-)
-# Compiled once: the ids are expanded at execution (an `in_` of a list compiles it every time).
-_LISTED = select(products.c.external_id).where(
-    products.c.retailer_id == bindparam("retailer_id"),
-    products.c.import_id == bindparam("import_id"),
-    products.c.external_id.in_(bindparam("ids", expanding=True)),
-)
 
 
 def _product(row: Any) -> Product:
@@ -132,69 +153,95 @@ class SqlProductRepository:
         new_ids: Sequence[int],
         now: datetime,
     ) -> None:
-        """Insert or update by (retailer, external id); `new_ids[i]` is the id of `items[i]` if new."""
-        self.upsert_columns(
+        """Insert or update by (retailer, external id); `new_ids[i]` is the id of `items[i]` if new.
+        An external id given twice is stored once, with the first one's id and the last one's fields."""
+        chosen: dict[str, tuple[int, ProductFields]] = {}
+        for new_id, item in zip(new_ids, items, strict=True):
+            chosen[item.external_id] = (chosen.get(item.external_id, (new_id, item))[0], item)
+        stored = self.stored(retailer_id, list(chosen))
+        fresh = [(new_id, item) for new_id, item in chosen.values() if item.external_id not in stored]
+        self.insert_columns(
             retailer_id=retailer_id,
             account_id=account_id,
             import_id=import_id,
-            batch=ProductColumns.of((0, item) for item in items),
-            new_ids=new_ids,
+            batch=ProductColumns.of((0, item) for _, item in fresh),
+            ids=[new_id for new_id, _ in fresh],
             now=now,
         )
+        listed = ProductColumns.of((0, item) for _, item in chosen.values() if item.external_id in stored)
+        ids = [stored[external_id][0] for external_id in listed.external_id]
+        self.update_columns(import_id=import_id, batch=listed, ids=ids, now=now)
 
-    def upsert_columns(
+    def stored(self, retailer_id: int, external_ids: Sequence[str]) -> dict[str, tuple[int, int | None]]:
+        """The retailer's stored products among `external_ids`: external id -> (product id, the
+        import that last listed it). It takes the retailer's catalog for the transaction (on
+        PostgreSQL its retailer row, FOR UPDATE; SQLite has one writer), so the answer holds until
+        commit even with two imports of one retailer at once."""
+        if not external_ids:
+            return {}
+        driver = self._conn.connection.driver_connection  # in this unit of work's transaction
+        assert driver is not None
+        if self._conn.dialect.name == "sqlite":  # the ids as one JSON parameter: no list to expand
+            rows = driver.execute(_SQLITE_STORED, (retailer_id, orjson.dumps(list(external_ids))))
+            return {external_id: (product_id, listed_by) for external_id, product_id, listed_by in rows}
+        with driver.cursor() as cur:
+            cur.execute("SELECT id FROM retailers WHERE id = %s FOR UPDATE", (retailer_id,))
+            cur.execute(_PG_STORED, (retailer_id, orjson.dumps(list(external_ids)).decode()))
+            return {external_id: (product_id, listed_by) for external_id, product_id, listed_by in cur}
+
+    def insert_columns(
         self,
         *,
         retailer_id: int,
         account_id: int,
         import_id: int,
         batch: ProductColumns,
-        new_ids: Sequence[int],
+        ids: Sequence[int],
         now: datetime,
     ) -> None:
-        """`upsert` of products a column at a time: the rows zipped from the columns in C."""
+        """New products, given a column at a time (a feed import's batch): none of their external
+        ids is stored yet (`stored`, in this transaction). The rows are zipped from the columns in C."""
         if not len(batch):
             return
         columns = [getattr(batch, name) for name in _FIELDS]
+        driver = self._conn.connection.driver_connection
+        assert driver is not None
         if self._conn.dialect.name == "sqlite":
             stamp = _sqlite_datetime(now)
             head = (retailer_id, account_id, import_id, stamp, stamp)
-            driver = self._conn.connection.driver_connection  # in this unit of work's transaction
-            assert driver is not None
-            driver.executemany(_SQLITE_UPSERT, zip(new_ids, *map(repeat, head), *columns, strict=False))
+            driver.executemany(_SQLITE_INSERT, zip(ids, *map(repeat, head), *columns, strict=False))
             return
-        rows = [
-            {
-                "id": new_id,
-                "retailer_id": retailer_id,
-                "account_id": account_id,
-                "import_id": import_id,
-                "created_at": now,
-                "updated_at": now,
-                **dict(zip(_FIELDS, values, strict=True)),
-            }
-            for new_id, *values in zip(new_ids, *columns, strict=True)
-        ]
-        stmt = _dialect(self._conn).insert(products)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[products.c.retailer_id, products.c.external_id],
-            set_={name: stmt.excluded[name] for name in _UPDATED},
-        )
-        self._conn.execute(stmt, rows)
+        at = now.astimezone(UTC).replace(tzinfo=None)
+        head = (retailer_id, account_id, import_id, at, at)
+        failure = self._conn.dialect.loaded_dbapi.Error
+        statement = f"COPY products ({', '.join(_INSERTED)}) FROM STDIN"
+        try:
+            with driver.cursor() as cur, cur.copy(statement) as copy:
+                for row in zip(ids, *map(repeat, head), *columns, strict=False):
+                    copy.write_row(row)
+        except failure as exc:  # as SQLAlchemy raises them: a unique violation is an IntegrityError
+            raise DBAPIError.instance(statement, None, exc, failure) from exc
 
-    def listed_in_import(self, retailer_id: int, import_id: int, external_ids: Sequence[str]) -> set[str]:
-        """Which of `external_ids` this import has stored already (an id listed twice in a feed)."""
-        if not external_ids:
-            return set()
-        if self._conn.dialect.name == "sqlite":  # the ids as one JSON parameter: no list to expand
-            driver = self._conn.connection.driver_connection
-            assert driver is not None
-            rows = driver.execute(_SQLITE_LISTED, (retailer_id, import_id, orjson.dumps(list(external_ids))))
-            return {external_id for (external_id,) in rows}
-        found = self._conn.execute(
-            _LISTED, {"retailer_id": retailer_id, "import_id": import_id, "ids": external_ids}
-        )
-        return set(found.scalars())
+    def update_columns(
+        self, *, import_id: int, batch: ProductColumns, ids: Sequence[int], now: datetime
+    ) -> None:
+        """Products listed again (`ids[i]` is the stored id of row i): the feed's latest word."""
+        if not len(batch):
+            return
+        driver = self._conn.connection.driver_connection
+        assert driver is not None
+        if self._conn.dialect.name == "sqlite":
+            stamp = _sqlite_datetime(now)
+            rewritten = [getattr(batch, name) for name in _REWRITTEN]
+            driver.executemany(
+                _SQLITE_UPDATE, zip(*rewritten, repeat(import_id), repeat(stamp), ids, strict=False)
+            )
+            driver.executemany(_SQLITE_UPDATE_KEYS, zip(batch.gtin, batch.match_key, ids, strict=True))
+            return
+        at = now.astimezone(UTC).replace(tzinfo=None)
+        rows = orjson.dumps(list(zip(ids, *(getattr(batch, name) for name in _PG_UPDATED), strict=True)))
+        with driver.cursor() as cur:
+            cur.execute(_PG_UPDATE, (import_id, at, rows.decode()))
 
     def mark_unlisted_out_of_stock(self, retailer_id: int, import_id: int, now: datetime) -> int:
         """Take the retailer's products this import did not list out of stock; how many it took."""
