@@ -56,7 +56,7 @@ from auctera.services.sponsored import SponsoredLinks, SponsoredService
 from auctera.services.tracking import TrackingService
 from auctera.services.webhooks import PostbackOutbox, WebhookService
 from auctera.storage import object_store
-from auctera.store.database import make_engine
+from auctera.store.database import WalCheckpointer, is_sqlite_file, make_engine
 from auctera.store.migrate import upgrade
 from auctera.store.uow import SqlUnitOfWorkFactory
 
@@ -95,9 +95,12 @@ class Container:
     # in microseconds, less than a hop to the threadpool costs; a PostgreSQL round trip is I/O.
     inline_reads: bool = False
     _node_lock: IO[str] | None = field(default=None, repr=False)
+    _checkpointer: WalCheckpointer | None = field(default=None, repr=False)
 
     def close(self) -> None:
         self.events.close()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self.uow.close()
         self.engine.dispose()
         if self._node_lock is not None:
@@ -164,7 +167,9 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
         node, lock = claim_node_slot(settings.data_dir)
     else:
         node, lock = settings.node_id, None
-    engine = make_engine(settings.sqlalchemy_url)
+    # SQLite's WAL is copied back by a thread of its own, not inside a commit (WalCheckpointer).
+    checkpoints = is_sqlite_file(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url, background_checkpoints=checkpoints)
     if migrate:
         upgrade(engine)
     uow = SqlUnitOfWorkFactory(engine)
@@ -305,6 +310,7 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
         feed_renders=feed_renders,
         inline_reads=engine.dialect.name == "sqlite",
         _node_lock=lock,
+        _checkpointer=WalCheckpointer(engine) if checkpoints else None,
     )
 
 
