@@ -239,6 +239,17 @@ def test_the_sale_after_a_sponsored_click_is_a_conversion_of_it(
     response = client.post("/v2/conversions", content=raw, headers=headers)
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "approved"
+    # It keeps its click's placement and product, and the auction's predictions count it there.
+    events = placed.app.container.events
+    clock.now += timedelta(minutes=5)
+    (row,) = events.ad_stats(clock() - timedelta(hours=1), clock())
+    retailer = placed.retailer_account.account.id
+    assert (row.placement, row.product_id, row.bidder_id) == (
+        f"retail:{retailer}",
+        placed.product_id,
+        placed.line_item_id,
+    )
+    assert (row.clicks, row.conversions) == (1, 1)
 
 
 def test_ivt_is_logged_and_never_charged(client: TestClient, placed: Placed) -> None:

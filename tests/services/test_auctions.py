@@ -257,10 +257,23 @@ def test_conversions_count_for_the_sponsored_click_they_follow(
     )
     container.events.append(click)
     clock.now += timedelta(days=2)  # the conversion comes two days later: another refresh window
+    # As the conversion service logs it: the click's placement kind and product kept.
+    kept = {k: click.attrs[k] for k in ("placement", "product_id")}
     conversion = replace(
-        click, id=container.ids.next_id(), type=EventType.CONVERSION, at=clock(), line_item_id=None, attrs={}
+        click,
+        id=container.ids.next_id(),
+        type=EventType.CONVERSION,
+        at=clock(),
+        line_item_id=None,
+        attrs=kept,
     )
+    # A conversion without a sponsored click's placement (an affiliate one) is not the auction's:
+    # not fetched, so it does not count even naming this click.
+    other_click = replace(click, id=container.ids.next_id(), attrs={}, line_item_id=None)
     container.events.append(conversion)
+    container.events.append(
+        replace(other_click, id=container.ids.next_id(), type=EventType.CONVERSION, at=clock())
+    )
     clock.now += timedelta(seconds=10)
     rows = container.events.ad_stats(clock() - timedelta(days=1), clock())
     assert [(r.placement, r.product_id, r.bidder_id, r.clicks, r.conversions) for r in rows] == [

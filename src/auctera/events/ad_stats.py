@@ -7,9 +7,10 @@ token: its `attrs` name the placement kind (`retail` or `smartlink`) and the pro
 or for a SmartLink CPC campaign the campaign. The placement key is "<kind>:<publisher id>".
 
 A conversion counts for the click it is attributed to (`click_id`), which may be days older
-than the window: the clicks are looked up separately, only for the window's conversions, from
-the earliest instant their Snowflake ids say they were issued (see `ad_stats_clicks_query`).
-IVT is left out everywhere.
+than the window: the clicks are looked up separately, only for the window's conversions of
+sponsored clicks (a conversion keeps its click's placement kind and product in its attrs, so the
+affiliate conversions of a busy network are never fetched), from the earliest instant their
+Snowflake ids say they were issued (see `ad_stats_clicks_query`). IVT is left out everywhere.
 """
 
 from __future__ import annotations
@@ -40,12 +41,12 @@ GROUP BY ALL"""
 
 
 def conversions_query(source: str, lo: int, hi: int) -> tuple[str, dict[str, Any]]:
-    """(click id, conversions) of the conversions logged lo <= at < hi that name a click."""
+    """(click id, conversions) of the conversions of sponsored clicks logged lo <= at < hi."""
     sql = f"""
 SELECT click_id, count(*) AS conversions
 FROM ({source})
 WHERE "at" >= $lo AND "at" < $hi AND type = 'conversion' AND NOT coalesce(ivt, false)
-  AND click_id IS NOT NULL
+  AND click_id IS NOT NULL AND {_SPONSORED}
 GROUP BY click_id"""
     return sql, {"lo": lo, "hi": hi}
 

@@ -125,7 +125,10 @@ class _Checked:
 # The click's placement (where its ad ran, which creative variant): kept on the conversion and
 # on its reversal so the publisher and creative reports split them as they split the click.
 _PLACEMENT = ("referrer", "domain", "ssp", "app_bundle", "variant")
-_KEPT_FROM_TOUCH = ("uid", "sub_id1", "sub_id2", "sub_id3", "sub_id4", "sub_id5", *_PLACEMENT)
+# A sponsored click's placement kind and product: the auction's predictions find the conversions
+# of sponsored clicks by them, without looking up the click of every other conversion.
+_SPONSORED = ("placement", "product_id")
+_KEPT_FROM_TOUCH = ("uid", "sub_id1", "sub_id2", "sub_id3", "sub_id4", "sub_id5", *_PLACEMENT, *_SPONSORED)
 _TOUCH_PLACE = frozenset({"country", "device_type", "creative_id"})  # event columns, not attrs
 
 # (the click, when the conversion happened) -> the fraud verdict of the conversion
