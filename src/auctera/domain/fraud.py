@@ -515,24 +515,27 @@ def timing_signals(
     CTIT exceeds 7 x `flooding_after`. Per-publisher CTIT distributions are the reporting side's job.
     """
     ctit = (conversion_at - click_at).total_seconds()
-    telemetry: dict[str, object] = {
-        "click_at": click_at.isoformat(),
-        "conversion_at": conversion_at.isoformat(),
-        "click_to_conversion_seconds": ctit,
-    }
+
+    def telemetry(**rule: object) -> dict[str, object]:  # built only when a rule fires
+        times = {"click_at": click_at.isoformat(), "conversion_at": conversion_at.isoformat()}
+        return {**times, "click_to_conversion_seconds": ctit, **rule}
+
     if ctit < 0:
-        return [Signal(Reason.CLICK_INJECTION, 0.99, {**telemetry, "rule": "conversion_before_click"})]
+        return [Signal(Reason.CLICK_INJECTION, 0.99, telemetry(rule="conversion_before_click"))]
     if ctit < min_seconds:
         confidence = 0.95 - 0.25 * ctit / min_seconds
-        telemetry.update(rule="ctit_too_short", min_seconds=min_seconds)
-        return [Signal(Reason.CLICK_INJECTION, confidence, telemetry)]
+        return [
+            Signal(
+                Reason.CLICK_INJECTION, confidence, telemetry(rule="ctit_too_short", min_seconds=min_seconds)
+            )
+        ]
     limit = flooding_after.total_seconds()
     if limit > 0 and ctit > limit:
         between = sum(1 for t in touch_times if click_at < t < conversion_at)
         if between == 0:
             confidence = 0.6 if ctit > 7 * limit else 0.5
-            telemetry.update(rule="long_ctit_without_touches", flooding_after_seconds=limit)
-            return [Signal(Reason.CLICK_FLOODING, confidence, telemetry)]
+            found = telemetry(rule="long_ctit_without_touches", flooding_after_seconds=limit)
+            return [Signal(Reason.CLICK_FLOODING, confidence, found)]
     return []
 
 
