@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.pool import NullPool
 
 # More than can be checked out at once: one per thread of anyio's default threadpool (40), one
@@ -73,7 +73,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any, *, autocheckpoint: bool = Tru
 
 
 def is_sqlite_file(url: str) -> bool:
-    return url.startswith("sqlite") and ":memory:" not in url and not url.rstrip("/").endswith("sqlite:")
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
 
 
 class WalCheckpointer:
