@@ -103,7 +103,7 @@ def build_rollup(layout: Layout, con: duckdb.DuckDBPyConnection, segment: Segmen
     fsync_dir(temporary)
     stale = layout.rollups().get(segment)
     if stale is not None:
-        shutil.rmtree(stale.directory)
+        remove_rollup(stale)
     os.rename(temporary, rollup.directory)
     fsync_dir(temporary.parent)
     return rollup
@@ -154,6 +154,15 @@ def build_missing_report_grains(layout: Layout, con: duckdb.DuckDBPyConnection) 
     return built
 
 
+def remove_rollup(rollup: Rollup) -> None:
+    """Delete a rollup: renamed out of the listing first, so no reader ever lists it half
+    deleted, then removed. What a concurrent `build_missing_report_grains` adds meanwhile keeps
+    the hidden directory alive until `remove_stray_rollups` clears it."""
+    hidden = rollup.parent / f".{rollup.name}.removed.tmp"
+    os.rename(rollup.directory, hidden)
+    shutil.rmtree(hidden, ignore_errors=True)
+
+
 def remove_stray_rollups(layout: Layout) -> None:
     """Delete temporary rollup directories and rollups whose segment is gone from every stage."""
     directory = layout.stage_dir(ROLLUPS)
@@ -164,7 +173,7 @@ def remove_stray_rollups(layout: Layout) -> None:
     removed = False
     for segment, rollup in layout.rollups().items():
         if segment not in present:
-            shutil.rmtree(rollup.directory)
+            remove_rollup(rollup)
             removed = True
     if removed:
         fsync_dir(directory)
