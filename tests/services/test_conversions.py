@@ -115,6 +115,23 @@ def test_a_crash_between_the_state_store_and_the_log_is_repaired_once(world: Wor
     assert world.service.log_pending() == 0  # marked: nothing appended twice
 
 
+def test_each_write_marks_the_rows_before_it_logged_and_the_sweep_only_marks_the_last(
+    world: World,
+) -> None:
+    def unlogged() -> list[int]:
+        with world.uow(read_only=True) as uow:
+            return [c.id for c in uow.conversions.unlogged(100)]
+
+    first = world.service.record(world.advertiser, Postback(world.click(), "lead", 0, None), None)
+    assert unlogged() == [first.id]  # its event is in the log; its row is marked by the next write
+    second = world.service.record(world.advertiser, Postback(world.click(), "lead", 0, None), None)
+    assert unlogged() == [second.id]
+    world.clock.now += IN_FLIGHT * 2
+    assert world.service.log_pending() == 0  # found in the log: marked, not appended again
+    assert unlogged() == []
+    assert [i for i, _ in world.logged(EventType.CONVERSION)] == [first.id, second.id]
+
+
 def test_the_sweep_does_not_append_what_the_log_has(world: World) -> None:
     conversion = world.service.record(world.advertiser, Postback(world.click(), "lead", 0, None), None)
     with world.uow() as uow:  # as if the process died after the log write, before marking

@@ -2,10 +2,11 @@
 
 A conversion is written to the state store first (its row is the idempotency record and what
 reversals and the fraud log read), then its event to the event log (what every report sums),
-and only then answered. A crash between the two leaves a row without its event: the sweep
-(`log_pending`, every 30 s) checks rows not yet marked `logged` once they are older than any
-request could still be in flight, appends the events the log lacks and marks the rows, so an
-acknowledged conversion always reaches the reports, exactly once.
+and only then answered. The next batch's transaction marks the row `logged` (`LoggedMarks`). A
+crash between the two writes leaves a row without its event: the sweep (`log_pending`, every 30 s)
+checks rows not yet marked once they are older than any request could still be in flight,
+appends the events the log lacks and marks the rows, so an acknowledged conversion always
+reaches the reports, exactly once.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from auctera.domain.webhooks import REVERSAL_EVENT
 from auctera.errors import AucteraError, Conflict, Forbidden, NotFound, ValidationFailed
 from auctera.services.caching import CachedLookups
 from auctera.services.clock import Clock, Ids
+from auctera.services.logged_marks import LoggedMarks
 from auctera.services.ports import EventStore, UnitOfWork, UnitOfWorkFactory
 from auctera.services.webhooks import PostbackOutbox
 
@@ -160,6 +162,7 @@ class ConversionService:
         self._lookups = lookups
         # Publisher postbacks: outbox rows written in the conversion's own transaction.
         self._outbox = outbox
+        self._logged = LoggedMarks()
 
     # --- postbacks ----------------------------------------------------------------------------
 
@@ -204,10 +207,12 @@ class ConversionService:
                     results[i] = exc
             if self._outbox is not None and recorded:  # the publishers' postbacks, in bulk
                 self._outbox.enqueue(uow, [(c, c.event_type, c.status.value) for c in recorded])
+            uow.conversions.mark_logged(self._logged.take())  # earlier batches' (see LoggedMarks)
             uow.commit()
-        # Answered once the events are in the log too; the rows stay `logged=False` until the
-        # sweep (`log_pending`) has checked, which costs the postbacks no second write.
+        # Answered once the events are in the log too; the rows are marked `logged` by the next
+        # batch's transaction, which costs the postbacks no write of their own.
         self._events.append_many([self._conversion_event(c) for c in recorded])
+        self._logged.add(c.id for c in recorded)
         answered = [r for r in results if r is not None]
         assert len(answered) == len(requests), "every postback of the batch is answered"
         return answered

@@ -54,6 +54,11 @@ _BY_KEYS = select(conversions).where(
 )
 
 
+_MARK_LOGGED = (
+    update(conversions).where(conversions.c.id.in_(bindparam("ids", expanding=True))).values(logged=True)
+)
+_MARK_LOGGED_SQLITE = "UPDATE conversions SET logged = 1 WHERE id = ?"
+
 _SEEN_SQLITE = (
     "SELECT 1 FROM conversions WHERE account_id = ? AND dedup_key = ? "
     "UNION ALL SELECT 1 FROM conversions WHERE account_id = ? AND idempotency_key = ? LIMIT 1"
@@ -149,9 +154,12 @@ class SqlConversionRepository:
         return [_conversion(r) for r in self._conn.execute(stmt)]
 
     def mark_logged(self, conversion_ids: Sequence[int]) -> None:
-        if conversion_ids:
-            stmt = update(conversions).where(conversions.c.id.in_(list(conversion_ids))).values(logged=True)
-            self._conn.execute(stmt)
+        if not conversion_ids:
+            return
+        if self._sqlite:  # each postback batch marks the one before it: straight to the driver
+            self._driver().executemany(_MARK_LOGGED_SQLITE, [(i,) for i in conversion_ids])
+            return
+        self._conn.execute(_MARK_LOGGED, {"ids": list(conversion_ids)})
 
 
 def _sqlite_datetime(at: datetime | None) -> str | None:
