@@ -391,6 +391,19 @@ def test_the_sweep_logs_a_charged_click_a_crash_left_out(
     assert all(r.logged for r in placed.ledger())
 
 
+def test_each_charge_marks_the_ledger_rows_before_it_logged(
+    client: TestClient, placed: Placed, clock: FrozenClock
+) -> None:
+    first = landed_click_id(click(client, placed.path()))
+    second = landed_click_id(click(client, placed.path()))
+    # Both events are in the log; the first's row was marked by the second charge's transaction.
+    logged = {idfmt.render("auc", r.click_id): r.logged for r in placed.ledger()}
+    assert logged == {first: True, second: False}
+    clock.now += timedelta(minutes=2)
+    assert placed.app.container.sponsored.log_pending() == 0  # found in the log: marked only
+    assert all(r.logged for r in placed.ledger())
+
+
 def test_the_network_sets_balances_and_accounts_read_their_own(
     client: TestClient, placed: Placed, network: Api
 ) -> None:

@@ -28,6 +28,7 @@ from auctera.domain.budgets import (
 )
 from auctera.errors import NotFound, ValidationFailed
 from auctera.services.clock import Ids
+from auctera.services.logged_marks import LoggedMarks
 from auctera.services.ports import ChargeSubjects, LedgerEntry, UnitOfWorkFactory
 
 
@@ -63,6 +64,7 @@ class Charge:
     outcome: ChargeOutcome
     amount_micros: int = 0
     replayed: bool = False  # this click was charged before: the first charge, unchanged
+    entry_id: int | None = None  # the ledger row this charge wrote (not for a replay)
 
     @property
     def charged(self) -> bool:
@@ -73,6 +75,7 @@ class SpendService:
     def __init__(self, uow: UnitOfWorkFactory, ids: Ids) -> None:
         self._uow = uow
         self._ids = ids
+        self._logged = LoggedMarks()
 
     def charge(self, click: Click) -> Charge:
         """Charge the click's price under every cap, or nothing. A click id charged before returns
@@ -110,8 +113,14 @@ class SpendService:
             )
             periods = [(s, p) for s in ids for p in (day_key(today), month_key(today), "total")]
             uow.spend.record(entry, periods)
+            uow.spend.mark_logged(self._logged.take())  # earlier charges' (see LoggedMarks)
             uow.commit()
-        return Charge(ChargeOutcome.CHARGED, click.price_micros)
+        return Charge(ChargeOutcome.CHARGED, click.price_micros, entry_id=entry.id)
+
+    def event_logged(self, charge: Charge) -> None:
+        """The click's event of a new charge is in the event log: the next charge marks its row."""
+        if charge.entry_id is not None:
+            self._logged.add((charge.entry_id,))
 
     def spend_of(self, subject_ids: Sequence[int], today: date) -> dict[int, Spend]:
         """Spend of line items and campaigns (ids) on the local day `today`, its month and in all;

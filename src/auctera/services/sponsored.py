@@ -5,8 +5,9 @@ naming the winner, the product and the price. `SponsoredService.click` verifies 
 request with the fraud filters, charges the winner (`SpendService.charge`: whole price under every
 cap, or nothing), logs the click event with what was charged, and sends the visitor to the product
 page. Order: the charge commits first, the event is appended next, the redirect is answered last;
-a crash between the first two leaves a ledger row not `logged`, which `log_pending` turns into its
-event (same pattern as `ConversionService.log_pending`). Impressions are logged, never charged.
+the next charge's transaction marks the ledger row `logged` (`LoggedMarks`). A crash between the
+first two leaves a row not `logged`, which `log_pending` turns into its event (same pattern as
+`ConversionService.log_pending`). Impressions are logged, never charged.
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ class SponsoredService:
             )
         event = _charged(event, charge)
         self._events.append(event)  # durable before the visitor is sent on
+        self._spend.event_logged(charge)
         if self._remember_click is not None:
             self._remember_click(event)
         return Redirect(_with_click_id(page, rendered), rendered, uid)

@@ -71,6 +71,9 @@ _DRAW = (
     .where(accounts.c.id == bindparam("account_id"), accounts.c.balance_micros >= bindparam("amount"))
     .values(balance_micros=accounts.c.balance_micros - bindparam("amount"))
 )
+_MARK_LOGGED = (
+    update(spend_ledger).where(spend_ledger.c.id.in_(bindparam("ids", expanding=True))).values(logged=True)
+)
 
 # --- SQLite (driver) ----------------------------------------------------------------------------
 
@@ -99,6 +102,7 @@ _SQLITE_ADD = (
 )
 _SQLITE_DRAW = "UPDATE accounts SET balance_micros = balance_micros - ? WHERE id = ? AND balance_micros >= ?"
 _SQLITE_BALANCE = "SELECT balance_micros FROM accounts WHERE id = ?"
+_SQLITE_MARK_LOGGED = "UPDATE spend_ledger SET logged = 1 WHERE id = ?"
 
 
 class SqlSpendRepository:
@@ -246,9 +250,12 @@ class SqlSpendRepository:
         return [_entry(r) for r in self._conn.execute(stmt)]
 
     def mark_logged(self, entry_ids: Sequence[int]) -> None:
-        if entry_ids:
-            stmt = update(spend_ledger).where(spend_ledger.c.id.in_(list(entry_ids))).values(logged=True)
-            self._conn.execute(stmt)
+        if not entry_ids:
+            return
+        if self._sqlite:  # each charge marks the ones before it: straight to the driver
+            self._driver().executemany(_SQLITE_MARK_LOGGED, [(i,) for i in entry_ids])
+            return
+        self._conn.execute(_MARK_LOGGED, {"ids": list(entry_ids)})
 
     def product_url(self, product_id: int) -> str | None:
         url = self._conn.execute(select(products.c.url).where(products.c.id == product_id)).scalar()
