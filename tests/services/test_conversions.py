@@ -132,6 +132,24 @@ def test_each_write_marks_the_rows_before_it_logged_and_the_sweep_only_marks_the
     assert [i for i, _ in world.logged(EventType.CONVERSION)] == [first.id, second.id]
 
 
+def test_a_reversal_whose_event_failed_is_not_marked_logged_by_the_next_postback(world: World) -> None:
+    conversion = world.service.record(world.advertiser, Postback(world.click(), "lead", 0, None), None)
+    real_append = world.events.append
+
+    def crash(event: Event) -> None:
+        raise OSError("disk full")
+
+    world.events.append = crash  # type: ignore[method-assign]
+    with pytest.raises(OSError):
+        world.service.reverse(world.advertiser, render("txn", conversion.id), ReversalReason.REFUND)
+    world.events.append = real_append  # type: ignore[method-assign]
+    # The next batch marks the rows before it, but not one reversed since: the sweep logs its reversal.
+    world.service.record(world.advertiser, Postback(world.click(), "lead", 0, None), None)
+    world.clock.now += IN_FLIGHT * 2
+    assert world.service.log_pending() == 1
+    assert [payout for _, payout in world.logged(EventType.REVERSAL)] == [-45_000_000]
+
+
 def test_the_sweep_does_not_append_what_the_log_has(world: World) -> None:
     conversion = world.service.record(world.advertiser, Postback(world.click(), "lead", 0, None), None)
     with world.uow() as uow:  # as if the process died after the log write, before marking

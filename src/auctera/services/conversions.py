@@ -207,7 +207,7 @@ class ConversionService:
                     results[i] = exc
             if self._outbox is not None and recorded:  # the publishers' postbacks, in bulk
                 self._outbox.enqueue(uow, [(c, c.event_type, c.status.value) for c in recorded])
-            uow.conversions.mark_logged(self._logged.take())  # earlier batches' (see LoggedMarks)
+            uow.conversions.mark_logged_unless_reversed(self._logged.take())  # see LoggedMarks
             uow.commit()
         # Answered once the events are in the log too; the rows are marked `logged` by the next
         # batch's transaction, which costs the postbacks no write of their own.

@@ -197,6 +197,11 @@ class ConversionRepository(Protocol):
 
     def mark_logged(self, conversion_ids: Sequence[int]) -> None: ...
 
+    def mark_logged_unless_reversed(self, conversion_ids: Sequence[int]) -> None:
+        """`mark_logged` for rows whose conversion event was appended, skipping those reversed
+        since: their reversal event is the sweep's to check."""
+        ...
+
 
 class FxRateRepository(Protocol):
     def get(self, base: str, quote: str) -> Decimal | None: ...

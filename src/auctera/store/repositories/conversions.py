@@ -57,7 +57,8 @@ _BY_KEYS = select(conversions).where(
 _MARK_LOGGED = (
     update(conversions).where(conversions.c.id.in_(bindparam("ids", expanding=True))).values(logged=True)
 )
-_MARK_LOGGED_SQLITE = "UPDATE conversions SET logged = 1 WHERE id = ?"
+_MARK_UNREVERSED_LOGGED = _MARK_LOGGED.where(conversions.c.reversed_at.is_(None))
+_MARK_UNREVERSED_LOGGED_SQLITE = "UPDATE conversions SET logged = 1 WHERE id = ? AND reversed_at IS NULL"
 
 _SEEN_SQLITE = (
     "SELECT 1 FROM conversions WHERE account_id = ? AND dedup_key = ? "
@@ -154,12 +155,16 @@ class SqlConversionRepository:
         return [_conversion(r) for r in self._conn.execute(stmt)]
 
     def mark_logged(self, conversion_ids: Sequence[int]) -> None:
+        if conversion_ids:
+            self._conn.execute(_MARK_LOGGED, {"ids": list(conversion_ids)})
+
+    def mark_logged_unless_reversed(self, conversion_ids: Sequence[int]) -> None:
         if not conversion_ids:
             return
         if self._sqlite:  # each postback batch marks the one before it: straight to the driver
-            self._driver().executemany(_MARK_LOGGED_SQLITE, [(i,) for i in conversion_ids])
+            self._driver().executemany(_MARK_UNREVERSED_LOGGED_SQLITE, [(i,) for i in conversion_ids])
             return
-        self._conn.execute(_MARK_LOGGED, {"ids": list(conversion_ids)})
+        self._conn.execute(_MARK_UNREVERSED_LOGGED, {"ids": list(conversion_ids)})
 
 
 def _sqlite_datetime(at: datetime | None) -> str | None:
