@@ -21,6 +21,7 @@ from auctera.events.audience_staging import AudienceStagingFiles
 from auctera.events.audiences import EventAudienceGraph
 from auctera.services.accounts import AccountService
 from auctera.services.audiences import AudienceService
+from auctera.services.ports import UnitOfWork
 from auctera.store.uow import SqlUnitOfWorkFactory
 from support.clock import FrozenClock
 
@@ -152,3 +153,25 @@ def test_a_job_staged_in_the_database_before_staging_files_still_applies(
         done = service.job(me, job.id)
         assert (done.state, done.processed) == (JobState.DONE, 3)
         assert service.get(me, audience.id).size == 3
+
+
+def test_an_idle_worker_takes_no_write_lock(uow_factory: SqlUnitOfWorkFactory, tmp_path: Path) -> None:
+    # It looks every 0.2 s: on SQLite a write transaction would queue the postbacks behind it.
+    writes: list[bool] = []
+
+    def recording(read_only: bool = False) -> UnitOfWork:
+        writes.append(not read_only)
+        return uow_factory(read_only=read_only)
+
+    with DuckDBEventStore(tmp_path / "events") as events:
+        service, me = _world(uow_factory, events, tmp_path / "staging")
+        clock = FrozenClock()
+        ids = IdGenerator(2, lambda: int(clock().timestamp() * 1000))
+        staging = AudienceStagingFiles(tmp_path / "staging")
+        worker = AudienceService(recording, ids, clock, EventAudienceGraph(events), staging)
+        assert worker.work_once() is None
+        assert writes and not any(writes)
+        audience = service.create(me, "CRM", AudienceSource.CRM_SYNC)
+        service.sync(me, audience.id, SyncAction.ADD, service.stage(_emails("ann")))
+        assert worker.work_once() is not None  # a job due: claimed in a write transaction
+        assert any(writes)

@@ -1165,6 +1165,10 @@ class AudienceRepository(Protocol):
 
     def job_by_key(self, account_id: int, job_key: str) -> SyncJob | None: ...
 
+    def has_due_job(self, now: datetime) -> bool:
+        """Whether `claim_job` would find a job (a read: no lock taken)."""
+        ...
+
     def claim_job(self, now: datetime, lease: timedelta, token: int) -> SyncJob | None:
         """The oldest queued or running job whose lease ran out, leased to `token`."""
 

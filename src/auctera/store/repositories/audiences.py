@@ -7,7 +7,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, TextClause, and_, delete, func, insert, literal, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    TextClause,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -35,6 +48,14 @@ from auctera.store.tables import (
 
 BATCH = 5_000  # rows per statement: far below SQLite's and psycopg's parameter limits
 _OPEN = (JobState.QUEUED.value, JobState.RUNNING.value)
+
+
+def _due_jobs(now: datetime) -> Select[tuple[int]]:
+    """Ids of the jobs to work on: queued, or running under a lease that ran out."""
+    t = audience_sync_jobs
+    return select(t.c.id).where(
+        t.c.state.in_(_OPEN), or_(t.c.locked_until.is_(None), t.c.locked_until <= now)
+    )
 
 
 def _audience(row: Any) -> Audience:
@@ -309,14 +330,12 @@ class SqlAudienceRepository:
         ).first()
         return _job(row) if row else None
 
+    def has_due_job(self, now: datetime) -> bool:
+        return self._conn.execute(_due_jobs(now).limit(1)).first() is not None
+
     def claim_job(self, now: datetime, lease: timedelta, token: int) -> SyncJob | None:
         t = audience_sync_jobs
-        q = (
-            select(t.c.id)
-            .where(t.c.state.in_(_OPEN), or_(t.c.locked_until.is_(None), t.c.locked_until <= now))
-            .order_by(t.c.id)
-            .limit(1)
-        )
+        q = _due_jobs(now).order_by(t.c.id).limit(1)
         if self._conn.dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
         job_id = self._conn.execute(q).scalar()
