@@ -421,12 +421,12 @@ class AudienceService:
 
     def work_once(self, lease: timedelta = LEASE) -> SyncJob | None:
         """Claim one due job and apply its chunks; the job as left (None: nothing to do)."""
-        token = self._ids.next_id()
         now = self._clock()
         # A read first: an idle worker (most of the time) takes no write lock from the postbacks.
         with self._uow(read_only=True) as uow:
             if not uow.audiences.has_due_job(now):
                 return None
+        token = self._ids.next_id()
         with self._uow() as uow:
             job = uow.audiences.claim_job(now, lease, token)
             uow.commit()
