@@ -423,6 +423,11 @@ def test_offline_conversions_match_hashed_identifiers_from_clicks_and_postbacks(
         "WHERE type = 'conversion' AND (attrs->>'event_type') = 'offline_purchase' ORDER BY 1"
     )
     assert rows == [("pos-1", 50_000_000, 45_000_000), ("pos-2", 120_500_000, 45_000_000)]
+    with app.container.engine.connect() as conn:  # their events are in the log: marked, not left to the sweep
+        logged = conn.exec_driver_sql(
+            "SELECT order_id, logged FROM conversions WHERE event_type = 'offline_purchase' ORDER BY 1"
+        ).all()
+    assert [tuple(r) for r in logged] == [("pos-1", True), ("pos-2", True)]
     raw = b"".join(p.read_bytes() for p in (app.container.settings.data_dir).rglob("*") if p.is_file())
     assert b"alice@example.com" not in raw and b"nobody@example.com" not in raw
 
