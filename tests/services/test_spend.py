@@ -427,3 +427,17 @@ def test_ledger_rows_carry_what_rebuilds_the_event(world: World) -> None:
         entry = uow.spend.charged(click_id)
     assert entry is not None
     assert (entry.publisher_id, dict(entry.event_fields)) == (42, fields)
+
+
+def test_a_charge_marks_logged_the_rows_of_charges_whose_events_are_in_the_log(world: World) -> None:
+    line_item = world.line_item()
+    first = world.click(line_item, CENT)
+    world.spend.event_logged(first)  # its click event appended
+    second = world.click(line_item, CENT)  # not appended (yet): stays for the next one, or the sweep
+    world.click(line_item, CENT)
+    with world.engine.connect() as conn:
+        logged = {r.id: r.logged for r in conn.execute(select(spend_ledger))}
+    assert first.entry_id is not None and second.entry_id is not None
+    assert logged[first.entry_id] is True
+    assert logged[second.entry_id] is False
+    assert sum(logged.values()) == 1
