@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -52,6 +53,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _where(clause: str) -> dict[str, Any]:
+    """The keyword arguments of a partial index (the same WHERE on both backends)."""
+    return {"sqlite_where": text(clause), "postgresql_where": text(clause)}
 
 
 def Id(name: str = "id", **kw: object) -> Column[int]:
@@ -264,14 +270,12 @@ products = Table(
     Index(
         "ix_products_gtin",
         "gtin",
-        sqlite_where=text("gtin IS NOT NULL"),
-        postgresql_where=text("gtin IS NOT NULL"),
+        **_where("gtin IS NOT NULL"),
     ),
     Index(
         "ix_products_match_key",
         "match_key",
-        sqlite_where=text("match_key IS NOT NULL"),
-        postgresql_where=text("match_key IS NOT NULL"),
+        **_where("match_key IS NOT NULL"),
     ),
 )
 
@@ -524,16 +528,14 @@ program_applications = Table(
         "program_id",
         "channel_id",
         unique=True,
-        sqlite_where=text("channel_id IS NOT NULL"),
-        postgresql_where=text("channel_id IS NOT NULL"),
+        **_where("channel_id IS NOT NULL"),
     ),
     Index(
         "uq_program_applications_publisher",
         "program_id",
         "publisher_id",
         unique=True,
-        sqlite_where=text("channel_id IS NULL"),
-        postgresql_where=text("channel_id IS NULL"),
+        **_where("channel_id IS NULL"),
     ),
     Index("ix_program_applications_account", "account_id", "status", "id"),
     Index("ix_program_applications_publisher", "publisher_id", "program_id"),
@@ -642,8 +644,7 @@ bids = Table(
         "country",
         "source_id",
         unique=True,
-        sqlite_where=text("ad_set_id IS NULL"),
-        postgresql_where=text("ad_set_id IS NULL"),
+        **_where("ad_set_id IS NULL"),
     ),
     Index(
         "uq_bids_ad_set_bid",
@@ -651,8 +652,7 @@ bids = Table(
         "country",
         "source_id",
         unique=True,
-        sqlite_where=text("ad_set_id IS NOT NULL"),
-        postgresql_where=text("ad_set_id IS NOT NULL"),
+        **_where("ad_set_id IS NOT NULL"),
     ),
 )
 
@@ -692,20 +692,17 @@ bid_operations = Table(
         "network_id",
         "batch_id",
         "id",
-        sqlite_where=text("status = 'pending'"),
-        postgresql_where=text("status = 'pending'"),
+        **_where("status = 'pending'"),
     ),
     Index(
         "ix_bid_operations_batch",
         "batch_id",
-        sqlite_where=text("batch_id IS NOT NULL"),
-        postgresql_where=text("batch_id IS NOT NULL"),
+        **_where("batch_id IS NOT NULL"),
     ),
     Index(
         "ix_bid_operations_open",
         "bid_id",
-        sqlite_where=text("status = 'pending' AND batch_id IS NOT NULL"),
-        postgresql_where=text("status = 'pending' AND batch_id IS NOT NULL"),
+        **_where("status = 'pending' AND batch_id IS NOT NULL"),
     ),
 )
 
