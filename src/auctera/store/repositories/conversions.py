@@ -9,11 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from auctera.domain.conversions import Conversion, ConversionStatus, ReversalReason
-from auctera.store.tables import conversions, fx_rates
+from auctera.store.tables import UNLOGGED, conversions, fx_rates
 
 _FIELDS = [f for f in Conversion.__slots__ if f not in ("status", "reversal_reason", "fraud_signals")]
 
@@ -150,7 +150,7 @@ class SqlConversionRepository:
 
     def unlogged(self, limit: int) -> list[Conversion]:
         stmt = (
-            select(conversions).where(conversions.c.logged.is_(False)).order_by(conversions.c.id).limit(limit)
+            select(conversions).where(text(UNLOGGED)).order_by(conversions.c.id).limit(limit)
         )
         return [_conversion(r) for r in self._conn.execute(stmt)]
 

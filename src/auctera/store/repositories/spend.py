@@ -13,12 +13,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, text, update
 from sqlalchemy.dialects import postgresql
 
 from auctera.domain.budgets import Spend
 from auctera.services.ports import ChargeSubjects, LedgerEntry, LineItemCaps
-from auctera.store.tables import accounts, campaigns, line_items, products, spend_ledger, spend_periods
+from auctera.store.tables import UNLOGGED, accounts, campaigns, line_items, products, spend_ledger, spend_periods
 
 TOTAL = "total"
 _LEDGER_FIELDS = LedgerEntry.__slots__
@@ -243,7 +243,7 @@ class SqlSpendRepository:
     def unlogged(self, limit: int) -> list[LedgerEntry]:
         stmt = (
             select(spend_ledger)
-            .where(spend_ledger.c.logged.is_(False))
+            .where(text(UNLOGGED))  # as the partial index spells it
             .order_by(spend_ledger.c.id)
             .limit(limit)
         )
