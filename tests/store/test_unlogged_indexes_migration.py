@@ -47,8 +47,9 @@ def test_conversions_survive_the_unlogged_indexes_migration(database_url: str) -
     engine = make_engine(database_url)
     try:
         command.upgrade(alembic_config(engine), "0013")
-        _insert(engine, "accounts", {"id": 1, "name": "A", "kind": "advertiser", "timezone": "UTC",
-                                     "currency": "USD", "signing_secret": "s", "created_at": NAIVE})  # fmt: skip
+        account = {"id": 1, "name": "A", "kind": "advertiser", "timezone": "UTC", "currency": "USD",
+                   "signing_secret": "s", "created_at": NAIVE}  # fmt: skip
+        _insert(engine, "accounts", account)
         _insert(engine, "conversions", _conversion(10, key="key-a", logged=True))
         _insert(engine, "conversions", _conversion(11, key=None, logged=False))
         upgrade(engine)

@@ -214,9 +214,12 @@ conversions = Table(
     Index("ix_conversions_account", "account_id", "id"),
     # Most postbacks send no Idempotency-Key: those rows stay out (a NULL key is never a duplicate).
     Index(
-        "uq_conversions_idempotency_key", "account_id", "idempotency_key", unique=True,
+        "uq_conversions_idempotency_key",
+        "account_id",
+        "idempotency_key",
+        unique=True,
         **_where("idempotency_key IS NOT NULL"),
-    ),  # fmt: skip
+    ),
     Index("ix_conversions_unlogged", "id", **_where(UNLOGGED)),
 )
 

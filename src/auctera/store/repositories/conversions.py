@@ -149,9 +149,7 @@ class SqlConversionRepository:
         self._conn.execute(update(conversions).where(conversions.c.id == conversion.id).values(**values))
 
     def unlogged(self, limit: int) -> list[Conversion]:
-        stmt = (
-            select(conversions).where(text(UNLOGGED)).order_by(conversions.c.id).limit(limit)
-        )
+        stmt = select(conversions).where(text(UNLOGGED)).order_by(conversions.c.id).limit(limit)
         return [_conversion(r) for r in self._conn.execute(stmt)]
 
     def mark_logged(self, conversion_ids: Sequence[int]) -> None:

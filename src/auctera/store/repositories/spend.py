@@ -18,7 +18,15 @@ from sqlalchemy.dialects import postgresql
 
 from auctera.domain.budgets import Spend
 from auctera.services.ports import ChargeSubjects, LedgerEntry, LineItemCaps
-from auctera.store.tables import UNLOGGED, accounts, campaigns, line_items, products, spend_ledger, spend_periods
+from auctera.store.tables import (
+    UNLOGGED,
+    accounts,
+    campaigns,
+    line_items,
+    products,
+    spend_ledger,
+    spend_periods,
+)
 
 TOTAL = "total"
 _LEDGER_FIELDS = LedgerEntry.__slots__
