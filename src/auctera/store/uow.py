@@ -7,6 +7,7 @@ import threading
 import weakref
 from collections import deque
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
@@ -31,8 +32,56 @@ from auctera.store.repositories.webhooks import SqlWebhookRepository
 # SQLite: connections kept open between units of work (see SqlUnitOfWorkFactory), at most this many.
 MAX_IDLE = 8
 
+# A unit of work's repositories, each made on first use: most units of work use one or two, and
+# making all of them cost more than a SQLite BEGIN does (7 µs a unit of work).
+_REPOSITORIES: dict[str, Any] = {
+    "accounts": SqlAccountRepository,
+    "api_keys": SqlApiKeyRepository,
+    "oauth": SqlOAuthRepository,
+    "campaigns": SqlCampaignRepository,
+    "blocklist": SqlBlocklistRepository,
+    "conversions": SqlConversionRepository,
+    "fx_rates": SqlFxRateRepository,
+    "spend": SqlSpendRepository,
+    "retailers": SqlRetailerRepository,
+    "products": SqlProductRepository,
+    "feed_imports": SqlFeedImportRepository,
+    "inventory": SqlInventoryRepository,
+    "smartlinks": SqlSmartLinkRepository,
+    "line_items": SqlLineItemRepository,
+    "webhooks": SqlWebhookRepository,
+    "programs": SqlProgramRepository,
+    "channels": SqlChannelRepository,
+    "bids": SqlBidRepository,
+    "exports": SqlExportRepository,
+    "creatives": SqlCreativeRepository,
+    "audiences": SqlAudienceRepository,
+}
+
 
 class SqlUnitOfWork:
+    accounts: SqlAccountRepository
+    api_keys: SqlApiKeyRepository
+    oauth: SqlOAuthRepository
+    campaigns: SqlCampaignRepository
+    blocklist: SqlBlocklistRepository
+    conversions: SqlConversionRepository
+    fx_rates: SqlFxRateRepository
+    spend: SqlSpendRepository
+    retailers: SqlRetailerRepository
+    products: SqlProductRepository
+    feed_imports: SqlFeedImportRepository
+    inventory: SqlInventoryRepository
+    smartlinks: SqlSmartLinkRepository
+    line_items: SqlLineItemRepository
+    webhooks: SqlWebhookRepository
+    programs: SqlProgramRepository
+    channels: SqlChannelRepository
+    bids: SqlBidRepository
+    exports: SqlExportRepository
+    creatives: SqlCreativeRepository
+    audiences: SqlAudienceRepository
+
     def __init__(
         self,
         engine: Engine,
@@ -73,28 +122,15 @@ class SqlUnitOfWork:
             conn.close()
             raise
         self._conn = conn
-        self.accounts = SqlAccountRepository(conn)
-        self.api_keys = SqlApiKeyRepository(conn)
-        self.oauth = SqlOAuthRepository(conn)
-        self.campaigns = SqlCampaignRepository(conn)
-        self.blocklist = SqlBlocklistRepository(conn)
-        self.conversions = SqlConversionRepository(conn)
-        self.fx_rates = SqlFxRateRepository(conn)
-        self.spend = SqlSpendRepository(conn)
-        self.retailers = SqlRetailerRepository(conn)
-        self.products = SqlProductRepository(conn)
-        self.feed_imports = SqlFeedImportRepository(conn)
-        self.inventory = SqlInventoryRepository(conn)
-        self.smartlinks = SqlSmartLinkRepository(conn)
-        self.line_items = SqlLineItemRepository(conn)
-        self.webhooks = SqlWebhookRepository(conn)
-        self.programs = SqlProgramRepository(conn)
-        self.channels = SqlChannelRepository(conn)
-        self.bids = SqlBidRepository(conn)
-        self.exports = SqlExportRepository(conn)
-        self.creatives = SqlCreativeRepository(conn)
-        self.audiences = SqlAudienceRepository(conn)
         return self
+
+    def __getattr__(self, name: str) -> Any:
+        """A repository on first use, bound to this transaction's connection, then kept."""
+        repository = _REPOSITORIES.get(name)
+        if repository is None or self.__dict__.get("_conn") is None:
+            raise AttributeError(f"{type(self).__name__} has no {name!r} (or is not entered)")
+        made = self.__dict__[name] = repository(self._conn)
+        return made
 
     def commit(self) -> None:
         assert self._conn is not None, "commit outside `with`"
