@@ -85,7 +85,7 @@ from auctera.store.repositories.campaigns import _values as campaign_row
 from auctera.store.repositories.programs import _commission_values, _program_values
 from auctera.store.tables import campaigns as campaigns_table
 from auctera.store.tables import commission_types, program_segments, programs
-from benchmarks.bench_api import TRIVIAL, serving
+from benchmarks.bench_api import TRIVIAL, baselines_first, serving
 from benchmarks.loadgen import Result, load, raw_post
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,6 +120,7 @@ def serve(data_dir: str, port: int) -> None:
     async def trivial() -> Any:
         return {"success": True, "status": "ok"}
 
+    baselines_first(app)
     uvicorn.run(app, host="127.0.0.1", port=port, workers=1, log_level="warning", access_log=False)
 
 

@@ -44,6 +44,7 @@ import httpx
 from sqlalchemy import insert
 
 from auctera.api.v2.schemas import CampaignCreate
+from auctera.app import RootApp
 from auctera.bootstrap import Container, build
 from auctera.config import Settings
 from auctera.domain import ids as idfmt
@@ -104,7 +105,17 @@ def serve(data_dir: str, port: int) -> None:
     async def trivial() -> Any:
         return {"success": True, "status": "ok"}
 
+    baselines_first(app)
     uvicorn.run(app, host="127.0.0.1", port=port, workers=1, log_level="warning", access_log=False)
+
+
+def baselines_first(app: RootApp) -> RootApp:
+    """Move the baseline routes (`/bench/...`) to the front of FastAPI's route table. FastAPI tries
+    its routes in order, 143 here at about 2 us each: a baseline left at the end would measure a
+    scan of the whole table (260 us a request) rather than the stack, and flatter whatever is
+    compared with it."""
+    app.api.router.routes.sort(key=lambda route: not getattr(route, "path", "").startswith("/bench/"))
+    return app
 
 
 def free_port() -> int:

@@ -33,7 +33,7 @@ from fastapi import File, UploadFile
 
 from auctera.bootstrap import build
 from auctera.config import Settings
-from benchmarks.bench_api import UNLIMITED, env_int, serving
+from benchmarks.bench_api import UNLIMITED, baselines_first, env_int, serving
 
 STORE = "/bench/store"
 TRIVIAL = "/bench/trivial"
@@ -64,6 +64,7 @@ def serve(data_dir: str, port: int) -> None:
     async def trivial() -> Any:
         return {"success": True}
 
+    baselines_first(app)
     uvicorn.run(app, host="127.0.0.1", port=port, workers=1, log_level="warning", access_log=False)
 
 

@@ -54,7 +54,7 @@ from auctera.domain.campaigns import Bidding, BidStrategy, Campaign, CampaignTyp
 from auctera.domain.catalog import match_key
 from auctera.store.repositories.campaigns import _values as campaign_row
 from auctera.store.tables import campaigns, line_item_products, line_items, products, retailers, smartlinks
-from benchmarks.bench_api import env_float, env_int, serving
+from benchmarks.bench_api import baselines_first, env_float, env_int, serving
 from benchmarks.bench_tracking import BROWSER, Measured, Server, Visitors
 from benchmarks.loadgen import _read_response
 
@@ -108,6 +108,7 @@ def serve(data_dir: str, port: int) -> None:
     async def trivial_fastapi() -> Any:
         return {"info": {"error": False, "status": 200}, "data": []}
 
+    baselines_first(app)
     uvicorn.run(app, host="127.0.0.1", port=port, workers=1, log_level="warning", access_log=False)
 
 
