@@ -313,3 +313,42 @@ def test_cached_inventories_reload_in_the_background_when_the_store_changes(
         assert c.auctions.refresh_caches() == 0  # nothing changed since
     finally:
         c.close()
+
+
+def test_a_feed_import_that_only_updates_products_reloads_the_cached_inventories(
+    database_url: str, tmp_path: Path, clock: FrozenClock
+) -> None:
+    """The caches' change check reads no product: an import touches its retailer instead."""
+    c = build(Settings(data_dir=tmp_path / "cached", database_url=database_url), clock=clock)  # real caches
+    try:
+        s = Shop(c)
+        first, better = s.account("advertiser", "First"), s.account("advertiser", "Better")
+        s.retailer(first, "first.example.com")
+        better_shop = s.retailer(better, "better.example.com")
+        s.campaign(first, CampaignType.SMARTLINK_CPC, bid="0.50")
+        s.campaign(better, CampaignType.SMARTLINK_CPC, bid="0.90")
+        publisher = s.account("publisher", "Blog")
+        link = c.smartlinks.create(publisher, SmartLinkCreate(gtin="4006381333931"))
+        facts = RequestFacts(
+            ip="198.51.100.7", user_agent=CHROME, headers={"accept-language": "en"}, at=clock()
+        )
+
+        def winner() -> str:
+            answer = c.auctions.smartlink_auction(link.id, facts)
+            assert answer.winner is not None
+            return answer.winner.merchant.domain
+
+        c.auctions.refresh_caches()
+        assert winner() == "better.example.com"
+        clock.now += timedelta(seconds=1)
+        # The same products again, the kettle now out of stock: no product added, one updated.
+        feed = FEED.format(domain="better.example.com").replace(
+            "in stock,Kitchen,Brew,4006", "out of stock,Kitchen,Brew,4006"
+        )
+        assert "out of stock" in feed
+        c.catalog.import_feed(None, better_shop, io.BytesIO(feed.encode()), FeedFormat.CSV)
+        assert winner() == "better.example.com"  # the cache holds until the background round
+        assert c.auctions.refresh_caches() == 1
+        assert winner() == "first.example.com"
+    finally:
+        c.close()

@@ -255,6 +255,7 @@ class CatalogService:
             )
             run.valid(len(products))
             uow.feed_imports.update(run.record)
+            uow.retailers.touch(record.retailer_id, now)  # its catalog changed (the auctions watch)
             uow.commit()
 
     def _finish(self, run: _Run) -> FeedImport:
@@ -266,6 +267,7 @@ class CatalogService:
                 run.fail(RowError(0, None, "no valid product in the feed: nothing was taken out of stock"))
             if not run.failed:
                 marked = uow.products.mark_unlisted_out_of_stock(record.retailer_id, record.id, now)
+                uow.retailers.touch(record.retailer_id, now)
             run.record = replace(
                 run.record,
                 status=ImportStatus.FAILED if run.failed else ImportStatus.SUCCEEDED,

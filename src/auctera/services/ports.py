@@ -601,6 +601,10 @@ class RetailerRepository(Protocol):
 
     def many(self, retailer_ids: Sequence[int]) -> dict[int, Retailer]: ...
 
+    def touch(self, retailer_id: int, at: datetime) -> None:
+        """Mark the retailer updated at `at`: its catalog changed (what the auctions' caches watch)."""
+        ...
+
 
 class ProductRepository(Protocol):
     def upsert(

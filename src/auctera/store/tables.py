@@ -340,6 +340,8 @@ line_items = Table(
     Index("ix_line_items_campaign", "campaign_id", "id"),
     Index("ix_line_items_account", "account_id", "id"),
     Index("ix_line_items_retailer", "target_retailer_id", "id"),
+    # The auction caches' change check reads the latest every second (migration 0015).
+    Index("ix_line_items_updated", "updated_at"),
 )
 
 # The products a line item promotes.

@@ -83,6 +83,9 @@ class SqlRetailerRepository:
         stmt = _RETAILERS.where(retailers.c.id.in_(list(retailer_ids)))
         return {r.id: _retailer(r) for r in self._conn.execute(stmt)}
 
+    def touch(self, retailer_id: int, at: datetime) -> None:
+        self._conn.execute(update(retailers).where(retailers.c.id == retailer_id).values(updated_at=at))
+
 
 _FIELDS = list(ProductFields.__slots__)
 _INSERTED = ["id", "retailer_id", "account_id", "import_id", "created_at", "updated_at", *_FIELDS]
