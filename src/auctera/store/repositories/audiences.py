@@ -12,6 +12,7 @@ from sqlalchemy import (
     Select,
     TextClause,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -48,6 +49,13 @@ from auctera.store.tables import (
 
 BATCH = 5_000  # rows per statement: far below SQLite's and psycopg's parameter limits
 _OPEN = (JobState.QUEUED.value, JobState.RUNNING.value)
+# Built once: every GET of a campaign or line item asks for its audiences, and building the
+# statement cost more than running it.
+_TARGETS = (
+    select(audience_targets.c.subject_id, audience_targets.c.audience_id, audience_targets.c.exclude)
+    .where(audience_targets.c.subject_id.in_(bindparam("ids", expanding=True)))
+    .order_by(audience_targets.c.subject_id, audience_targets.c.audience_id)
+)
 
 
 def _due_jobs(now: datetime) -> Select[tuple[int]]:
@@ -397,14 +405,8 @@ class SqlAudienceRepository:
     def targets(self, subject_ids: Sequence[int]) -> dict[int, Targets]:
         if not subject_ids:
             return {}
-        t = audience_targets
-        q = (
-            select(t.c.subject_id, t.c.audience_id, t.c.exclude)
-            .where(t.c.subject_id.in_(list(subject_ids)))
-            .order_by(t.c.subject_id, t.c.audience_id)
-        )
         found: dict[int, tuple[list[int], list[int]]] = {}
-        for subject, audience, exclude in self._conn.execute(q):
+        for subject, audience, exclude in self._conn.execute(_TARGETS, {"ids": list(subject_ids)}):
             found.setdefault(subject, ([], []))[1 if exclude else 0].append(audience)
         return {s: Targets(tuple(inc), tuple(exc)) for s, (inc, exc) in found.items()}
 
