@@ -53,6 +53,7 @@ from auctera.tracking.handlers import SPONSORED, tracking_handlers
 from auctera.tracking.smartlink import SMARTLINK_PREFIX, smartlink_handlers
 
 HotRoutes = dict[str, ASGIApp]
+PREFIXED = (SMARTLINK_PREFIX, v2_campaigns.CAMPAIGN_PREFIX)  # hot routes taking the paths under them
 CONVERSION_SWEEP_SECONDS = 30.0
 AUCTION_STATS_SECONDS = 5.0
 
@@ -65,9 +66,10 @@ class RootApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            handler = self.hot.get(scope["path"])
-            if handler is None and scope["path"].startswith(SMARTLINK_PREFIX):  # /s/<auction id>
-                handler = self.hot.get(SMARTLINK_PREFIX)
+            path = scope["path"]
+            handler = self.hot.get(path)
+            if handler is None:  # /s/<auction id>, /v2/campaigns/<id>: the handler of the prefix
+                handler = next((self.hot[p] for p in PREFIXED if path.startswith(p)), None)
             if handler is not None:
                 await handler(scope, receive, send)
                 return
@@ -182,6 +184,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         "/healthz": healthz,
         "/metrics": metrics_app(),
         "/v2/conversions": v2_conversions.postback_route(api, require_https=settings.require_https),
+        v2_campaigns.CAMPAIGN_PREFIX: v2_campaigns.campaign_route(api, require_https=settings.require_https),
         **tracking_handlers(
             container.tracking,
             container.clock,

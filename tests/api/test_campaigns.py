@@ -396,3 +396,30 @@ def test_openapi_documents_the_write_models(client: TestClient) -> None:
     schema = doc["components"]["schemas"]["CampaignCreate"]
     assert schema["additionalProperties"] is False
     assert json.dumps(schema).count("destination_url") >= 1
+
+
+# --- GET one campaign, served raw (api/raw_routes.py) -------------------------------------
+
+
+def test_get_one_campaign_keeps_what_the_fastapi_stack_gives_it(app: RootApp, acme: Api) -> None:
+    """The hottest management read bypasses FastAPI's routing: the request id, rate-limit headers,
+    envelopes, tenancy and the routes beside it must not notice."""
+    other = Api(app, acme.client, name="Globex")
+    campaign_id = acme.create(**FULL)
+    answer = acme.client.get(f"/v2/campaigns/{campaign_id}", headers={**acme.headers, "X-Request-ID": "r-1"})
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["x-request-id"] == "r-1"
+    assert int(answer.headers["x-ratelimit-limit"]) > 0
+    assert answer.json() == acme.get(campaign_id)
+    assert answer.json()["targeting"] == FULL["targeting"]
+
+    assert error(acme.client.get(f"/v2/campaigns/{campaign_id}"), 401)["code"] == "unauthorized"
+    assert error(other.call("GET", f"/v2/campaigns/{campaign_id}"), 404, "campaign_id")
+    assert error(acme.call("GET", "/v2/campaigns/not-an-id"), 404, "campaign_id")
+    # The same path's other methods, and the paths under it, are FastAPI's.
+    assert acme.call("PATCH", f"/v2/campaigns/{campaign_id}", {"name": "Renamed"}).status_code == 200
+    assert acme.get(campaign_id)["name"] == "Renamed"
+    assert acme.call("PUT", f"/v2/campaigns/{campaign_id}").status_code == 405
+    assert acme.call("GET", f"/v2/campaigns/{campaign_id}/audiences").status_code == 200
+    assert acme.call("GET", "/v2/campaigns/").status_code in (200, 307)

@@ -372,6 +372,9 @@ def test_real_app_https_policy_spares_healthz(tmp_path: Path) -> None:
         client = TestClient(app)
         assert client.get("/healthz").status_code == 200  # load balancers probe over plain HTTP
         assert client.get("/v2/account").json()["error"]["code"] == "https_required"
+        # The routes served raw (api/raw_routes.py) keep the rule.
+        assert client.get("/v2/campaigns/cmp_abc").json()["error"]["code"] == "https_required"
+        assert client.post("/v2/conversions").json()["error"]["code"] == "https_required"
         forwarded = client.get("/v2/account", headers={"X-Forwarded-Proto": "https"})
         assert forwarded.status_code == 401  # through to auth
     finally:

@@ -7,13 +7,16 @@ the hot reads); money is rendered as the seed's decimal numbers by `schemas`.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import orjson
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Query, Request, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of, read
+from auctera.api.middleware import send_error
+from auctera.api.raw_routes import documented_route, served_raw
 from auctera.api.v2.schemas import (
     CampaignCreate,
     CampaignUpdate,
@@ -26,8 +29,11 @@ from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal, parse_account_id
 from auctera.domain.campaigns import Campaign, CampaignStatus, CampaignType
 from auctera.domain.dates import DatePreset
-from auctera.errors import NotFound, ValidationFailed
+from auctera.errors import AucteraError, NotFound, ValidationFailed
 from auctera.services.campaigns import MAX_PAGE, CampaignQuery, CampaignService
+
+if TYPE_CHECKING:  # the API never imports the composition root at run time
+    from auctera.bootstrap import Container
 
 router = APIRouter(prefix="/v2", tags=["campaigns"], route_class=DecimalJSONRoute)
 Caller = Annotated[Principal, Depends(bearer_principal)]
@@ -134,6 +140,42 @@ async def get_campaign(request: Request, campaign_id: str, caller: Caller) -> Re
     campaign = await read(request, _service(request).get, caller, _campaign_id(campaign_id))
     tracking_url = container_of(request).settings.tracking_url
     return Response(_rendered.body(campaign, tracking_url), media_type="application/json")
+
+
+CAMPAIGN_PREFIX = "/v2/campaigns/"  # RootApp hands the paths under it to `campaign_route`
+
+
+def campaign_route(api: FastAPI, *, require_https: bool) -> ASGIApp:
+    """`GET /v2/campaigns/{id}`, the management API's busiest read, served raw (api/raw_routes.py):
+    the same auth, answer and errors as `get_campaign`, which documents it. Deeper paths
+    (`.../review`, `.../audiences`) and the other methods are FastAPI's."""
+    documented = documented_route(router.routes, "/v2/campaigns/{campaign_id}", "GET")
+    container = cast("Container", api.state.container)
+
+    async def handler(scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            caller = await bearer_principal(request)
+            wanted = _campaign_id(scope["path"][len(CAMPAIGN_PREFIX) :])
+            campaign = await read(request, container.campaigns.get, caller, wanted)
+            body = _rendered.body(campaign, container.settings.tracking_url)
+        except AucteraError as exc:
+            await send_error(api, scope, receive, send, exc)
+            return
+        headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    raw = served_raw(api, documented, "GET", handler, require_https=require_https)
+
+    async def route(scope: Scope, receive: Receive, send: Send) -> None:
+        text = scope["path"][len(CAMPAIGN_PREFIX) :]
+        if not text or "/" in text:
+            await api(scope, receive, send)
+            return
+        await raw(scope, receive, send)
+
+    return route
 
 
 @router.post("/campaigns", status_code=201, summary="Create a campaign; it enters pending_review")

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
-from fastapi.routing import APIRoute
 from pydantic import Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -23,7 +22,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.errors import field_from_loc, parse_json, validation_failure
-from auctera.api.middleware import HttpsOnlyMiddleware, RequestContextMiddleware, send_error
+from auctera.api.middleware import send_error
+from auctera.api.raw_routes import documented_route, served_raw
 from auctera.api.v2.schemas import Amount, DecimalJSONRoute, _Write, number
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
@@ -219,7 +219,7 @@ def postback_route(api: FastAPI, *, require_https: bool) -> ASGIApp:
     """`POST /v2/conversions` as a hot route: the same handler, auth, error envelope, request id,
     rate-limit headers, access log and metrics, without FastAPI's routing (a scan of every route)
     and dependency solving. Other methods go to FastAPI (405, with its Allow header)."""
-    documented = next(r for r in router.routes if isinstance(r, APIRoute) and r.path == "/v2/conversions")
+    documented = documented_route(router.routes, "/v2/conversions", "POST")
     container = cast("Container", api.state.container)
     service = container.conversions
     batcher = PostbackBatcher(service) if container.inline_reads else None
@@ -245,18 +245,7 @@ def postback_route(api: FastAPI, *, require_https: bool) -> ASGIApp:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    inner: ASGIApp = HttpsOnlyMiddleware(handler) if require_https else handler
-    wrapped = RequestContextMiddleware(inner)
-
-    async def route(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] != "POST":
-            await api(scope, receive, send)
-            return
-        scope["app"] = api  # what auth, error rendering and the middleware look the container up on
-        scope["route"] = documented  # the metrics label
-        await wrapped(scope, receive, send)
-
-    return route
+    return served_raw(api, documented, "POST", handler, require_https=require_https)
 
 
 MAX_IDEMPOTENCY_KEY = 255
