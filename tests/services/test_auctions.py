@@ -7,7 +7,7 @@ both backends; the predictions learn from the sponsored events in the log, incre
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -282,6 +282,20 @@ def test_conversions_count_for_the_sponsored_click_they_follow(
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def smartlink_winner(c: Container, s: Shop, clock: FrozenClock) -> Callable[[], str]:
+    """A publisher's SmartLink on the kettle's GTIN: the domain of its auction's winner, asked anew."""
+    publisher = s.account("publisher", "Blog")
+    link = c.smartlinks.create(publisher, SmartLinkCreate(gtin="4006381333931"))
+    facts = RequestFacts(ip="198.51.100.7", user_agent=CHROME, headers={"accept-language": "en"}, at=clock())
+
+    def winner() -> str:
+        answer = c.auctions.smartlink_auction(link.id, facts)
+        assert answer.winner is not None
+        return answer.winner.merchant.domain
+
+    return winner
+
+
 def test_cached_inventories_reload_in_the_background_when_the_store_changes(
     database_url: str, tmp_path: Path, clock: FrozenClock
 ) -> None:
@@ -291,17 +305,7 @@ def test_cached_inventories_reload_in_the_background_when_the_store_changes(
         first = s.account("advertiser", "First")
         s.retailer(first, "first.example.com")
         s.campaign(first, CampaignType.SMARTLINK_CPC, bid="0.50")
-        publisher = s.account("publisher", "Blog")
-        link = c.smartlinks.create(publisher, SmartLinkCreate(gtin="4006381333931"))
-        facts = RequestFacts(
-            ip="198.51.100.7", user_agent=CHROME, headers={"accept-language": "en"}, at=clock()
-        )
-
-        def winner() -> str:
-            answer = c.auctions.smartlink_auction(link.id, facts)
-            assert answer.winner is not None
-            return answer.winner.merchant.domain
-
+        winner = smartlink_winner(c, s, clock)
         c.auctions.refresh_caches()  # the background round: notes the store's version
         assert winner() == "first.example.com"
         better = s.account("advertiser", "Better")
@@ -327,17 +331,7 @@ def test_a_feed_import_that_only_updates_products_reloads_the_cached_inventories
         better_shop = s.retailer(better, "better.example.com")
         s.campaign(first, CampaignType.SMARTLINK_CPC, bid="0.50")
         s.campaign(better, CampaignType.SMARTLINK_CPC, bid="0.90")
-        publisher = s.account("publisher", "Blog")
-        link = c.smartlinks.create(publisher, SmartLinkCreate(gtin="4006381333931"))
-        facts = RequestFacts(
-            ip="198.51.100.7", user_agent=CHROME, headers={"accept-language": "en"}, at=clock()
-        )
-
-        def winner() -> str:
-            answer = c.auctions.smartlink_auction(link.id, facts)
-            assert answer.winner is not None
-            return answer.winner.merchant.domain
-
+        winner = smartlink_winner(c, s, clock)
         c.auctions.refresh_caches()
         assert winner() == "better.example.com"
         clock.now += timedelta(seconds=1)
