@@ -7,7 +7,7 @@ the hot reads); money is rendered as the seed's decimal numbers by `schemas`.
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Query, Request, Response
@@ -31,9 +31,6 @@ from auctera.domain.campaigns import Campaign, CampaignStatus, CampaignType
 from auctera.domain.dates import DatePreset
 from auctera.errors import AucteraError, NotFound, ValidationFailed
 from auctera.services.campaigns import MAX_PAGE, CampaignQuery, CampaignService
-
-if TYPE_CHECKING:  # the API never imports the composition root at run time
-    from auctera.bootstrap import Container
 
 router = APIRouter(prefix="/v2", tags=["campaigns"], route_class=DecimalJSONRoute)
 Caller = Annotated[Principal, Depends(bearer_principal)]
@@ -136,10 +133,14 @@ def list_campaigns(
     summary="Full configuration of one campaign",
 )
 async def get_campaign(request: Request, campaign_id: str, caller: Caller) -> Response:
+    # Served by `campaign_route` in the app; declared here for the documentation and the tests.
+    return Response(await _campaign_body(request, caller, campaign_id), media_type="application/json")
+
+
+async def _campaign_body(request: Request, caller: Principal, campaign_id: str) -> bytes:
     # Async with an inline read (see `deps.read`): the hottest management read pays no thread hop.
     campaign = await read(request, _service(request).get, caller, _campaign_id(campaign_id))
-    tracking_url = container_of(request).settings.tracking_url
-    return Response(_rendered.body(campaign, tracking_url), media_type="application/json")
+    return _rendered.body(campaign, container_of(request).settings.tracking_url)
 
 
 CAMPAIGN_PREFIX = "/v2/campaigns/"  # RootApp hands the paths under it to `campaign_route`
@@ -150,15 +151,12 @@ def campaign_route(api: FastAPI, *, require_https: bool) -> ASGIApp:
     the same auth, answer and errors as `get_campaign`, which documents it. Deeper paths
     (`.../review`, `.../audiences`) and the other methods are FastAPI's."""
     documented = documented_route(router.routes, "/v2/campaigns/{campaign_id}", "GET")
-    container = cast("Container", api.state.container)
 
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         try:
             caller = await bearer_principal(request)
-            wanted = _campaign_id(scope["path"][len(CAMPAIGN_PREFIX) :])
-            campaign = await read(request, container.campaigns.get, caller, wanted)
-            body = _rendered.body(campaign, container.settings.tracking_url)
+            body = await _campaign_body(request, caller, scope["path"][len(CAMPAIGN_PREFIX) :])
         except AucteraError as exc:
             await send_error(api, scope, receive, send, exc)
             return
