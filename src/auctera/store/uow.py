@@ -7,7 +7,7 @@ import threading
 import weakref
 from collections import deque
 from types import TracebackType
-from typing import Any
+from typing import Any, get_type_hints
 
 from sqlalchemy import Connection, Engine
 
@@ -32,34 +32,10 @@ from auctera.store.repositories.webhooks import SqlWebhookRepository
 # SQLite: connections kept open between units of work (see SqlUnitOfWorkFactory), at most this many.
 MAX_IDLE = 8
 
-# A unit of work's repositories, each made on first use: most units of work use one or two, and
-# making all of them cost more than a SQLite BEGIN does (7 µs a unit of work).
-_REPOSITORIES: dict[str, Any] = {
-    "accounts": SqlAccountRepository,
-    "api_keys": SqlApiKeyRepository,
-    "oauth": SqlOAuthRepository,
-    "campaigns": SqlCampaignRepository,
-    "blocklist": SqlBlocklistRepository,
-    "conversions": SqlConversionRepository,
-    "fx_rates": SqlFxRateRepository,
-    "spend": SqlSpendRepository,
-    "retailers": SqlRetailerRepository,
-    "products": SqlProductRepository,
-    "feed_imports": SqlFeedImportRepository,
-    "inventory": SqlInventoryRepository,
-    "smartlinks": SqlSmartLinkRepository,
-    "line_items": SqlLineItemRepository,
-    "webhooks": SqlWebhookRepository,
-    "programs": SqlProgramRepository,
-    "channels": SqlChannelRepository,
-    "bids": SqlBidRepository,
-    "exports": SqlExportRepository,
-    "creatives": SqlCreativeRepository,
-    "audiences": SqlAudienceRepository,
-}
-
 
 class SqlUnitOfWork:
+    # Its repositories, each made on first use (`__getattr__`): most units of work use one or two,
+    # and making all of them cost more than a SQLite BEGIN does (7 µs a unit of work).
     accounts: SqlAccountRepository
     api_keys: SqlApiKeyRepository
     oauth: SqlOAuthRepository
@@ -157,6 +133,9 @@ class SqlUnitOfWork:
             self._idle.append(conn)
         else:
             conn.close()
+
+
+_REPOSITORIES: dict[str, Any] = get_type_hints(SqlUnitOfWork)  # name -> repository class
 
 
 class SqlUnitOfWorkFactory:
