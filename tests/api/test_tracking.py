@@ -124,6 +124,22 @@ def test_a_click_is_logged_and_redirected_with_macros_filled(
     assert app.container.tracking.find_click(event.id) == event
 
 
+def test_a_returning_visitor_keeps_its_id_whatever_other_cookies_the_host_has(
+    app: RootApp, client: TestClient, acme: Api, publisher: Api
+) -> None:
+    """Other cookies of the tracking host (JSON, spaces) must not hide ours: SimpleCookie, used
+    before, gave up on such a header and a returning visitor got a new id."""
+    path = click_url(offer(acme), publisher)
+    for header in ('session={"cart": [1, 2]}; auc_uid=visitor42', 'bad name=1; auc_uid="visitor42"'):
+        response = click(client, path, Cookie=header)
+        assert "set-cookie" not in response.headers, header  # nothing new to remember
+        event = app.container.tracking.find_click(idfmt.parse("auc", click_id_of(response)) or 0)
+        assert event is not None and event.attrs["uid"] == "visitor42", header
+    # A value that is not one of our ids is not taken: the visitor gets a new one.
+    fresh = click(client, path, Cookie="auc_uid=<script>")
+    assert "auc_uid=" in fresh.headers["set-cookie"]
+
+
 def test_a_url_without_the_click_macro_gets_click_id_appended(
     acme: Api, publisher: Api, client: TestClient
 ) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
 from typing import Protocol
 
 from starlette.concurrency import run_in_threadpool
@@ -140,16 +139,20 @@ def client_ip(scope: Scope, headers: dict[str, str], ip_header: str | None) -> s
 
 
 def cookie(header: str | None, name: str) -> str | None:
+    """Our visitor id from a Cookie header, parsed the way browsers write it (RFC 6265 5.4):
+    `name=value` pairs separated by `;`, each on its own. The tracking host's other cookies
+    (JSON, spaces, anything) cannot hide ours: the stdlib's SimpleCookie gives up on the whole
+    header at the first pair it dislikes, and a returning visitor was then taken for a new one."""
     if not header:
         return None
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(header)
-    except Exception:  # a malformed Cookie header is the visitor's problem, not ours
-        return None
-    morsel = jar.get(name)
-    value = morsel.value if morsel is not None else None
-    return value if value and len(value) <= 64 and value.isalnum() else None
+    for pair in header.split(";"):
+        key, sep, value = pair.partition("=")
+        if sep and key.strip() == name:
+            value = value.strip()
+            if len(value) > 1 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            return value if value and len(value) <= 64 and value.isalnum() else None
+    return None
 
 
 # Third-party context (our pixel on a publisher's page) needs SameSite=None, which needs Secure.
