@@ -49,7 +49,7 @@ from auctera.jobs.bid_sync import SyncThread, sync_worker
 from auctera.jobs.exports import SWEEP_SECONDS as EXPORT_SWEEP_SECONDS
 from auctera.jobs.periodic import Periodic
 from auctera.jobs.webhooks import WebhookWorker, WorkerOptions, WorkerThread
-from auctera.tracking.handlers import SPONSORED, tracking_handlers
+from auctera.tracking.handlers import SPONSORED, ClientAddress, tracking_handlers
 from auctera.tracking.smartlink import SMARTLINK_PREFIX, smartlink_handlers
 
 HotRoutes = dict[str, ASGIApp]
@@ -180,6 +180,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     api.include_router(v2_creatives.cdn)
     install_middleware(api, container)
 
+    client_address = ClientAddress(
+        settings.client_ip_header.lower() if settings.client_ip_header else None, settings.client_ip_hops
+    )
     hot: HotRoutes = {
         "/healthz": healthz,
         "/metrics": metrics_app(),
@@ -189,7 +192,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             container.tracking,
             container.clock,
             inline=container.inline_reads,
-            client_ip_header=settings.client_ip_header,
+            client_address=client_address,
         ),
         **smartlink_handlers(
             container.auctions,
@@ -197,14 +200,14 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             container.clock,
             inline=container.inline_reads,
             limit_per_minute=settings.smartlink_rate_limit_per_minute,
-            client_ip_header=settings.client_ip_header,
+            client_address=client_address,
         ),
         **tracking_handlers(
             container.sponsored,
             container.clock,
             routes=SPONSORED,
             inline=container.inline_reads,
-            client_ip_header=settings.client_ip_header,
+            client_address=client_address,
         ),
     }
     return RootApp(api, hot, container)

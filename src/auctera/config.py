@@ -58,9 +58,12 @@ class Settings(BaseSettings):
     auction_inventory_seconds: float = Field(default=300.0, ge=0)
     # Conversions scoring above this are rejected, unless the account sets its own threshold.
     default_fraud_threshold: float = Field(default=0.8, ge=0, le=1)
-    # Behind a proxy or CDN: the header holding the visitor's address (first entry), e.g.
-    # X-Forwarded-For or CF-Connecting-IP. Unset: the TCP peer, since anyone can send such headers.
+    # Behind a proxy or CDN: the header holding the visitor's address, e.g. X-Forwarded-For or
+    # CF-Connecting-IP. Unset: the TCP peer, since anyone can send such headers. A list header is
+    # read `client_ip_hops` entries from the right: the proxies in front of us that append to it
+    # (its left-most entries are whatever the client sent).
     client_ip_header: str | None = None
+    client_ip_hops: int = Field(default=1, ge=1)
     # Optional MaxMind GeoLite2/GeoIP2 country database, used when no proxy header names the country.
     geoip_database: Path | None = None
 

@@ -494,6 +494,26 @@ def test_the_country_comes_from_the_geoip_database_without_a_proxy_header(
         application.container.close()
 
 
+@pytest.mark.parametrize(("hops", "seen"), [(1, "81.2.69.142"), (2, "203.0.113.9"), (5, "6.6.6.6")])
+def test_the_visitor_address_is_read_from_the_right_of_x_forwarded_for(
+    tmp_path: Path, clock: FrozenClock, hops: int, seen: str
+) -> None:
+    """The left-most entries are whatever the client sent: a bot writing a new one on each click
+    must not pass as new visitors. One proxy appending (the default) gives the right-most entry;
+    two (a CDN, then a load balancer) the one before it; more hops than entries, the left-most."""
+    settings = Settings(data_dir=tmp_path / "xff", client_ip_header="X-Forwarded-For", client_ip_hops=hops)
+    application = create_app(container=build(settings, clock=clock))
+    try:
+        with TestClient(application) as xff_client:
+            acme, publisher = Api(application, xff_client), Api(application, xff_client, "publisher", "Pub")
+            forged = {"X-Forwarded-For": "6.6.6.6, 203.0.113.9, 81.2.69.142"}
+            response = click(xff_client, click_url(offer(acme), publisher), **forged)
+            event = application.container.tracking.find_click(idfmt.parse("auc", click_id_of(response)) or 0)
+            assert event is not None and event.attrs["ip"] == seen
+    finally:
+        application.container.close()
+
+
 def test_the_postback_route_behaves_like_every_other_api_route(acme: Api, clicked: str) -> None:
     answer = postback(acme, {"click_id": clicked, "event_type": "purchase"}, **{"X-Request-ID": "trace-1"})
     assert answer.headers["x-request-id"] == "trace-1"

@@ -69,20 +69,40 @@ SPONSORED = Routes(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class ClientAddress:
+    """Where the visitor's address is read: the TCP peer, or the header the proxies in front of
+    us set (`AUCTERA_CLIENT_IP_HEADER`). A list header (`X-Forwarded-For: client, proxy1, ...`)
+    is read from the right, `hops` entries in (`AUCTERA_CLIENT_IP_HOPS`: the proxies that append
+    to it): its left-most entry is whatever the client sent, and a bot that writes a new address
+    there on each click would otherwise slip past every per-address fraud check."""
+
+    header: str | None = None  # lower-case
+    hops: int = 1
+
+    def __call__(self, scope: Scope, headers: dict[str, str]) -> str:
+        if self.header is not None:
+            value = headers.get(self.header)
+            if value:
+                entries = value.split(",")
+                return entries[max(len(entries) - self.hops, 0)].strip()
+        client = scope.get("client")
+        return client[0] if client else ""
+
+
 def tracking_handlers(
     service: Visits,
     clock: Clock,
     *,
     routes: Routes = TRACKING,
     inline: bool,
-    client_ip_header: str | None = None,
+    client_address: ClientAddress = ClientAddress(),
 ) -> dict[str, ASGIApp]:
     """The hot routes by path: the click redirect, the impression and the viewable pixel."""
-    ip_header = client_ip_header.lower() if client_ip_header else None
 
     def request_of(scope: Scope) -> tuple[TrackingRequest, bool]:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        ip = client_ip(scope, headers, ip_header)
+        ip = client_address(scope, headers)
         uid = cookie(headers.get("cookie"), UID_COOKIE)
         facts = RequestFacts(
             ip=ip, user_agent=headers.get("user-agent", ""), headers=headers, at=clock(), device_id=uid
@@ -126,16 +146,6 @@ def tracking_handlers(
         return handler
 
     return {routes.click: click, routes.impression: pixel(False), routes.viewable: pixel(True)}
-
-
-def client_ip(scope: Scope, headers: dict[str, str], ip_header: str | None) -> str:
-    """The visitor's address: the configured proxy header's first entry when set, else the peer."""
-    if ip_header is not None:
-        value = headers.get(ip_header)
-        if value:
-            return value.split(",", 1)[0].strip()
-    client = scope.get("client")
-    return client[0] if client else ""
 
 
 def cookie(header: str | None, name: str) -> str | None:

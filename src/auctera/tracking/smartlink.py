@@ -25,7 +25,7 @@ from auctera.domain.fraud import RequestFacts
 from auctera.services.auctions import AuctionService, SmartLinkAnswer, SmartLinkArchived, SmartLinkNotFound
 from auctera.services.clock import Clock
 from auctera.services.ports import RateLimiter
-from auctera.tracking.handlers import NO_STORE, client_ip, page
+from auctera.tracking.handlers import NO_STORE, ClientAddress, page
 
 AUCTION_PATH = "/api/v1/auction/"
 SMARTLINK_PREFIX = "/s/"  # RootApp hands every path under it to the handler registered here
@@ -48,17 +48,16 @@ def smartlink_handlers(
     *,
     inline: bool,
     limit_per_minute: int,
-    client_ip_header: str | None = None,
+    client_address: ClientAddress = ClientAddress(),
 ) -> dict[str, ASGIApp]:
     """The hot routes by path: the auction API (with and without its trailing slash) and /s/."""
-    ip_header = client_ip_header.lower() if client_ip_header else None
 
     async def call(fn: Callable[..., T], *args: Any) -> T:
         return fn(*args) if inline else await run_in_threadpool(fn, *args)
 
     def facts_of(scope: Scope) -> RequestFacts:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        ip = client_ip(scope, headers, ip_header)
+        ip = client_address(scope, headers)
         return RequestFacts(ip=ip, user_agent=headers.get("user-agent", ""), headers=headers, at=clock())
 
     async def auction(scope: Scope, receive: Receive, send: Send) -> None:
