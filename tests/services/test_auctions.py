@@ -83,6 +83,13 @@ class Shop:
         assert reviewed is not None and reviewed.status.value == "active", reviewed
         return reviewed.id
 
+    def merchant(self, name: str, bid: str, currency: str = "USD") -> tuple[Principal, int, int]:
+        """An advertiser selling the feed's products at <name>.example.com, bidding `bid` per
+        SmartLink click: (the advertiser, its retailer, its SmartLink CPC campaign)."""
+        owner = self.account("advertiser", name, currency=currency)
+        retailer = self.retailer(owner, f"{name.lower()}.example.com")
+        return owner, retailer, self.campaign(owner, CampaignType.SMARTLINK_CPC, bid=bid)
+
     def line_item(self, owner: Principal, campaign: int, retailer: int, products: list[str], bid: int) -> int:
         settings = LineItemSettings(
             name=f"li {bid}",
@@ -134,9 +141,7 @@ def test_smartlink_candidates_on_each_backend(
     container: Container, world: dict[str, Any], clock: FrozenClock
 ) -> None:
     s: Shop = world["s"]
-    merchant = s.account("advertiser", "Merchant")
-    s.retailer(merchant, "merchant.example.com")
-    s.campaign(merchant, CampaignType.SMARTLINK_CPC, bid="0.70")
+    s.merchant("Merchant", "0.70")
     publisher = s.account("publisher", "Blog")
     link = container.smartlinks.create(publisher, SmartLinkCreate(gtin="4006381333931"))
     facts = RequestFacts(ip="198.51.100.7", user_agent=CHROME, headers={"accept-language": "en"}, at=clock())
@@ -158,9 +163,7 @@ def test_smartlink_bidders_in_other_currencies_on_each_backend(
     with container.uow() as uow:
         uow.fx_rates.set("USD", "SEK", Decimal("10.5"), clock())
         uow.commit()
-    merchant = s.account("advertiser", "Merchant", currency="SEK")
-    s.retailer(merchant, "merchant.example.com")
-    campaign = s.campaign(merchant, CampaignType.SMARTLINK_CPC, bid="7.00")
+    _, _, campaign = s.merchant("Merchant", "7.00", currency="SEK")
     publisher = s.account("publisher", "Blog")
     link = container.smartlinks.create(publisher, SmartLinkCreate(gtin="4006381333931"))
     facts = RequestFacts(ip="198.51.100.7", user_agent=CHROME, headers={"accept-language": "en"}, at=clock())
@@ -302,15 +305,11 @@ def test_cached_inventories_reload_in_the_background_when_the_store_changes(
     c = build(Settings(data_dir=tmp_path / "cached", database_url=database_url), clock=clock)  # real caches
     try:
         s = Shop(c)
-        first = s.account("advertiser", "First")
-        s.retailer(first, "first.example.com")
-        s.campaign(first, CampaignType.SMARTLINK_CPC, bid="0.50")
+        s.merchant("First", "0.50")
         winner = smartlink_winner(c, s, clock)
         c.auctions.refresh_caches()  # the background round: notes the store's version
         assert winner() == "first.example.com"
-        better = s.account("advertiser", "Better")
-        s.retailer(better, "better.example.com")
-        s.campaign(better, CampaignType.SMARTLINK_CPC, bid="0.90")
+        s.merchant("Better", "0.90")
         assert winner() == "first.example.com"  # the auction reads no database: the cache holds
         assert c.auctions.refresh_caches() == 1  # the store changed: the SmartLink is reloaded
         assert winner() == "better.example.com"
@@ -326,11 +325,8 @@ def test_a_feed_import_that_only_updates_products_reloads_the_cached_inventories
     c = build(Settings(data_dir=tmp_path / "cached", database_url=database_url), clock=clock)  # real caches
     try:
         s = Shop(c)
-        first, better = s.account("advertiser", "First"), s.account("advertiser", "Better")
-        s.retailer(first, "first.example.com")
-        better_shop = s.retailer(better, "better.example.com")
-        s.campaign(first, CampaignType.SMARTLINK_CPC, bid="0.50")
-        s.campaign(better, CampaignType.SMARTLINK_CPC, bid="0.90")
+        s.merchant("First", "0.50")
+        _, better_shop, _ = s.merchant("Better", "0.90")
         winner = smartlink_winner(c, s, clock)
         c.auctions.refresh_caches()
         assert winner() == "better.example.com"
