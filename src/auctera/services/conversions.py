@@ -441,6 +441,8 @@ class ConversionService:
             if self._outbox is not None and added:
                 self._outbox.enqueue(uow, [(c, c.event_type, c.status.value) for c, _ in added])
             uow.commit()
+        if not added:  # all uploaded before: no write transaction for nothing
+            return
         self._events.append_many([self._conversion_event(c) for c, _ in added])
         with self._uow() as uow:  # a bulk upload: marked at once, not left to the sweep (D40)
             uow.conversions.mark_logged_unless_reversed([c.id for c, _ in added])
