@@ -157,27 +157,31 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         lifespan=lifespan,
     )
     api.state.container = container
-    install_error_handlers(api)
-    api.include_router(oauth.router)
-    api.include_router(v2_accounts.router)
-    api.include_router(v2_campaigns.router)
-    api.include_router(v2_blocklist.router)
-    api.include_router(v2_conversions.router)
-    api.include_router(v2_offers.router)
-    api.include_router(v2_channels.router)
-    api.include_router(v2_applications.router)
-    api.include_router(v2_postbacks.router)
-    api.include_router(v2_programs.router)
-    api.include_router(v2_reports.router)
-    api.include_router(retail_media.router)
-    api.include_router(bids.router)
-    api.include_router(affiliate_v3.router)
-    api.include_router(v2_auctions.router)
-    api.include_router(v2_smartlinks.router)
-    api.include_router(v2_retailers.router)
-    api.include_router(v2_audiences.router)
-    api.include_router(v2_creatives.router)
-    api.include_router(v2_creatives.cdn)
+    routers = (
+        oauth.router,
+        v2_accounts.router,
+        v2_campaigns.router,
+        v2_blocklist.router,
+        v2_conversions.router,
+        v2_offers.router,
+        v2_channels.router,
+        v2_applications.router,
+        v2_postbacks.router,
+        v2_programs.router,
+        v2_reports.router,
+        retail_media.router,
+        bids.router,
+        affiliate_v3.router,
+        v2_auctions.router,
+        v2_smartlinks.router,
+        v2_retailers.router,
+        v2_audiences.router,
+        v2_creatives.router,
+        v2_creatives.cdn,
+    )
+    for router in routers:
+        api.include_router(router)
+    install_error_handlers(api, (route for router in routers for route in router.routes))
     install_middleware(api, container)
 
     client_address = ClientAddress(

@@ -420,6 +420,9 @@ def test_get_one_campaign_keeps_what_the_fastapi_stack_gives_it(app: RootApp, ac
     # The same path's other methods, and the paths under it, are FastAPI's.
     assert acme.call("PATCH", f"/v2/campaigns/{campaign_id}", {"name": "Renamed"}).status_code == 200
     assert acme.get(campaign_id)["name"] == "Renamed"
-    assert acme.call("PUT", f"/v2/campaigns/{campaign_id}").status_code == 405
+    refused = acme.call("PUT", f"/v2/campaigns/{campaign_id}")
+    assert error(refused, 405)["code"] == "method_not_allowed"
+    # Every method the path answers, not only the first route's (RFC 9110 15.5.6).
+    assert refused.headers["allow"] == "GET, PATCH, DELETE"
     assert acme.call("GET", f"/v2/campaigns/{campaign_id}/audiences").status_code == 200
     assert acme.call("GET", "/v2/campaigns/").status_code in (200, 307)

@@ -176,7 +176,7 @@ def test_unknown_auction_id_answers_404_in_the_envelope(world: dict[str, Any]) -
 
 @pytest.mark.parametrize(
     "query",
-    ["t=1", "a=abc", "a=1&t=x", "a=1&uuid=not-a-uuid", "a=99999999999999999999"],
+    ["t=1", "a=abc", "a=%C2%B2", "a=1&t=x", "a=1&t=--5", "a=1&uuid=not-a-uuid", "a=99999999999999999999"],
 )
 def test_bad_parameters_answer_400_in_the_envelope(world: dict[str, Any], query: str) -> None:
     response = world["client"].get(f"/api/v1/auction/?{query}", headers=BROWSER)

@@ -42,6 +42,22 @@ def test_parse_rejects_what_is_not_an_id(text: str) -> None:
     assert ids.parse("cmp", text) is None
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("0", 0), ("42", 42), ("9223372036854775807", 2**63 - 1), ("007", 7)],
+)
+def test_a_decimal_id_is_ascii_digits_within_int64(text: str, value: int) -> None:
+    assert ids.from_decimal(text) == value
+
+
+# "²" passes str.isdigit but not int(); Arabic-Indic digits pass both, and are not an id either.
+@pytest.mark.parametrize(
+    "text", ["", "-1", "+1", " 1", "1.0", "²", "\u0661\u0662", "9223372036854775808", "1" * 40]
+)
+def test_a_decimal_id_refuses_the_rest(text: str) -> None:
+    assert ids.from_decimal(text) is None
+
+
 def test_money_is_exact() -> None:
     assert to_micros("149.99") == 149_990_000
     assert to_micros(Decimal("0.000001")) == 1

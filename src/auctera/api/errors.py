@@ -8,7 +8,7 @@ Later surfaces register their renderer with `register_envelope`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +16,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute
 
+from auctera.api.allowed_methods import AllowedMethods
 from auctera.api.responses import OrjsonResponse
 from auctera.errors import AucteraError, RateLimited, ValidationFailed
 
@@ -79,7 +81,10 @@ def parse_json(body: bytes) -> Any:
         raise AucteraError(f"the request body is not valid JSON ({exc})", code="invalid_json") from None
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, routes: Iterable[BaseRoute] = ()) -> None:
+    """The surfaces' envelopes for every error; a 405's `Allow` lists the methods of all of
+    `routes` matching the path (see `AllowedMethods`)."""
+
     @app.exception_handler(AucteraError)
     async def _domain(request: Request, exc: AucteraError) -> OrjsonResponse:
         response = _render(request, exc.status_code, exc.code, exc.message, exc.field)
@@ -100,6 +105,8 @@ def install_error_handlers(app: FastAPI) -> None:
         code = "unknown_field" if first.get("type") == "extra_forbidden" else "validation_error"
         return _render(request, 422, code, _validation_message(first), field)
 
+    allowed = AllowedMethods(routes)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> OrjsonResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
@@ -108,6 +115,8 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
+        if exc.status_code == 405:
+            response.headers["Allow"] = allowed.header(request.url.path) or response.headers.get("Allow", "")
         return response
 
 

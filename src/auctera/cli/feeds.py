@@ -28,6 +28,7 @@ from auctera.cli.common import DataDir, container_for, emit, err
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import parse_account_id
 from auctera.domain.catalog import FeedFormat, FeedImport, ImportStatus
+from auctera.domain.ids import from_decimal
 from auctera.feeds import detect_format
 
 feeds_app = typer.Typer(help="Product feeds: import a retailer's catalog.", no_args_is_help=True)
@@ -89,7 +90,7 @@ def feeds_import(
     data_dir: DataDir = None,
 ) -> None:
     """Import a product feed: valid rows land, bad ones are listed, vanished products go out of stock."""
-    retailer_id = idfmt.parse("ret", retailer) if not retailer.isdigit() else int(retailer)
+    retailer_id = idfmt.parse("ret", retailer) if not retailer.isdigit() else from_decimal(retailer)
     if retailer_id is None:
         raise _fail(f"not a retailer id: {retailer!r}")
     fmt = format or detect_format(file.name)

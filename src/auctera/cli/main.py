@@ -20,6 +20,7 @@ from auctera.cli.webhooks import webhooks_app
 from auctera.config import Settings
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import parse_account_id, render_account_id
+from auctera.domain.ids import from_decimal
 
 app = typer.Typer(help="Auctera: self-hosted performance-marketing engine.", no_args_is_help=True)
 accounts_app = typer.Typer(
@@ -53,7 +54,7 @@ def account_arg(text: str) -> int:
 
 
 def key_arg(text: str) -> int:
-    value = idfmt.parse("key", text) if not text.isdigit() else int(text)
+    value = idfmt.parse("key", text) if not text.isdigit() else from_decimal(text)
     if value is None:
         err.print(f"[red]error[/red]: not a key id: {text!r}")
         raise typer.Exit(2)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from auctera.domain.ids import parse, render
+from auctera.domain.ids import from_decimal, parse, render
 
 
 class AccountKind(StrEnum):
@@ -109,7 +109,7 @@ def render_account_id(kind: AccountKind, account_id: int) -> str:
 def parse_account_id(text: str) -> int | None:
     """Any account rendering (adv_/pub_/net_) or a bare integer; None when neither."""
     if text.isdigit():
-        return int(text)
+        return from_decimal(text)
     for prefix in ACCOUNT_PREFIXES.values():
         value = parse(prefix, text)
         if value is not None:

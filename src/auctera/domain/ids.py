@@ -73,6 +73,15 @@ def from_base36(text: str) -> int | None:
     return value if value <= _MAX_ID else None
 
 
+def from_decimal(text: str) -> int | None:
+    """Parse a decimal (numeric) id; None unless `text` is ASCII digits within int64. `str.isdigit`
+    alone also passes "²" (which `int` refuses) and Arabic-Indic digits (which it reads)."""
+    if not text or len(text) > 19 or not text.isascii() or not text.isdigit():
+        return None
+    value = int(text)
+    return value if value <= _MAX_ID else None
+
+
 def render(prefix: str, value: int) -> str:
     """`render("cmp", 42)` -> "cmp_16": the /v2 form of an id."""
     return f"{prefix}_{to_base36(value)}"

@@ -38,7 +38,7 @@ from auctera.domain.campaigns import (
 from auctera.domain.compliance import BlockedDomain, CheckContext, domain_suffixes, host_of
 from auctera.domain.dates import DatePreset, DateSpan, local_today, resolve_span
 from auctera.domain.events import Totals
-from auctera.domain.ids import render
+from auctera.domain.ids import from_decimal, render
 from auctera.errors import Forbidden, NotFound, ValidationFailed
 from auctera.services.clock import Clock, Ids
 from auctera.services.ports import EventStore, UnitOfWork, UnitOfWorkFactory
@@ -79,8 +79,8 @@ def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         version, _, value = text.partition(":")
-        if version == "c1" and value.isdigit():
-            return int(value)
+        if version == "c1" and (last_id := from_decimal(value)) is not None:
+            return last_id
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
     raise ValidationFailed("cursor is not one this API handed out", field="cursor")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from auctera.domain.ids import from_decimal
 from auctera.services.ports import ListedProduct
 
 
@@ -81,6 +82,6 @@ def _page_product(product_id: str | None, shelf: Iterable[ListedProduct]) -> Lis
         return None
     products = list(shelf)
     found = next((p for p in products if p.external_id == product_id), None)
-    if found is None and product_id.isdigit():
-        found = next((p for p in products if p.id == int(product_id)), None)
+    if found is None and (number := from_decimal(product_id)) is not None:
+        found = next((p for p in products if p.id == number), None)
     return found

@@ -12,6 +12,7 @@ PostgreSQL in the threadpool, since a cache miss is a network round trip.
 
 from __future__ import annotations
 
+import re
 import uuid as uuidlib
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from auctera.domain.fraud import RequestFacts
+from auctera.domain.ids import from_decimal
 from auctera.services.auctions import AuctionService, SmartLinkAnswer, SmartLinkArchived, SmartLinkNotFound
 from auctera.services.clock import Clock
 from auctera.services.ports import RateLimiter
@@ -30,7 +32,6 @@ from auctera.tracking.handlers import NO_STORE, ClientAddress, page
 AUCTION_PATH = "/api/v1/auction/"
 SMARTLINK_PREFIX = "/s/"  # RootApp hands every path under it to the handler registered here
 _JSON = (b"content-type", b"application/json")
-_MAX_ID_DIGITS = 19
 
 T = TypeVar("T")
 
@@ -93,12 +94,13 @@ def smartlink_handlers(
             await page(send, 405, "SmartLinks answer GET only.")
             return
         text = scope["path"][len(SMARTLINK_PREFIX) :].rstrip("/")
-        if not text.isdigit() or len(text) > _MAX_ID_DIGITS or int(text) >= 2**63:
+        link_id = from_decimal(text)
+        if link_id is None:
             await page(send, 404, "This SmartLink does not exist.")
             return
         facts = facts_of(scope)
         try:
-            answer = await call(service.smartlink_auction, int(text), facts, None)
+            answer = await call(service.smartlink_auction, link_id, facts, None)
             location = answer.winner.urls.click if answer.winner else answer.link.fallback_url
         except SmartLinkNotFound:
             await page(send, 404, "This SmartLink does not exist.")
@@ -118,10 +120,11 @@ def _params(query: str) -> tuple[int, str | None]:
     a = params.get("a", [""])[0]
     if not a:
         raise BadRequest("a (the auction id) is required")
-    if not a.isdigit() or len(a) > _MAX_ID_DIGITS or int(a) >= 2**63:
+    link_id = from_decimal(a)
+    if link_id is None:
         raise BadRequest("a must be the auction id: the number at the end of the SmartLink")
     t = params.get("t", [""])[0]
-    if t and not t.lstrip("-").isdigit():
+    if t and not re.fullmatch(r"-?[0-9]+", t):
         raise BadRequest("t must be an integer (a random cache buster)")
     page_session = params.get("uuid", [""])[0] or None
     if page_session is not None:

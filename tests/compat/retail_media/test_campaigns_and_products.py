@@ -132,3 +132,12 @@ def test_created_before_the_account_day_turns(app: RootApp, client: TestClient, 
     assert campaign["attributes"]["status"] == "active"
     clock.now = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # the 24th there
     assert tokyo.call("GET", f"/campaigns/{campaign['id']}").json()["data"]["attributes"]["status"] == "ended"
+
+
+def test_a_method_the_path_does_not_answer(acme: Tenant, catalog: Catalog) -> None:
+    item = acme.line_item(acme.campaign(), catalog.retailer())
+    refused = acme.call("DELETE", f"/auction-line-items/{item['id']}")
+    assert refused.status_code == 405
+    assert refused.json()["errors"][0]["code"] == "method-not-allowed"
+    assert refused.headers["allow"] == "GET, PUT"
+    assert acme.get(item["id"])["name"] == "Line"  # nothing was deleted

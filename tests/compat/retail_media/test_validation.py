@@ -258,7 +258,13 @@ def test_bodies_that_are_not_the_envelope(acme: Tenant, setup: tuple[str, int]) 
 def test_page_parameters(acme: Tenant, setup: tuple[str, int]) -> None:
     campaign, _ = setup
     path = f"/campaigns/{campaign}/auction-line-items"
-    for params in ({"pageSize": 0}, {"pageSize": 101}, {"pageIndex": -1}, {"pageIndex": "x"}):
+    for params in (
+        {"pageSize": 0},
+        {"pageSize": 101},
+        {"pageIndex": -1},
+        {"pageIndex": "x"},
+        {"pageIndex": "²"},
+    ):
         errors = problems(acme.call("GET", path, **params))
         assert errors[0]["code"] == "invalid-page"
 

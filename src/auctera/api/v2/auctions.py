@@ -23,6 +23,7 @@ from auctera.domain.accounts import AccountKind, Principal, render_account_id
 from auctera.domain.auction import Pricing
 from auctera.domain.audiences import member_key
 from auctera.domain.identifiers import InvalidIdentifier
+from auctera.domain.ids import from_decimal
 from auctera.domain.money import to_micros
 from auctera.errors import NotFound, ValidationFailed
 from auctera.services.auctions import (
@@ -139,8 +140,8 @@ def decision_json(d: Decision) -> dict[str, Any]:
 
 def _auction_id(text: str) -> int:
     """`au_<base36>` (sponsored products) or the digits of a SmartLink auction result id."""
-    value = int(text) if text.isdigit() and len(text) <= 19 else idfmt.parse(AUCTION_PREFIX, text)
-    if value is None or value >= 2**63:
+    value = from_decimal(text) if text.isdigit() else idfmt.parse(AUCTION_PREFIX, text)
+    if value is None:
         raise NotFound(f"auction {text} not found", field="auction_id")
     return value
 

@@ -36,6 +36,7 @@ from auctera.domain.audiences import (
     SyncJob,
     Targets,
 )
+from auctera.domain.ids import from_decimal
 from auctera.errors import AucteraError, NotFound, ValidationFailed
 from auctera.services.audiences import (
     JOB_PREFIX,
@@ -380,9 +381,10 @@ def _campaign(text: str) -> int:
 
 
 def _line_item(text: str) -> int:
-    if not text.isdigit() or len(text) > 19:
+    value = from_decimal(text)
+    if value is None:
         raise NotFound(f"line item {text} not found", field="line_item_id")
-    return int(text)
+    return value
 
 
 def _targets(body: TargetsIn) -> Targets:

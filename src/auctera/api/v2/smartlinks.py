@@ -15,6 +15,7 @@ from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
+from auctera.domain.ids import from_decimal
 from auctera.errors import NotFound, ValidationFailed
 from auctera.services.ports import SmartLink
 from auctera.services.smartlinks import MAX_PAGE, SmartLinkCreate, SmartLinkService
@@ -57,9 +58,10 @@ def _service(request: Request) -> SmartLinkService:
 
 
 def _link_id(text: str) -> int:
-    if not text.isdigit() or len(text) > 19 or int(text) >= 2**63:
+    value = from_decimal(text)
+    if value is None:
         raise NotFound(f"SmartLink {text} not found", field="auction_id")
-    return int(text)
+    return value
 
 
 def _create_body(body: SmartLinkIn) -> SmartLinkCreate:
@@ -68,7 +70,7 @@ def _create_body(body: SmartLinkIn) -> SmartLinkCreate:
     product_id = None
     if body.product_id is not None:
         text = body.product_id
-        product_id = int(text) if text.isdigit() and len(text) <= 19 else idfmt.parse("prd", text)
+        product_id = from_decimal(text) if text.isdigit() else idfmt.parse("prd", text)
         if product_id is None:
             raise ValidationFailed(f"product {text} not found", field="product_id")
     return SmartLinkCreate(

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from auctera.domain.budgets import Spend, day_key, month_key
 from auctera.domain.campaigns import CampaignStatus, CampaignType
+from auctera.domain.ids import from_decimal
 from auctera.domain.line_items import (
     BidStrategy,
     Circumstances,
@@ -234,7 +235,7 @@ class SqlLineItemRepository:
     def find_products(self, retailer_id: int, refs: Sequence[str]) -> dict[str, tuple[int, int | None, str]]:
         """The retailer's products named by `refs` (our product id, or the retailer's own product
         id from its feed): ref -> (product id, minBid micros, currency). Unknown refs are left out."""
-        numeric = [int(r) for r in refs if r.isdigit() and len(r) <= 19]
+        numeric = [n for n in map(from_decimal, refs) if n is not None]
         stmt = select(
             products.c.id, products.c.external_id, products.c.min_bid_micros, products.c.currency
         ).where(

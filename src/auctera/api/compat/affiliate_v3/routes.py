@@ -24,6 +24,7 @@ from starlette.responses import StreamingResponse
 from auctera.api.deps import container_of, read
 from auctera.api.errors import parse_json
 from auctera.domain.accounts import Principal
+from auctera.domain.ids import from_decimal
 from auctera.domain.programs import ApprovalStatus, ProgramStatus, RejectReason
 from auctera.errors import AucteraError, NotFound, RateLimited, ValidationFailed
 from auctera.services import feed_formats
@@ -125,8 +126,9 @@ async def _body(request: Request, model: type[B]) -> B:
 
 
 def _path_id(value: str, name: str) -> int:
-    if value.isdigit() and 0 < int(value) < 2**63:
-        return int(value)
+    number = from_decimal(value)
+    if number:  # ids start at 1
+        return number
     raise NotFound(f"{name} {value} not found", field=name)
 
 
@@ -362,10 +364,10 @@ async def feed_file(request: Request) -> Any:
         raise BadRequest("format is XML or CSV", field="format")
     ids = {}
     for name in ("apid", "asid", "pfid"):
-        value = q.get(name, "")
-        if not value.isdigit() or not 0 < int(value) < 2**63:
+        number = from_decimal(q.get(name, ""))
+        if not number:
             raise BadRequest(f"{name} must be a numeric id", field=name)
-        ids[name] = int(value)
+        ids[name] = number
     epi = q.get("epi", "0")
     if epi not in ("0", "1"):
         raise BadRequest("epi is 0 or 1", field="epi")

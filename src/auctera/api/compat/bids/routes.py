@@ -18,6 +18,7 @@ from auctera.api.deps import container_of, read
 from auctera.api.errors import parse_json, register_envelope
 from auctera.api.responses import OrjsonResponse
 from auctera.domain.accounts import Principal
+from auctera.domain.ids import from_decimal
 from auctera.errors import AucteraError, NotFound
 from auctera.services.bid_sync import BidSyncStatus
 from auctera.services.bids import BidService, paused_collector
@@ -37,8 +38,9 @@ def _service(request: Request) -> BidService:
 
 
 def _path_id(value: str, name: str) -> int:
-    if value.isdigit() and 0 < int(value) < 2**63:
-        return int(value)
+    number = from_decimal(value)
+    if number:  # ids start at 1
+        return number
     raise NotFound(f"{name} {value} not found", field=name)
 
 

@@ -23,6 +23,7 @@ from auctera.api.responses import OrjsonResponse
 from auctera.domain.accounts import Principal
 from auctera.domain.budgets import local_day
 from auctera.domain.campaigns import CampaignType
+from auctera.domain.ids import from_decimal
 from auctera.domain.line_items import LineItemInvalid, Problem
 from auctera.errors import NotFound, ValidationFailed
 
@@ -48,8 +49,9 @@ def _version(version: str) -> None:
 
 
 def _path_id(value: str, name: str) -> int:
-    if value.isdigit() and int(value) < 2**63:
-        return int(value)
+    number = from_decimal(value)
+    if number is not None:
+        return number
     raise NotFound(f"{name} {value} not found", field=name)
 
 
@@ -74,7 +76,8 @@ def _ints(request: Request, *specs: tuple[str, int, int, int]) -> list[int]:
     values = []
     for name, default, low, high in specs:
         raw = request.query_params.get(name)
-        value = default if raw in (None, "") else int(raw) if raw.isdigit() else -1
+        value = default if raw in (None, "") else from_decimal(raw)
+        value = -1 if value is None else value
         if not low <= value <= high:
             found.append(Problem(name, "invalid-page", f"{name} must be an integer from {low} to {high}"))
         values.append(value)
@@ -95,7 +98,7 @@ def _only_ids(request: Request) -> list[int] | None:
     raw = [part for value in request.query_params.getlist("limitToId") for part in value.split(",") if part]
     if not raw:
         return None
-    return [int(r) for r in raw if r.isdigit() and int(r) < 2**63]
+    return [n for n in map(from_decimal, raw) if n is not None]
 
 
 def _link(request: Request, page_size: int) -> Callable[[int], str]:

@@ -18,6 +18,7 @@ import orjson
 
 from auctera.domain.accounts import Account, AccountKind
 from auctera.domain.campaigns import BudgetPatch, CampaignPatch, CampaignStatus
+from auctera.domain.ids import from_decimal
 from auctera.domain.line_items import (
     MAX_MICROS,
     BidStrategy,
@@ -86,8 +87,9 @@ def _micros(value: Any, name: str, found: list[Problem]) -> int | None:
 
 def _id(value: Any, name: str, found: list[Problem]) -> int | None:
     text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-    if isinstance(text, str) and text.isdigit() and int(text) < 2**63:
-        return int(text)
+    number = from_decimal(text) if isinstance(text, str) else None
+    if number is not None:
+        return number
     found.append(Problem(name, "invalid-id", f"{name} must be an int64 id as a string"))
     return None
 
