@@ -47,7 +47,7 @@ import polars as pl
 import pycountry
 
 from auctera.api.compat.bids import translate
-from auctera.api.errors import parse_json
+from auctera.api.json_body import parse_json
 from auctera.domain.accounts import AccountKind, Principal
 from auctera.domain.bids import (
     AdSet,

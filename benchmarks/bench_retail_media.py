@@ -46,7 +46,10 @@ def prepare(data_dir: Path, count: int) -> dict[str, Any]:
         token = container.auth.issue_token(new.client_id, new.client_secret).access_token
         principal = container.auth.authenticate(token)
         campaign_id = fixtures.retail_campaign(container, principal, name="Bench", budget={"total": 10**6})
-        retailer_id = fixtures.retailer(container, principal, [KETTLE], domain="shop.example.com")
+        site = container.accounts.create_account("Bench retail site", "publisher")  # D19: a publisher's
+        retailer_id = fixtures.retailer(
+            container, fixtures.principal(container, site.api_key), [KETTLE], domain="shop.example.com"
+        )
         started = time.perf_counter()
         ids = []
         today = datetime.now(UTC).date()

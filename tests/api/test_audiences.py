@@ -230,6 +230,64 @@ def test_sync_errors_name_the_field(adv: Api) -> None:
     assert broken.status_code == 422
 
 
+@pytest.mark.parametrize("identifiers", ["oops", 12, {"type": "email", "value": "a@b.com"}, None, "missing"])
+def test_a_replace_without_a_list_of_identifiers_is_refused_and_wipes_nothing(
+    world: tuple[RootApp, TestClient], adv: Api, identifiers: Any
+) -> None:
+    audience_id = create(adv)
+    sync(adv, audience_id, "add", emails("ann", "bob"))
+    drain(world[0])
+    body: dict[str, Any] = {"audience_id": audience_id, "action": "replace", "identifiers": identifiers}
+    if identifiers == "missing":
+        del body["identifiers"]
+    refused = adv.call("POST", "/v2/audiences/sync", body)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["field"] == "identifiers"
+    drain(world[0])
+    assert audience(adv, audience_id)["members"] == 2
+    assert not _staged_files(world[0])
+
+
+def test_an_idempotency_key_reused_for_another_audience_is_a_conflict(adv: Api) -> None:
+    first, other = create(adv), create(adv, name="Other")
+    headers = {**adv.headers, "Idempotency-Key": "crm-2026-11-23"}
+    made = adv.client.post(
+        "/v2/audiences/sync",
+        json={"audience_id": first, "action": "add", "identifiers": emails("ann")},
+        headers=headers,
+    )
+    assert made.status_code == 202
+    for audience_id, action in ((other, "add"), (first, "replace")):
+        reused = adv.client.post(
+            "/v2/audiences/sync",
+            json={"audience_id": audience_id, "action": action, "identifiers": emails("bob")},
+            headers=headers,
+        )
+        assert reused.status_code == 409, reused.text
+        assert reused.json()["error"]["field"] == "Idempotency-Key"
+    retried = adv.client.post(
+        "/v2/audiences/sync",
+        json={"audience_id": first, "action": "add", "identifiers": emails("ann")},
+        headers=headers,
+    )
+    assert retried.status_code == 202 and retried.json()["job_id"] == made.json()["job_id"]
+
+
+def test_an_unknown_default_region_is_refused(world: tuple[RootApp, TestClient], adv: Api) -> None:
+    audience_id = create(adv)
+    body = orjson.dumps(
+        {
+            "audience_id": audience_id,
+            "action": "add",
+            "identifiers": [{"type": "phone", "value": "020 7946 0018"}],
+        }
+    )
+    refused = _post(adv, body, default_region="XX")
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "default_region"
+    assert not _staged_files(world[0])
+    assert _post(adv, body, default_region="gb").status_code == 202
+
+
 def _post(api: Api, content: bytes, **params: str) -> Any:
     return api.client.post(
         "/v2/audiences/sync",

@@ -76,3 +76,15 @@ def test_operations_pending_past_the_settle_bound_are_listed_as_stuck(
         assert client.get(STUCK, headers=other.headers).json() == []  # another account's are not shown
         response = client.get(STUCK, params={"status": "pending"}, headers=acme.headers)
         assert response.status_code == 400 and "status" in response.json()["error"]
+        clock.now += timedelta(minutes=1)  # a second look: the same operation, within the limit
+        assert len(client.get(STUCK, params={"limit": "1"}, headers=acme.headers).json()) == 1
+
+
+@pytest.mark.parametrize("limit", ["abc", "", "0", "1001", "-1", "1.5", "99999999999999999999"])
+def test_a_bad_stuck_limit_answers_400_in_the_surfaces_format(
+    app: RootApp, client: TestClient, limit: str
+) -> None:
+    acme = Bidder(app, client)
+    response = client.get(STUCK, params={"limit": limit}, headers=acme.headers)
+    assert response.status_code == 400, response.text
+    assert set(response.json()) == {"error"} and "limit" in response.json()["error"]

@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from auctera.api.compat.bids import translate
-from auctera.api.errors import parse_json
+from auctera.api.json_body import parse_json
 from auctera.app import RootApp
 from auctera.domain.bids import FILTER_COMBINATIONS, BidRow, Reason
 from auctera.errors import AucteraError
@@ -281,6 +281,17 @@ def test_offset_and_limit_page_through_in_upload_order(acme: Bidder, spread: dic
         response = acme.post(BIDS, {"page": page, "filter": {"campaignId": campaign_id}})
         assert response.status_code == 400, page
         assert "page." in response.json()["error"]
+
+
+def test_an_offset_past_64_bits_answers_400_naming_it(acme: Bidder, tree: dict[str, Any]) -> None:
+    campaign_id = tree["campaign"]["id"]
+    last = acme.bids({"page": {"offset": 2**63 - 1, "limit": 10}, "filter": {"campaignId": campaign_id}})
+    assert last == []
+    for offset in (2**63, 10**30):
+        page = {"offset": offset, "limit": 10}
+        response = acme.post(BIDS, {"page": page, "filter": {"campaignId": campaign_id}})
+        assert response.status_code == 400, response.text
+        assert set(response.json()) == {"error"} and "page.offset" in response.json()["error"]
 
 
 # --- validation reasons: one test each --------------------------------------------------------
@@ -636,3 +647,100 @@ def test_networks_campaigns_and_ad_sets_are_created_listed_read_and_changed(
     assert unknown.status_code == 400 and "colour" in unknown.json()["error"]
     twice = acme.post("/management/v0/networks", {"name": "Unity", "kind": "auctera"})
     assert twice.status_code == 409
+
+
+def test_own_ids_past_64_bits_answer_400_naming_the_field(acme: Bidder, tree: dict[str, Any]) -> None:
+    client, headers = acme.client, acme.headers
+    network_id, campaign_id, ad_set_id = tree["network"]["id"], tree["campaign"]["id"], tree["ad_set"]["id"]
+    huge = 1180591620717411303424  # 2^70
+    for method, path, field in (
+        ("POST", f"/management/v0/networks/{network_id}/campaigns", "ownCampaignId"),
+        ("PATCH", f"/management/v0/campaigns/{campaign_id}", "ownCampaignId"),
+        ("POST", f"/management/v0/campaigns/{campaign_id}/ad-sets", "ownLineItemId"),
+        ("PATCH", f"/management/v0/ad-sets/{ad_set_id}", "ownLineItemId"),
+    ):
+        body = {"name": "Big", "countries": ["DE"], "optimizationType": "cpi"} if "/networks/" in path else {}
+        response = client.request(method, path, json={**body, "name": "Big", field: huge}, headers=headers)
+        assert response.status_code == 400, (path, response.text)
+        assert set(response.json()) == {"error"} and field in response.json()["error"]
+    listed = client.get(f"/management/v0/networks/{network_id}/campaigns", headers=headers).json()
+    assert listed == [tree["campaign"]]  # nothing half-written
+    assert client.get(f"/management/v0/ad-sets/{ad_set_id}", headers=headers).json() == tree["ad_set"]
+
+
+def test_names_and_external_ids_longer_than_their_columns_answer_400(
+    acme: Bidder, tree: dict[str, Any]
+) -> None:
+    client, headers = acme.client, acme.headers
+    network_id, campaign_id, ad_set_id = tree["network"]["id"], tree["campaign"]["id"], tree["ad_set"]["id"]
+    long, fits = "n" * 5000, "é" * 255  # characters, not bytes, as the columns count them
+    campaign = {"countries": ["DE"], "optimizationType": "cpi"}
+    cases: list[tuple[str, str, dict[str, Any], str]] = [
+        ("POST", "/management/v0/networks", {"name": long, "kind": "auctera"}, "name"),
+        ("PATCH", f"/management/v0/networks/{network_id}", {"name": long}, "name"),
+        ("POST", f"/management/v0/networks/{network_id}/campaigns", {**campaign, "name": long}, "name"),
+        (
+            "POST",
+            f"/management/v0/networks/{network_id}/campaigns",
+            {**campaign, "name": "X", "externalId": "e" * 256},
+            "externalId",
+        ),
+        ("PATCH", f"/management/v0/campaigns/{campaign_id}", {"name": long}, "name"),
+        ("PATCH", f"/management/v0/campaigns/{campaign_id}", {"externalId": "e" * 256}, "externalId"),
+        ("POST", f"/management/v0/campaigns/{campaign_id}/ad-sets", {"name": long}, "name"),
+        (
+            "POST",
+            f"/management/v0/campaigns/{campaign_id}/ad-sets",
+            {"name": "X", "externalId": long},
+            "externalId",
+        ),
+        ("PATCH", f"/management/v0/ad-sets/{ad_set_id}", {"name": long}, "name"),
+        ("PATCH", f"/management/v0/ad-sets/{ad_set_id}", {"externalId": long}, "externalId"),
+    ]
+    for method, path, body, field in cases:
+        response = client.request(method, path, json=body, headers=headers)
+        assert response.status_code == 400, (method, path, field, response.text)
+        error = response.json()["error"]
+        assert set(response.json()) == {"error"} and error.startswith(field) and "255" in error, error
+    assert client.get("/management/v0/networks", headers=headers).json() == [tree["network"]]
+    assert client.get(f"/management/v0/campaigns/{campaign_id}", headers=headers).json() == tree["campaign"]
+    assert client.get(f"/management/v0/ad-sets/{ad_set_id}", headers=headers).json() == tree["ad_set"]
+    # 255 characters fit.
+    assert acme.network(fits)["name"] == fits
+    made = acme.made(f"/management/v0/campaigns/{campaign_id}/ad-sets", {"name": fits, "externalId": fits})
+    assert made["name"] == made["externalId"] == fits
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "not a url",
+        "bids.example.com/api",
+        "ftp://bids.example.com",
+        "https://",
+        "https://bids.example.com:99999",
+        "https://user:pass@bids.example.com",
+        "https://bids.example.com/api?key=1",
+        "https://bids.example.com/a b",
+        "https://bids.example.com/" + "a" * 2048,
+    ],
+)
+def test_a_network_base_url_must_be_an_absolute_http_url(
+    acme: Bidder, tree: dict[str, Any], url: str
+) -> None:
+    created = acme.post("/management/v0/networks", {"name": "Other", "kind": "http", "baseUrl": url})
+    assert created.status_code == 400, created.text
+    assert set(created.json()) == {"error"} and "baseUrl" in created.json()["error"]
+    path = f"/management/v0/networks/{tree['network']['id']}"
+    patched = acme.client.patch(path, json={"baseUrl": url}, headers=acme.headers)
+    assert patched.status_code == 400 and "baseUrl" in patched.json()["error"]
+    assert [
+        n["baseUrl"] for n in acme.client.get("/management/v0/networks", headers=acme.headers).json()
+    ] == ["http://127.0.0.1:9"]
+
+
+def test_a_min_bid_too_large_to_scale_answers_400(acme: Bidder) -> None:
+    raw = b'{"name": "Huge", "kind": "auctera", "bidding": {"minBidUsd": 1E+999999}}'
+    response = acme.raw("/management/v0/networks", raw)
+    assert response.status_code == 400, response.text
+    assert "bidding.minBidUsd" in response.json()["error"]

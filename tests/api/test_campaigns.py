@@ -124,6 +124,29 @@ def test_invalid_input_names_the_field_and_writes_nothing(
     assert acme.call("GET", "/v2/campaigns", status="all").json()["data"] == []
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/",
+        "http://127.1/landing",  # read as 127.0.0.1 by browsers
+        "http://0x7f.0.0.1/",
+        "http://[::1]/",
+        "https://[2001:db8::1]:8443/x",
+        "http://10.0.0.8/",
+        "https://93.184.216.34/",  # public, but an address is not a host name
+        "http://localhost/",
+        "http://shop.localhost/",
+        "http://printer.local/",
+        "https://intranet.corp.internal/",
+        "http://router.home.arpa/",
+        "http://intranet/",
+    ],
+)
+def test_destination_url_needs_a_public_host_name(acme: Api, url: str) -> None:
+    body = {"name": "x", "type": "affiliate_cpa", "budget": 100, "payout": 5, "destination_url": url}
+    error(acme.call("POST", "/v2/campaigns", body), 422, "destination_url")
+
+
 def test_missing_required_fields(acme: Api) -> None:
     error(acme.call("POST", "/v2/campaigns", {"name": "x", "budget": 1}), 422, "type")
     error(acme.call("POST", "/v2/campaigns", {"name": "x", "type": "dsp_prospecting"}), 422, "budget")

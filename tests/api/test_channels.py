@@ -50,6 +50,14 @@ def test_a_publishers_channels(app: RootApp, client: TestClient) -> None:
     assert [c["channel_id"] for c in pub.call("GET", "/v2/channels").json()["data"]] == [blog["channel_id"]]
 
 
+def test_social_media_is_accepted_as_documented(app: RootApp, client: TestClient) -> None:
+    pub = Api(app, client, "publisher", "Pub")
+    for spelling in ("social_media", "Social media", "SOCIAL_MEDIA"):
+        response = create(pub, name=spelling, type=spelling)
+        assert response.status_code == 201, response.text
+        assert response.json()["type"] == "Social media"
+
+
 def test_bad_channels_name_the_field(app: RootApp, client: TestClient) -> None:
     pub = Api(app, client, "publisher", "Pub")
     error(create(pub, type="pigeon"), 422, "type")

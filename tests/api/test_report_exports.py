@@ -234,6 +234,16 @@ def test_bad_requests_name_the_field(acme: Advertiser) -> None:
     error(post(type="daily", start_date="2026-01-01", end_date="2026-10-01"), 422, "end_date")
 
 
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_an_export_of_dates_out_of_range_is_refused_up_front(acme: Advertiser, day: str) -> None:
+    def post(**body: Any) -> Any:
+        return acme.client.post("/v2/reports/export", json=body, headers=acme.headers)
+
+    for type in ("daily", "log_level_impressions"):
+        error(post(type=type, date=day), 422, "date")
+        error(post(type=type, start_date=day, end_date=day), 422, "start_date")
+
+
 def test_a_failed_export_says_why(acme: Advertiser, app: RootApp) -> None:
     exports = app.container.settings.exports_dir
     exports.mkdir(parents=True, exist_ok=True)

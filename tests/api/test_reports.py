@@ -354,6 +354,28 @@ def test_bad_input_names_the_field(acme: Reporter) -> None:
     error(call("/v2/reports/publishers", limit=0), 422, "limit")
 
 
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "1969-12-31", "3000-01-01"])
+def test_dates_out_of_the_supported_range_name_the_field(acme: Reporter, day: str) -> None:
+    def call(path: str, **params: Any) -> Any:
+        return acme.client.get(path, params=params, headers=acme.headers)
+
+    error(call("/v2/reports/daily", start_date=day, end_date=day), 422, "start_date")
+    error(call("/v2/reports/daily", start_date="2026-10-01", end_date=day), 422, "end_date")
+    error(call("/v2/reports/creatives", start_date=day, end_date=day), 422, "start_date")
+    error(call("/v2/reports/creatives", end_date=day), 422, "end_date")
+    error(call("/v2/reports/publishers", start_date=day), 422, "start_date")
+    error(call("/v2/campaigns", start_date=day, end_date=day), 422, "start_date")
+    assert call("/v2/reports/daily", start_date="2999-12-31", end_date="2999-12-31").status_code == 200
+    assert call("/v2/reports/daily", start_date="1970-01-01", end_date="1970-01-01").status_code == 200
+
+
+def test_an_offset_beyond_64_bits_names_the_field(acme: Reporter) -> None:
+    response = acme.client.get(
+        "/v2/reports/publishers", params={"offset": "99999999999999999999"}, headers=acme.headers
+    )
+    error(response, 422, "offset")
+
+
 def test_a_tenant_sees_only_its_own_figures(acme: Reporter, app: RootApp, client: TestClient) -> None:
     hand_built(acme)
     other = Reporter(app, client, "Other")

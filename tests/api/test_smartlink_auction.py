@@ -203,6 +203,48 @@ def test_rate_limited_per_client_address_with_429_in_the_envelope(world: dict[st
     assert auction(client, link, **other).status_code == 200
 
 
+def test_a_publishers_page_script_can_call_the_auction_api_cross_origin(world: dict[str, Any]) -> None:
+    """A custom tag runs on the publisher's site: the browser lets its script read the answers
+    (success and errors alike) only with CORS headers, and asks first with a preflight."""
+    client, link = world["client"], world["link"]["auction_id"]
+    page_origin = {"Origin": "https://blog.example.com"}
+    won = auction(client, link, **page_origin)
+    assert won.status_code == 200 and won.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in won.headers  # no cookies: the API has no auth
+    for query in ("a=abc", "a=1522995078114976993"):  # 400, 404: the script can read why
+        refused = client.get(f"/api/v1/auction/?{query}", headers={**BROWSER, **page_origin})
+        assert refused.status_code in (400, 404)
+        assert refused.headers["access-control-allow-origin"] == "*"
+    preflight = client.options(
+        "/api/v1/auction/",
+        headers={
+            **page_origin,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "x-requested-with, accept",
+        },
+    )
+    assert preflight.status_code == 204 and preflight.content == b""
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "GET" in preflight.headers["access-control-allow-methods"]
+    assert preflight.headers["access-control-allow-headers"] == "x-requested-with, accept"
+    assert int(preflight.headers["access-control-max-age"]) > 0
+    # A header list that is not one is not echoed back.
+    odd = client.options("/api/v1/auction", headers={"Access-Control-Request-Headers": "a b\x7f"})
+    assert odd.status_code == 204 and "access-control-allow-headers" not in odd.headers
+    posted = client.post(f"/api/v1/auction/?a={link}", headers=page_origin)
+    assert posted.status_code == 405 and posted.headers["access-control-allow-origin"] == "*"
+
+
+def test_a_rate_limited_page_script_can_read_when_to_retry(world: dict[str, Any]) -> None:
+    client, link = world["client"], world["link"]["auction_id"]
+    visitor = {"X-Forwarded-For": "203.0.113.8", "Origin": "https://blog.example.com"}
+    for _ in range(5):
+        auction(client, link, **visitor)
+    refused = auction(client, link, **visitor)
+    assert refused.status_code == 429 and refused.headers["access-control-allow-origin"] == "*"
+    assert refused.headers["access-control-expose-headers"].lower() == "retry-after"
+
+
 def test_one_page_session_gets_one_auction(world: dict[str, Any]) -> None:
     client, link, m = world["client"], world["link"]["auction_id"], world["m"]
     before = auction_events(m)

@@ -175,7 +175,7 @@ def names(answer: Any) -> list[str]:
 
 @pytest.fixture
 def shop_world(market: Market) -> dict[str, Any]:
-    shop = market.account(name="Shop")
+    shop = market.account("publisher", name="Shop")
     retailer = market.retailer(shop)
     brand = market.account(name="Brand")
     campaign = market.campaign(brand)
@@ -502,7 +502,7 @@ def test_min_bids_are_compared_in_the_auction_currency(market: Market, shop_worl
 def test_a_retailer_auction_runs_in_the_retailer_currency(market: Market) -> None:
     """A SEK retailer: its reserve (and min bids) are in SEK; USD bidders are converted into SEK."""
     market.fx("USD", "SEK", "10.5")
-    shop = market.account(name="Butik", currency="SEK")
+    shop = market.account("publisher", name="Butik", currency="SEK")
     feed = "mug-1,Coffee Mug,95.00,SEK,https://butik.example.com/p/mug-1,in stock,Kitchen,Acme,,0.20\n"
     retailer = market.retailer(shop, "butik.example.com", feed, "Butik")
     usd = market.account(name="Dollar")

@@ -177,6 +177,17 @@ def test_links_that_must_not_redirect(app: RootApp, acme: Api, publisher: Api, c
     assert click(client, url).status_code == 410
 
 
+def test_only_a_get_is_a_click(app: RootApp, acme: Api, publisher: Api, client: TestClient) -> None:
+    """A HEAD is a link checker or a prefetcher: no click logged, nothing charged."""
+    url = click_url(offer(acme), publisher)
+    for method in ("HEAD", "POST", "PUT"):
+        refused = client.request(method, url, headers=BROWSER, follow_redirects=False)
+        assert refused.status_code == 405 and refused.headers["allow"] == "GET"
+        assert "location" not in refused.headers
+    assert app.container.events.query("SELECT count(*) FROM events")[0][0] == 0
+    assert click(client, url).status_code == 302
+
+
 def test_private_offers_do_not_redirect_unapproved_publishers(
     acme: Api, publisher: Api, client: TestClient
 ) -> None:
@@ -196,6 +207,12 @@ def test_pixels_log_impressions_and_viewable_impressions(app: RootApp, acme: Api
         assert "no-store" in response.headers["cache-control"]
     kinds = [row[0] for row in app.container.events.query("SELECT type FROM events ORDER BY id")]
     assert kinds == ["impression", "viewable_impression"]
+    viewable = tracking["viewable_pixel"].removeprefix("https://trk.example.com")
+    assert client.post(viewable, headers=BROWSER).content == PIXEL  # navigator.sendBeacon POSTs
+    refused = client.head(viewable, headers=BROWSER)  # not a view: nothing logged
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET, POST"
+    kinds = [row[0] for row in app.container.events.query("SELECT type FROM events ORDER BY id")]
+    assert kinds == ["impression", "viewable_impression", "viewable_impression"]
     assert click(client, tracking["click_url"].removeprefix("https://trk.example.com")).status_code == 302
 
 
@@ -336,6 +353,13 @@ def test_bad_postbacks_write_nothing(app: RootApp, acme: Api, clicked: str) -> N
     error(postback(acme, {"click_id": clicked, "event_type": "purchase", "revenue": -1}), 422, "revenue")
     error(postback(acme, {"click_id": clicked, "event_type": "purchase", "currency": "EUR"}), 422, "currency")
     error(postback(acme, {"click_id": clicked, "event_type": "purchase", "surprise": 1}), 422, "surprise")
+    error(postback(acme, {"click_id": clicked, "event_type": "purchase", "revenue": 1e13}), 422, "revenue")
+    error(
+        postback(acme, {"click_id": clicked, "event_type": "purchase", "order_id": "\ud800"}), 400, "order_id"
+    )
+    # A blank key (a client's unset variable) would make every later postback a copy of the first.
+    blank = postback(acme, {"click_id": clicked, "event_type": "purchase"}, **{"Idempotency-Key": " "})
+    error(blank, 422, "idempotency-key")
     assert app.container.events.query("SELECT count(*) FROM events WHERE type = 'conversion'") == [(0,)]
 
 
@@ -446,6 +470,49 @@ def test_offline_conversions_match_hashed_identifiers_from_clicks_and_postbacks(
     assert [tuple(r) for r in logged] == [("pos-1", True), ("pos-2", True)]
     raw = b"".join(p.read_bytes() for p in (app.container.settings.data_dir).rglob("*") if p.is_file())
     assert b"alice@example.com" not in raw and b"nobody@example.com" not in raw
+
+
+def test_an_offline_event_the_service_refuses_fails_alone_and_writes_nothing_of_its_own(
+    app: RootApp, acme: Api, publisher: Api, client: TestClient, clock: FrozenClock
+) -> None:
+    alice = hashlib.sha256(ALICE.encode()).hexdigest()
+    click(client, click_url(offer(acme), publisher) + f"&em={alice}")
+    clock.now += timedelta(days=1)
+    future = (clock.now + timedelta(days=30)).isoformat()
+    events = [
+        {"event_id": "ok-1", "hashed_email": alice, "value": 11},
+        {"event_id": "late", "hashed_email": alice, "value": 12, "event_time": future},
+        {"event_id": "naive", "hashed_email": alice, "value": 13, "event_time": "2026-11-24T10:00:00"},
+        {"event_id": "chf", "hashed_email": alice, "value": 14, "currency": "CHF"},  # no rate set
+        {"event_id": "xx", "hashed_email": alice, "value": 15, "currency": "XXQ"},
+        {"event_id": "ok-2", "hashed_email": alice, "value": 16},
+    ]
+    answer = acme.call("POST", "/v2/conversions/offline", {"events": events}).json()
+    assert (answer["matched_events"], answer["unmatched_events"], answer["invalid_events"]) == (2, 0, 4)
+    fields = [(e["index"], e["field"]) for e in answer["errors"]]
+    assert fields == [(1, "event_time"), (2, "event_time"), (3, "currency"), (4, "currency")]
+    rows = app.container.events.query(
+        "SELECT (attrs->>'order_id') FROM events WHERE type = 'conversion' ORDER BY 1"
+    )
+    assert rows == [("ok-1",), ("ok-2",)]
+    error(acme.client.post("/v2/conversions/offline", content=b"{bad", headers=acme.headers), 400)
+
+
+def test_an_offline_upload_without_event_ids_or_times_is_counted_once_a_day(
+    app: RootApp, acme: Api, publisher: Api, client: TestClient, clock: FrozenClock
+) -> None:
+    """The seed's own example: a retried upload must not pay the publisher twice."""
+    alice = hashlib.sha256(ALICE.encode()).hexdigest()
+    click(client, click_url(offer(acme), publisher) + f"&em={alice}")
+    clock.now += timedelta(hours=2)
+    body = {"events": [{"hashed_email": alice, "value": 50}]}
+    assert acme.call("POST", "/v2/conversions/offline", body).json()["matched_events"] == 1
+    clock.now += timedelta(minutes=10)
+    assert acme.call("POST", "/v2/conversions/offline", body).json()["matched_events"] == 1  # a retry
+    clock.now += timedelta(days=1)
+    acme.call("POST", "/v2/conversions/offline", body)  # another day's sale
+    rows = app.container.events.query("SELECT count(*) FROM events WHERE type = 'conversion'")
+    assert rows == [(2,)]
 
 
 def test_offline_csv_upload_and_lookback(

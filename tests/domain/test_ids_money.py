@@ -63,11 +63,30 @@ def test_money_is_exact() -> None:
     assert to_micros(Decimal("0.000001")) == 1
     assert to_micros(10000) == 10_000_000_000
     assert from_micros(1_240_500_000) == Decimal("1240.5")
+    # str() renders it into URLs and files: never 1E+2.
+    assert [str(from_micros(m)) for m in (100_000_000, 10_000_000, 1_000, 0)] == ["100", "10", "0.001", "0"]
+    assert to_micros("1e12") == 10**18 and to_micros("-1e12") == -(10**18)
+    assert (
+        to_micros("-0.000001") == -1 and to_micros("0e999999") == 0 and to_micros("1.5000000000") == 1_500_000
+    )
     assert display(27_555_000) == Decimal("27.56")
     assert sum(to_micros("0.1") for _ in range(10)) == to_micros("1")
 
 
-@pytest.mark.parametrize("bad", ["0.0000001", "abc", "NaN", "Infinity"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "0.0000001",
+        "abc",
+        "NaN",
+        "Infinity",
+        "1000000000000.000001",
+        "1e13",
+        "1e999999999",
+        "1e-999999999",
+        "1.00000000000000000000000000001",
+    ],
+)
 def test_money_refuses_what_it_cannot_hold_exactly(bad: str) -> None:
     with pytest.raises(ValueError):
         to_micros(bad)

@@ -107,7 +107,7 @@ class Shop:
 @pytest.fixture
 def world(container: Container) -> dict[str, Any]:
     s = Shop(container)
-    retailer_owner = s.account("advertiser", "Retailer")
+    retailer_owner = s.account("publisher", "Retailer")
     retailer = s.retailer(retailer_owner, "kitchen.example.com")
     brand = s.account("advertiser", "Brew")
     campaign = s.campaign(brand, CampaignType.RETAIL_MEDIA)

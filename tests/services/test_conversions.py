@@ -3,21 +3,24 @@ concurrency, the crash window between the state store and the log, reversals."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from itertools import count
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from auctera.api.v2.conversions import PostbackBatcher
 from auctera.domain.accounts import Principal
 from auctera.domain.campaigns import BudgetPatch, CampaignPatch, CampaignType
 from auctera.domain.conversions import Conversion, ConversionStatus, ReversalReason
 from auctera.domain.events import Event, EventType
 from auctera.domain.fraud import Reason, Signal, Verdict
 from auctera.domain.ids import IdGenerator, render
-from auctera.errors import Conflict, ValidationFailed
+from auctera.errors import AucteraError, Conflict, ValidationFailed
 from auctera.events import DuckDBEventStore
 from auctera.services.accounts import AccountService
 from auctera.services.caching import CachedLookups
@@ -213,6 +216,28 @@ def test_a_batch_is_one_transaction_whose_bad_postbacks_fail_alone(world: World)
     assert isinstance(missing, ValidationFailed) and missing.code == "unknown_click_id"
     assert isinstance(refused, ValidationFailed) and refused.field == "currency"
     assert world.logged(EventType.CONVERSION) == [(first.id, 45_000_000)]
+
+
+def test_a_postback_that_breaks_the_group_commit_fails_alone(world: World) -> None:
+    """An error outside the service's own (here a revenue past a 64-bit column, which the API's
+    bound keeps out) aborts the shared transaction; the others are then recorded one by one."""
+    click = world.click()
+
+    def request(order_id: str, micros: int) -> PostbackRequest:
+        return PostbackRequest(
+            world.advertiser, Postback(click, "purchase", micros, None, order_id=order_id), None
+        )
+
+    async def together() -> list[Any]:
+        batcher = PostbackBatcher(world.service)
+        pending = [batcher.record(request("a", 1_000_000)), batcher.record(request("b", 2**70))]
+        pending.append(batcher.record(request("c", 2_000_000)))
+        return await asyncio.gather(*pending, return_exceptions=True)
+
+    first, broken, last = asyncio.run(together())
+    assert isinstance(first, Conversion) and isinstance(last, Conversion)
+    assert not isinstance(broken, Conversion | AucteraError)  # a 500 for that one alone
+    assert sorted(i for i, _ in world.logged(EventType.CONVERSION)) == sorted([first.id, last.id])
 
 
 def test_a_recorded_conversion_reads_back_exactly_as_answered(world: World) -> None:

@@ -27,6 +27,7 @@ from auctera.domain.webhooks import (
     Delivery,
     DeliveryState,
     forbidden_address,
+    macro_values,
     next_attempt,
     render_url,
     sign,
@@ -277,6 +278,17 @@ def test_macros_are_url_encoded_and_unknown_ones_refused(world: World) -> None:
     assert refused.value.field == "event"
     with pytest.raises(Forbidden):
         world.webhooks.create(world.advertiser, "purchase", "https://t.example/")
+
+
+@pytest.mark.parametrize(
+    ("micros", "payout"), [(100_000_000, "100"), (12_500_000, "12.5"), (10_000, "0.01"), (0, "0")]
+)
+def test_the_payout_macro_is_a_plain_decimal(micros: int, payout: str) -> None:
+    values = macro_values(
+        click_id="auc_1", payout_micros=micros, currency="SEK", geo=None, offer_id="off_1",
+        transaction_id="txn_1", event="purchase", status="approved", attrs={},
+    )  # fmt: skip
+    assert values["payout"] == payout  # never 1E+2, which a tracker would read as text
 
 
 @pytest.mark.parametrize(

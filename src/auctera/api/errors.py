@@ -7,9 +7,7 @@ Later surfaces register their renderer with `register_envelope`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
-from decimal import Decimal
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -30,18 +28,22 @@ def v2_envelope(status: int, code: str, message: str, field: str | None) -> Any:
     return {"success": False, "error": {"code": code, "message": message, "field": field}}
 
 
-_ENVELOPES: list[tuple[str, Renderer]] = []
+_ENVELOPES: list[tuple[str, Renderer, str]] = []
 
 
-def register_envelope(prefix: str, renderer: Renderer) -> None:
-    _ENVELOPES.append((prefix, renderer))
+def register_envelope(prefix: str, renderer: Renderer, media_type: str = "application/json") -> None:
+    """Errors under `prefix` are `renderer`'s body, sent as `media_type` (a surface's errors
+    carry the content type its answers do)."""
+    _ENVELOPES.append((prefix, renderer, media_type))
     _ENVELOPES.sort(key=lambda item: len(item[0]), reverse=True)
 
 
 def _render(request: Request, status: int, code: str, message: str, field: str | None) -> OrjsonResponse:
     path = request.url.path
-    renderer = next((r for prefix, r in _ENVELOPES if path.startswith(prefix)), v2_envelope)
-    return OrjsonResponse(renderer(status, code, message, field), status_code=status)
+    renderer, media_type = next(
+        ((r, m) for prefix, r, m in _ENVELOPES if path.startswith(prefix)), (v2_envelope, "application/json")
+    )
+    return OrjsonResponse(renderer(status, code, message, field), status_code=status, media_type=media_type)
 
 
 def field_from_loc(loc: Sequence[Any]) -> str | None:
@@ -66,19 +68,6 @@ def validation_failure(exc: ValidationError) -> AucteraError:
     loc = ("body", *first.get("loc", ()))
     code = "unknown_field" if first.get("type") == "extra_forbidden" else "validation_error"
     return ValidationFailed(_validation_message({**first, "loc": loc}), field=field_from_loc(loc), code=code)
-
-
-# Built once: `json.loads(..., parse_float=Decimal)` builds a decoder on every call.
-_DECIMAL_JSON = json.JSONDecoder(parse_float=Decimal)
-
-
-def parse_json(body: bytes) -> Any:
-    """A JSON body with exact decimals (money), or 400 invalid_json."""
-    try:
-        # What json.loads does with bytes: UTF-8, -16 or -32, told apart by the first bytes.
-        return _DECIMAL_JSON.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
-    except ValueError as exc:
-        raise AucteraError(f"the request body is not valid JSON ({exc})", code="invalid_json") from None
 
 
 def install_error_handlers(app: FastAPI, routes: Iterable[BaseRoute] = ()) -> None:
@@ -127,7 +116,8 @@ for _version in VERSIONS:
     register_envelope(f"/{_version}/retail-media/", retail_media_envelope)
 
 # The affiliate v3 surface (seed 003): {"status", "message", "field"} under /v3/.
+from auctera.api.compat.affiliate_v3.envelope import JSON as V3_JSON  # noqa: E402
 from auctera.api.compat.affiliate_v3.envelope import PREFIX as V3_PREFIX  # noqa: E402
 from auctera.api.compat.affiliate_v3.envelope import affiliate_v3_envelope  # noqa: E402
 
-register_envelope(V3_PREFIX, affiliate_v3_envelope)
+register_envelope(V3_PREFIX, affiliate_v3_envelope, V3_JSON)

@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 from auctera.domain.money import MICROS
 
@@ -58,6 +59,8 @@ class OperationKind(StrEnum):
 
 
 MAX_DECIMAL_PRECISION = 6  # micros
+MAX_NAME = 255  # names and external ids: their columns are String(255) (store/tables.py)
+MAX_URL = 2048  # a network's baseUrl
 
 
 @dataclass(frozen=True)
@@ -191,8 +194,14 @@ def network_problem(network: Network) -> tuple[str, str] | None:
     s = network.settings
     if not network.name.strip():
         return "name", "name must not be empty"
+    if len(network.name) > MAX_NAME:
+        return "name", f"name must be at most {MAX_NAME} characters"
     if network.kind is not PartnerKind.AUCTERA and not network.base_url:
         return "baseUrl", f"a {network.kind.value} network needs a baseUrl"
+    if network.base_url is not None:
+        problem = base_url_problem(network.base_url)
+        if problem is not None:
+            return "baseUrl", problem
     if network.kind is PartnerKind.AUCTERA and s.source_id_bidding:
         return "sourceIdBidding", "an auctera network has no source-id bids: our line items have one bid"
     values = {
@@ -210,6 +219,26 @@ def network_problem(network: Network) -> tuple[str, str] | None:
             if name == "minBidUsd":
                 return name, "minBidUsd must not be negative"
             return name, f"{name} must be from {low} to {high}"
+    return None
+
+
+def base_url_problem(url: str) -> str | None:
+    """Why `url` cannot be where a network's bid API is called (the partner's client joins its
+    paths to it), else None. It is shown back to the caller, so it carries no credentials: those
+    go in `credentials`."""
+    if len(url) > MAX_URL:
+        return f"baseUrl must be at most {MAX_URL} characters"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        return "baseUrl is not a valid URL"
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        return "baseUrl must be an absolute http:// or https:// URL"
+    if parts.username is not None or parts.password is not None:
+        return "baseUrl must not carry credentials (user@host): give them in credentials"
+    if parts.query or parts.fragment:
+        return "baseUrl must not have a query or fragment: the bid API's paths are added to it"
     return None
 
 

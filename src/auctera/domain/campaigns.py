@@ -428,6 +428,8 @@ ALLOWED: Mapping[CampaignStatus, frozenset[CampaignStatus]] = {
 # Serving or ready to: the statuses an advertiser switches between with PATCH. The others follow
 # from review, approval and DELETE.
 LIVE = frozenset({S.ACTIVE, S.PAUSED})
+# How the reason of an automatic pause (a deleted creative or audience) starts, in `review.reasons`.
+PAUSE_REASON = "paused: "
 
 
 def _refusal(c: Campaign, to: CampaignStatus) -> str:
@@ -476,6 +478,8 @@ def record_review(
             return replace(c, review=review, updated_at=now)
         return replace(_move(c, S.REJECTED, now), review=review)
     if c.status in LIVE:
+        if c.status is S.PAUSED:  # still paused: why stays shown, and resuming checks it
+            review = replace(review, reasons=tuple(r for r in c.review.reasons if r.startswith(PAUSE_REASON)))
         return replace(c, review=review, updated_at=now)
     return replace(_move(c, S.ACTIVE, now), review=review)
 

@@ -10,6 +10,7 @@ A DSP campaign with creatives attached needs one that passed its audit (`check_c
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from auctera.domain.campaigns import (
+    DSP_TYPES,
     Campaign,
     Problem,
     affiliate_problems,
@@ -27,7 +29,7 @@ from auctera.domain.campaigns import (
     name_problems,
     targeting_problems,
 )
-from auctera.domain.creatives import CreativeStanding, creative_problem
+from auctera.domain.creatives import CREATIVE_PAUSE, CreativeStanding, creative_problem
 from auctera.errors import ValidationFailed
 
 MAX_URL = 2048
@@ -108,10 +110,40 @@ def url_problems(url: str, where: str = "destination_url") -> list[Problem]:
         raw.port  # noqa: B018 - raises on a malformed port
     except ValueError:
         return [Problem(where, "has an invalid port")]
+    if _ip_literal((raw.hostname or "").rstrip(".")):
+        return [Problem(where, "needs a public host name such as shop.example.com, not an IP address")]
     host = host_of(url)
     if host is None or "." not in host:
         return [Problem(where, "needs a public host name such as shop.example.com")]
+    if _numeric_tld(host):  # what browsers read as IPv4 (127.1, 0x7f.1), also after IDNA
+        return [Problem(where, "needs a public host name such as shop.example.com, not an IP address")]
+    private = next((s for s in domain_suffixes(host) if s in NON_PUBLIC_SUFFIXES), None)
+    if private is not None:
+        return [Problem(where, f"needs a public host name; .{private} names are not on the internet")]
     return []
+
+
+# Names that are never on the public internet (RFC 6761, 6762, 7686, 8375, 9476; ICANN's
+# .internal; the private-network names ICANN will not delegate): a landing page there reaches
+# nobody, or only the network Auctera runs in. (`.example`, documentation's own, is left alone.)
+NON_PUBLIC_SUFFIXES = frozenset(
+    {"localhost", "localdomain", "local", "internal", "intranet", "lan", "home", "corp"}
+    | {"arpa", "test", "invalid", "onion", "alt"}
+)
+
+
+def _ip_literal(hostname: str) -> bool:
+    try:
+        ipaddress.ip_address(hostname)
+    except ValueError:
+        return False
+    return True
+
+
+def _numeric_tld(host: str) -> bool:
+    """The WHATWG URL standard parses a host whose last label is a number as an IPv4 address."""
+    last = host.rsplit(".", 1)[-1]
+    return last.isdigit() or (last.startswith("0x") and all(ch in "0123456789abcdef" for ch in last[2:]))
 
 
 # --- checks --------------------------------------------------------------------------------
@@ -166,6 +198,21 @@ def check_not_blocked(c: Campaign, ctx: CheckContext) -> list[Problem]:
 def check_creatives(c: Campaign, ctx: CheckContext) -> list[Problem]:
     problem = creative_problem(c, ctx.creatives)
     return [] if problem is None else [Problem("creatives", problem)]
+
+
+def resume_problems(c: Campaign, ctx: CheckContext) -> list[Problem]:
+    """What keeps a paused campaign from serving again, beyond the review. Deleting a creative
+    detaches it, so a DSP campaign paused because its last approved one went has no creative
+    attached and would pass the review, then serve empty slots: it needs an approved one again."""
+    lost = any(r.startswith(CREATIVE_PAUSE) for r in c.review.reasons)
+    if lost and c.type in DSP_TYPES and (ctx.creatives is None or not ctx.creatives.approved):
+        return [
+            Problem(
+                "creatives",
+                "no approved creative since the last one was deleted; upload one with this campaign_id",
+            )
+        ]
+    return []
 
 
 INPUT_CHECKS: tuple[Check, ...] = (

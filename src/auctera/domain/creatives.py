@@ -17,7 +17,7 @@ from enum import StrEnum
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
-from auctera.domain.campaigns import DSP_TYPES, Campaign, CampaignStatus, Review
+from auctera.domain.campaigns import DSP_TYPES, PAUSE_REASON, Campaign, CampaignStatus, Review
 
 ASSET_PREFIX = "ast"
 
@@ -486,12 +486,16 @@ def creative_problem(campaign: Campaign, standing: CreativeStanding | None) -> s
     return "no approved creative (every attached creative failed its audit)"
 
 
+# How the reason of that pause starts: resuming the campaign looks for it (compliance).
+CREATIVE_PAUSE = PAUSE_REASON + "creative "
+
+
 def pause_without_creative(campaign: Campaign, asset_id: str, now: datetime) -> Campaign:
     """An active campaign whose last approved creative is deleted pauses, saying why, rather than
     serving an empty slot. The reason is shown with the campaign's review until it changes."""
     if campaign.status is not CampaignStatus.ACTIVE:
         return campaign
-    reason = f"paused: creative {asset_id} was deleted and no approved creative is left"
+    reason = f"{CREATIVE_PAUSE}{asset_id} was deleted and no approved creative is left"
     return replace(
         campaign, status=CampaignStatus.PAUSED, review=Review((reason,), now, None), updated_at=now
     )

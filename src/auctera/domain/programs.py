@@ -21,6 +21,8 @@ MAX_NAME = 255
 MAX_URL = 2048
 MAX_REASON_TEXT = 500
 MAX_COOKIE_DAYS = 365
+MAX_CATEGORY_ID = 2**31 - 1  # stored as a 32-bit INTEGER
+MAX_VOLUME_ESTIMATE = 2**63 - 1  # stored as a BIGINT
 PERCENT = "%"  # a commission, category rate or threshold given as a percentage of the order value
 
 

@@ -52,7 +52,7 @@ from auctera.domain.audiences import (
     uid_key,
     unpack_keys,
 )
-from auctera.domain.campaigns import CampaignStatus, set_status
+from auctera.domain.campaigns import PAUSE_REASON, CampaignStatus, set_status
 from auctera.domain.identifiers import IdentifierType, InvalidIdentifier
 from auctera.domain.line_items import LineItemStatus
 from auctera.errors import Conflict, NotFound, ValidationFailed
@@ -396,6 +396,12 @@ class AudienceService:
         return self._stage(fill, default_region, chunk)
 
     def _stage(self, fill: Callable[[_Stager], None], default_region: str | None, chunk: int) -> Staged:
+        if default_region is not None and default_region.upper() not in COUNTRIES:
+            # A typo would otherwise make every national phone number of the list malformed.
+            raise ValidationFailed(
+                f"default_region {default_region!r} is not an ISO 3166-1 alpha-2 country code",
+                field="default_region",
+            )
         job_id = self._ids.next_id()  # the job's id, should the call become one
         writer = self._staging.create(job_id)
         stager = _Stager(writer, default_region)
@@ -670,7 +676,7 @@ class AudienceService:
                 if uow.audiences.purged(principal.account_id, audience_id):
                     return Purge(audience_id, [])
                 raise NotFound(f"audience {render_id(audience_id)} not found", field="audience_id")
-            reason = f"paused: audience {render_id(audience_id)} it targeted was deleted"
+            reason = f"{PAUSE_REASON}audience {render_id(audience_id)} it targeted was deleted"
             paused: list[int] = []
             for subject in uow.audiences.subjects_targeting(audience_id):
                 campaign_id = self._campaign_of(uow, subject, audience.account_id)

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from auctera.domain.accounts import Principal
 from auctera.domain.bids import (
+    MAX_NAME,
     AdSet,
     Bid,
     BidFilter,
@@ -48,6 +49,7 @@ from auctera.services.ports import UnitOfWork, UnitOfWorkFactory
 
 MAX_PAGE_LIMIT = 1000
 DEFAULT_PAGE_LIMIT = 100
+MAX_OFFSET = 2**63 - 1  # SQL's OFFSET is a 64-bit integer
 # Read per uploaded row: module globals are quicker than the enums' attributes.
 _PENDING = BidStatus.PENDING
 _UPDATE, _DELETE = OperationKind.UPDATE, OperationKind.DELETE
@@ -214,8 +216,8 @@ class BidService:
         problem = filter_problem(found)
         if problem is not None:
             raise AucteraError(problem, field="filter", code="invalid_filter")
-        if offset < 0:
-            raise AucteraError("page.offset must not be negative", field="page.offset")
+        if not 0 <= offset <= MAX_OFFSET:
+            raise AucteraError(f"page.offset must be from 0 to {MAX_OFFSET}", field="page.offset")
         if not 1 <= limit <= MAX_PAGE_LIMIT:
             raise AucteraError(f"page.limit must be from 1 to {MAX_PAGE_LIMIT}", field="page.limit")
         with self._uow(read_only=True) as uow:
@@ -368,9 +370,19 @@ def _check_network(network: Network) -> None:
         raise AucteraError(message, field=field, code="validation_error")
 
 
-def _check_campaign(uow: UnitOfWork, principal: Principal, campaign: NetworkCampaign) -> None:
-    if not campaign.name.strip():
+def _check_names(name: str, external_id: str | None) -> None:
+    """A name and an external id fit their String(255) columns (PostgreSQL would refuse longer)."""
+    if not name.strip():
         raise AucteraError("name must not be empty", field="name", code="validation_error")
+    for field, value in (("name", name), ("externalId", external_id)):
+        if value is not None and len(value) > MAX_NAME:
+            raise AucteraError(
+                f"{field} must be at most {MAX_NAME} characters", field=field, code="validation_error"
+            )
+
+
+def _check_campaign(uow: UnitOfWork, principal: Principal, campaign: NetworkCampaign) -> None:
+    _check_names(campaign.name, campaign.external_id)
     if campaign.campaign_id is not None and (
         uow.campaigns.get(campaign.campaign_id, account_id=principal.account_id) is None
     ):
@@ -388,8 +400,7 @@ def _check_own_platform(network: Network, campaign: NetworkCampaign) -> None:
 
 
 def _check_ad_set(uow: UnitOfWork, principal: Principal, ad_set: AdSet) -> None:
-    if not ad_set.name.strip():
-        raise AucteraError("name must not be empty", field="name", code="validation_error")
+    _check_names(ad_set.name, ad_set.external_id)
     if ad_set.line_item_id is not None and (
         uow.line_items.get(ad_set.line_item_id, account_id=principal.account_id) is None
     ):

@@ -12,8 +12,8 @@ from typing import Generic, TypeVar
 from auctera.domain.accounts import Account
 from auctera.domain.campaigns import Campaign
 from auctera.domain.catalog import Product
-from auctera.domain.programs import Application, ApprovalStatus, CommissionType
-from auctera.services.ports import UnitOfWorkFactory
+from auctera.domain.programs import Application, ApprovalStatus, CommissionType, Program
+from auctera.services.ports import UnitOfWork, UnitOfWorkFactory
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -116,11 +116,7 @@ class CachedLookups:
     def _load_program_sites(self, program_id: int) -> tuple[str, ...]:
         with self._uow(read_only=True) as uow:
             program = uow.programs.get(program_id)
-            if program is None:
-                return ()
-            feeds = (uow.retailers.get(r, account_id=program.account_id) for r in program.feed_ids)
-            domains = tuple(r.domain for r in feeds if r is not None)
-        return ((program.program_url,) if program.program_url else ()) + domains
+            return () if program is None else program_sites(uow, program)
 
     def _load_product(self, product_id: int) -> Product | None:
         with self._uow(read_only=True) as uow:
@@ -138,3 +134,12 @@ class CachedLookups:
     def _load_campaign(self, campaign_id: int) -> Campaign | None:
         with self._uow(read_only=True) as uow:
             return uow.campaigns.get(campaign_id)
+
+
+def program_sites(uow: UnitOfWork, program: Program) -> tuple[str, ...]:
+    """Where a program's deep links (`url=`) may land besides its campaign's landing page: the
+    program's URL and the domains of the advertiser's own catalogs it offers. The click handler
+    and the product feeds' links (which must never hold one it refuses) both read this."""
+    feeds = (uow.retailers.get(r, account_id=program.account_id) for r in program.feed_ids)
+    domains = tuple(r.domain for r in feeds if r is not None)
+    return ((program.program_url,) if program.program_url else ()) + domains

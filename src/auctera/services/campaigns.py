@@ -39,9 +39,10 @@ from auctera.domain.compliance import BlockedDomain, CheckContext, domain_suffix
 from auctera.domain.dates import DatePreset, DateSpan, local_today, resolve_span
 from auctera.domain.events import Totals
 from auctera.domain.ids import from_decimal, render
-from auctera.errors import Forbidden, NotFound, ValidationFailed
+from auctera.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from auctera.services.clock import Clock, Ids
 from auctera.services.ports import EventStore, UnitOfWork, UnitOfWorkFactory
+from auctera.services.reports import check_dates
 
 COUNTRIES = frozenset(c.alpha_2 for c in pycountry.countries)
 MAX_PAGE = 100
@@ -103,6 +104,7 @@ class CampaignService:
         if not 1 <= query.limit <= MAX_PAGE:
             raise ValidationFailed(f"limit must be 1-{MAX_PAGE}", field="limit")
         now = self._clock()
+        check_dates(start_date=query.start_date, end_date=query.end_date)
         span = resolve_span(
             query.date_range, query.start_date, query.end_date, local_today(now, principal.timezone)
         )
@@ -202,7 +204,9 @@ class CampaignService:
         """Change fields and/or pause/resume, in one transaction: all of it or none of it.
 
         A change to what the review checks re-runs it: at once for a live campaign (failing
-        rejects it), through `pending_review` for a rejected one (a resubmission).
+        rejects it), through `pending_review` for a rejected one (a resubmission). Resuming a
+        paused campaign runs it too, and a campaign that fails (or still lacks the creative it
+        paused for) stays paused: 409 on `status`.
         """
         now = self._clock()
         with self._uow() as uow:
@@ -214,12 +218,20 @@ class CampaignService:
                 self._validate(after, account, now, end_date_set=after.end_date != before.end_date)
             if status is not None:
                 after = set_status(after, status, now)
-            if needs_review(before, after):
+            resuming = before.status is CampaignStatus.PAUSED and after.status is CampaignStatus.ACTIVE
+            if needs_review(before, after) or resuming:
                 if after.status is CampaignStatus.REJECTED:
                     after = resubmit(after, now)
                 elif after.status in LIVE:
-                    reasons = compliance.review(after, self._review_context(uow, after, account))
-                    after = record_review(after, reasons, now)
+                    context = self._review_context(uow, after, account)
+                    reasons = compliance.review(after, context)
+                    if resuming:  # only a campaign that passes may serve again; a refusal changes nothing
+                        blockers = (*reasons, *map(str, compliance.resume_problems(after, context)))
+                        if blockers:
+                            raise Conflict(
+                                f"the campaign cannot resume: {'; '.join(blockers)}", field="status"
+                            )
+                    after = record_review(after, reasons, now)  # a resume clears the pause reason
             if after != before:
                 after = replace(after, updated_at=now)
                 uow.campaigns.update(after)

@@ -25,6 +25,7 @@ from auctera.domain.accounts import AccountKind, Principal
 from auctera.domain.programs import (
     MAX_NAME,
     MAX_URL,
+    MAX_VOLUME_ESTIMATE,
     Application,
     ApprovalStatus,
     Channel,
@@ -92,7 +93,9 @@ def channel_type(text: str) -> ChannelType:
     """A channel type from its value or name, any case ("blog", "Social media", "social_media")."""
     wanted = text.strip().casefold()
     for t in ChannelType:
-        if wanted in (t.value.casefold(), t.name.casefold()):
+        value = t.value.casefold()
+        # The value with `_` for its spaces is the documented snake_case form ("social_media").
+        if wanted in (value, value.replace(" ", "_"), t.name.casefold()):
             return t
     allowed = ", ".join(t.value for t in ChannelType)
     raise ValidationFailed(f"unknown channel type {text!r}; one of: {allowed}", field="type")
@@ -201,8 +204,8 @@ class ChannelService:
             traffic_type = traffic_type.strip() or None
             if traffic_type is not None and len(traffic_type) > MAX_TRAFFIC_TYPE:
                 raise ValidationFailed(f"at most {MAX_TRAFFIC_TYPE} characters", field="traffic_type")
-        if volume_estimate is not None and volume_estimate < 0:
-            raise ValidationFailed("must be 0 or more", field="volume_estimate")
+        if volume_estimate is not None and not 0 <= volume_estimate <= MAX_VOLUME_ESTIMATE:
+            raise ValidationFailed(f"must be 0 to {MAX_VOLUME_ESTIMATE}", field="volume_estimate")
         with self._uow() as uow:
             publisher = _publisher(uow, principal, publisher_id)
             campaign = uow.campaigns.get(offer_id) if offer_id is not None else None

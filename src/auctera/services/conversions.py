@@ -80,16 +80,30 @@ class OfflineEvent:
     event_type: str = OFFLINE_EVENT_TYPE
 
     def dedup_key(self, at: datetime) -> str:
+        """Without an event id: the identifiers, value and time, or, for an event without a time
+        (which is recorded at `at`, now), the day it arrived: a retried upload is not paid twice,
+        a repeat purchase uploaded another day is counted."""
         if self.event_id is not None:
             return f"offline:{self.event_id}"
-        content = f"{sorted(self.identifiers)}|{self.value_micros}|{self.currency}|{at.isoformat()}"
+        when = at.isoformat() if self.event_time is not None else f"received {at.date().isoformat()}"
+        content = f"{sorted(self.identifiers)}|{self.value_micros}|{self.currency}|{when}"
         return f"offline:~{hashlib.sha256(content.encode()).hexdigest()}"
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineProblem:
+    """An uploaded event refused on its own: its position in the upload, the field and why."""
+
+    position: int
+    field: str | None
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
 class OfflineResult:
     matched: int
     unmatched: int
+    invalid: tuple[OfflineProblem, ...] = ()
 
 
 @dataclass(slots=True)
@@ -398,37 +412,56 @@ class ConversionService:
         self.check_offline_uploader(principal)
         now = self._clock()
         matched = unmatched = 0
+        invalid: list[OfflineProblem] = []
         for start in range(0, len(uploads), OFFLINE_BATCH):
-            batch = uploads[start : start + OFFLINE_BATCH]
-            times = [_offline_time(u, now, start + i) for i, u in enumerate(batch)]
-            hashes = sorted({digest for u in batch for _, digest in u.identifiers})
+            batch: list[tuple[int, OfflineEvent, datetime]] = []
+            for position in range(start, min(start + OFFLINE_BATCH, len(uploads))):
+                try:
+                    batch.append((position, uploads[position], _checked_offline(uploads[position], now)))
+                except ValidationFailed as exc:  # fails alone: the rest of the upload goes on
+                    invalid.append(OfflineProblem(position, exc.field, exc.message))
+            if not batch:
+                continue
+            times = [at for _, _, at in batch]
+            hashes = sorted({digest for _, u, _ in batch for _, digest in u.identifiers})
             touches: dict[str, list[Event]] = {}
             since, until = min(times) - lookback, max(times) + timedelta(microseconds=1)
             for digest, touch in self._events.identity_touches(principal.account_id, hashes, since, until):
                 touches.setdefault(digest, []).append(touch)
-            found = [_last_touch(u, t, touches, lookback) for u, t in zip(batch, times, strict=True)]
-            matched += sum(1 for f in found if f is not None)
-            unmatched += sum(1 for f in found if f is None)
-            self._record_matches(
-                principal, [(u, t, f) for u, t, f in zip(batch, times, found, strict=True) if f]
-            )
-        return OfflineResult(matched, unmatched)
+            matches = []
+            for position, upload, at in batch:
+                last = _last_touch(upload, at, touches, lookback)
+                if last is None:
+                    unmatched += 1
+                else:
+                    matches.append((position, upload, at, last))
+            refused = self._record_matches(principal, matches)
+            matched += len(matches) - len(refused)
+            invalid.extend(refused)
+        return OfflineResult(matched, unmatched, tuple(sorted(invalid, key=lambda p: p.position)))
 
     def _record_matches(
-        self, principal: Principal, matches: list[tuple[OfflineEvent, datetime, Event]]
-    ) -> None:
+        self, principal: Principal, matches: list[tuple[int, OfflineEvent, datetime, Event]]
+    ) -> list[OfflineProblem]:
+        """Record the matched events not uploaded before; those whose amount cannot be converted
+        into the account's currency come back refused, and the others are recorded."""
         if not matches:
-            return
+            return []
+        refused = []
         with self._uow(read_only=True) as uow:
-            owners = {t.campaign_id: self._owners(t) for _, _, t in matches}
+            owners = {t.campaign_id: self._owners(t) for _, _, _, t in matches}
             fresh = []
-            for upload, at, touch in matches:
+            for position, upload, at, touch in matches:
                 key = upload.dedup_key(at)
                 if uow.conversions.by_keys(principal.account_id, key, None) is not None:
                     continue  # uploaded before
                 account, campaign = owners[touch.campaign_id]
                 currency = (upload.currency or account.currency).upper()
-                revenue = self._in_account_currency(uow, upload.value_micros, currency, account)
+                try:
+                    revenue = self._in_account_currency(uow, upload.value_micros, currency, account)
+                except ValidationFailed as exc:
+                    refused.append(OfflineProblem(position, exc.field, exc.message))
+                    continue
                 sale = Sale(upload.event_type, upload.event_id, upload.value_micros, currency, at)
                 # The advertiser's own sales records joined to our touches: days after a click by
                 # nature (the timing rules would misread them) and no request to judge.
@@ -442,11 +475,12 @@ class ConversionService:
                 self._outbox.enqueue(uow, [(c, c.event_type, c.status.value) for c, _ in added])
             uow.commit()
         if not added:  # all uploaded before: no write transaction for nothing
-            return
+            return refused
         self._events.append_many([self._conversion_event(c) for c, _ in added])
         with self._uow() as uow:  # a bulk upload: marked at once, not left to the sweep (D40)
             uow.conversions.mark_logged_unless_reversed([c.id for c, _ in added])
             uow.commit()
+        return refused
 
     # --- reversals ------------------------------------------------------------------------------
 
@@ -564,15 +598,17 @@ class ConversionService:
         )
 
 
-def _offline_time(upload: OfflineEvent, now: datetime, index: int) -> datetime:
+def _checked_offline(upload: OfflineEvent, now: datetime) -> datetime:
+    """When an uploaded event happened, once the fields the service judges are checked."""
     at = upload.event_time or now
-    field = f"events[{index}].event_time"
     if at.tzinfo is None:
-        raise ValidationFailed("event_time needs a time zone offset (e.g. Z or +02:00)", field=field)
+        raise ValidationFailed("event_time needs a time zone offset (e.g. Z or +02:00)", field="event_time")
     if at > now + MAX_CLOCK_SKEW:
-        raise ValidationFailed("event_time is in the future", field=field)
+        raise ValidationFailed("event_time is in the future", field="event_time")
     if at < now - MAX_EVENT_AGE:
-        raise ValidationFailed(f"event_time is more than {MAX_EVENT_AGE.days} days ago", field=field)
+        raise ValidationFailed(f"event_time is more than {MAX_EVENT_AGE.days} days ago", field="event_time")
+    if upload.currency is not None and pycountry.currencies.get(alpha_3=upload.currency.upper()) is None:
+        raise ValidationFailed(f"{upload.currency!r} is not an ISO 4217 currency code", field="currency")
     return at
 
 

@@ -30,7 +30,7 @@ from auctera.domain.reports import (
 from auctera.errors import AucteraError, Forbidden, NotFound, ValidationFailed
 from auctera.services.clock import Clock, Ids
 from auctera.services.ports import EventReports, UnitOfWorkFactory
-from auctera.services.reports import DailyReport, ReportService
+from auctera.services.reports import DailyReport, ReportService, check_dates
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,7 @@ class ExportService:
     ) -> ExportJob:
         if principal.kind is not AccountKind.ADVERTISER:
             raise Forbidden("exports are of an advertiser account's events")
+        check_dates(start_date=start, end_date=end)
         if end < start:
             raise ValidationFailed("end_date must not be before start_date", field="end_date")
         if (end - start).days >= MAX_EXPORT_DAYS:

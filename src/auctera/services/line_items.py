@@ -82,8 +82,10 @@ class LineItemService:
                 )
             if write.target_retailer_id is None:
                 found.append(Problem("targetRetailerId", "required", "targetRetailerId is required"))
-            elif not uow.line_items.retailer_exists(write.target_retailer_id):
-                found.append(Problem("targetRetailerId", "unknown-retailer", "no retailer has this id"))
+            elif not uow.line_items.is_retail_site(write.target_retailer_id):
+                # Only a publisher's retail site: a merchant's catalog (an advertiser's retailer,
+                # D19) is private to its owner. Same answer as for an id that does not exist.
+                found.append(Problem("targetRetailerId", "unknown-retailer", "no retail site has this id"))
             if uow.line_items.name_taken(campaign_id, write.settings.name):
                 found.append(
                     Problem("name", "duplicate-name", "a line item of this campaign already has this name")
@@ -188,7 +190,13 @@ class LineItemService:
         targetBid is refused: the line item could not serve it."""
         with self._uow() as uow:
             item = self._writable(uow, principal, line_item_id)
-            found = uow.line_items.find_products(item.target_retailer_id, self._refs(refs))
+            named = self._refs(refs)
+            # A line item made before targets had to be retail sites promotes nothing of a merchant's.
+            found = (
+                uow.line_items.find_products(item.target_retailer_id, named)
+                if uow.line_items.is_retail_site(item.target_retailer_id)
+                else {}
+            )
             missing = [r for r in refs if r not in found]
             if missing:
                 raise LineItemInvalid(
@@ -231,7 +239,8 @@ class LineItemService:
                         )
                     ]
                 )
-            ids = [found[r][0] for r in refs]
+            # Each product once, though named twice or by both of its ids: the answer lists them.
+            ids = list(dict.fromkeys(found[r][0] for r in refs))
             uow.line_items.add_products(item.id, ids)
             uow.commit()
         return ids
@@ -241,7 +250,7 @@ class LineItemService:
         with self._uow() as uow:
             item = self._writable(uow, principal, line_item_id)
             found = uow.line_items.find_products(item.target_retailer_id, self._refs(refs))
-            ids = [pid for pid, _, _ in found.values()]
+            ids = list(dict.fromkeys(pid for pid, _, _ in found.values()))
             uow.line_items.remove_products(item.id, ids)
             uow.commit()
         return ids
@@ -268,14 +277,29 @@ class LineItemService:
     # --- the account's retail-media campaigns ------------------------------------------------
 
     def retail_campaigns(
-        self, principal: Principal, *, page_index: int, page_size: int
+        self,
+        principal: Principal,
+        *,
+        page_index: int,
+        page_size: int,
+        only_ids: Sequence[int] | None = None,
     ) -> tuple[list[RetailCampaign], int]:
+        """One page (oldest first) and the number across all pages, of the account's retail-media
+        campaigns or of those among `only_ids`."""
         today = self._today(principal)
+        offset = page_index * page_size
         with self._uow(read_only=True) as uow:
-            ids, total = uow.line_items.retail_campaign_ids(
-                principal.account_id, offset=page_index * page_size, limit=page_size
-            )
-            found = [c for c in (uow.campaigns.get(i, account_id=principal.account_id) for i in ids) if c]
+            if only_ids is None:
+                ids, total = uow.line_items.retail_campaign_ids(
+                    principal.account_id, offset=offset, limit=page_size
+                )
+                found = [c for c in (uow.campaigns.get(i, account_id=principal.account_id) for i in ids) if c]
+            else:
+                # The ids a URL can hold (a few hundred), each read by its primary key.
+                named = (uow.campaigns.get(i, account_id=principal.account_id) for i in sorted(set(only_ids)))
+                kept = [c for c in named if c is not None and c.type is CampaignType.RETAIL_MEDIA]
+                found, total = kept[offset : offset + page_size], len(kept)
+                ids = [c.id for c in found]
             spend = uow.line_items.spend(ids, day_key(today), month_key(today))
         return [RetailCampaign(c, spend.get(c.id, Spend())) for c in found], total
 

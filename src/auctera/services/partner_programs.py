@@ -39,13 +39,15 @@ from auctera.domain.programs import (
     Application,
     ApprovalStatus,
     CommissionType,
+    Program,
     ProgramStatus,
     RejectReason,
     Segment,
     best_status,
 )
-from auctera.domain.tracking import MAX_SUB_ID_LENGTH, click_url
+from auctera.domain.tracking import MAX_SUB_ID_LENGTH, click_url, deep_link_allowed
 from auctera.errors import AucteraError, Conflict, Forbidden, NotFound
+from auctera.services.caching import program_sites
 from auctera.services.campaigns import COUNTRIES
 from auctera.services.clock import Clock
 from auctera.services.feed_files import FeedFiles
@@ -63,6 +65,7 @@ from auctera.services.ports import (
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+MAX_ROWS = 2**63 - 1  # the last row a page may reach (a signed 64-bit OFFSET + LIMIT)
 FEED_BATCH = 1000  # products per read transaction while a feed file is rendered
 # Part of every feed file's version: bump it when a format's rendering changes, so every file
 # is rendered again.
@@ -155,6 +158,7 @@ class ProductFeed:
     parts: tuple[FeedPart, ...]
     set_epi: bool
     gt: bool
+    sites: tuple[str, ...]  # with gt: where a `url=` link may land (see product_link)
     link_base: str  # the click link up to the part naming publisher and channel
     channel_links: str  # that part, `p=…&ch=…`: what a file's placeholder stands for
 
@@ -208,14 +212,18 @@ def standing(
     return Standing(status, name, link_channel, approved), segment_id
 
 
-def product_link(prefix: str, product: Product, *, set_epi: bool, gt: bool) -> str:
+def product_link(prefix: str, product: Product, *, set_epi: bool, gt: bool, sites: Sequence[str] = ()) -> str:
     """A feed product's click link: `click_url(...)`'s with the product's epi, and the product
     (`pr=`) or, for Google Ads' transparent click tracker, its page written out (`url=`), in the
-    order `link_query` writes them. `prefix` is the channel's plain click link."""
+    order `link_query` writes them. `prefix` is the channel's plain click link.
+
+    A `url=` link lands only on the advertiser's sites (`sites`, as the click handler checks
+    them); a product page elsewhere (a catalog may list any domain) keeps `pr=`, which the click
+    handler looks up in the catalog instead: a feed never holds a link the click refuses."""
     tail = ""
     if set_epi and product.name:
         tail += "&epi=" + quote(product.name[:MAX_SUB_ID_LENGTH], safe="")
-    if gt:
+    if gt and deep_link_allowed(product.url, sites):
         tail += "&url=" + quote(product.url, safe="")
     else:
         tail += "&pr=" + idfmt.to_base36(product.id)
@@ -494,7 +502,18 @@ class PartnerProgramService:
         # Its query is `o=…&p=…&ch=…` (link_query's order): all but the program is the channel's.
         channel_links = link.rsplit("?", 1)[1].split("&", 1)[1]
         link_base = link.removesuffix(channel_links)
-        settings = (FEED_FILES_VERSION, program.id, program.market, listed.currency, link_base, set_epi, gt)
+        # With gt the sites decide which links write their page out: a change renders anew.
+        sites = _landing_sites(uow, program) if gt else ()
+        settings = (
+            FEED_FILES_VERSION,
+            program.id,
+            program.market,
+            listed.currency,
+            link_base,
+            set_epi,
+            gt,
+            sites,
+        )
         return ProductFeed(
             listed=listed,
             channel_id=channel_id,
@@ -505,6 +524,7 @@ class PartnerProgramService:
             ),
             set_epi=set_epi,
             gt=gt,
+            sites=sites,
             link_base=link_base,
             channel_links=channel_links,
         )
@@ -518,7 +538,7 @@ class PartnerProgramService:
             for part in feed.parts:
 
                 def body(placeholder: str, retailer_id: int = part.retailer_id) -> Iterator[bytes]:
-                    items = self._batches(retailer_id, feed.link_base + placeholder, feed.set_epi, feed.gt)
+                    items = self._batches(retailer_id, feed.link_base + placeholder, feed)
                     return fmt.render(items, feed.listed)
 
                 opened.append(self._files.open(str(part.retailer_id), stem, part.version, fmt.suffix, body))
@@ -558,14 +578,17 @@ class PartnerProgramService:
                     file.close()
         return len(feeds)
 
-    def _batches(self, retailer_id: int, prefix: str, set_epi: bool, gt: bool) -> Iterator[list[FeedItem]]:
+    def _batches(self, retailer_id: int, prefix: str, feed: ProductFeed) -> Iterator[list[FeedItem]]:
         after = None
         while True:
             with self._uow(read_only=True) as uow:
                 rows = uow.products.after(retailer_id, after, FEED_BATCH)
             if not rows:
                 return
-            yield [FeedItem(p, product_link(prefix, p, set_epi=set_epi, gt=gt)) for p in rows]
+            yield [
+                FeedItem(p, product_link(prefix, p, set_epi=feed.set_epi, gt=feed.gt, sites=feed.sites))
+                for p in rows
+            ]
             if len(rows) < FEED_BATCH:
                 return
             after = rows[-1].id
@@ -655,6 +678,13 @@ def _partner_program(uow: UnitOfWork, principal: Principal, program_id: int | No
     return found[0]
 
 
+def _landing_sites(uow: UnitOfWork, program: Program) -> tuple[str, ...]:
+    """Where the click handler lands the program's `url=` links (services/tracking.py `_landing`)."""
+    campaign = uow.campaigns.get(program.id, account_id=program.account_id)
+    landing = (campaign.destination_url,) if campaign and campaign.destination_url else ()
+    return landing + program_sites(uow, program)
+
+
 def _programs_offering(uow: UnitOfWork, account_id: int, retailer_id: int) -> list[ListedProgram]:
     """The account's programs listing the catalog among their feeds whose campaign is active
     (only those can be asked for a feed)."""
@@ -701,3 +731,9 @@ def _page_bounds(page: int, page_size: int) -> None:
         raise BadRequest("page counts from 0", field="page")
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise BadRequest(f"pageSize must be 1-{MAX_PAGE_SIZE}", field="pageSize")
+    # The page's rows are OFFSET page * pageSize LIMIT pageSize: both databases take a 64-bit
+    # integer, and no table holds that many rows anyway.
+    if (page + 1) * page_size > MAX_ROWS:
+        raise BadRequest(
+            f"page is at most {MAX_ROWS // page_size - 1} with pageSize {page_size}", field="page"
+        )

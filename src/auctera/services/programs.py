@@ -20,6 +20,7 @@ from auctera.domain.conversions import EVENT_TYPE
 from auctera.domain.ids import render
 from auctera.domain.money import MICROS
 from auctera.domain.programs import (
+    MAX_CATEGORY_ID,
     MAX_COOKIE_DAYS,
     MAX_NAME,
     MAX_URL,
@@ -444,8 +445,8 @@ def _checked_settings(s: ProgramSettings) -> ProgramSettings:
         raise ValidationFailed(
             f"cookie_duration_days must be 1-{MAX_COOKIE_DAYS}", field="cookie_duration_days"
         )
-    if s.category_id is not None and s.category_id < 0:
-        raise ValidationFailed("category_id must be a non-negative integer", field="category_id")
+    if s.category_id is not None and not 0 <= s.category_id <= MAX_CATEGORY_ID:
+        raise ValidationFailed(f"category_id must be 0 to {MAX_CATEGORY_ID}", field="category_id")
     category_name = (s.category_name or "").strip() or None
     if category_name is not None and len(category_name) > MAX_NAME:
         raise ValidationFailed(f"category_name is longer than {MAX_NAME} characters", field="category_name")

@@ -24,7 +24,13 @@ from auctera.services.clock import Clock
 from auctera.services.ports import EventReports, EventStore, LateDay, ReportRow, UnitOfWorkFactory
 
 MAX_DAYS = 366
+# The dates reports, exports and campaign figures take, checked by `check_dates`. The event log
+# starts at the Unix epoch, and day arithmetic (time zones, a query's margins) must stay well
+# inside Python's calendar (years 1 to 9999).
+FIRST_DATE = date(1970, 1, 1)
+LAST_DATE = date(2999, 12, 31)
 MAX_PAGE = 1000
+MAX_OFFSET = 2**63 - 1 - MAX_PAGE  # offset + limit stays a 64-bit integer (JSON readers, SQL)
 MAX_CAMPAIGNS_PER_TYPE = 100_000
 PublisherSort = Literal["spend", "impressions", "clicks", "conversions", "payout", "revenue"]
 
@@ -222,8 +228,8 @@ class ReportService:
     ) -> PublisherPage:
         if not 1 <= limit <= MAX_PAGE:
             raise ValidationFailed(f"limit must be 1-{MAX_PAGE}", field="limit")
-        if offset < 0:
-            raise ValidationFailed("offset must be 0 or more", field="offset")
+        if not 0 <= offset <= MAX_OFFSET:
+            raise ValidationFailed(f"offset must be 0 to {MAX_OFFSET}", field="offset")
         scope = self._scope(principal, campaign_id, None)
         window = _window(principal.timezone, start, end)
         rows = self._events.report_totals(
@@ -338,7 +344,18 @@ _PUBLISHER_KEYS: Mapping[str, Callable[[ReportRow], int]] = {
 }
 
 
+def check_dates(**dates: date | None) -> None:
+    """Each date given (by its field name) within FIRST_DATE..LAST_DATE."""
+    for field_name, day in dates.items():
+        if day is not None and not FIRST_DATE <= day <= LAST_DATE:
+            raise ValidationFailed(
+                f"{field_name} must be from {FIRST_DATE.isoformat()} to {LAST_DATE.isoformat()}",
+                field=field_name,
+            )
+
+
 def _check_span(start: date, end: date) -> None:
+    check_dates(start_date=start, end_date=end)
     if end < start:
         raise ValidationFailed("end_date must not be before start_date", field="end_date")
     if (end - start).days >= MAX_DAYS:
@@ -347,6 +364,7 @@ def _check_span(start: date, end: date) -> None:
 
 def _window(tz: str, start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
     """UTC bounds of the local days start..end; an open side stays open."""
+    check_dates(start_date=start, end_date=end)
     if start is not None and end is not None:
         _check_span(start, end)
     lo = DateSpan(start, start).utc_bounds(tz)[0] if start is not None else None

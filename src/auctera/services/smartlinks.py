@@ -42,6 +42,14 @@ class SmartLinkPage:
     next_cursor: str | None
 
 
+def _require_publisher(principal: Principal) -> None:
+    """Creating and listing SmartLinks is for publishers (and the network): an advertiser is
+    refused for its kind, not shown an empty list. One SmartLink by id stays a 404 for anyone
+    but its publisher, as every other tenant's object."""
+    if principal.kind not in (AccountKind.PUBLISHER, AccountKind.NETWORK):
+        raise Forbidden("SmartLinks are for publisher accounts")
+
+
 class SmartLinkService:
     def __init__(self, uow: UnitOfWorkFactory, ids: Ids, clock: Clock) -> None:
         self._uow = uow
@@ -49,8 +57,7 @@ class SmartLinkService:
         self._clock = clock
 
     def create(self, principal: Principal, body: SmartLinkCreate) -> SmartLink:
-        if principal.kind not in (AccountKind.PUBLISHER, AccountKind.NETWORK):
-            raise Forbidden("only publisher accounts create SmartLinks")
+        _require_publisher(principal)
         named = [
             f
             for f, v in (
@@ -96,6 +103,7 @@ class SmartLinkService:
     def list(
         self, principal: Principal, *, limit: int, cursor: str | None, include_archived: bool
     ) -> SmartLinkPage:
+        _require_publisher(principal)
         if not 1 <= limit <= MAX_PAGE:
             raise ValidationFailed(f"limit must be 1-{MAX_PAGE}", field="limit")
         before = decode_cursor(cursor) if cursor else None

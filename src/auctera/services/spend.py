@@ -26,10 +26,16 @@ from auctera.domain.budgets import (
     month_key,
     remaining_micros,
 )
+from auctera.domain.campaigns import MAX_MICROS
+from auctera.domain.money import MICROS
 from auctera.errors import NotFound, ValidationFailed
 from auctera.services.clock import Ids
 from auctera.services.logged_marks import LoggedMarks
 from auctera.services.ports import ChargeSubjects, LedgerEntry, UnitOfWorkFactory
+
+# A prepaid balance is at most what a campaign budget may be (a billion currency units): far
+# above any real one, and top-ups can never carry it past a 64-bit column.
+MAX_BALANCE_MICROS = MAX_MICROS
 
 
 class ChargeOutcome(StrEnum):
@@ -144,6 +150,8 @@ class SpendService:
         """Set the prepaid balance (None: invoiced from now on)."""
         if balance_micros is not None and balance_micros < 0:
             raise ValidationFailed("a balance is never negative", field="balance")
+        if balance_micros is not None and balance_micros > MAX_BALANCE_MICROS:
+            raise ValidationFailed(f"a balance is at most {MAX_BALANCE_MICROS // MICROS:,}", field="balance")
         with self._uow() as uow:
             if not uow.spend.balance(account_id)[0]:
                 raise NotFound("account not found", field="account_id")
@@ -155,6 +163,8 @@ class SpendService:
         """Top up a prepaid balance in one UPDATE (charges running meanwhile are not lost)."""
         if amount_micros <= 0:
             raise ValidationFailed("a top-up is a positive amount", field="add")
+        if amount_micros > MAX_BALANCE_MICROS:
+            raise ValidationFailed(f"a balance is at most {MAX_BALANCE_MICROS // MICROS:,}", field="add")
         with self._uow() as uow:
             exists, balance = uow.spend.balance(account_id)
             if not exists:
@@ -162,8 +172,13 @@ class SpendService:
             if balance is None:
                 raise ValidationFailed("this account is invoiced: set a balance first", field="add")
             new = uow.spend.add_balance(account_id, amount_micros)
+            assert new is not None
+            if new > MAX_BALANCE_MICROS:  # not committed: the top-up is undone
+                raise ValidationFailed(
+                    f"a balance is at most {MAX_BALANCE_MICROS // MICROS:,}; this top-up would pass it",
+                    field="add",
+                )
             uow.commit()
-        assert new is not None
         return new
 
 

@@ -52,21 +52,21 @@ class Routes:
     click: str
     impression: str
     viewable: str
-    click_methods: frozenset[str]
     wrong_method: str
 
 
-TRACKING = Routes(
-    "/click", "/imp", "/viewable", frozenset({"GET", "HEAD"}), "Tracking links answer GET only."
-)
-# A HEAD on a sponsored link is a link checker or a prefetcher, not a visitor: never charged.
+TRACKING = Routes("/click", "/imp", "/viewable", "Tracking links answer GET only.")
 SPONSORED = Routes(
     sponsored.CLICK_PATH,
     sponsored.IMPRESSION_PATH,
     sponsored.VIEWABLE_PATH,
-    frozenset({"GET"}),
     "Sponsored links answer GET only.",
 )
+# A HEAD comes from link checkers and prefetchers, not visitors: a click is a GET, never charged
+# otherwise. A pixel is an <img> (GET) or a beacon (navigator.sendBeacon POSTs).
+_CLICK_METHODS = frozenset({"GET"})
+_PIXEL_METHODS = frozenset({"GET", "POST"})
+_ALLOW_GET, _ALLOW_PIXEL = b"GET", b"GET, POST"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +112,8 @@ def tracking_handlers(
         return TrackingRequest(query, facts, headers.get("referer"), uid), secure
 
     async def click(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] not in routes.click_methods:
-            await page(send, 405, routes.wrong_method)
+        if scope["method"] not in _CLICK_METHODS:
+            await page(send, 405, routes.wrong_method, _ALLOW_GET)
             return
         request, secure = request_of(scope)
         try:
@@ -132,6 +132,9 @@ def tracking_handlers(
             return service.impression(request, viewable=viewable).uid
 
         async def handler(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["method"] not in _PIXEL_METHODS:
+                await page(send, 405, "Pixels answer GET (and POST, for beacons) only.", _ALLOW_PIXEL)
+                return
             request, secure = request_of(scope)
             status, headers = 200, list(PIXEL_HEADERS)
             try:
@@ -176,7 +179,8 @@ def uid_cookie(uid: str, secure: bool) -> tuple[bytes, bytes]:
     return b"set-cookie", f"{UID_COOKIE}={uid}{_COOKIE_ATTRS[secure]}".encode()
 
 
-async def page(send: Send, status: int, message: str) -> None:
+async def page(send: Send, status: int, message: str, allow: bytes | None = None) -> None:
+    """A small HTML page for a person who followed a link (`allow`: a 405's Allow header)."""
     body = (
         "<!doctype html><html><head><meta charset=utf-8><title>Auctera</title></head>"
         f"<body><h1>{status}</h1><p>{html.escape(message)}</p></body></html>"
@@ -186,5 +190,7 @@ async def page(send: Send, status: int, message: str) -> None:
         (b"content-length", str(len(body)).encode()),
         NO_STORE,
     ]
+    if allow is not None:
+        headers.append((b"allow", allow))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -3,8 +3,11 @@
 `GET /api/v1/auction/?a=<auction id>&t=<cache buster>&uuid=<page session>`: no authentication,
 rate limited per request origin (the client's address); runs the SmartLink's
 auction and answers the seed's envelope `{"info": {"error", "status"}, "data": [...]}`, errors
-included (`"message"` says what is wrong). `GET /s/<auction id>`: the SmartLink itself, a 302 to
-the winner's click URL, or to the link's fallback URL when nobody bids.
+included (`"message"` says what is wrong). Publishers call it from their own pages' JavaScript
+(seed 002: "write your own custom publisher Javascript tags"), so every answer allows any origin
+(CORS, without credentials: the API has none) and a preflight `OPTIONS` is answered.
+`GET /s/<auction id>`: the SmartLink itself, a 302 to the winner's click URL, or to the link's
+fallback URL when nobody bids.
 
 With SQLite the service runs on the event loop (a warm auction reads no database); with
 PostgreSQL in the threadpool, since a cache miss is a network round trip.
@@ -32,6 +35,18 @@ from auctera.tracking.handlers import NO_STORE, ClientAddress, page
 AUCTION_PATH = "/api/v1/auction/"
 SMARTLINK_PREFIX = "/s/"  # RootApp hands every path under it to the handler registered here
 _JSON = (b"content-type", b"application/json")
+_ALLOW = (b"allow", b"GET, HEAD, OPTIONS")
+# CORS: any page may read the auction's answers; no credentials (the API has no authentication).
+_ANY_ORIGIN = (b"access-control-allow-origin", b"*")
+_EXPOSE_RETRY_AFTER = (b"access-control-expose-headers", b"retry-after")  # not CORS-safelisted
+_PREFLIGHT = [
+    _ANY_ORIGIN,
+    (b"access-control-allow-methods", b"GET, HEAD"),
+    (b"access-control-max-age", b"86400"),
+]
+# What a preflight may echo as Access-Control-Allow-Headers: a plain list of header names.
+_HEADER_NAMES = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+(?:[ \t]*,[ \t]*[A-Za-z0-9!#$%&'*+.^_`|~-]+)*")
+_MAX_REQUEST_HEADERS = 1024
 
 T = TypeVar("T")
 
@@ -62,8 +77,11 @@ def smartlink_handlers(
         return RequestFacts(ip=ip, user_agent=headers.get("user-agent", ""), headers=headers, at=clock())
 
     async def auction(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "OPTIONS":
+            await _preflight(scope, send)
+            return
         if scope["method"] not in ("GET", "HEAD"):
-            await _envelope(send, 405, "the auction API answers GET only")
+            await _envelope(send, 405, "the auction API answers GET only", [_ALLOW])
             return
         facts = facts_of(scope)
         # Per client address, not per Origin header: a tag runs in every visitor's browser, so a
@@ -73,7 +91,8 @@ def smartlink_handlers(
         if not decision.allowed:
             wait = decision.retry_after
             message = f"rate limit of {decision.limit} auctions per minute exceeded; retry in {wait}s"
-            await _envelope(send, 429, message, [(b"retry-after", str(decision.retry_after).encode())])
+            retry_after = (b"retry-after", str(decision.retry_after).encode())
+            await _envelope(send, 429, message, [retry_after, _EXPOSE_RETRY_AFTER])
             return
         try:
             link_id, page_session = _params(scope["query_string"].decode("latin-1"))
@@ -170,9 +189,23 @@ def _data(answer: SmartLinkAnswer) -> list[dict[str, Any]]:
     ]
 
 
+async def _preflight(scope: Scope, send: Send) -> None:
+    """A browser's CORS preflight: 204 allowing GET from any origin. The headers it asks for are
+    allowed as asked (the API reads none that could matter), when they are a list of names."""
+    headers = list(_PREFLIGHT)
+    for name, value in scope["headers"]:
+        if name == b"access-control-request-headers":
+            asked = value.decode("latin-1").strip()
+            if len(asked) <= _MAX_REQUEST_HEADERS and _HEADER_NAMES.fullmatch(asked):
+                headers.append((b"access-control-allow-headers", asked.encode("latin-1")))
+            break
+    await send({"type": "http.response.start", "status": 204, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
 async def _json(send: Send, status: int, body: Any, extra: list[tuple[bytes, bytes]] | None = None) -> None:
     payload = orjson.dumps(body)
-    headers = [_JSON, (b"content-length", str(len(payload)).encode()), NO_STORE, *(extra or [])]
+    headers = [_JSON, (b"content-length", str(len(payload)).encode()), NO_STORE, _ANY_ORIGIN, *(extra or [])]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 

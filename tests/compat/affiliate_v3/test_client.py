@@ -49,6 +49,13 @@ def test_pages(world: World) -> None:
     assert len(first.json()) == 3 and len(second.json()) == 1
 
 
+def test_a_page_past_any_table_is_400(world: World) -> None:
+    """page * pageSize is the query's OFFSET, a 64-bit integer in the database."""
+    huge = world.advertiser.post("/v3/client/channels", {"page": 2**62, "pageSize": 1000})
+    assert huge.status_code == 400 and huge.json()["field"] == "page", huge.text
+    assert channels(world, page=(2**63 - 1) // 1000 - 1, pageSize=1000) == []
+
+
 def _program(world: World) -> dict[str, Any]:
     response = world.publisher.post(
         "/v3/partner/programs", {"market": "SE", "programId": world.program_id, "channelId": world.channel_id}
@@ -90,6 +97,19 @@ def test_rejecting_needs_a_reason_and_the_status_is_0_or_1(world: World) -> None
     unknown_reason = {"channelId": world.channel_id, "approvalStatus": 0, "rejectReason": 13}
     assert world.advertiser.put("/v3/client/channels", unknown_reason).json()["field"] == "rejectReason"
     assert channels(world)[0]["approvalStatus"] == 1  # nothing changed
+
+
+def test_a_reason_text_that_is_not_unicode_is_400_and_changes_nothing(world: World) -> None:
+    """JSON can spell a lone UTF-16 surrogate ("\\ud800"); no database or answer can hold it."""
+    reject = f'"channelId": {world.channel_id}, "approvalStatus": 0, "rejectReason": 6'
+    body = f'{{{reject}, "reasonText": "\\ud800"}}'
+    response = world.net.client.put(
+        "/v3/client/channels",
+        content=body.encode(),
+        headers={"X-Token": world.advertiser.token, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400 and response.json()["field"] == "reasonText", response.text
+    assert channels(world)[0]["approvalStatus"] == 1
 
 
 def test_a_channel_that_applied_to_several_programs_needs_the_program_id(world: World) -> None:

@@ -68,12 +68,13 @@ def test_product_link_is_click_url_with_the_product(world: World) -> None:
     )  # fmt: skip
     prefix = click_url(TRACKING, 1, 2, 3)
     for set_epi in (False, True):
-        assert product_link(prefix, product, set_epi=set_epi, gt=False) == click_url(
-            TRACKING, 1, 2, 3, epi="Kettle & Co / 2" if set_epi else None, product_id=product.id
-        )
-        assert product_link(prefix, product, set_epi=set_epi, gt=True) == click_url(
-            TRACKING, 1, 2, 3, epi="Kettle & Co / 2" if set_epi else None, deep_url=product.url
-        )
+        epi = "Kettle & Co / 2" if set_epi else None
+        by_id = click_url(TRACKING, 1, 2, 3, epi=epi, product_id=product.id)
+        assert product_link(prefix, product, set_epi=set_epi, gt=False) == by_id
+        gt = product_link(prefix, product, set_epi=set_epi, gt=True, sites=("s.example",))
+        assert gt == click_url(TRACKING, 1, 2, 3, epi=epi, deep_url=product.url)
+        # A page off the advertiser's sites keeps pr= (the click would refuse its url=).
+        assert product_link(prefix, product, set_epi=set_epi, gt=True, sites=("shop.example",)) == by_id
 
 
 def test_feed_id_picks_one_of_the_programs_feeds(world: World) -> None:
@@ -213,3 +214,23 @@ def test_gt_links_land_on_a_feed_on_another_domain_but_never_off_the_advertisers
     assert click.headers["location"].startswith("https://outlet.example.org/pan?click_id=auc_")
     forged = link.replace("outlet.example.org", "evil.example.net")
     assert world.net.client.get(forged, headers=BROWSER, follow_redirects=False).status_code == 400
+
+
+def test_gt_feeds_never_hold_a_link_the_click_refuses(world: World) -> None:
+    """A catalog may list product pages on any domain: a `gt` link writes out (url=) those on
+    the advertiser's sites and names the others (pr=), so every link in the feed lands."""
+    chair = product_row("c1", "Chair", link="https://shop.nordichome.example.se/chair")
+    sofa = product_row("s1", "Sofa", link="https://outlet.nordic-home-store.com/sofa")
+    shop = world.net.retailer(world.advertiser, "Nordic Home", "nordichome.example.se", [chair, sofa])
+    world.net.set_feeds(world.program_id, (shop,))
+    for set_epi in (False, True):
+        items = {i["productName"]: i for i in feed(world, gt=True, setEpi=set_epi).json()}
+        links = {name: parse_link(urlsplit(i["trackingUrl"]).query) for name, i in items.items()}
+        assert links["Chair"].deep_url == "https://shop.nordichome.example.se/chair"
+        assert links["Sofa"].deep_url is None and links["Sofa"].product_id is not None
+        for name, item in items.items():
+            click = world.net.client.get(
+                item["trackingUrl"].removeprefix(TRACKING), headers=BROWSER, follow_redirects=False
+            )
+            assert click.status_code == 302, (name, click.text)
+            assert click.headers["location"].startswith(item["productUrl"] + "?click_id=auc_")

@@ -101,6 +101,15 @@ def test_pages_from_zero_with_count_headers(world: World) -> None:
     assert bad.status_code == 400 and bad.json()["field"] == "pageSize"
 
 
+def test_a_page_past_any_table_is_400_and_the_last_possible_page_is_empty(world: World) -> None:
+    """page * pageSize is the query's OFFSET, a 64-bit integer in the database."""
+    for page in (2**63 - 1, 2**62, 10**30):
+        huge = world.publisher.post("/v3/partner/programs", {"market": "SE", "page": page, "pageSize": 2})
+        assert huge.status_code == 400 and huge.json()["field"] == "page", huge.text
+    last = (2**63 - 1) // 2 - 1
+    assert listed(world, page=last, pageSize=2) == []
+
+
 def test_a_channel_in_a_segment_sees_its_segment_terms_with_the_standard_fallback(world: World) -> None:
     world.net.commission(world.program_id, world.standard, "Lead", event_type="lead", rate=Rate(True, 2 * M))
     path = f"/v3/partner/programs/commissions/{world.program_id}"

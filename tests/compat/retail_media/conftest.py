@@ -128,14 +128,15 @@ class Catalog:
     def _next(self) -> int:
         return self.app.container.ids.next_id()
 
-    def retailer(self) -> int:
+    def retailer(self, owner_id: int | None = None) -> int:
+        """A retail site of the publisher Shop, or a retailer of `owner_id`'s account."""
         now = datetime.now(UTC)
         retailer_id = self._next()
         with self.app.container.engine.begin() as conn:
             conn.execute(
                 insert(retailers).values(
                     id=retailer_id,
-                    account_id=self.owner.id,
+                    account_id=owner_id or self.owner.id,
                     name="Shop",
                     domain=f"shop{retailer_id}.example.com",
                     created_at=now,
@@ -145,7 +146,11 @@ class Catalog:
         return retailer_id
 
     def product(
-        self, retailer_id: int, min_bid_micros: int | None = None, external_id: str | None = None
+        self,
+        retailer_id: int,
+        min_bid_micros: int | None = None,
+        external_id: str | None = None,
+        owner_id: int | None = None,
     ) -> int:
         now = datetime.now(UTC)
         product_id = self._next()
@@ -154,7 +159,7 @@ class Catalog:
                 insert(products).values(
                     id=product_id,
                     retailer_id=retailer_id,
-                    account_id=self.owner.id,
+                    account_id=owner_id or self.owner.id,
                     external_id=external_id or f"sku-{product_id}",
                     name="Kettle",
                     price_micros=25_000_000,
@@ -193,8 +198,17 @@ def problems(response: Any) -> list[dict[str, Any]]:
     for p in body["errors"]:
         assert p["type"] == "validation"
         assert {"code", "title", "detail"} <= set(p) <= {"type", "code", "title", "detail", "source"}
+        if "source" in p:  # {str: str} in every SDK version: a body pointer or a query parameter
+            [(kind, where)] = p["source"].items()
+            assert kind in ("pointer", "parameter") and isinstance(where, str)
     return list(body["errors"])
 
 
 def pointers(response: Any) -> set[str]:
-    return {p["source"]["pointer"] for p in problems(response) if "source" in p}
+    """The body attributes a 400 names."""
+    return {p["source"]["pointer"] for p in problems(response) if "pointer" in p.get("source", {})}
+
+
+def parameters(response: Any) -> set[str]:
+    """The query parameters a 400 names."""
+    return {p["source"]["parameter"] for p in problems(response) if "parameter" in p.get("source", {})}

@@ -70,6 +70,31 @@ def test_campaign_validation(acme: Tenant) -> None:
     assert pointers(backwards) == {"/data/attributes/endDate"}
 
 
+def test_campaign_dates_and_money_at_the_edges(acme: Tenant) -> None:
+    # Valid datetimes whose date in another zone is outside the calendar.
+    early = post_campaign(acme, name="X", budget=1, startDate="0001-01-01T00:00:00+14:00")
+    late = post_campaign(acme, name="X", budget=1, endDate="9999-12-31T23:00:00-14:00")
+    week = post_campaign(acme, name="X", budget=1, startDate="2026-W49-1")
+    for response, attribute in ((early, "startDate"), (late, "endDate"), (week, "startDate")):
+        [error] = problems(response)
+        assert (error["code"], error["source"]) == (
+            "invalid-date",
+            {"pointer": f"/data/attributes/{attribute}"},
+        )
+    for budget, code in (("1e999999999999", "out-of-range"), ("1e-999999999999", "invalid-number")):
+        for value in (f'"{budget}"', budget):  # a string, and a JSON number (a raw body)
+            raw = f'{{"data": {{"attributes": {{"name": "X", "budget": {value}}}}}}}'
+            response = acme.client.post(
+                f"{acme.base}/accounts/{acme.id}/campaigns",
+                content=raw,
+                headers={**acme.headers, "Content-Type": "application/json"},
+            )
+            [error] = problems(response)
+            assert (error["code"], error["source"]) == (code, {"pointer": "/data/attributes/budget"}), value
+    assert pointers(post_campaign(acme, name="X", budget="1_000")) == {"/data/attributes/budget"}
+    assert acme.call("GET", f"/accounts/{acme.id}/campaigns").json()["data"] == []  # nothing written
+
+
 def products_of(tenant: Tenant, line_item_id: str, version: str) -> Any:
     path = f"/{version}/retail-media/line-items/{line_item_id}/products"
     return tenant.client.get(path, headers=tenant.headers).json()
@@ -102,6 +127,14 @@ def test_promote_and_withdraw_products(acme: Tenant, catalog: Catalog) -> None:
 
     body = {"data": [{"id": str(kettle)}, {"id": str(toaster)}]}
     assert acme.call("POST", f"/line-items/{item['id']}/products/delete", body).status_code == 200
+    # Named twice, or by both its ids: one product, listed once in the answer as it is stored.
+    twice = {"data": [{"id": str(kettle)}, {"id": str(kettle)}, {"id": "KETTLE-1"}, {"id": str(toaster)}]}
+    for version in ("2023-10", "2024-01", "2024-04"):
+        path = f"/{version}/retail-media/line-items/{item['id']}/products"
+        for change in ("append", "delete"):
+            echoed = acme.client.post(f"{path}/{change}", json=twice, headers=acme.headers).json()
+            assert sorted(p["id"] for p in echoed["data"]) == sorted([str(kettle), str(toaster)])
+            assert echoed["metadata"]["totalItemsAcrossAllPages"] == 2
     assert acme.get(item["id"])["status"] == "draft"
     assert acme.call("POST", f"/line-items/{item['id']}/products/delete", body).status_code == 200
 

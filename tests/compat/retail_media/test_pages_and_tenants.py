@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import update
 from starlette.testclient import TestClient
 
 from auctera.app import RootApp
 from auctera.domain.campaigns import BudgetPatch, CampaignPatch, CampaignType
+from auctera.store.tables import line_items
 
-from .conftest import Catalog, Tenant
+from .conftest import Catalog, Tenant, parameters, problems
 
 
 def test_pages_and_links(acme: Tenant, catalog: Catalog) -> None:
@@ -49,6 +51,78 @@ def test_limit_to_id(acme: Tenant, catalog: Catalog) -> None:
     assert repeated["metadata"]["totalItemsAcrossAllPages"] == 2
     comma = acme.client.get(f"{path}?limitToId={ids[0]},{ids[2]}", headers=acme.headers).json()
     assert [d["id"] for d in comma["data"]] == [ids[0], ids[2]]
+
+
+def test_limit_to_id_on_campaigns_is_applied_before_paging(acme: Tenant) -> None:
+    ids = [acme.campaign(name=f"C{n}") for n in range(4)]
+    path = f"/accounts/{acme.id}/campaigns"
+    page = acme.call("GET", path, pageSize=1, limitToId=f"{ids[2]},{ids[3]}").json()
+    assert [c["id"] for c in page["data"]] == [ids[2]]
+    assert (page["metadata"]["totalItemsAcrossAllPages"], page["metadata"]["totalPages"]) == (2, 2)
+    second = acme.call("GET", path, pageSize=1, pageIndex=1, limitToId=f"{ids[2]},{ids[3]}").json()
+    assert [c["id"] for c in second["data"]] == [ids[3]]
+    unknown = acme.call("GET", path, limitToId="123").json()
+    assert (unknown["data"], unknown["metadata"]["totalItemsAcrossAllPages"]) == ([], 0)
+
+
+def test_bad_query_parameters_are_named_as_parameters(acme: Tenant, catalog: Catalog) -> None:
+    campaign = acme.campaign()
+    item = acme.line_item(campaign, catalog.retailer())
+    lists = (f"/campaigns/{campaign}/auction-line-items", f"/accounts/{acme.id}/campaigns", "/accounts")
+    for path in lists:
+        assert parameters(acme.call("GET", path, pageSize=0)) == {"pageSize"}
+        assert parameters(acme.call("GET", path, pageIndex=-1, pageSize=101)) == {"pageIndex", "pageSize"}
+        # An id that is no id is an error, not an empty page that reads "none of these exist".
+        [error] = problems(acme.call("GET", path, limitToId="abc"))
+        assert (error["code"], error["source"]) == ("invalid-id", {"parameter": "limitToId"})
+    assert parameters(acme.call("GET", f"/line-items/{item['id']}/products", limit=501)) == {"limit"}
+
+
+def test_line_items_target_only_retail_sites(
+    app: RootApp, client: TestClient, acme: Tenant, catalog: Catalog
+) -> None:
+    """A merchant's retailer (an advertiser's, for SmartLinks) is private: it answers exactly as an
+    id that does not exist, and its products cannot be promoted."""
+    merchant = app.container.accounts.create_account("Merchant", "advertiser").account.id
+    private = catalog.retailer(owner_id=merchant)
+    catalog.product(private, external_id="SECRET-1", owner_id=merchant)
+    campaign = acme.campaign()
+
+    def target(retailer: int) -> Any:
+        fields = {"name": f"On {retailer}", "startDate": "2026-11-01", "targetRetailerId": str(retailer)}
+        return acme.call(
+            "POST", f"/campaigns/{campaign}/auction-line-items", {"data": {"attributes": fields}}
+        )
+
+    [theirs] = problems(target(private))
+    [missing] = problems(target(123))
+    assert theirs == missing
+    assert (theirs["code"], theirs["source"]) == (
+        "unknown-retailer",
+        {"pointer": "/data/attributes/targetRetailerId"},
+    )
+    # Nor its own: a brand's line items buy placements on publishers' retail sites.
+    own = catalog.retailer(owner_id=acme.account.id)
+    assert problems(target(own))[0]["code"] == "unknown-retailer"
+    assert acme.call("GET", f"/campaigns/{campaign}/auction-line-items").json()["data"] == []
+    assert target(catalog.retailer()).status_code == 201
+
+
+def test_a_line_item_made_before_on_a_merchant_promotes_nothing(
+    app: RootApp, acme: Tenant, catalog: Catalog
+) -> None:
+    merchant = app.container.accounts.create_account("Merchant", "advertiser").account.id
+    private = catalog.retailer(owner_id=merchant)
+    product = catalog.product(private, external_id="SECRET-1", owner_id=merchant)
+    item = acme.line_item(acme.campaign(), catalog.retailer())
+    with app.container.engine.begin() as conn:  # as an older version let it be created
+        conn.execute(
+            update(line_items).where(line_items.c.id == int(item["id"])).values(target_retailer_id=private)
+        )
+    for ref in (product, "SECRET-1"):
+        [error] = problems(acme.append(item["id"], ref))
+        assert error["code"] == "unknown-product"
+    assert acme.call("GET", f"/line-items/{item['id']}/products").json()["data"] == []
 
 
 def _not_found(response: Any) -> None:

@@ -3,6 +3,7 @@ per bad attribute pointing at it; nothing is written when a write fails."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -113,6 +114,8 @@ def test_unknown_attributes_are_named(acme: Tenant, setup: tuple[str, int]) -> N
         ("name", ""),
         ("name", "x" * 256),
         ("startDate", "2026/11/01"),
+        ("startDate", "2026-W49-1"),  # an ISO week date: the seed accepts YYYY-MM-DD only
+        ("endDate", "2026-W49-7"),
         ("endDate", "2026-10-31"),  # before startDate
         ("budget", -1),
         ("monthlyPacing", "-0.01"),
@@ -122,6 +125,9 @@ def test_unknown_attributes_are_named(acme: Tenant, setup: tuple[str, int]) -> N
         ("maxBid", 0),
         ("budget", "ten"),
         ("budget", "1.0000001"),  # below a micro
+        ("budget", "1e-999999999999"),  # not zero: far below a micro
+        ("budget", "1_000"),  # Python's Decimal() reads it; no JSON client writes it
+        ("budget", "1e999999999999"),
         ("budget", True),
         ("isAutoDailyPacing", "true"),
         ("bidStrategy", "cpc"),
@@ -134,6 +140,30 @@ def test_bad_values(acme: Tenant, setup: tuple[str, int], attribute: str, value:
     campaign, retailer = setup
     fields = {"name": "L", "startDate": "2026-11-01", "targetRetailerId": str(retailer), attribute: value}
     assert pointers(post(acme, campaign, **fields)) == {f"/data/attributes/{attribute}"}
+
+
+def test_money_of_extreme_magnitude(acme: Tenant, setup: tuple[str, int]) -> None:
+    """As a string or as a JSON number (which httpx cannot write, hence the raw body)."""
+    campaign, retailer = setup
+    for budget, code in [
+        ("1e999999999999", "out-of-range"),
+        ("1e400", "out-of-range"),
+        ("1e-999999999999", "invalid-number"),
+        ("0.0000001", "invalid-number"),
+    ]:
+        for value in (f'"{budget}"', budget):
+            fields = {"name": "L", "startDate": "2026-11-01", "targetRetailerId": str(retailer), "budget": 0}
+            raw = json.dumps({"data": {"attributes": fields}}).replace('"budget": 0', f'"budget": {value}')
+            response = acme.client.post(
+                f"{acme.base}/campaigns/{campaign}/auction-line-items",
+                content=raw,
+                headers={**acme.headers, "Content-Type": "application/json"},
+            )
+            [error] = problems(response)
+            assert (error["code"], error["source"]) == (code, {"pointer": "/data/attributes/budget"}), value
+    assert acme.call("GET", f"/campaigns/{campaign}/auction-line-items").json()["data"] == []
+    exact = acme.line_item(campaign, retailer, budget="1.000000000000000000000000000000")
+    assert exact["attributes"]["budget"] == 1.0  # trailing zeros are no precision
 
 
 def test_numbers_as_strings_or_numbers(acme: Tenant, setup: tuple[str, int]) -> None:

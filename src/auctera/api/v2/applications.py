@@ -16,7 +16,13 @@ from auctera.api.v2.channels import parse_channel_id, publisher_param
 from auctera.api.v2.schemas import DecimalJSONRoute, _Write
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import AccountKind, Principal, render_account_id
-from auctera.domain.programs import MAX_REASON_TEXT, Application, ApprovalStatus, RejectReason
+from auctera.domain.programs import (
+    MAX_REASON_TEXT,
+    MAX_VOLUME_ESTIMATE,
+    Application,
+    ApprovalStatus,
+    RejectReason,
+)
 from auctera.errors import NotFound, ValidationFailed
 from auctera.services.campaigns import DEFAULT_PAGE, MAX_PAGE
 from auctera.services.channels import (
@@ -39,7 +45,9 @@ _BY_LABEL = {s.label: s for s in ApprovalStatus}
 class ApplicationIn(_Write):
     offer_id: str = Field(description="off_… of the offer (public or private)")
     traffic_type: str | None = Field(default=None, max_length=MAX_TRAFFIC_TYPE, description="e.g. SEO")
-    volume_estimate: int | None = Field(default=None, ge=0, description="expected clicks or leads a month")
+    volume_estimate: int | None = Field(
+        default=None, ge=0, le=MAX_VOLUME_ESTIMATE, description="expected clicks or leads a month"
+    )
     channel_id: str | None = Field(default=None, description="chn_…: apply for this channel only")
     publisher_id: str | None = Field(default=None, description="Network keys: the publisher (pub_…)")
 

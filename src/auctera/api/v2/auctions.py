@@ -22,9 +22,10 @@ from auctera.domain import ids as idfmt
 from auctera.domain.accounts import AccountKind, Principal, render_account_id
 from auctera.domain.auction import Pricing
 from auctera.domain.audiences import member_key
+from auctera.domain.campaigns import MAX_MICROS
 from auctera.domain.identifiers import InvalidIdentifier
 from auctera.domain.ids import from_decimal
-from auctera.domain.money import to_micros
+from auctera.domain.money import MICROS, to_micros
 from auctera.errors import NotFound, ValidationFailed
 from auctera.services.auctions import (
     AUCTION_PREFIX,
@@ -38,6 +39,7 @@ from auctera.services.page_targeting import Page, PageType
 
 router = APIRouter(prefix="/v2", tags=["auctions"], route_class=DecimalJSONRoute)
 Caller = Annotated[Principal, Depends(bearer_principal)]
+MAX_RESERVE = Decimal(MAX_MICROS) / MICROS  # as for campaign budgets: a billion currency units
 _PAGE_FIELD = {PageType.SEARCH: "keywords", PageType.CATEGORY: "category", PageType.PRODUCT: "product_id"}
 
 
@@ -71,7 +73,9 @@ class DecisionIn(BaseModel):
     page: PageIn
     slots: int = Field(default=1, ge=1, le=MAX_SLOTS)
     placement: str = Field(default="default", min_length=1, max_length=64)
-    reserve: Amount | None = Field(default=None, ge=0, description="lowest price per click a slot sells for")
+    reserve: Amount | None = Field(
+        default=None, ge=0, le=MAX_RESERVE, description="lowest price per click a slot sells for"
+    )
     pricing: Pricing = Pricing.SECOND_PRICE
     user: UserIn | None = None
 

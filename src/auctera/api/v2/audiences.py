@@ -37,7 +37,7 @@ from auctera.domain.audiences import (
     Targets,
 )
 from auctera.domain.ids import from_decimal
-from auctera.errors import AucteraError, NotFound, ValidationFailed
+from auctera.errors import AucteraError, Conflict, NotFound, ValidationFailed
 from auctera.services.audiences import (
     JOB_PREFIX,
     MAX_PAGE,
@@ -254,6 +254,7 @@ class _SyncBody:
         `value`, comes out as ("", "") or (type, ""): counted as malformed, never fatal."""
         kind = value = None
         odd = False
+        listed = False  # `identifiers` seen, as a list: without it a `replace` would empty the audience
         try:
             # The hot loop: seven parser events per identifier, the commonest tested first.
             for prefix, event, data in ijson.parse(stream, use_float=True):
@@ -279,15 +280,51 @@ class _SyncBody:
                         yield ("", "")  # not an object
                 elif prefix.startswith("identifiers.item."):
                     odd = True  # a nested value
-                elif prefix == "" and event == "map_key":
-                    if data not in TOP_FIELDS:
-                        raise ValidationFailed(f"unknown field {data!r}", field=str(data))
+                elif prefix == "identifiers":
+                    if event == "start_array":
+                        listed = True
+                    elif event != "end_array":
+                        raise ValidationFailed(
+                            "identifiers must be a list of {type, value} objects", field="identifiers"
+                        )
+                elif prefix == "":
+                    if event == "map_key":
+                        if data not in TOP_FIELDS:
+                            raise ValidationFailed(f"unknown field {data!r}", field=str(data))
+                    elif event not in ("start_map", "end_map"):
+                        raise ValidationFailed("the body must be a JSON object", field="body")
                 elif prefix in TOP_FIELDS and prefix != "identifiers":
                     if event not in ("string", "null"):
                         raise ValidationFailed(f"{prefix} must be a string", field=prefix)
                     self.fields[prefix] = data
         except ijson.JSONError:
             raise ValidationFailed("the body is not valid JSON", field="body") from None
+        if not listed:
+            raise ValidationFailed("identifiers is required (a list; [] for none)", field="identifiers")
+
+
+def _fields(body: bytes) -> dict[str, str | None]:
+    """The body's fields but its identifiers, checked as a sync checks them; nothing hashed."""
+    try:
+        return uniform(body).fields
+    except NotUniform:
+        pass
+    general = _SyncBody()
+    for _ in general.identifiers(io.BytesIO(body)):
+        pass
+    return general.fields
+
+
+def _target(fields: dict[str, str | None]) -> tuple[int, SyncAction]:
+    """The audience and action a sync body names."""
+    for name in ("audience_id", "action"):
+        if not fields.get(name):
+            raise ValidationFailed(f"{name} is required", field=name)
+    try:
+        action = SyncAction(str(fields["action"]))
+    except ValueError:
+        raise ValidationFailed("action must be add, remove or replace", field="action") from None
+    return parse_id(str(fields["audience_id"])), action
 
 
 def _stage(
@@ -346,22 +383,21 @@ async def sync_audience(
     ] = None,
 ) -> dict[str, Any]:
     service = _service(request)
-    if idempotency_key:  # a retried call: its job is the answer, the body is not read
+    if idempotency_key:  # a retried call: its job is the answer, its identifiers are not hashed again
         seen = await read(request, service.job_for_key, caller, idempotency_key)
         if seen is not None:
+            audience_id, action = _target(await run_in_threadpool(_fields, await _body(request)))
+            if seen.audience_id != audience_id or seen.action is not action:
+                # Not a retry but another call under a used key: as with a reused `job_key`.
+                raise Conflict(
+                    "this Idempotency-Key was used for another audience or action", field="Idempotency-Key"
+                )
             return job_json(seen)
     body = await _body(request)
     staged, fields = await run_in_threadpool(_stage, service, body, default_region)
     del body
     try:
-        for name in ("audience_id", "action"):
-            if not fields.get(name):
-                raise ValidationFailed(f"{name} is required", field=name)
-        try:
-            action = SyncAction(str(fields["action"]))
-        except ValueError:
-            raise ValidationFailed("action must be add, remove or replace", field="action") from None
-        audience_id = parse_id(str(fields["audience_id"]))
+        audience_id, action = _target(fields)
     except AucteraError:
         service.discard(staged)
         raise

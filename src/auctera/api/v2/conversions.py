@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 import csv
-import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -21,7 +20,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
-from auctera.api.errors import field_from_loc, parse_json, validation_failure
+from auctera.api.errors import field_from_loc, validation_failure
+from auctera.api.json_body import parse_json
 from auctera.api.middleware import send_error
 from auctera.api.raw_routes import documented_route, served_raw
 from auctera.api.v2.schemas import Amount, DecimalJSONRoute, _Write, number
@@ -123,7 +123,7 @@ def money(micros: int) -> Any:
 async def record_conversion(
     request: Request,
     caller: Caller,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
 ) -> Response:
     """Served by `postback_route` in front of FastAPI; this route documents it in OpenAPI."""
     conversion = await _postback(request, caller, idempotency_key)
@@ -199,12 +199,17 @@ class PostbackBatcher:
 
     def _flush(self) -> None:
         batch, self._pending = self._pending, []
+        self._settle(batch)
+
+    def _settle(self, batch: list[tuple[PostbackRequest, asyncio.Future[Conversion]]]) -> None:
         try:
             results = self._service.record_many([request for request, _ in batch])
         except Exception as exc:  # the transaction failed: none of these was recorded
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            if len(batch) > 1:  # one postback may have broken it for all: each is retried alone
+                for pending in batch:
+                    self._settle([pending])
+            elif not batch[0][1].done():
+                batch[0][1].set_exception(exc)
             return
         for (_, future), result in zip(batch, results, strict=True):
             if future.done():  # the client went away meanwhile; its conversion stands
@@ -230,9 +235,11 @@ def postback_route(api: FastAPI, *, require_https: bool) -> ASGIApp:
             caller = await bearer_principal(request)
             given = request.headers
             key = given.get("idempotency-key")
-            if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
+            if key is not None and not (key.strip() and len(key) <= MAX_IDEMPOTENCY_KEY):
+                # An empty key (a client's unset variable) would make every postback a copy of the first.
                 raise ValidationFailed(
-                    f"Idempotency-Key: at most {MAX_IDEMPOTENCY_KEY} characters", field="idempotency-key"
+                    f"Idempotency-Key: 1 to {MAX_IDEMPOTENCY_KEY} characters, not blank",
+                    field="idempotency-key",
                 )
             signature = given.get(HEADER)
             conversion = await _recorded(service, batcher, caller, signature, await _body(receive), key)
@@ -314,12 +321,19 @@ async def upload_offline(
     matched = unmatched = invalid = 0
     errors: list[dict[str, Any]] = []
     batch: list[OfflineEvent] = []
+    indexes: list[int] = []  # each batched event's index in the upload
 
     async def flush() -> None:
-        nonlocal matched, unmatched, batch
+        nonlocal matched, unmatched, invalid, batch, indexes
         if batch:
             result = await run_in_threadpool(service.record_offline, caller, batch, lookback)
-            matched, unmatched, batch = matched + result.matched, unmatched + result.unmatched, []
+            matched, unmatched = matched + result.matched, unmatched + result.unmatched
+            invalid += len(result.invalid)
+            for problem in result.invalid:
+                errors.append(
+                    {"index": indexes[problem.position], "field": problem.field, "message": problem.message}
+                )
+            batch, indexes = [], []
 
     index = 0
     async for row in rows:
@@ -334,10 +348,12 @@ async def upload_offline(
                 invalid += 1
             else:
                 batch.append(event)
+                indexes.append(index)
                 if len(batch) == OFFLINE_BATCH:
                     await flush()
         index += 1
     await flush()
+    errors.sort(key=lambda e: e["index"])
     return {
         "success": True,
         "matched_events": matched,
@@ -353,10 +369,7 @@ async def _each(rows: list[Any]) -> AsyncIterator[Any]:
 
 
 def _json_rows(body: bytes) -> list[Any]:
-    try:
-        document = json.loads(body, parse_float=Decimal)
-    except ValueError:
-        raise ValidationFailed("the body is not valid JSON", field="events", code="invalid_json") from None
+    document = parse_json(body)
     if not isinstance(document, dict) or not isinstance(document.get("events"), list):
         raise ValidationFailed('expected {"events": [...]}', field="events")
     return list(document["events"])

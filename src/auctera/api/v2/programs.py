@@ -21,6 +21,7 @@ from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
 from auctera.domain.money import to_micros
 from auctera.domain.programs import (
+    MAX_CATEGORY_ID,
     MAX_COOKIE_DAYS,
     MAX_NAME,
     MAX_URL,
@@ -75,7 +76,7 @@ class ProgramIn(_Write):
     promotion_methods: list[PromotionMethod] | None = Field(
         default=None, description="Allowed promotion methods; default: all of them"
     )
-    category_id: int | None = Field(default=None, ge=0)
+    category_id: int | None = Field(default=None, ge=0, le=MAX_CATEGORY_ID)
     category_name: str | None = Field(default=None, max_length=MAX_NAME)
     program_url: str | None = Field(default=None, max_length=MAX_URL)
     logo_url: str | None = Field(default=None, max_length=MAX_URL)

@@ -27,10 +27,12 @@ from auctera.errors import NotFound, ValidationFailed
 from auctera.services.attribution import AttributionService, Journey
 from auctera.services.conversions import CLICK_PREFIX, TRANSACTION_PREFIX
 from auctera.services.reports import (
+    MAX_OFFSET,
     MAX_PAGE,
     CreativeReport,
     DailyRow,
     PublisherSort,
+    check_dates,
     net_conversions,
 )
 
@@ -226,7 +228,7 @@ def publishers(
     sort: PublisherSort = "spend",
     order: Literal["asc", "desc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     page = container_of(request).reports.publishers(
         caller,
@@ -368,6 +370,7 @@ def start_export(
 ) -> dict[str, Any]:
     if body.day is not None and (body.start_date is not None or body.end_date is not None):
         raise ValidationFailed("give either date or start_date and end_date", field="date")
+    check_dates(date=body.day, start_date=body.start_date, end_date=body.end_date)  # named as sent
     start = body.day or body.start_date
     end = body.day or body.end_date or start
     if start is None or end is None:

@@ -7,7 +7,6 @@ places is refused rather than rounded.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Coroutine
 from datetime import date, datetime
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
@@ -17,6 +16,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from auctera.api.json_body import check_text, decimal_json, is_json
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import AccountKind, render_account_id
 from auctera.domain.campaigns import (
@@ -47,12 +47,13 @@ from auctera.errors import NotFound
 class _DecimalRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = json.loads(await self.body(), parse_float=Decimal)
+            self._json = decimal_json(await self.body())
         return self._json
 
 
 class DecimalJSONRoute(APIRoute):
-    """FastAPI route whose JSON bodies keep decimal numbers as Decimal."""
+    """FastAPI route whose JSON bodies keep decimal numbers as Decimal, and whose text is
+    Unicode (`json_body.check_text`: a lone surrogate is a 400 naming the field, not a 500)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -60,7 +61,16 @@ class DecimalJSONRoute(APIRoute):
             return handler
 
         async def route(request: Request) -> Response:
-            return await handler(_DecimalRequest(request.scope, request.receive))
+            exact = _DecimalRequest(request.scope, request.receive)
+            if is_json(exact.headers.get("content-type")):
+                body = await exact.body()
+                try:
+                    parsed = await exact.json()
+                except (ValueError, RecursionError):  # not JSON: FastAPI answers it
+                    pass
+                else:
+                    check_text(body, parsed)
+            return await handler(exact)
 
         return route
 

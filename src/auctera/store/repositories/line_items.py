@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from auctera.domain.accounts import AccountKind
 from auctera.domain.budgets import Spend, day_key, month_key
 from auctera.domain.campaigns import CampaignStatus, CampaignType
 from auctera.domain.ids import from_decimal
@@ -226,8 +227,14 @@ class SqlLineItemRepository:
         )
         return [(micros, currency) for micros, currency in self._conn.execute(stmt)]
 
-    def retailer_exists(self, retailer_id: int) -> bool:
-        stmt = select(retailers.c.id).where(retailers.c.id == retailer_id)
+    def is_retail_site(self, retailer_id: int) -> bool:
+        """Whether a line item may target this retailer: a publisher's retail site (D19). A
+        merchant (an advertiser's retailer) is no target, and reads as absent."""
+        stmt = (
+            select(retailers.c.id)
+            .select_from(retailers.join(accounts, accounts.c.id == retailers.c.account_id))
+            .where(retailers.c.id == retailer_id, accounts.c.kind == AccountKind.PUBLISHER.value)
+        )
         return self._conn.execute(stmt).first() is not None
 
     # --- promoted products -------------------------------------------------------------------

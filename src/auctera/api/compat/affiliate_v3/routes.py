@@ -8,8 +8,10 @@ Quotas are counted per token, apart from /v2's and apart for the partner and cli
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -22,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from auctera.api.deps import container_of, read
-from auctera.api.errors import parse_json
+from auctera.api.json_body import parse_json
 from auctera.domain.accounts import Principal
 from auctera.domain.ids import from_decimal
 from auctera.domain.programs import ApprovalStatus, ProgramStatus, RejectReason
@@ -96,10 +98,16 @@ async def _principal(request: Request, *, client: bool) -> Principal:
     decision = container.rate_limiter.hit(
         f"v3-{'client' if client else 'partner'}:{principal.credential_id}", limit
     )
-    request.state.rate_limit = replace(decision, reset_at=decision.reset_at * 1000)
+    reset_ms = decision.reset_at * 1000
+    request.state.rate_limit = replace(decision, reset_at=reset_ms)
     if not decision.allowed:
+        # "Until reset" is until X-RateLimit-Reset (the full quota back, on the limiter's wall
+        # clock); Retry-After is sooner: when one request is admitted again.
+        until_reset = max(math.ceil(decision.reset_at - time.time()), decision.retry_after)
         raise RateLimited(
-            f"quota of {limit} requests per minute exceeded: {decision.retry_after} s until reset",
+            f"quota of {limit} requests per minute exceeded: {until_reset} s until reset"
+            f" (X-RateLimit-Reset {reset_ms}); the next request is admitted in"
+            f" {decision.retry_after} s (Retry-After)",
             retry_after=decision.retry_after,
         )
     request.state.principal = principal

@@ -15,7 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from auctera.api.auth import api_key_principal
 from auctera.api.deps import container_of, read
-from auctera.api.errors import parse_json, register_envelope
+from auctera.api.errors import register_envelope
+from auctera.api.json_body import parse_json
 from auctera.api.responses import OrjsonResponse
 from auctera.domain.accounts import Principal
 from auctera.domain.ids import from_decimal
@@ -69,18 +70,19 @@ async def list_bids(request: Request, principal: Principal = Depends(api_key_pri
 async def stuck_operations(
     request: Request,
     status: str = "stuck",
-    limit: int = 100,
+    limit: str = "100",  # read here, not by FastAPI: a bad one is this surface's 400, not a 422
     principal: Principal = Depends(api_key_principal),
 ) -> Any:
     if status != "stuck":
         raise AucteraError(
             "status must be stuck (the operations pending past the settle bound)", field="status"
         )
-    if not 1 <= limit <= MAX_STUCK:
+    count = from_decimal(limit)
+    if count is None or not 1 <= count <= MAX_STUCK:
         raise AucteraError(f"limit must be from 1 to {MAX_STUCK}", field="limit")
     c = container_of(request)
     view = BidSyncStatus(c.uow, c.clock, timedelta(seconds=c.settings.bid_settle_seconds))
-    stuck = await read(request, view.stuck, principal.account_id, limit=limit)
+    stuck = await read(request, view.stuck, principal.account_id, limit=count)
     return OrjsonResponse([translate.stuck_json(o, b) for o, b in stuck])
 
 

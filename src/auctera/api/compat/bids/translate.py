@@ -368,7 +368,10 @@ def _settings(body: NetworkBody, settings: BiddingSettings) -> BiddingSettings:
     if "maxChangePercent" in given:
         changes["max_change_percent"] = b.maxChangePercent
     if b.minBidUsd is not None:
-        if not b.minBidUsd.is_finite() or micros_of(b.minBidUsd) != b.minBidUsd * 1_000_000:
+        # Bounded before it is scaled: 1E+999999 overflows Decimal's context.
+        if not b.minBidUsd.is_finite() or not 0 <= b.minBidUsd <= MAX_BID_USD:
+            raise _bad(f"must be a number from 0 to {MAX_BID_USD}", "bidding.minBidUsd")
+        if micros_of(b.minBidUsd) != b.minBidUsd * 1_000_000:
             raise _bad("must be a number with at most 6 decimal places", "bidding.minBidUsd")
         changes["min_bid_micros"] = micros_of(b.minBidUsd)
     if b.retry is not None:
@@ -445,8 +448,8 @@ def campaign_changes(body: CampaignBody, current: NetworkCampaign) -> NetworkCam
         campaign = replace(campaign, attributes=body.attributes or {})
     if "externalId" in given:
         campaign = replace(campaign, external_id=body.externalId)
-    if "ownCampaignId" in given:
-        campaign = replace(campaign, campaign_id=body.ownCampaignId)
+    if "ownCampaignId" in given:  # an id of ours: within int64, or it cannot be one
+        campaign = replace(campaign, campaign_id=_int(body.ownCampaignId, "ownCampaignId", optional=True))
     return campaign
 
 
@@ -487,7 +490,7 @@ def ad_set_changes(body: AdSetBody, current: AdSet) -> AdSet:
     if "externalId" in given:
         ad_set = replace(ad_set, external_id=body.externalId)
     if "ownLineItemId" in given:
-        ad_set = replace(ad_set, line_item_id=body.ownLineItemId)
+        ad_set = replace(ad_set, line_item_id=_int(body.ownLineItemId, "ownLineItemId", optional=True))
     return ad_set
 
 

@@ -2,8 +2,10 @@
 SDKs' `CommonProblem` model has them: `{"type", "code", "title", "detail", "source"}`.
 
 `type` takes the SDK's enum values (validation, authentication, authorization, quota,
-availability); `source` is `{"pointer": "/data/attributes/<attribute>"}`. Keys without a value are
-left out rather than sent as null: the 2023-10 to 2024-04 SDKs type them as non-nullable strings.
+availability); `source` is `{"pointer": "/data/attributes/<attribute>"}` for a body attribute and
+`{"parameter": "<name>"}` for a query parameter (JSON:API's two kinds; the SDKs type it as a
+string map). Keys without a value are left out rather than sent as null: the 2023-10 to 2024-04
+SDKs type them as non-nullable strings.
 """
 
 from __future__ import annotations
@@ -41,7 +43,10 @@ def pointer(attribute: str) -> str:
     return "/data" if attribute == "data" else f"/data/attributes/{attribute}"
 
 
-def problem(status: int, code: str, detail: str, attribute: str | None = None) -> dict[str, Any]:
+def problem(
+    status: int, code: str, detail: str, attribute: str | None = None, *, parameter: str | None = None
+) -> dict[str, Any]:
+    """One CommonProblem; `attribute` names a body attribute, `parameter` a query parameter."""
     kind = _TYPES.get(status, "availability" if status >= 500 else "validation")
     found: dict[str, Any] = {
         "type": kind,
@@ -49,7 +54,9 @@ def problem(status: int, code: str, detail: str, attribute: str | None = None) -
         "title": _TITLES.get(status, "Error"),
         "detail": detail,
     }
-    if attribute and status in (400, 409, 422):  # a body attribute; 404s name path ids
+    if parameter:
+        found["source"] = {"parameter": parameter}
+    elif attribute and status in (400, 409, 422):  # a body attribute; 404s name path ids
         found["source"] = {"pointer": pointer(attribute)}
     return found
 

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from auctera.api.auth import oauth_principal
 from auctera.api.deps import container_of, read
-from auctera.api.errors import parse_json
+from auctera.api.json_body import parse_json
 from auctera.api.responses import OrjsonResponse
 from auctera.domain.accounts import Principal
 from auctera.domain.budgets import local_day
@@ -55,10 +55,23 @@ def _path_id(value: str, name: str) -> int:
     raise NotFound(f"{name} {value} not found", field=name)
 
 
-def _invalid(problems: list[Problem]) -> OrjsonResponse:
-    return OrjsonResponse(
-        errors([problem(400, p.code, p.message, p.attribute) for p in problems]), status_code=400
-    )
+class QueryInvalid(Exception):
+    """Bad query parameters: a 400 whose errors name them as `source.parameter`, not as a
+    body attribute."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+
+def _invalid(problems: list[Problem], *, query: bool = False) -> OrjsonResponse:
+    found = [
+        problem(400, p.code, p.message, parameter=p.attribute)
+        if query
+        else problem(400, p.code, p.message, p.attribute)
+        for p in problems
+    ]
+    return OrjsonResponse(errors(found), status_code=400)
 
 
 async def _call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -82,7 +95,7 @@ def _ints(request: Request, *specs: tuple[str, int, int, int]) -> list[int]:
             found.append(Problem(name, "invalid-page", f"{name} must be an integer from {low} to {high}"))
         values.append(value)
     if found:
-        raise LineItemInvalid(found)
+        raise QueryInvalid(found)
     return values
 
 
@@ -94,11 +107,17 @@ def _page(request: Request) -> tuple[int, int]:
 
 
 def _only_ids(request: Request) -> list[int] | None:
-    """`limitToId`, repeated (the SDKs) or comma-separated."""
+    """`limitToId`, repeated (the SDKs) or comma-separated. A value that is no id is refused: an
+    empty page would read as "none of these exist"."""
     raw = [part for value in request.query_params.getlist("limitToId") for part in value.split(",") if part]
     if not raw:
         return None
-    return [n for n in map(from_decimal, raw) if n is not None]
+    ids = [from_decimal(part) for part in raw]
+    bad = [part for part, n in zip(raw, ids, strict=True) if n is None]
+    if bad:
+        detail = f"limitToId takes int64 ids, not {', '.join(map(repr, bad[:10]))}"
+        raise QueryInvalid([Problem("limitToId", "invalid-id", detail)])
+    return [n for n in ids if n is not None]
 
 
 def _link(request: Request, page_size: int) -> Callable[[int], str]:
@@ -126,6 +145,8 @@ async def _respond(produce: Callable[[], Any]) -> Any:
         return await produce()
     except LineItemInvalid as exc:
         return _invalid(list(exc.problems))
+    except QueryInvalid as exc:
+        return _invalid(exc.problems, query=True)
     except ValidationFailed as exc:
         attribute = translate.CAMPAIGN_FIELDS.get(exc.field or "", exc.field)
         return _invalid([Problem(attribute or "data", exc.code.replace("_", "-"), exc.message)])
@@ -172,17 +193,17 @@ async def campaigns(
         page_index, page_size = _page(request)
         service = container_of(request).line_items
         found, total = await read(
-            request, service.retail_campaigns, principal, page_index=page_index, page_size=page_size
+            request,
+            service.retail_campaigns,
+            principal,
+            page_index=page_index,
+            page_size=page_size,
+            only_ids=_only_ids(request),
         )
-        only = _only_ids(request)
         today = _today(request, principal)
         return OrjsonResponse(
             {
-                "data": [
-                    translate.campaign_resource(c, principal.timezone, today)
-                    for c in found
-                    if only is None or c.campaign.id in only
-                ],
+                "data": [translate.campaign_resource(c, principal.timezone, today) for c in found],
                 "metadata": translate.page_metadata(total, page_index, page_size, _link(request, page_size)),
                 "warnings": [],
                 "errors": [],

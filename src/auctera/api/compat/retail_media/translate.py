@@ -8,9 +8,10 @@ from the integer micros (`orjson.Fragment`: exact, no float on the way).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +29,7 @@ from auctera.domain.line_items import (
     LineItemStatus,
     Problem,
 )
+from auctera.domain.money import to_micros
 from auctera.services.line_items import LineItemWrite, RetailCampaign
 
 from .schemas import (
@@ -63,26 +65,35 @@ def timestamp(at: datetime) -> str:
     return at.astimezone(UTC).replace(microsecond=0).isoformat()  # 2023-01-23T22:02:42+00:00
 
 
+# A money string: ASCII digits with an optional fraction and exponent. Decimal() alone also takes
+# "1_000", "NaN", "Infinity" and non-ASCII digits.
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_MAX_AMOUNT = Decimal(MAX_MICROS).scaleb(-6)
+
+
 def _micros(value: Any, name: str, found: list[Problem]) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | Decimal | float | str):
         found.append(Problem(name, "invalid-number", f"{name} must be a number"))
         return None
-    try:
-        amount = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
-    except InvalidOperation:
-        found.append(Problem(name, "invalid-number", f"{name} must be a number, not {value!r}"))
-        return None
+    if isinstance(value, Decimal):  # a JSON number: the JSON grammar has checked its form
+        amount = value
+    else:
+        text = str(value).strip()
+        if not _NUMBER.fullmatch(text):
+            found.append(Problem(name, "invalid-number", f"{name} must be a number, not {value!r}"))
+            return None
+        amount = Decimal(text)
     if not amount.is_finite():
         found.append(Problem(name, "invalid-number", f"{name} must be a number"))
         return None
-    micros = amount * MICROS
-    if micros != micros.to_integral_value():
-        found.append(Problem(name, "invalid-number", f"{name} takes at most 6 decimal places"))
-        return None
-    if abs(micros) > MAX_MICROS:
+    if amount.copy_abs() > _MAX_AMOUNT:  # compared, not multiplied: 1e999999999999 overflows
         found.append(Problem(name, "out-of-range", f"{name} must be at most {MAX_MICROS // 1_000_000}"))
         return None
-    return int(micros)
+    try:
+        return to_micros(amount)  # exact: refuses a 7th decimal place, also 1e-999999999999's
+    except ValueError:
+        found.append(Problem(name, "invalid-number", f"{name} takes at most 6 decimal places"))
+        return None
 
 
 def _id(value: Any, name: str, found: list[Problem]) -> int | None:
@@ -94,8 +105,15 @@ def _id(value: Any, name: str, found: list[Problem]) -> int | None:
     return None
 
 
+# The seed's "Accepted Value: YYYY-MM-DD". date.fromisoformat (3.11) also takes "20260101" and
+# ISO week dates ("2026-W49-1"), which are the same length or shorter.
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+# A campaign date: a date, or a datetime that starts with one (not a week or ordinal date).
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:T.*)?", re.ASCII | re.DOTALL)
+
+
 def _date(value: Any, name: str, found: list[Problem]) -> date | None:
-    if isinstance(value, str) and len(value) == 10:
+    if isinstance(value, str) and _DATE.fullmatch(value):
         try:
             return date.fromisoformat(value)
         except ValueError:
@@ -107,13 +125,13 @@ def _date(value: Any, name: str, found: list[Problem]) -> date | None:
 def _local_date(value: Any, name: str, tz: str, found: list[Problem]) -> date | None:
     """A campaign date: the SDKs send a datetime ("2025-01-01T00:00:00"), a date is taken too. An
     offset given is honoured: the date is the one it falls on in the account's time zone."""
-    if isinstance(value, str):
+    if isinstance(value, str) and _DATETIME.fullmatch(value):
         try:
             at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            pass
-        else:
+            # Converting 0001-01-01T00:00+14:00 or 9999-12-31T23:00-14:00 leaves the calendar.
             return at.astimezone(ZoneInfo(tz)).date() if at.tzinfo else at.date()
+        except (ValueError, OverflowError):
+            pass
     found.append(Problem(name, "invalid-date", f"{name} must be a date or an ISO-8601 datetime"))
     return None
 
