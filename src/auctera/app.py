@@ -169,7 +169,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         v2_postbacks.router,
         v2_programs.router,
         v2_reports.router,
-        retail_media.router,
         bids.router,
         affiliate_v3.router,
         v2_auctions.router,
@@ -178,6 +177,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         v2_audiences.router,
         v2_creatives.router,
         v2_creatives.cdn,
+        retail_media.router,  # last: its paths start with a parameter, so IndexedRouter cannot skip it
     )
     for router in routers:
         api.include_router(router)

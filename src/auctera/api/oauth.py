@@ -11,13 +11,14 @@ import binascii
 from typing import Annotated
 from urllib.parse import unquote_plus
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 
 from auctera.api.deps import container_of
 from auctera.api.responses import OrjsonResponse
+from auctera.api.routing import IndexedRouter
 from auctera.errors import Unauthorized
 
-router = APIRouter(tags=["oauth2"])
+router = IndexedRouter(tags=["oauth2"])
 
 
 def _oauth_error(

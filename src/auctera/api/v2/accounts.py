@@ -6,11 +6,12 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
+from auctera.api.routing import IndexedRouter
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Account, ApiKey, Principal, parse_account_id, render_account_id
 from auctera.domain.attribution import AttributionModel
@@ -20,7 +21,7 @@ from auctera.domain.money import from_micros, to_micros
 from auctera.errors import Forbidden, NotFound, ValidationFailed
 from auctera.services.accounts import AccountSettings
 
-router = APIRouter(prefix="/v2", tags=["accounts"])
+router = IndexedRouter(prefix="/v2", tags=["accounts"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
 
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from pydantic import Field
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
+from auctera.api.routing import IndexedRouter
 from auctera.api.v2.channels import parse_channel_id, publisher_param
 from auctera.api.v2.schemas import DecimalJSONRoute, _Write
 from auctera.domain import ids as idfmt
@@ -36,7 +37,7 @@ from auctera.services.channels import (
 )
 from auctera.services.offers import OFFER_PREFIX
 
-router = APIRouter(prefix="/v2/network/applications", tags=["applications"], route_class=DecimalJSONRoute)
+router = IndexedRouter(prefix="/v2/network/applications", tags=["applications"], route_class=DecimalJSONRoute)
 Caller = Annotated[Principal, Depends(bearer_principal)]
 StatusLabel = Literal["pending_manual_review", "approved", "rejected"]
 _BY_LABEL = {s.label: s for s in ApprovalStatus}

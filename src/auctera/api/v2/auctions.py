@@ -11,12 +11,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
+from auctera.api.routing import IndexedRouter
 from auctera.api.v2.schemas import Amount, DecimalJSONRoute, money
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import AccountKind, Principal, render_account_id
@@ -37,7 +38,7 @@ from auctera.services.auctions import (
 )
 from auctera.services.page_targeting import Page, PageType
 
-router = APIRouter(prefix="/v2", tags=["auctions"], route_class=DecimalJSONRoute)
+router = IndexedRouter(prefix="/v2", tags=["auctions"], route_class=DecimalJSONRoute)
 Caller = Annotated[Principal, Depends(bearer_principal)]
 MAX_RESERVE = Decimal(MAX_MICROS) / MICROS  # as for campaign budgets: a billion currency units
 _PAGE_FIELD = {PageType.SEARCH: "keywords", PageType.CATEGORY: "category", PageType.PRODUCT: "product_id"}

@@ -16,12 +16,13 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import ijson
-from fastapi import APIRouter, Body, Depends, Header, Query, Request
+from fastapi import Body, Depends, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of, read
+from auctera.api.routing import IndexedRouter
 from auctera.api.v2.audience_sync_body import TOP_FIELDS, NotUniform, uniform
 from auctera.api.v2.schemas import DecimalJSONRoute
 from auctera.domain import ids as idfmt
@@ -49,7 +50,7 @@ from auctera.services.audiences import (
 )
 from auctera.services.campaigns import decode_cursor, encode_cursor
 
-router = APIRouter(prefix="/v2", tags=["audiences"], route_class=DecimalJSONRoute)
+router = IndexedRouter(prefix="/v2", tags=["audiences"], route_class=DecimalJSONRoute)
 Caller = Annotated[Principal, Depends(bearer_principal)]
 _CONFIDENCE = {1: 0.6827, 2: 0.9545, 3: 0.9973}[STD_DEVS]
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
+from auctera.api.routing import IndexedRouter
 from auctera.api.v2.schemas import BlockedDomainIn, blocked_domain_json
 from auctera.domain.accounts import Principal
 
-router = APIRouter(prefix="/v2/network", tags=["network"])
+router = IndexedRouter(prefix="/v2/network", tags=["network"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
 
 

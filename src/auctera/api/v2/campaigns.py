@@ -10,13 +10,14 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Query, Request, Response
+from fastapi import BackgroundTasks, Depends, FastAPI, Query, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of, read
 from auctera.api.middleware import send_error
 from auctera.api.raw_routes import documented_route, served_raw
+from auctera.api.routing import IndexedRouter
 from auctera.api.v2.schemas import (
     CampaignCreate,
     CampaignUpdate,
@@ -32,7 +33,7 @@ from auctera.domain.dates import DatePreset
 from auctera.errors import AucteraError, NotFound, ValidationFailed
 from auctera.services.campaigns import MAX_PAGE, CampaignQuery, CampaignService
 
-router = APIRouter(prefix="/v2", tags=["campaigns"], route_class=DecimalJSONRoute)
+router = IndexedRouter(prefix="/v2", tags=["campaigns"], route_class=DecimalJSONRoute)
 Caller = Annotated[Principal, Depends(bearer_principal)]
 StatusFilter = Literal["pending_review", "active", "paused", "rejected", "archived", "all"]
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from pydantic import Field
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
+from auctera.api.routing import IndexedRouter
 from auctera.api.v2.schemas import DecimalJSONRoute, _Write
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import AccountKind, Principal, parse_account_id, render_account_id
@@ -18,7 +19,7 @@ from auctera.errors import NotFound, ValidationFailed
 from auctera.services.campaigns import DEFAULT_PAGE, MAX_PAGE
 from auctera.services.channels import CHANNEL_PREFIX, UNSET, ChannelFields, ChannelService
 
-router = APIRouter(prefix="/v2/channels", tags=["channels"], route_class=DecimalJSONRoute)
+router = IndexedRouter(prefix="/v2/channels", tags=["channels"], route_class=DecimalJSONRoute)
 Caller = Annotated[Principal, Depends(bearer_principal)]
 _TYPES = ", ".join(t.value for t in ChannelType)
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from pydantic import Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -24,6 +24,7 @@ from auctera.api.errors import field_from_loc, validation_failure
 from auctera.api.json_body import parse_json
 from auctera.api.middleware import send_error
 from auctera.api.raw_routes import documented_route, served_raw
+from auctera.api.routing import IndexedRouter
 from auctera.api.v2.schemas import Amount, DecimalJSONRoute, _Write, number
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
@@ -45,7 +46,7 @@ from auctera.services.conversions import (
 if TYPE_CHECKING:  # the API never imports the composition root at run time
     from auctera.bootstrap import Container
 
-router = APIRouter(prefix="/v2", tags=["conversions"], route_class=DecimalJSONRoute)
+router = IndexedRouter(prefix="/v2", tags=["conversions"], route_class=DecimalJSONRoute)
 Caller = Annotated[Principal, Depends(bearer_principal)]
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi import Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
+from auctera.api.routing import IndexedRouter
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
 from auctera.domain.creatives import (
@@ -28,8 +29,8 @@ from auctera.domain.dco import DCO_PREFIX, TemplateError, Variable, variable
 from auctera.errors import NotFound, ValidationFailed
 from auctera.services.creatives import CDN_PATH, CreativeService, TooLarge
 
-router = APIRouter(prefix="/v2/creatives", tags=["creatives"])
-cdn = APIRouter(prefix=CDN_PATH, tags=["creatives"], include_in_schema=False)
+router = IndexedRouter(prefix="/v2/creatives", tags=["creatives"])
+cdn = IndexedRouter(prefix=CDN_PATH, tags=["creatives"], include_in_schema=False)
 Caller = Annotated[Principal, Depends(bearer_principal)]
 READ_CHUNK = 1 << 20
 # Assets never change under a name (a new upload is a new asset): cached for a year anywhere.

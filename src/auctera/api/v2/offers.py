@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
+from auctera.api.routing import IndexedRouter
 from auctera.api.v2.schemas import DecimalJSONRoute, money, number
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal, parse_account_id
@@ -21,7 +22,7 @@ from auctera.services.campaigns import DEFAULT_PAGE, MAX_PAGE
 from auctera.services.channels import CHANNEL_PREFIX
 from auctera.services.offers import OFFER_PREFIX, Offer, OfferService
 
-router = APIRouter(prefix="/v2", tags=["offers"], route_class=DecimalJSONRoute)
+router = IndexedRouter(prefix="/v2", tags=["offers"], route_class=DecimalJSONRoute)
 Caller = Annotated[Principal, Depends(bearer_principal)]
 PublisherParam = Annotated[
     str | None, Query(description="Network keys: the publisher (pub_…) to act for; required for them")

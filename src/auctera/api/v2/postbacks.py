@@ -7,18 +7,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from pydantic import Field
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
+from auctera.api.routing import IndexedRouter
 from auctera.api.v2.schemas import DecimalJSONRoute, _Write
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
 from auctera.domain.webhooks import POSTBACK_PREFIX, Delivery, PublisherPostback
 from auctera.services.webhooks import OFFER_PREFIX, TRANSACTION_PREFIX, WebhookService
 
-router = APIRouter(prefix="/v2/network/postbacks", tags=["postbacks"], route_class=DecimalJSONRoute)
+router = IndexedRouter(prefix="/v2/network/postbacks", tags=["postbacks"], route_class=DecimalJSONRoute)
 Caller = Annotated[Principal, Depends(bearer_principal)]
 
 

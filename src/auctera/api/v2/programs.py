@@ -11,11 +11,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from pydantic import Field
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
+from auctera.api.routing import IndexedRouter
 from auctera.api.v2.schemas import Amount, DecimalJSONRoute, _Write, money
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
@@ -50,7 +51,7 @@ from auctera.services.programs import (
     RateSpec,
 )
 
-router = APIRouter(prefix="/v2", tags=["programs"], route_class=DecimalJSONRoute)
+router = IndexedRouter(prefix="/v2", tags=["programs"], route_class=DecimalJSONRoute)
 Caller = Annotated[Principal, Depends(bearer_principal)]
 
 _STATUSES = {"live": ProgramStatus.LIVE, "closing": ProgramStatus.CLOSING}

@@ -8,13 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi import BackgroundTasks, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
+from auctera.api.routing import IndexedRouter
 from auctera.domain import ids as idfmt
 from auctera.domain import reports as calc
 from auctera.domain.accounts import AccountKind, Principal, parse_account_id, render_account_id
@@ -36,7 +37,7 @@ from auctera.services.reports import (
     net_conversions,
 )
 
-router = APIRouter(prefix="/v2", tags=["reports"])
+router = IndexedRouter(prefix="/v2", tags=["reports"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
 
 CREDIT_PLACES = 4

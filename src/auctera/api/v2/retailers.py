@@ -12,13 +12,14 @@ from typing import Annotated, Any
 
 import anyio.from_thread
 import anyio.lowlevel
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
+from auctera.api.routing import IndexedRouter
 from auctera.api.v2.schemas import money
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal, parse_account_id, render_account_id
@@ -27,7 +28,7 @@ from auctera.errors import NotFound, ValidationFailed
 from auctera.feeds import detect_format
 from auctera.services.catalog import MAX_PAGE, CatalogService, ProductQuery
 
-router = APIRouter(prefix="/v2", tags=["retailers"])
+router = IndexedRouter(prefix="/v2", tags=["retailers"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
 
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
+from auctera.api.routing import IndexedRouter
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
 from auctera.domain.ids import from_decimal
@@ -20,7 +21,7 @@ from auctera.errors import NotFound, ValidationFailed
 from auctera.services.ports import SmartLink
 from auctera.services.smartlinks import MAX_PAGE, SmartLinkCreate, SmartLinkService
 
-router = APIRouter(prefix="/v2", tags=["smartlinks"])
+router = IndexedRouter(prefix="/v2", tags=["smartlinks"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
 SMARTLINK_PATH = "/s/"
 

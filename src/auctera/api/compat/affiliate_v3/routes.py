@@ -18,13 +18,14 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from auctera.api.deps import container_of, read
 from auctera.api.json_body import parse_json
+from auctera.api.routing import IndexedRouter
 from auctera.domain.accounts import Principal
 from auctera.domain.ids import from_decimal
 from auctera.domain.programs import ApprovalStatus, ProgramStatus, RejectReason
@@ -45,7 +46,7 @@ from . import translate
 from .envelope import V3Response
 from .schemas import ChannelDecision, ChannelsRequest, FeedRequest, ProgramsRequest
 
-router = APIRouter(prefix="/v3", tags=["affiliate v3 (seed 003)"])
+router = IndexedRouter(prefix="/v3", tags=["affiliate v3 (seed 003)"])
 
 
 class _Unsupported(AucteraError):

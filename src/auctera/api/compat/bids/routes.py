@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from auctera.api.auth import api_key_principal
@@ -18,6 +18,7 @@ from auctera.api.deps import container_of, read
 from auctera.api.errors import register_envelope
 from auctera.api.json_body import parse_json
 from auctera.api.responses import OrjsonResponse
+from auctera.api.routing import IndexedRouter
 from auctera.domain.accounts import Principal
 from auctera.domain.ids import from_decimal
 from auctera.errors import AucteraError, NotFound
@@ -28,7 +29,7 @@ from . import translate
 from .envelope import PREFIX, bids_envelope
 from .schemas import AdSetBody, CampaignBody, NetworkBody
 
-router = APIRouter(prefix=PREFIX.rstrip("/"), tags=["bid management (seed 001)"])
+router = IndexedRouter(prefix=PREFIX.rstrip("/"), tags=["bid management (seed 001)"])
 register_envelope(PREFIX, bids_envelope)
 MAX_STUCK = 1000
 

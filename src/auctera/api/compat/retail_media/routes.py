@@ -13,13 +13,14 @@ from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from auctera.api.auth import oauth_principal
 from auctera.api.deps import container_of, read
 from auctera.api.json_body import parse_json
 from auctera.api.responses import OrjsonResponse
+from auctera.api.routing import IndexedRouter
 from auctera.domain.accounts import Principal
 from auctera.domain.budgets import local_day
 from auctera.domain.campaigns import CampaignType
@@ -31,7 +32,7 @@ from . import translate
 from .envelope import VERSIONS, errors, problem, single
 from .schemas import CREATED_LINE_ITEM_TYPE, LINE_ITEM_TYPE
 
-router = APIRouter(prefix="/{version}/retail-media", tags=["retail media (seed 004)"])
+router = IndexedRouter(prefix="/{version}/retail-media", tags=["retail media (seed 004)"])
 
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
