@@ -317,6 +317,12 @@ def test_smartlinks_crud_and_resolution(world: dict[str, Any]) -> None:
     assert products.status_code == 422 and products.json()["error"]["field"] == "product_id"
     unknown_url = publisher.call("POST", "/v2/smartlinks", {"product_url": "https://nowhere.example.com/p/1"})
     assert unknown_url.status_code == 422 and unknown_url.json()["error"]["field"] == "product_url"
+    for field, body in (
+        ("product_url", {"product_url": "http://[shop.example.com/p/1"}),
+        ("fallback_url", {"gtin": GTIN, "fallback_url": "https://[::1/x"}),
+    ):
+        malformed = publisher.call("POST", "/v2/smartlinks", body)
+        assert malformed.status_code == 422 and malformed.json()["error"]["field"] == field
     bad_ean = publisher.call("POST", "/v2/smartlinks", {"ean": "4006381333932"})
     assert bad_ean.status_code == 422 and bad_ean.json()["error"]["field"] == "ean"
     unlisted = publisher.call("POST", "/v2/smartlinks", {"gtin": "96385074"})

@@ -232,6 +232,11 @@ def test_category_and_product_pages(market: Market, shop_world: dict[str, Any]) 
     # A product page: the same product, or others of its category or brand (the mug is Acme's too).
     related = decide(w["shop"], w["retailer"], {"type": "product", "product_id": "mug-1"}, slots=5)
     assert sorted(names(related)) == ["Coffee Mug", "Trail Running Shoe"]
+    # The product by our id, as the answers show it (prd_…), is the same page.
+    (mug,) = [p["product"]["product_id"] for p in related["products"] if p["product"]["name"] == "Coffee Mug"]
+    assert mug.startswith("prd_")
+    by_ours = decide(w["shop"], w["retailer"], {"type": "product", "product_id": mug}, slots=5)
+    assert sorted(names(by_ours)) == ["Coffee Mug", "Trail Running Shoe"]
 
 
 def test_bad_requests_name_the_field(market: Market, shop_world: dict[str, Any]) -> None:

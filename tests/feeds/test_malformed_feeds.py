@@ -190,3 +190,36 @@ def test_a_feed_without_one_valid_product_takes_nothing_out_of_stock(catalog: Ca
     assert report.status is ImportStatus.FAILED
     assert report.marked_out_of_stock == 0
     assert catalog.by_external_id()["sku-1"].in_stock
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_an_amount_past_what_any_column_holds_costs_its_row(catalog: Catalog, name: str) -> None:
+    fmt, write = WRITERS[name]
+    data, line = write([row(1), row(2, price="10000000000000"), row(3, min_bid="99999999999999"), row(4)])
+    report = catalog.load(data, fmt)
+    assert report.status is ImportStatus.SUCCEEDED
+    assert [(e.line, e.field) for e in report.errors] == [(line(1), "price"), (line(2), "min_bid")]
+    assert set(catalog.by_external_id()) == {"sku-1", "sku-4"}
+
+
+@pytest.mark.parametrize("name", ["json", "json-wrapped", "jsonl", "csv", "xml"])
+def test_a_byte_order_mark_is_fine(catalog: Catalog, name: str) -> None:
+    fmt, write = WRITERS[name]
+    report = catalog.load(b"\xef\xbb\xbf" + write([row(1), row(2)])[0], fmt)
+    assert (report.status, report.rows_valid) == (ImportStatus.SUCCEEDED, 2)
+
+
+def test_csv_lines_ending_in_a_cr_alone_fail_saying_so(catalog: Catalog) -> None:
+    data = write_csv([row(1), row(2)])[0].replace(b"\n", b"\r")
+    report = catalog.load(data, FeedFormat.CSV)
+    assert report.status is ImportStatus.FAILED
+    assert "CR alone" in errors_of(report)[0][2]
+    crlf = catalog.load(write_csv([row(1), row(2)])[0].replace(b"\n", b"\r\n"), FeedFormat.CSV)
+    assert (crlf.status, crlf.rows_valid) == (ImportStatus.SUCCEEDED, 2)
+
+
+def test_a_row_larger_than_a_block_fails_saying_so(catalog: Catalog) -> None:
+    data = write_csv([row(1), row(2, description="x" * (2 << 20)), row(3)])[0]
+    report = catalog.load(data, FeedFormat.CSV)
+    assert report.status is ImportStatus.FAILED
+    assert errors_of(report)[-1][2] == "a row is longer than 1,024 KiB"

@@ -17,12 +17,12 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from urllib.parse import urlsplit
 
 from auctera.domain.accounts import AccountKind
 from auctera.domain.compliance import host_of
+from auctera.domain.money import to_micros
 
 MAX_URL = 2048
 MAX_NAME = 500
@@ -297,14 +297,11 @@ def parse_amount(text: str) -> tuple[int, str | None]:
             raise ValueError(f"not a price: {text!r} (use '.' for decimals)")
         number = number.replace(",", "")
     try:
-        value = Decimal(number)
-    except InvalidOperation:
-        raise ValueError(f"not a price: {text!r}") from None
-    micros = value * 1_000_000
-    if micros != micros.to_integral_value():
-        raise ValueError("has more than 6 decimal places")
+        micros = to_micros(number)  # at most 10^12, six decimals: what the API takes too
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("amount", "the price")) from None
     code = before or after
-    return int(micros), code.upper() if code else None
+    return micros, code.upper() if code else None
 
 
 def gtin14(text: str) -> str:

@@ -53,8 +53,8 @@ def _row(item: Any, line: int, errors: list[RowError]) -> dict[str, str] | None:
 
 
 def read_json(stream: BinaryIO, *, lines: bool = False, batch_rows: int = 5000) -> Iterator[FeedBatch]:
-    head = stream.read(_HEAD)
-    body = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    head = stream.read(_HEAD).removeprefix(b"\xef\xbb\xbf")  # a byte-order mark: the parser would choke
+    body = head.lstrip(b" \t\r\n")
     if not body:
         raise FeedError(1, "the feed is empty")
     replay = io.BufferedReader(Replay(head, stream))

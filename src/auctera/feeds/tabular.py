@@ -43,6 +43,11 @@ def _read_header(stream: BinaryIO, quoting: bool) -> tuple[bytes, bytes]:
             end = buf.find(b"\n", end + 1)
         if end != -1:
             return buf[:end], buf[end + 1 :]
+        cr = buf.find(b"\r")
+        if -1 < cr < len(buf) - 1 and buf[cr + 1] != 0x0A and not (quoting and buf[:cr].count(b'"') % 2):
+            # No LF yet, and a CR alone ends the header: lines end the classic Mac OS way (Excel's
+            # "CSV (Macintosh)"), which would read as one line holding the whole file.
+            raise FeedError(1, "the lines end with a CR alone: save the feed with LF or CRLF line endings")
         searched = len(buf)
         chunk = stream.read(_HEAD_CHUNK)
         if not chunk:
@@ -98,6 +103,8 @@ def read_tabular(
         except StopIteration:
             break
         except pa.ArrowInvalid as exc:
+            if "straddl" in str(exc):  # pyarrow's words for a row larger than a block
+                raise FeedError(walker.line, f"a row is longer than {block_size >> 10:,} KiB") from None
             raise FeedError(walker.line, f"cannot be parsed: {exc}") from None
         yield walker.batch(batch, quoting, rules)
     errors: list[RowError] = []

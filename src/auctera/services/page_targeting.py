@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from auctera.domain.ids import from_decimal
+from auctera.domain.ids import from_decimal, parse
 from auctera.services.ports import ListedProduct
 
 
@@ -82,6 +82,7 @@ def _page_product(product_id: str | None, shelf: Iterable[ListedProduct]) -> Lis
         return None
     products = list(shelf)
     found = next((p for p in products if p.external_id == product_id), None)
-    if found is None and (number := from_decimal(product_id)) is not None:
+    if found is None:  # ours: `prd_…` as /v2 shows it, or its number
+        number = from_decimal(product_id) if product_id.isdigit() else parse("prd", product_id)
         found = next((p for p in products if p.id == number), None)
     return found

@@ -164,6 +164,10 @@ class SmartLinkService:
 
 
 def _check_url(url: str, field: str) -> None:
-    parts = urlsplit(url)
-    if len(url) > MAX_URL or parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)  # raises for a malformed IPv6 host ("http://[x/")
+        web = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        web = False
+    if len(url) > MAX_URL or not web:
         raise ValidationFailed(f"{field} must be an http(s) URL of at most {MAX_URL} characters", field=field)
