@@ -201,6 +201,23 @@ def test_malformed_are_counted_and_the_rest_applied(world: tuple[RootApp, TestCl
     assert audience(adv, audience_id)["members"] == 3
 
 
+def test_odd_items_count_once_and_do_not_taint_the_next(world: tuple[RootApp, TestClient], adv: Api) -> None:
+    audience_id = create(adv)
+    items: list[Any] = [
+        ["email", "a@example.com"],  # a list, not an object
+        {"type": "email", "value": "c@example.com"},
+        [[{"type": "email"}], "x"],  # nested deeper
+        {"type": "email", "value": "d@example.com"},
+        "e@example.com",  # a bare string
+        {"type": "email", "value": "f@example.com"},
+    ]
+    answer = sync(adv, audience_id, "add", items)
+    assert answer["records_received"] == 6 and answer["records_malformed"] == 3
+    assert [s["index"] for s in answer["malformed_samples"]] == [0, 2, 4]
+    drain(world[0])
+    assert audience(adv, audience_id)["members"] == 3
+
+
 def test_a_job_key_makes_the_call_idempotent(world: tuple[RootApp, TestClient], adv: Api) -> None:
     audience_id = create(adv)
     first = sync(adv, audience_id, "add", emails("ann"), job_key="crm-2026-11-23")
@@ -649,6 +666,35 @@ def test_delete_purges_every_hash_and_pauses_campaigns(
     assert adv.call("DELETE", f"/v2/audiences/{audience_id}").json()["status"] == "deleted"  # idempotent
     assert adv.call("GET", f"/v2/campaigns/{campaign}/audiences").json() == {"include": [], "exclude": []}
     drain(app)  # nothing left for the worker
+
+
+def test_delete_pauses_campaigns_that_excluded_it_and_tells_paused_ones(
+    world: tuple[RootApp, TestClient], adv: Api
+) -> None:
+    app = world[0]
+    audience_id = create(adv)
+    excluding, resting = adv.create(), adv.create()
+    for campaign in (excluding, resting):
+        app.container.campaigns.review(_cmp(campaign))
+    assert adv.call("PATCH", f"/v2/campaigns/{resting}", {"status": "paused"}).status_code == 200
+    assert (
+        adv.call("PUT", f"/v2/campaigns/{excluding}/audiences", {"exclude": [audience_id]}).status_code == 200
+    )
+    assert (
+        adv.call("PUT", f"/v2/campaigns/{resting}/audiences", {"include": [audience_id]}).status_code == 200
+    )
+
+    deleted = adv.call("DELETE", f"/v2/audiences/{audience_id}").json()
+
+    # Without its exclusion the campaign would reach the very people it kept out: it pauses.
+    assert deleted["paused_campaigns"] == [excluding]
+    shown = adv.get(excluding)
+    assert shown["status"] == "paused"
+    assert shown["review"]["reasons"] == [f"paused: audience {audience_id} it targeted was deleted"]
+    # One already paused stays paused, and says why its targeting changed before anyone resumes it.
+    shown = adv.get(resting)
+    assert shown["status"] == "paused"
+    assert shown["review"]["reasons"] == [f"paused: audience {audience_id} it targeted was deleted"]
 
 
 def _cmp(text: str) -> int:

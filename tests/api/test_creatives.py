@@ -4,13 +4,14 @@ review gate, deletion, trackers and DCO serving with the variants recorded on tr
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from PIL import Image
@@ -20,9 +21,12 @@ from auctera.app import RootApp, create_app
 from auctera.config import Settings
 from auctera.domain import ids as idfmt
 from auctera.domain.events import Event, EventType
+from auctera.domain.signatures import sign
+from support.clock import FrozenClock
 from support.creatives import EICAR, banner, bundle, png_bomb
 
-from .conftest import Api, error
+from .conftest import Api, app_at, error
+from .test_tracking import CHROME
 
 BANNER = "banner_300x250.jpg"
 
@@ -365,3 +369,152 @@ def test_dco_serves_the_variant_that_converts_and_tracks_it(fresh: tuple[RootApp
     app.container.events.append_many(events)
     picks = [acme.call("GET", f"/v2/creatives/dco/{template}/serve").json()["variant"] for _ in range(40)]
     assert picks.count("free_shipping+shop") >= 36, picks
+
+
+# --- audit fixes: hostile or unusual uploads ----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["photo", "", "photo.jfif", "photo.JPE"])
+def test_a_jpeg_without_a_jpeg_extension_of_its_own_is_still_a_jpeg(acme: Api, name: str) -> None:
+    # The format comes from the magic bytes: no extension (or no file name) is not a mismatch.
+    # Written by hand: an HTTP client leaves an empty `filename=""` out, a browser may not.
+    head = '--B\r\nContent-Disposition: form-data; name="type"\r\n\r\nimage\r\n--B\r\n'
+    head += (
+        f'Content-Disposition: form-data; name="file"; filename="{name}"\r\nContent-Type: image/jpeg\r\n\r\n'
+    )
+    response = acme.client.post(
+        "/v2/creatives/upload",
+        content=head.encode() + banner() + b"\r\n--B--\r\n",
+        headers={**acme.headers, "content-type": "multipart/form-data; boundary=B"},
+    )
+    assert response.status_code == 201, response.text
+    result = audit(acme, response.json()["asset_id"])
+    assert (result["status"], result["format"], result["findings"]) == ("approved", "jpeg", [])
+
+
+def test_every_bundle_file_is_served_sandboxed(acme: Api, client: TestClient) -> None:
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>'
+    body = uploaded(
+        acme, "sale.zip", bundle(files={"evil.svg": svg, "\u2713.js": b"var ok = 1;"}), type="html5"
+    )
+    base = path_of(body["cdn_url"]).removesuffix("index.html")
+    for name in ("evil.svg", "style.css", "%E2%9C%93.js", "index.html"):
+        served = client.get(base + name)
+        assert served.status_code == 200, (name, served.text)
+        # Opened directly, the SVG's script runs in an opaque origin, never the API's.
+        assert served.headers["content-security-policy"].startswith("sandbox"), name
+        assert served.headers["x-content-type-options"] == "nosniff"
+    # A file name outside Latin-1 cannot go into a header: the ETag is a hash, and it revalidates.
+    served = client.get(base + "%E2%9C%93.js")
+    assert served.content == b"var ok = 1;"
+    assert (
+        client.get(base + "%E2%9C%93.js", headers={"If-None-Match": served.headers["etag"]}).status_code
+        == 304
+    )
+
+
+def test_a_malformed_tracker_url_is_refused_naming_the_field(acme: Api) -> None:
+    asset_id = uploaded(acme, BANNER, banner())["asset_id"]
+    failure = error(
+        acme.call("POST", "/v2/creatives/macros", {"asset_id": asset_id, "click_tracker": "https://[::1/x"}),
+        422,
+        "click_tracker",
+    )
+    assert "https://" in failure["message"]
+
+
+def test_a_bundle_loading_a_script_from_a_malformed_url_is_rejected(acme: Api) -> None:
+    scripts = '<script src="https://[::1/x.js"></script>'
+    result = audit(acme, uploaded(acme, "sale.zip", bundle(scripts=scripts), type="html5")["asset_id"])
+    assert result["status"] == "rejected"
+    assert [f["message"] for f in result["findings"]] == [
+        "index.html loads a script from https://[::1/x.js, not on the allowlist"
+    ]
+
+
+def test_a_bundle_declaring_an_absurd_ad_size_is_rejected(acme: Api) -> None:
+    huge = '<meta name="ad.size" content="width=99999999999999999999999,height=250">'
+    page = (
+        f'<!doctype html><html><head>{huge}<script>var clickTag = "https://shop.example.com/";'
+        "</script></head><body>Sale</body></html>"
+    )
+    result = audit(acme, uploaded(acme, "sale.zip", bundle(index=page), type="html5")["asset_id"])
+    assert result["status"] == "rejected"
+    assert (result["width"], result["height"]) == (None, None)
+    assert any("at most 10000 px" in f["message"] for f in result["findings"]), result
+
+
+@pytest.mark.parametrize("values", [[None], [{"a": 1}], ["Buy", None], "Buy"])
+def test_dco_values_must_be_strings(acme: Api, values: Any) -> None:
+    body = {"name": "Dynamic", "variables": {"cta": values}}
+    failure = error(acme.call("POST", "/v2/creatives/dco", body), 422, "variables.cta")
+    assert failure["message"] == "values must be a list of strings"
+    listed = {"name": "Dynamic", "variables": [{"name": "cta", "values": values}]}
+    error(acme.call("POST", "/v2/creatives/dco", listed), 422, "variables.cta")
+
+
+def test_no_tag_for_a_campaign_without_a_landing_page(acme: Api, client: TestClient) -> None:
+    campaign_id = acme.create()  # no destination_url: its clicks would have nowhere to go
+    asset_id = uploaded(acme, BANNER, banner())["asset_id"]
+    failure = error(
+        acme.call("GET", f"/v2/creatives/{asset_id}/tag", campaign_id=campaign_id), 409, "campaign_id"
+    )
+    assert campaign_id in failure["message"] and "destination_url" in failure["message"]
+    assert acme.call("GET", f"/v2/creatives/{asset_id}/tag").status_code == 200  # untracked: fine
+
+
+def _visit(client: TestClient, url: str) -> Any:
+    response = client.get(f"{path_of(url)}?{urlsplit(url).query}", follow_redirects=False)
+    assert response.status_code == 302, response.text
+    return response
+
+
+def test_the_creative_is_named_as_the_api_names_it_in_landings_and_reports(
+    acme: Api, client: TestClient
+) -> None:
+    campaign_id = acme.create(destination_url="https://shop.example.com/?ad={creative_id}")
+    asset_id = uploaded(acme, BANNER, banner(), campaign_id=campaign_id)["asset_id"]
+    tag = acme.call("GET", f"/v2/creatives/{asset_id}/tag", campaign_id=campaign_id).json()
+    landed = _visit(client, tag["click_url"]).headers["location"]
+    assert landed.startswith(f"https://shop.example.com/?ad={asset_id}&"), landed
+
+    body = {"name": "Dynamic", "variables": {"cta": ["Buy now"]}, "campaign_id": campaign_id}
+    template = acme.call("POST", "/v2/creatives/dco", body).json()["dco_template_id"]
+    served = acme.call("GET", f"/v2/creatives/dco/{template}/serve").json()
+    landed = _visit(client, served["click_url"]).headers["location"]
+    assert landed.startswith(f"https://shop.example.com/?ad={template}&"), landed
+
+    report = acme.call("GET", "/v2/reports/creatives", campaign_id=campaign_id).json()["data"]
+    assert sorted((r["creative_id"], r["variant"]) for r in report) == sorted(
+        [(asset_id, None), (template, "buy_now")]
+    )
+
+
+def test_dco_variant_figures_net_charged_back_conversions(tmp_path: Path) -> None:
+    clock = FrozenClock()
+    with app_at(tmp_path, clock, "https://trk.example.com") as app, TestClient(app) as client:
+        acme = Api(app, client)
+        campaign_id = acme.create(destination_url="https://shop.example.com/")
+        body = {"name": "Dynamic", "variables": {"cta": ["Buy now"]}, "campaign_id": campaign_id}
+        template = acme.call("POST", "/v2/creatives/dco", body).json()["dco_template_id"]
+        url = acme.call("GET", f"/v2/creatives/dco/{template}/serve").json()["click_url"]
+        browser = {"User-Agent": CHROME, "Accept-Language": "en-US,en;q=0.9"}
+        landed = client.get(f"{path_of(url)}?{urlsplit(url).query}", headers=browser, follow_redirects=False)
+        [click_id] = parse_qs(urlsplit(landed.headers["location"]).query)["click_id"]
+        clock.now += timedelta(minutes=5)
+        raw = json.dumps({"click_id": click_id, "event_type": "purchase", "revenue": 50}).encode()
+        signature = sign(acme.account.signing_secret, raw, int(clock.now.timestamp()))
+        headers = {**acme.headers, "Content-Type": "application/json", "X-Auctera-Signature": signature}
+        sale = client.post("/v2/conversions", content=raw, headers=headers)
+        assert sale.status_code in (200, 201), sale.text
+
+        def variants() -> Any:
+            return acme.call("GET", f"/v2/creatives/dco/{template}/variants").json()["data"]
+
+        assert variants() == [{"variant": "buy_now", "impressions": 0, "clicks": 1, "conversions": 1}]
+        reversal = {"transaction_id": sale.json()["transaction_id"], "reason": "chargeback"}
+        assert acme.call("POST", "/v2/conversions/reversal", reversal).status_code == 200
+        # Charged back: the variant's conversion is taken back, as the creative report does.
+        assert variants() == [{"variant": "buy_now", "impressions": 0, "clicks": 1, "conversions": 0}]
+        report = acme.call("GET", "/v2/reports/creatives", campaign_id=campaign_id).json()["data"]
+        assert [(r["creative_id"], r["conversions"]) for r in report] == [(template, 0)]

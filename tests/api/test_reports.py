@@ -166,8 +166,8 @@ def test_creatives_golden(acme: Reporter) -> None:
             acme.app.container.events.append_many(batch)
     body = acme.get("/v2/reports/creatives", campaign_id=idfmt.render("cmp", acme.display))
     blue, red = sorted(body["data"], key=lambda r: r["variant"])
-    assert blue | {"creative_id": "crt_b", "variant": "blue_cta", "ctr": 0.85, "cvr": 2.1} == blue
-    assert red | {"creative_id": "crt_c", "variant": "red_cta", "ctr": 0.92, "cvr": 1.8} == red
+    assert blue | {"creative_id": "dco_b", "variant": "blue_cta", "ctr": 0.85, "cvr": 2.1} == blue
+    assert red | {"creative_id": "dco_c", "variant": "red_cta", "ctr": 0.92, "cvr": 1.8} == red
     # Credible statistics: intervals around the rates, probabilities summing to one, no winner
     # on so little difference.
     assert blue["ctr_interval"][0] < 0.85 < blue["ctr_interval"][1]
@@ -193,7 +193,7 @@ def test_a_clear_ab_winner_is_flagged(acme: Reporter) -> None:
             )
     body = acme.get("/v2/reports/creatives")
     assert body["tests"]["ctr"]["significant"] is True
-    assert body["tests"]["ctr"]["winner"] == {"creative_id": "crt_7", "variant": "a"}
+    assert body["tests"]["ctr"]["winner"] == {"creative_id": "dco_7", "variant": "a"}
     winner = next(r for r in body["data"] if r["variant"] == "a")
     assert winner["ctr_winner"] is True and winner["p_best_ctr"] > 0.99
 

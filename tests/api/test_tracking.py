@@ -308,7 +308,7 @@ def test_conversions_and_reversals_are_reported_where_their_click_came_from(
     assert (by_domain["blog.example.org"]["clicks"], by_domain["blog.example.org"]["conversions"]) == (1, 1)
     creatives = acme.call("GET", "/v2/reports/creatives").json()["data"]
     by_variant = {row["variant"]: row for row in creatives}
-    assert {row["creative_id"] for row in creatives} == {idfmt.render("crt", 7)}
+    assert {row["creative_id"] for row in creatives} == {idfmt.render("dco", 7)}  # links with a variant: DCO
     assert (by_variant["blue"]["clicks"], by_variant["blue"]["conversions"]) == (2, 2)
     assert (by_variant["red"]["clicks"], by_variant["red"]["conversions"]) == (1, 0)
 

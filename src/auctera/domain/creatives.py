@@ -18,8 +18,17 @@ from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 from auctera.domain.campaigns import DSP_TYPES, PAUSE_REASON, Campaign, CampaignStatus, Review
+from auctera.domain.dco import DCO_PREFIX
 
 ASSET_PREFIX = "ast"
+
+
+def creative_prefix(variant: str | None) -> str:
+    """The prefix of the creative a link or event names (`cr=`, `creative_id`), as the API shows
+    it: `dco_` for a DCO template, `ast_` for an uploaded asset. Both take their ids from one
+    generator, so the number alone cannot tell them apart; a DCO serve's links always carry the
+    variant it served (`cv=`), an asset's tag never does."""
+    return ASSET_PREFIX if variant is None else DCO_PREFIX
 
 
 class AssetKind(StrEnum):
@@ -64,7 +73,8 @@ _MEDIA_TYPES = {
     Format.MP4: "video/mp4",
     Format.ZIP: "application/zip",
 }
-_EXTENSIONS = {"jpg": Format.JPEG, "jpeg": Format.JPEG, "png": Format.PNG, "gif": Format.GIF}
+_EXTENSIONS = {"jpg": Format.JPEG, "jpeg": Format.JPEG, "jpe": Format.JPEG, "jfif": Format.JPEG}
+_EXTENSIONS |= {"png": Format.PNG, "gif": Format.GIF}
 _EXTENSIONS |= {"mp4": Format.MP4, "m4v": Format.MP4, "zip": Format.ZIP}
 
 # Upload limits, bytes. Anything larger is refused (413) before it is looked at.
@@ -236,11 +246,11 @@ def is_standard_size(width: int, height: int) -> bool:
 
 
 def type_findings(filename: str, found: Format) -> list[Finding]:
-    """The name's extension must agree with the content."""
-    named = format_of_name(filename)
-    if named is found:
+    """The name's extension, when it has one, must agree with the content. The format comes from
+    the magic bytes, so a name without an extension (or no name: some clients send none) is fine."""
+    ext = posixpath.splitext(filename)[1]
+    if ext in ("", ".") or format_of_name(filename) is found:
         return []
-    ext = posixpath.splitext(filename)[1] or "(none)"
     return [Finding("type", Severity.ERROR, f"extension {ext} does not match the content ({found.value})")]
 
 
@@ -279,6 +289,8 @@ def video_findings(facts: MediaFacts) -> list[Finding]:
 
 _CLICK_TAG = re.compile(r"\bclick_?tag\b", re.IGNORECASE)
 _AD_SIZE = re.compile(r"width\s*=\s*(\d+)\s*,\s*height\s*=\s*(\d+)", re.IGNORECASE)
+# The largest ad.size side taken: far beyond any ad, and well within a 32-bit column.
+MAX_AD_SIDE = 10_000
 
 
 class _Markup(HTMLParser):
@@ -286,6 +298,7 @@ class _Markup(HTMLParser):
         super().__init__()
         self.scripts: list[str] = []
         self.ad_size: tuple[int, int] | None = None
+        self.ad_size_text: str | None = None  # an ad.size whose sides are out of range
         self.text: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -295,7 +308,12 @@ class _Markup(HTMLParser):
         if tag == "meta" and values.get("name", "").lower() == "ad.size":
             match = _AD_SIZE.search(values.get("content", ""))
             if match:
-                self.ad_size = (int(match.group(1)), int(match.group(2)))
+                # Compared as text first: int() of thousands of digits is refused (and slow).
+                sides = match.group(1).lstrip("0"), match.group(2).lstrip("0")
+                if all(len(d) <= len(str(MAX_AD_SIDE)) and int(d or "0") <= MAX_AD_SIDE for d in sides):
+                    self.ad_size = (int(sides[0] or "0"), int(sides[1] or "0"))
+                else:
+                    self.ad_size_text = match.group(0)[:80]
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
@@ -317,7 +335,8 @@ def html5_findings(bundle: Bundle, script_hosts: Iterable[str]) -> BundleReport:
     sources = {n: c.decode("utf-8", "replace") for n, c in bundle.members.items() if _is_code(n)}
     if not any(_CLICK_TAG.search(text) for text in sources.values()):
         found.append(Finding("html5", Severity.ERROR, "no clickTag variable: clicks could not be tracked"))
-    ad_size = None
+    ad_size: tuple[int, int] | None = None
+    oversized: str | None = None
     text: list[str] = []
     for name, source in sources.items():
         if not name.endswith((".html", ".htm")):
@@ -326,7 +345,7 @@ def html5_findings(bundle: Bundle, script_hosts: Iterable[str]) -> BundleReport:
         parser.feed(source)
         text += parser.text
         if name == "index.html":
-            ad_size = parser.ad_size
+            ad_size, oversized = parser.ad_size, parser.ad_size_text
         for src in parser.scripts:
             host = _foreign_host(src)
             if host is not None and host not in allowed:
@@ -347,7 +366,15 @@ def html5_findings(bundle: Bundle, script_hosts: Iterable[str]) -> BundleReport:
                 f"{_kb(bundle.compressed_size)} exceeds the 150 KB IAB initial load: load the rest politely",
             )
         )
-    if ad_size is None:
+    if oversized is not None:
+        found.append(
+            Finding(
+                "html5",
+                Severity.ERROR,
+                f'<meta name="ad.size"> says {oversized}: width and height are at most {MAX_AD_SIDE} px',
+            )
+        )
+    elif ad_size is None:
         found.append(Finding("html5", Severity.WARNING, 'no <meta name="ad.size"> in index.html'))
     facts = MediaFacts(width=ad_size[0], height=ad_size[1]) if ad_size else MediaFacts()
     return BundleReport(found, facts, " ".join(text))
@@ -359,7 +386,10 @@ def _is_code(name: str) -> bool:
 
 def _foreign_host(src: str) -> str | None:
     """The host a script source loads from; None for a file of the bundle."""
-    split = urlsplit(src.strip())
+    try:
+        split = urlsplit(src.strip())
+    except ValueError:  # "https://[::1/x.js": not a URL a browser would fetch from the bundle
+        return src.strip()[:80]
     if split.scheme in ("http", "https", "") and split.netloc:
         return (split.hostname or "").lower()
     if split.scheme in ("data", "javascript", "blob"):
@@ -536,8 +566,11 @@ def tracker_problem(url: str) -> str | None:
         return f"must be at most {MAX_TRACKER_URL} characters"
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
         return "must not contain spaces or control characters"
-    split = urlsplit(url)
-    if split.scheme != "https" or not split.hostname or "." not in split.hostname:
+    try:
+        split = urlsplit(url)
+    except ValueError:  # "https://[::1/x": an unclosed IPv6 bracket
+        split = None
+    if split is None or split.scheme != "https" or not split.hostname or "." not in split.hostname:
         return "must be an absolute https:// URL (trackers fire from secure pages)"
     unknown = sorted(set(_BRACKET_MACRO.findall(url)) - set(CACHE_BUSTERS))
     if unknown:

@@ -93,9 +93,14 @@ def variable(name: str, spec: object) -> Variable:
         if field not in FEED_FIELDS:
             raise TemplateError(where, "give its values (a list) or the product-feed field it comes from")
         return Variable(name, feed_field=field)
-    if not isinstance(spec, Sequence) or isinstance(spec, str | bytes):
+    # Strings only: a null or an object would be served as its Python text ("None", "{'a': 1}").
+    if (
+        not isinstance(spec, Sequence)
+        or isinstance(spec, str | bytes)
+        or not all(isinstance(v, str) for v in spec)
+    ):
         raise TemplateError(where, "values must be a list of strings")
-    values = tuple(dict.fromkeys(str(v).strip() for v in spec if str(v).strip()))
+    values = tuple(dict.fromkeys(v.strip() for v in spec if v.strip()))
     if not values:
         raise TemplateError(where, "needs at least one value")
     if len(values) > MAX_VALUES:

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from auctera.domain import ids
+from auctera.domain.creatives import creative_prefix
 
 SUB_IDS = ("sub_id1", "sub_id2", "sub_id3", "sub_id4", "sub_id5")
 _SUB_PARAMS = ("s1", "s2", "s3", "s4", "s5")
@@ -262,7 +263,7 @@ def deep_link_allowed(deep_url: str, site_urls: Iterable[str | None]) -> bool:
 
 # --- the redirect -------------------------------------------------------------------------
 
-_MACRO = re.compile(r"\{(click_id|sub_id[1-5]|publisher_id|campaign_id|offer_id)\}")
+_MACRO = re.compile(r"\{(click_id|sub_id[1-5]|publisher_id|campaign_id|offer_id|creative_id)\}")
 # What `quote(value, safe="")` leaves as it is: such values (ids, most sub ids) skip it.
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
 
@@ -288,6 +289,10 @@ def _macro_value(macro: str, click_id: str, link: LinkParams) -> str:
         return ids.to_base36(link.campaign_id)
     if macro == "publisher_id":
         return ids.to_base36(link.publisher_id) if link.publisher_id is not None else ""
+    if macro == "creative_id":  # as the API and the reports show it: ast_… or dco_…
+        if link.creative_id is None:
+            return ""
+        return ids.render(creative_prefix(link.variant), link.creative_id)
     return link.sub_ids[int(macro[-1]) - 1] or ""  # sub_id1 .. sub_id5
 
 

@@ -2,7 +2,9 @@
 
 Clicks and impressions carry the creative (`creative_id`) and the variant (`attrs.variant`) of
 their link; a conversion counts for the variant of the click it is attributed to (`click_id`).
-IVT is left out.
+Conversions are net of their reversals (a chargeback takes its conversion back), as the reports
+count them, so the bandit never rewards a variant for sales that were charged back. IVT is left
+out.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ _SQL = f"""
     WHERE account_id = $account AND creative_id = $creative AND type IN ('impression', 'click')
       AND NOT coalesce(ivt, false) AND {_VARIANT} IS NOT NULL
 ), converted AS (
-    SELECT t.variant, count(*) AS conversions FROM events c
-    JOIN touches t ON t.type = 'click' AND t.click_id = c.click_id
-    WHERE c.account_id = $account AND c.type = 'conversion' AND NOT coalesce(c.ivt, false)
+    SELECT t.variant,
+           count(*) FILTER (WHERE c.type = 'conversion' AND NOT coalesce(c.ivt, false))
+           - count(*) FILTER (WHERE c.type = 'reversal') AS conversions
+    FROM events c JOIN touches t ON t.type = 'click' AND t.click_id = c.click_id
+    WHERE c.account_id = $account AND c.type IN ('conversion', 'reversal')
     GROUP BY t.variant
 )
 SELECT t.variant, count(*) FILTER (WHERE t.type = 'impression'), count(*) FILTER (WHERE t.type = 'click'),
-       coalesce(any_value(v.conversions), 0)
+       greatest(coalesce(any_value(v.conversions), 0), 0)
 FROM touches t LEFT JOIN converted v ON v.variant = t.variant
 GROUP BY t.variant"""
 

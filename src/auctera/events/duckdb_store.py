@@ -362,7 +362,7 @@ class DuckDBEventStore:
             # insertion order would buffer them), and the store's caches stay out of reach. JSON
             # segments are read from their pinned files, not the tail index of this connection.
             source = source_sql(snapshot.jsonl, snapshot.parquet)
-            select = export_select(source, account_id, event_types, window, campaign_id)
+            select = export_select(source, account_id, event_types, window, campaign_id, csv=not parquet)
             path = "'" + str(target).replace("'", "''") + "'"
             with duckdb.connect(":memory:", config=_EXPORT_CONFIG) as con:
                 row = con.execute(f"COPY ({select}) TO {path} ({options})").fetchone()

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any, Final
 
+from auctera.domain.creatives import creative_prefix
 from auctera.events.report_rollups import DIMENSIONS
 from auctera.events.sql import AGGREGATES, daily_prefilter, sql_string
 from auctera.events.timezones import local_day_sql
@@ -16,14 +17,27 @@ _POWERS: Final = ", ".join(str(36**i) for i in range(12, -1, -1))  # 36^12 < 2^6
 
 def rendered_id_sql(prefix: str, column: str) -> str:
     """SQL rendering `column` (a non-negative BIGINT id) as the API does: `cmp_<base36>`."""
+    return _rendered_sql(sql_string(prefix), column)
+
+
+def _rendered_sql(prefix_sql: str, column: str) -> str:
+    """`rendered_id_sql` with the prefix chosen by SQL, per row."""
     digits = (
         f"ltrim(array_to_string(list_transform([{_POWERS}], p -> "
         f"substr('{_ALPHABET}', (({column} // p) % 36)::INTEGER + 1, 1)), ''), '0')"
     )
-    zero = f"'{prefix}_0'"
     return (
-        f"CASE WHEN {column} IS NULL THEN NULL WHEN {column} = 0 THEN {zero} ELSE '{prefix}_' || {digits} END"
+        f"CASE WHEN {column} IS NULL THEN NULL "
+        f"ELSE {prefix_sql} || '_' || CASE WHEN {column} = 0 THEN '0' ELSE {digits} END END"
     )
+
+
+# A creative as the API names it (`creative_prefix`): `dco_…` when the event carries a DCO
+# variant, else `ast_…`.
+_CREATIVE_PREFIX: Final = (
+    f"CASE WHEN ({DIMENSIONS['variant']}) IS NULL THEN {sql_string(creative_prefix(None))} "
+    f"ELSE {sql_string(creative_prefix(''))} END"
+)
 
 
 def late_daily_query(
@@ -72,7 +86,7 @@ EXPORT_COLUMNS: Final[dict[str, str]] = {
     "campaign_id": rendered_id_sql("cmp", "campaign_id"),
     "publisher_id": rendered_id_sql("pub", "publisher_id"),
     "line_item_id": rendered_id_sql("li", "line_item_id"),
-    "creative_id": rendered_id_sql("crt", "creative_id"),
+    "creative_id": _rendered_sql(_CREATIVE_PREFIX, "creative_id"),
     "variant": DIMENSIONS["variant"],
     "domain": DIMENSIONS["domain"],
     "app_bundle": DIMENSIONS["app_bundle"],
@@ -86,6 +100,17 @@ EXPORT_COLUMNS: Final[dict[str, str]] = {
     "currency": "currency",
     "ivt": "ivt",
 }
+# Text a visitor or a partner controls (a link's `cv`, the Referer, a postback's click id, ...).
+# In a CSV file a cell starting with = + - @ (or a tab or CR) is a formula to a spreadsheet
+# (OWASP "CSV injection"): such cells get a leading ' there. Parquet keeps the raw values.
+CSV_TEXT_COLUMNS: Final = ("variant", "domain", "app_bundle", "ssp", "click_id", "country", "device_type")
+
+
+def _csv_safe(column: str) -> str:
+    return (
+        f"CASE WHEN left({column}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) "
+        f"THEN chr(39) || {column} ELSE {column} END"
+    )
 
 
 def export_select(
@@ -94,13 +119,15 @@ def export_select(
     event_types: tuple[str, ...],
     window: tuple[int, int],
     campaign_id: int | None,
+    *,
+    csv: bool = False,
 ) -> str:
     """The log-level rows of one account's events of `event_types`, start <= at < end (UTC micros).
 
     Values are inlined (integers, known type names): COPY takes no parameters. Unordered on
     purpose: sorting would hold every row at once (or spill), and the writer must stay flat in
     memory whatever the row count. Each segment's rows come out in its own order (account,
-    campaign, time).
+    campaign, time). `csv`: the text columns a spreadsheet would take for formulas are defused.
     """
     columns = ", ".join(f"{sql} AS {name}" for name, sql in EXPORT_COLUMNS.items())
     types = ", ".join(sql_string(t) for t in event_types)
@@ -108,4 +135,8 @@ def export_select(
     where.append(f'"at" >= {int(window[0])} AND "at" < {int(window[1])}')
     if campaign_id is not None:
         where.append(f"campaign_id = {int(campaign_id)}")
-    return f"SELECT {columns} FROM ({source}) WHERE {' AND '.join(where)}"
+    select = f"SELECT {columns} FROM ({source}) WHERE {' AND '.join(where)}"
+    if not csv:
+        return select
+    defused = ", ".join(f"{_csv_safe(c)} AS {c}" for c in CSV_TEXT_COLUMNS)
+    return f"SELECT * REPLACE ({defused}) FROM ({select})"

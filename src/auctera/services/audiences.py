@@ -678,16 +678,25 @@ class AudienceService:
                 raise NotFound(f"audience {render_id(audience_id)} not found", field="audience_id")
             reason = f"{PAUSE_REASON}audience {render_id(audience_id)} it targeted was deleted"
             paused: list[int] = []
+            seen: set[int] = set()
             for subject in uow.audiences.subjects_targeting(audience_id):
                 campaign_id = self._campaign_of(uow, subject, audience.account_id)
-                if campaign_id is None or campaign_id in paused:
+                if campaign_id is None or campaign_id in seen:
                     continue
+                seen.add(campaign_id)
                 campaign = uow.campaigns.get(campaign_id, account_id=audience.account_id, for_update=True)
                 if campaign is not None and campaign.status is CampaignStatus.ACTIVE:
                     campaign = set_status(campaign, CampaignStatus.PAUSED, now)
                     review = replace(campaign.review, reasons=(reason,))
                     uow.campaigns.update(replace(campaign, review=review))
                     paused.append(campaign_id)
+                elif campaign is not None and campaign.status is CampaignStatus.PAUSED:
+                    # Already paused: it stays so, but whoever resumes it must see that its
+                    # targeting changed (the targeting row goes with the audience).
+                    reasons = tuple(dict.fromkeys((*campaign.review.reasons, reason)))
+                    uow.campaigns.update(
+                        replace(campaign, review=replace(campaign.review, reasons=reasons), updated_at=now)
+                    )
             pending = [
                 job_id
                 for job_id in self._staging.staged()

@@ -59,7 +59,7 @@ from auctera.domain.dco import (
 )
 from auctera.domain.money import display
 from auctera.domain.tracking import CLICK_PATH, IMPRESSION_PATH, link_query
-from auctera.errors import AucteraError, Forbidden, NotFound, ValidationFailed
+from auctera.errors import AucteraError, Conflict, Forbidden, NotFound, ValidationFailed
 from auctera.services.clock import Clock, Ids
 from auctera.services.ports import (
     MalwareScanner,
@@ -300,8 +300,14 @@ class CreativeService:
         """An approved asset as an ad slot serves it, third-party macros expanded for this serve."""
         with self._uow(read_only=True) as uow:
             asset = self._visible(uow, principal, asset_id)
-            if campaign_id is not None:
-                self._campaign_for(uow, principal, campaign_id)
+            campaign = self._campaign_for(uow, principal, campaign_id) if campaign_id is not None else None
+        if campaign is not None and not campaign.destination_url:
+            # Its click link would lead nowhere (the click answers 404): no dead links handed out.
+            raise Conflict(
+                f"campaign {idfmt.render('cmp', campaign.id)} has no destination_url, so clicks on this "
+                "tag would have no landing page; set the campaign's destination_url first",
+                field="campaign_id",
+            )
         url = self.cdn_url(asset)
         if not asset.servable or url is None:
             raise ValidationFailed(

@@ -277,8 +277,12 @@ class _SyncBody:
                         yield (kind or "", "" if odd or value is None else value)
                         kind = value = None
                         odd = False
-                    elif event != "start_map":
-                        yield ("", "")  # not an object
+                    elif event == "end_array":  # a list item, whatever it held: one malformed
+                        yield ("", "")
+                        kind = value = None
+                        odd = False
+                    elif event not in ("start_map", "start_array"):
+                        yield ("", "")  # a scalar, not an object
                 elif prefix.startswith("identifiers.item."):
                     odd = True  # a nested value
                 elif prefix == "identifiers":

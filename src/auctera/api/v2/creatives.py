@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any
 
 from fastapi import Depends, File, Form, Query, Request, Response, UploadFile
@@ -35,7 +36,9 @@ Caller = Annotated[Principal, Depends(bearer_principal)]
 READ_CHUNK = 1 << 20
 # Assets never change under a name (a new upload is a new asset): cached for a year anywhere.
 IMMUTABLE = "public, max-age=31536000, immutable"
-# Advertisers' HTML runs sandboxed: an opaque origin, never ours (no access to the API's origin).
+# Advertisers' files run sandboxed: an opaque origin, never ours (no access to the API's origin).
+# Every file, not only HTML: an SVG (or anything a browser may render as a document) opened
+# directly would otherwise run its script in our origin.
 HTML5_POLICY = "sandbox allow-scripts allow-popups allow-popups-to-escape-sandbox"
 
 
@@ -259,11 +262,13 @@ def delete(request: Request, caller: Caller, asset_id: str) -> dict[str, Any]:
 # --- the CDN ----------------------------------------------------------------------------------
 
 
-def _headers(etag: str, *, html: bool = False) -> dict[str, str]:
-    headers = {"ETag": etag, "Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"}
-    if html:
-        headers["Content-Security-Policy"] = HTML5_POLICY
-    return headers
+def _headers(etag: str) -> dict[str, str]:
+    return {
+        "ETag": etag,
+        "Cache-Control": IMMUTABLE,
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": HTML5_POLICY,
+    }
 
 
 def _revalidated(request: Request, etag: str) -> bool:
@@ -312,7 +317,9 @@ def bundle_file(request: Request, stem: str, path: str) -> Response:
         raise NotFound("no such asset", field="name")
     suffix = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
     media_type = _MEMBER_TYPES.get(suffix, "application/octet-stream")
-    headers = _headers(f'"{asset.sha256}-{path}"', html=media_type.startswith("text/html"))
+    # A hash, not the path itself: a header is Latin-1, a bundle's file names need not be.
+    member = hashlib.sha256(f"{asset.sha256}/{path}".encode("utf-8", "surrogatepass")).hexdigest()
+    headers = _headers(f'"{member[:40]}"')
     if _revalidated(request, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     data = service.content(asset)

@@ -21,6 +21,7 @@ from auctera.domain import reports as calc
 from auctera.domain.accounts import AccountKind, Principal, parse_account_id, render_account_id
 from auctera.domain.attribution import AttributionModel, round_credits
 from auctera.domain.campaigns import CampaignType
+from auctera.domain.creatives import creative_prefix
 from auctera.domain.events import Totals
 from auctera.domain.money import from_micros
 from auctera.domain.reports import ExportFormat, ExportJob, ExportStatus, ExportType
@@ -42,6 +43,8 @@ Caller = Annotated[Principal, Depends(bearer_principal)]
 
 CREDIT_PLACES = 4
 MAX_LOOKBACK_DAYS = 90
+# Below this a half-life is no longer a duration (1e-300 h rounds to 0 s): refused, not replaced.
+MIN_HALF_LIFE_HOURS = 0.01
 
 
 def _service(request: Request) -> AttributionService:
@@ -60,7 +63,11 @@ def mta(
     ] = None,
     half_life_hours: Annotated[
         float | None,
-        Query(gt=0, le=MAX_LOOKBACK_DAYS * 24, description="time_decay only; default 168 (7 days)"),
+        Query(
+            ge=MIN_HALF_LIFE_HOURS,
+            le=MAX_LOOKBACK_DAYS * 24,
+            description="time_decay only; 0.01 to 2160; default 168 (7 days)",
+        ),
     ] = None,
     lookback_days: Annotated[int, Query(ge=1, le=MAX_LOOKBACK_DAYS)] = 30,
 ) -> dict[str, Any]:
@@ -287,7 +294,10 @@ def _probability(p: float | None) -> Number | None:
 def _creative_key(keys: tuple[object, ...]) -> dict[str, Any]:
     creative_id, variant = keys
     return {
-        "creative_id": _id("crt", None if creative_id is None else int(str(creative_id))),
+        "creative_id": _id(
+            creative_prefix(None if variant is None else str(variant)),
+            None if creative_id is None else int(str(creative_id)),
+        ),
         "variant": variant,
     }
 

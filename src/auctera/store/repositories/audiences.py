@@ -412,5 +412,6 @@ class SqlAudienceRepository:
 
     def subjects_targeting(self, audience_id: int) -> list[int]:
         t = audience_targets
-        q = select(t.c.subject_id).where(t.c.audience_id == audience_id, t.c.exclude.is_(False))
+        # Included or excluded: losing an exclusion widens the reach as much as losing an inclusion.
+        q = select(t.c.subject_id).where(t.c.audience_id == audience_id).distinct()
         return list(self._conn.execute(q.order_by(t.c.subject_id)).scalars())
