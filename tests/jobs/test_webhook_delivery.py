@@ -241,3 +241,38 @@ def test_a_worker_killed_mid_batch_loses_nothing(tmp_path: Path, receiver: Recei
     assert set(by_id) == {r.webhook_id for r in rows}  # type: ignore[attr-defined]
     assert all(len(v) == 1 for v in by_id.values())  # a duplicate is the same delivery, byte for byte
     assert len(got) >= 2 * N + N  # the failing postback's retries (and any duplicates of the kills)
+
+
+def test_a_target_the_client_refuses_fails_its_own_attempts_not_the_worker(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """An exception httpx raises before any I/O (here IDNA refusing an A-label) is that
+    delivery's failed attempt: the worker goes on, and the other deliveries of its claim go out."""
+    c = build(Settings(data_dir=tmp_path / "data", **SETTINGS))  # type: ignore[arg-type]
+    try:
+        s = Setup(c)
+        s.postback("purchase", "http://xn--zz.example.com/pb?t={transaction_id}")
+        s.postback("purchase", receiver.url + "/ok?t={transaction_id}")
+        s.convert(1)
+        worker = WebhookWorker(
+            c.webhooks, WorkerOptions(concurrency=4, timeout=1.0, lease=timedelta(seconds=5))
+        )
+        stop = threading.Event()
+        thread = threading.Thread(target=worker.run_forever, args=(stop,))
+        thread.start()
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                rows = {urlsplit(d.url).hostname: d for d in _deliveries(c)}  # type: ignore[attr-defined]
+                if all(d.attempts for d in rows.values()):
+                    break
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            thread.join()
+        bad, good = rows["xn--zz.example.com"], rows[urlsplit(receiver.url).hostname]
+        assert good.state is DeliveryState.DELIVERED and good.last_status_code == 200
+        assert bad.state is DeliveryState.PENDING and bad.log[0]["status_code"] is None
+        assert "IDNA" in bad.log[0]["error"] or "label" in bad.log[0]["error"]
+    finally:
+        c.close()

@@ -26,6 +26,7 @@ from auctera.domain.webhooks import (
     MAX_WAIT,
     Delivery,
     DeliveryState,
+    check_url_shape,
     forbidden_address,
     macro_values,
     next_attempt,
@@ -316,3 +317,18 @@ def test_addresses() -> None:
     assert forbidden_address("127.0.0.1") and forbidden_address("::ffff:10.0.0.1")
     assert forbidden_address("fe80::1") and forbidden_address("100.64.0.1")
     assert not forbidden_address("93.184.216.34") and not forbidden_address("2606:4700::1111")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://tracker.com/a\r\nX-Injected: y",
+        "https://trac ker.com/a",
+        "https://t.com/a\tb",
+        "https://tracker.com:0/",
+    ],
+)
+def test_a_url_no_client_could_call_is_refused_at_registration(url: str) -> None:
+    # urlsplit drops CR, LF and tabs without a word: the check must look at the text itself.
+    assert check_url_shape(url) is not None
+    assert check_url_shape("https://tracker.com/pb?c={click_id}&n=%20x") is None

@@ -146,12 +146,15 @@ def check_url_shape(url: str) -> str | None:
     """Why `url` cannot be a postback target (before resolving its host), else None."""
     if len(url) > MAX_URL:
         return f"url is longer than {MAX_URL} characters"
+    if any(c <= " " or c == "\x7f" for c in url):  # urlsplit drops CR/LF and tabs silently
+        return "url must not hold spaces or control characters (percent-encode them)"
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
         return "url is not a valid URL"
-    del port
+    if port == 0:
+        return "url has port 0"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "url must be an absolute http(s) URL"
     if parts.username or parts.password:

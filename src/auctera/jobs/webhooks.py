@@ -138,15 +138,24 @@ class WebhookWorker:
             headers["content-type"] = "application/json"
         try:
             response = await asyncio.wait_for(
-                client.request(d.method, d.url, content=body or None, headers=headers), self._options.timeout
+                _status(client, d.method, d.url, body, headers), self._options.timeout
             )
-        except (httpx.HTTPError, TimeoutError, OSError) as exc:
+        except Exception as exc:  # any failure is this attempt's, never the worker's: it records it
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             return d, Outcome(d.id, None, error[:MAX_ERROR], _ms(start))
         retry_after = None
         if response.status_code in (429, 503):
             retry_after = parse_retry_after(response.headers.get("retry-after"), now)
         return d, Outcome(d.id, response.status_code, None, _ms(start), retry_after)
+
+
+async def _status(
+    client: httpx.AsyncClient, method: str, url: str, body: bytes, headers: dict[str, str]
+) -> httpx.Response:
+    """The receiver's answer without its body: we need its status and headers only, and a
+    receiver must not make the server hold whatever it sends back."""
+    async with client.stream(method, url, content=body or None, headers=headers) as response:
+        return response
 
 
 def _release(busy: list[int], shard: int) -> None:
