@@ -386,6 +386,13 @@ def test_revenue_in_another_currency_is_converted_at_the_operators_rate(
         app.container.auth.authenticate(acme.headers["Authorization"][7:]), txn["transaction_id"]
     )  # type: ignore[arg-type]
     assert (conversion.revenue_micros, conversion.original_revenue_micros) == (108_000_000, 100_000_000)
+    # A rate set past any sense makes the amount one no column holds: the postback is refused.
+    for absurd in ("1e20", "1e999999"):
+        with app.container.uow() as uow:
+            uow.fx_rates.set("GBP", "USD", Decimal(absurd), app.container.clock())
+            uow.commit()
+        body = {"click_id": clicked, "event_type": "sale", "revenue": 100, "currency": "GBP"}
+        assert "exchange rate" in error(postback(acme, body), 422, "revenue")["message"]
 
 
 def test_fraud_log(acme: Api, clicked: str) -> None:

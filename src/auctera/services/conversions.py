@@ -35,6 +35,7 @@ from auctera.domain.conversions import (
 )
 from auctera.domain.events import Event, EventType
 from auctera.domain.fraud import Verdict
+from auctera.domain.money import MAX_AMOUNT, MICROS
 from auctera.domain.programs import ApprovalStatus, Commission, commission
 from auctera.domain.signatures import verify
 from auctera.domain.webhooks import REVERSAL_EVENT
@@ -378,7 +379,9 @@ class ConversionService:
             )
         return click
 
-    def _in_account_currency(self, uow: UnitOfWork, micros: int, currency: str, account: Account) -> int:
+    def _in_account_currency(
+        self, uow: UnitOfWork, micros: int, currency: str, account: Account, field: str = "revenue"
+    ) -> int:
         if currency == account.currency:
             return micros
         if pycountry.currencies.get(alpha_3=currency) is None:
@@ -393,7 +396,17 @@ class ConversionService:
                 f"`auctera fx set {currency} {account.currency} <rate>`",
                 field="currency",
             )
-        return convert(micros, rate)
+        try:
+            converted = convert(micros, rate)
+        except ArithmeticError:  # a rate the operator set past any sense (1e999999)
+            converted = None
+        if converted is None or abs(converted) > MAX_AMOUNT * MICROS:
+            raise ValidationFailed(
+                f"{field} converted into {account.currency} is past {MAX_AMOUNT:,}: check the "
+                f"{currency}/{account.currency} exchange rate",
+                field=field,
+            )
+        return converted
 
     # --- offline conversions ------------------------------------------------------------------
 
@@ -458,7 +471,7 @@ class ConversionService:
                 account, campaign = owners[touch.campaign_id]
                 currency = (upload.currency or account.currency).upper()
                 try:
-                    revenue = self._in_account_currency(uow, upload.value_micros, currency, account)
+                    revenue = self._in_account_currency(uow, upload.value_micros, currency, account, "value")
                 except ValidationFailed as exc:
                     refused.append(OfflineProblem(position, exc.field, exc.message))
                     continue
