@@ -695,6 +695,15 @@ def test_delete_pauses_campaigns_that_excluded_it_and_tells_paused_ones(
     shown = adv.get(resting)
     assert shown["status"] == "paused"
     assert shown["review"]["reasons"] == [f"paused: audience {audience_id} it targeted was deleted"]
+    # Neither resumes until its targeting is saved again: as is, it would reach people it never chose.
+    for campaign in (excluding, resting):
+        refused = adv.call("PATCH", f"/v2/campaigns/{campaign}", {"status": "active"})
+        assert refused.status_code == 409 and refused.json()["error"]["field"] == "status"
+        assert "audience" in refused.json()["error"]["message"]
+    assert adv.call("PUT", f"/v2/campaigns/{resting}/audiences", {"include": []}).status_code == 200
+    assert adv.get(resting)["review"]["reasons"] == []
+    assert adv.call("PATCH", f"/v2/campaigns/{resting}", {"status": "active"}).json()["success"] is True
+    assert adv.get(resting)["status"] == "active"
 
 
 def _cmp(text: str) -> int:

@@ -430,6 +430,8 @@ ALLOWED: Mapping[CampaignStatus, frozenset[CampaignStatus]] = {
 LIVE = frozenset({S.ACTIVE, S.PAUSED})
 # How the reason of an automatic pause (a deleted creative or audience) starts, in `review.reasons`.
 PAUSE_REASON = "paused: "
+# That of a pause for a deleted audience it targeted: it stays until its targeting is saved again.
+AUDIENCE_PAUSE = PAUSE_REASON + "audience "
 
 
 def _refusal(c: Campaign, to: CampaignStatus) -> str:

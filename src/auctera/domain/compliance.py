@@ -18,6 +18,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from auctera.domain.campaigns import (
+    AUDIENCE_PAUSE,
     DSP_TYPES,
     Campaign,
     Problem,
@@ -73,6 +74,27 @@ def normalize_domain(text: str) -> str:
     if not name or len(name) > 253 or not all(_LABEL.fullmatch(label) for label in name.split(".")):
         raise ValueError(f"not a domain name: {text!r}")
     return name
+
+
+# Common second-level registries (no lookups, no full Public Suffix List): with bare TLDs, the names
+# a blocklist entry must not be, since each covers a whole country's or the world's sites.
+MULTI_LABEL_PUBLIC_SUFFIXES = frozenset(
+    f"{second}.{tld}"
+    for tlds, seconds in (
+        (("uk",), ("co", "org", "me", "ltd", "plc", "net", "ac", "gov", "nhs", "sch")),
+        (("au", "nz", "za", "in", "br", "mx", "ar", "cn", "hk", "sg", "tr", "tw", "my", "ph", "pk"),
+         ("com", "co", "net", "org", "gov", "edu", "ac")),
+        (("jp", "kr", "id", "il", "th"), ("co", "ne", "or", "ac", "go")),
+    )
+    for tld in tlds
+    for second in seconds
+)  # fmt: skip
+
+
+def is_public_suffix(domain: str) -> bool:
+    """A normalised name under which anyone registers sites: a TLD (no dot) or a known
+    second-level registry such as co.uk."""
+    return "." not in domain or domain in MULTI_LABEL_PUBLIC_SUFFIXES
 
 
 def domain_suffixes(host: str) -> list[str]:
@@ -184,6 +206,9 @@ def check_flight(c: Campaign, ctx: CheckContext) -> list[Problem]:
     return flight_problems(c.start_date, c.end_date)
 
 
+BLOCKLIST_REASON = "is on the network's blocklist"  # unblocking finds the campaigns it rejected by it
+
+
 def check_not_blocked(c: Campaign, ctx: CheckContext) -> list[Problem]:
     host = host_of(c.destination_url) if c.destination_url else None
     if host is None:
@@ -192,7 +217,7 @@ def check_not_blocked(c: Campaign, ctx: CheckContext) -> list[Problem]:
     if not hits:
         return []
     via = "" if hits[0] == host else f" (via {hits[0]})"
-    return [Problem("destination_url", f"{host} is on the network's blocklist{via}")]
+    return [Problem("destination_url", f"{host} {BLOCKLIST_REASON}{via}")]
 
 
 def check_creatives(c: Campaign, ctx: CheckContext) -> list[Problem]:
@@ -203,16 +228,26 @@ def check_creatives(c: Campaign, ctx: CheckContext) -> list[Problem]:
 def resume_problems(c: Campaign, ctx: CheckContext) -> list[Problem]:
     """What keeps a paused campaign from serving again, beyond the review. Deleting a creative
     detaches it, so a DSP campaign paused because its last approved one went has no creative
-    attached and would pass the review, then serve empty slots: it needs an approved one again."""
+    attached and would pass the review, then serve empty slots: it needs an approved one again.
+    One paused because an audience it targeted was deleted needs its targeting saved again."""
+    found = []
     lost = any(r.startswith(CREATIVE_PAUSE) for r in c.review.reasons)
     if lost and c.type in DSP_TYPES and (ctx.creatives is None or not ctx.creatives.approved):
-        return [
+        found.append(
             Problem(
                 "creatives",
                 "no approved creative since the last one was deleted; upload one with this campaign_id",
             )
-        ]
-    return []
+        )
+    # Its targeting lost that audience with the deletion: resumed as is, it would reach people it
+    # never chose (all of them, for a lost include).
+    if any(r.startswith(AUDIENCE_PAUSE) for r in c.review.reasons):
+        found.append(
+            Problem(
+                "audiences", "an audience it targeted was deleted; save its audiences again (PUT …/audiences)"
+            )
+        )
+    return found
 
 
 INPUT_CHECKS: tuple[Check, ...] = (

@@ -52,7 +52,7 @@ from auctera.domain.audiences import (
     uid_key,
     unpack_keys,
 )
-from auctera.domain.campaigns import PAUSE_REASON, CampaignStatus, set_status
+from auctera.domain.campaigns import AUDIENCE_PAUSE, CampaignStatus, set_status
 from auctera.domain.identifiers import IdentifierType, InvalidIdentifier
 from auctera.domain.line_items import LineItemStatus
 from auctera.errors import Conflict, NotFound, ValidationFailed
@@ -676,7 +676,7 @@ class AudienceService:
                 if uow.audiences.purged(principal.account_id, audience_id):
                     return Purge(audience_id, [])
                 raise NotFound(f"audience {render_id(audience_id)} not found", field="audience_id")
-            reason = f"{PAUSE_REASON}audience {render_id(audience_id)} it targeted was deleted"
+            reason = f"{AUDIENCE_PAUSE}{render_id(audience_id)} it targeted was deleted"
             paused: list[int] = []
             seen: set[int] = set()
             for subject in uow.audiences.subjects_targeting(audience_id):
@@ -746,9 +746,21 @@ class AudienceService:
                     raise NotFound(f"audience {render_id(missing[0])} not found", field=f"audiences.{name}")
             result = Targets(include, exclude)
             uow.audiences.set_targets(subject_id, account_id, result)
+            self._targeting_seen(uow, subject_id, account_id)
             uow.commit()
         self._targeting_changed()
         return result
+
+    def _targeting_seen(self, uow: UnitOfWork, subject_id: int, account_id: int) -> None:
+        """Targeting saved again since an audience it had was deleted: the advertiser has seen
+        what it targets now, and the campaign may resume (compliance.resume_problems)."""
+        campaign_id = self._campaign_of(uow, subject_id, account_id)
+        campaign = uow.campaigns.get(campaign_id, account_id=account_id) if campaign_id is not None else None
+        if campaign is not None and any(r.startswith(AUDIENCE_PAUSE) for r in campaign.review.reasons):
+            kept = tuple(r for r in campaign.review.reasons if not r.startswith(AUDIENCE_PAUSE))
+            uow.campaigns.update(
+                replace(campaign, review=replace(campaign.review, reasons=kept), updated_at=self._clock())
+            )
 
     @staticmethod
     def _subject(uow: UnitOfWork, principal: Principal, subject_id: int, *, line_item: bool) -> int:
