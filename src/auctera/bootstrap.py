@@ -162,7 +162,7 @@ def _wall_ms() -> int:
 
 
 def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) -> Container:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # it holds secrets
     if settings.node_id is None:
         node, lock = claim_node_slot(settings.data_dir)
     else:

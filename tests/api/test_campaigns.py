@@ -296,6 +296,36 @@ def test_blocking_rejects_live_campaigns(acme: Api, network: Api) -> None:
     assert acme.get(live)["status"] == "rejected"
 
 
+@pytest.mark.parametrize("suffix", ["com", "COM.", "co.uk", "de"])
+def test_a_public_suffix_cannot_be_blocked(acme: Api, network: Api, suffix: str) -> None:
+    live = acme.create(destination_url="https://shop.example.com/")
+    assert (
+        "public suffix"
+        in error(network.call("POST", "/v2/network/blocklist", {"domain": suffix}), 422, "domain")["message"]
+    )
+    assert network.call("GET", "/v2/network/blocklist").json()["data"] == []
+    assert acme.get(live)["status"] == "active"
+
+
+def test_unblocking_reviews_again_the_campaigns_the_entry_rejected(acme: Api, network: Api) -> None:
+    only_blocked = acme.create(destination_url="https://shop.gone-bad.example/")
+    also_elsewhere = acme.create(destination_url="https://www.gone-bad.example/")
+    by_hand = acme.create(destination_url="https://m.gone-bad.example/")
+    network.call("POST", f"/v2/campaigns/{by_hand}/review", {"decision": "reject", "reasons": ["spam"]})
+    assert (
+        network.call("POST", "/v2/network/blocklist", {"domain": "gone-bad.example"}).json()[
+            "campaigns_rejected"
+        ]
+        == 2
+    )
+    network.call("POST", "/v2/network/blocklist", {"domain": "www.gone-bad.example"})
+    assert network.call("DELETE", "/v2/network/blocklist/gone-bad.example").json()["removed"] is True
+    assert acme.get(only_blocked)["status"] == "active"
+    assert acme.get(only_blocked)["review"]["reasons"] == []
+    assert acme.get(also_elsewhere)["status"] == "rejected"  # still listed under its own name
+    assert acme.get(by_hand)["status"] == "rejected"  # the operator's decision stands
+
+
 def test_blocklist_endpoints_are_the_networks(acme: Api, network: Api) -> None:
     network.call("POST", "/v2/network/blocklist", {"domain": "bad.example"})
     assert [b["domain"] for b in network.call("GET", "/v2/network/blocklist").json()["data"]] == [

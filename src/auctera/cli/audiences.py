@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from auctera.cli.common import DataDir, container_for, emit
+from auctera.cli.common import DataDir, bounded_seconds, container_for, emit
 from auctera.jobs.audiences import AudienceWorker
 from auctera.services.audiences import LEASE
 
@@ -24,7 +24,12 @@ def work(
         bool, typer.Option("--until-idle", help="Exit once no sync job is pending.")
     ] = False,
     lease_seconds: Annotated[
-        float, typer.Option("--lease-seconds", help="How long a claimed sync job is left to this worker.")
+        float,
+        typer.Option(
+            "--lease-seconds",
+            callback=bounded_seconds(1, 86400),
+            help="How long a claimed sync job is left to this worker.",
+        ),
     ] = LEASE.total_seconds(),
     data_dir: DataDir = None,
 ) -> None:

@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from auctera.api.compat.bids import translate
-from auctera.cli.common import DataDir, container_for, emit, err
+from auctera.cli.common import DataDir, bounded_seconds, container_for, emit, err, fail
 from auctera.domain.accounts import Principal, parse_account_id
 from auctera.domain.bids import BidFilter
 from auctera.errors import AucteraError
@@ -44,11 +44,6 @@ MAX_ERRORS_SHOWN = 50
 _BOOLEANS = {"": False, "false": False, "0": False, "no": False, "true": True, "1": True, "yes": True}
 
 AccountOpt = Annotated[str, typer.Option("--account", help="The account whose bids these are (adv_…).")]
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error[/red]: {message}")
-    return typer.Exit(2)
 
 
 def _principal(service_account: Any) -> Principal:
@@ -67,7 +62,7 @@ def _number(value: str | None, line: int, column: str) -> Decimal | int | None:
     try:
         return int(text) if text.lstrip("-").isdigit() else Decimal(text)
     except InvalidOperation:
-        raise _fail(f"line {line}, {column}: not a number: {text!r}") from None
+        raise fail(f"line {line}, {column}: not a number: {text!r}") from None
 
 
 def csv_rows(path: Path, progress: Progress) -> list[dict[str, Any]]:
@@ -79,13 +74,13 @@ def csv_rows(path: Path, progress: Progress) -> list[dict[str, Any]]:
         columns = set(reader.fieldnames or ())
         known = {"adSetId", "campaign.id", "campaignId", "country", "sourceId", "optimalBidUsd", "delete"}
         if columns - known:
-            raise _fail(
+            raise fail(
                 f"unknown columns {', '.join(sorted(columns - known))}; use {', '.join(sorted(known))}"
             )
         for line, record in enumerate(reader, start=2):
             delete = (_cell(record.get("delete")) or "").lower()
             if delete not in _BOOLEANS:
-                raise _fail(f"line {line}, delete: write true or false, not {delete!r}")
+                raise fail(f"line {line}, delete: write true or false, not {delete!r}")
             campaign = record.get("campaign.id") if "campaign.id" in columns else record.get("campaignId")
             rows.append(
                 {
@@ -112,17 +107,21 @@ def bids_upload(
     """Upload bids from a CSV: all stored (pending) or, when any is rejected, none."""
     account_id = parse_account_id(account)
     if account_id is None:
-        raise _fail(f"not an account id: {account!r}")
+        raise fail(f"not an account id: {account!r}")
     if not file.is_file():
-        raise _fail(f"cannot read {file}")
+        raise fail(f"cannot read {file}")
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with container_for(data_dir) as c, Progress(*columns, console=err, transient=True) as progress:
         principal = _principal(c.accounts.get_account(account_id))
-        raw = csv_rows(file, progress)
+        try:
+            raw = csv_rows(file, progress)
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:  # unreadable, binary, broken CSV
+            reason = exc.strerror if isinstance(exc, OSError) else exc
+            raise fail(f"cannot read {file} as a UTF-8 CSV: {reason}") from None
         try:
             rows = translate.upload_rows(raw)
         except AucteraError as exc:  # its field is "[i]...": the CSV's line is i + 2
-            raise _fail(f"{exc.message} (row [0] is line 2 of the CSV)") from None
+            raise fail(f"{exc.message} (row [0] is line 2 of the CSV)") from None
         progress.add_task(f"validating and storing {len(rows):,} bids", total=None)
         result = BidService(c.uow, c.ids, c.clock).upload(principal, rows)
     if result.rejections:
@@ -166,7 +165,7 @@ def bids_list(
     """The bids with the status of their latest operation, as the API lists them."""
     account_id = parse_account_id(account)
     if account_id is None:
-        raise _fail(f"not an account id: {account!r}")
+        raise fail(f"not an account id: {account!r}")
     found = BidFilter(network, campaign, ad_set, country.upper() if country else None, source_id)
     with container_for(data_dir) as c:
         principal = _principal(c.accounts.get_account(account_id))
@@ -196,11 +195,14 @@ def _sync(data_dir: Path | None, lease_seconds: float | None, threads: int | Non
 LeaseOpt = Annotated[
     float | None,
     typer.Option(
-        "--lease-seconds", help="How long a claimed batch is left to this worker (default 4x timeout)."
+        "--lease-seconds",
+        callback=bounded_seconds(1, 86400),
+        help="How long a claimed batch is left to this worker (default 4x timeout).",
     ),
 ]
-ThreadsOpt = Annotated[
-    int | None, typer.Option("--threads", help="Batch steps in flight [AUCTERA_BID_SYNC_THREADS].")
+ThreadsOpt = Annotated[  # the range of the setting (config.py)
+    int | None,
+    typer.Option("--threads", min=1, max=256, help="Batch steps in flight [AUCTERA_BID_SYNC_THREADS]."),
 ]
 
 
@@ -225,7 +227,7 @@ def bids_sync(lease_seconds: LeaseOpt = None, threads: ThreadsOpt = None, data_d
 @bids_app.command("status")
 def bids_status(
     account: Annotated[str | None, typer.Option("--account", help="Only this account's (adv_…).")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="Stuck operations shown at most.")] = 100,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Stuck operations shown at most.")] = 100,
     data_dir: DataDir = None,
 ) -> None:
     """Bid operations per status, and the stuck ones: pending past the settle bound."""
@@ -233,7 +235,7 @@ def bids_status(
     if account is not None:
         account_id = parse_account_id(account)
         if account_id is None:
-            raise _fail(f"not an account id: {account!r}")
+            raise fail(f"not an account id: {account!r}")
     with container_for(data_dir) as c:
         status = BidSyncStatus(c.uow, c.clock, timedelta(seconds=c.settings.bid_settle_seconds))
         counts = status.counts()
@@ -243,7 +245,7 @@ def bids_status(
 
 @partners_app.command("simulate")
 def partners_simulate(
-    port: Annotated[int, typer.Option("--port")] = 9100,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 9100,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     token: Annotated[
         str | None, typer.Option("--token", help="Require 'Authorization: Bearer TOKEN'.")
@@ -260,6 +262,6 @@ def partners_simulate(
         try:
             injected = [Fault.from_json(item) for item in orjson.loads(faults.read_bytes())]
         except (OSError, ValueError, TypeError) as exc:
-            raise _fail(f"cannot use {faults}: {exc}") from None
+            raise fail(f"cannot use {faults}: {exc}") from None
     err.print(f"simulated ad network on http://{host}:{port} ({len(injected)} faults)")
     serve(port, host, injected, token)

@@ -3,6 +3,7 @@ stdout for tools, messages on stderr for people."""
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,11 +26,42 @@ DataDir = Annotated[
 ]
 
 
+def fail(message: str) -> typer.Exit:
+    """A one-line error on stderr; raise what it returns (exit status 2, as click's usage errors)."""
+    err.print(f"[red]error[/red]: {message}", soft_wrap=True)  # one line, however long
+    return typer.Exit(2)
+
+
 def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:
-    """The flag wins, else AUCTERA_DATA_DIR, else ./data."""
+    """The flag wins, else AUCTERA_DATA_DIR, else ./data. The directory is created, owner-only
+    (0700: it holds the database, with signing and webhook secrets, in clear); one that exists
+    keeps the permissions its operator gave it."""
     if data_dir is not None:
         overrides["data_dir"] = data_dir
-    return Settings(**overrides)
+    settings = Settings(**overrides)
+    prepare_data_dir(settings.data_dir)
+    return settings
+
+
+def prepare_data_dir(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise fail(f"--data-dir: {path} is not a directory")
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(f"--data-dir: cannot create {path}: {exc.strerror}") from None
+
+
+def bounded_seconds(low: float, high: float) -> Any:
+    """A click callback: a finite number of seconds from `low` to `high` (click's FloatRange lets
+    nan and inf through), so timedelta() and the workers never see a negative or absurd one."""
+
+    def check(value: float | None) -> float | None:
+        if value is not None and not (math.isfinite(value) and low <= value <= high):
+            raise typer.BadParameter(f"must be from {low:g} to {high:g} seconds, got {value:g}")
+        return value
+
+    return check
 
 
 @contextmanager
@@ -38,8 +70,7 @@ def container_for(data_dir: Path | None) -> Iterator[Container]:
     try:
         yield container
     except AucteraError as exc:
-        err.print(f"[red]error[/red]: {exc.message}" + (f" ({exc.field})" if exc.field else ""))
-        raise typer.Exit(2) from None
+        raise fail(exc.message + (f" ({exc.field})" if exc.field else "")) from None
     finally:
         container.close()
 

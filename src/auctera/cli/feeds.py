@@ -24,7 +24,7 @@ from rich.progress import (
 from rich.table import Table
 
 from auctera.api.v2.retailers import import_json, retailer_json
-from auctera.cli.common import DataDir, container_for, emit, err
+from auctera.cli.common import DataDir, container_for, emit, err, fail
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import parse_account_id
 from auctera.domain.catalog import FeedFormat, FeedImport, ImportStatus
@@ -37,11 +37,6 @@ retailers_app = typer.Typer(
 )
 
 MAX_ERRORS_SHOWN = 50
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error[/red]: {message}")
-    return typer.Exit(2)
 
 
 class _Counted:
@@ -74,7 +69,7 @@ def retailers_create(
     """Create a retailer (a retail site or a merchant) in an account; prints it as JSON."""
     account_id = parse_account_id(account)
     if account_id is None:
-        raise _fail(f"not an account id: {account!r}")
+        raise fail(f"not an account id: {account!r}")
     with container_for(data_dir) as c:
         retailer = c.catalog.create_retailer(None, name, domain, account_id=account_id)
     emit(retailer_json(retailer))
@@ -92,14 +87,14 @@ def feeds_import(
     """Import a product feed: valid rows land, bad ones are listed, vanished products go out of stock."""
     retailer_id = idfmt.parse("ret", retailer) if not retailer.isdigit() else from_decimal(retailer)
     if retailer_id is None:
-        raise _fail(f"not a retailer id: {retailer!r}")
+        raise fail(f"not a retailer id: {retailer!r}")
     fmt = format or detect_format(file.name)
     if fmt is None:
-        raise _fail(f"cannot tell the format of {file.name}: pass --format csv|tsv|json|jsonl|xml")
+        raise fail(f"cannot tell the format of {file.name}: pass --format csv|tsv|json|jsonl|xml")
     try:
         handle = file.open("rb")
     except OSError as exc:
-        raise _fail(f"cannot read {file}: {exc.strerror}") from None
+        raise fail(f"cannot read {file}: {exc.strerror}") from None
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from auctera.cli.common import DataDir, emit, err, settings_for
+from auctera.cli.common import DataDir, emit, err, fail, settings_for
 from auctera.domain.fraud import RangeKind
 from auctera.ivt.ip_ranges import RangeImportError, import_ranges, list_ranges, remove_ranges
 
@@ -54,8 +54,9 @@ def import_ranges_cmd(
             with file.open(encoding="utf-8", errors="replace") as f:
                 result = import_ranges(_data_dir(data_dir), f, name=name, kind=kind)
     except FileNotFoundError:
-        err.print(f"[red]error[/red]: no such file: {file}")
-        raise typer.Exit(2) from None
+        raise fail(f"no such file: {file}") from None
+    except OSError as exc:  # a directory, no permission, an I/O error
+        raise fail(f"cannot read {file}: {exc.strerror or exc}") from None
     except RangeImportError as exc:
         err.print(f"[red]error[/red]: {exc}")
         raise typer.Exit(2) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +13,7 @@ from rich.table import Table
 
 from auctera.cli.audiences import audiences_app
 from auctera.cli.bids import bids_app, partners_app
-from auctera.cli.common import DataDir, container_for, emit, err, settings_for
+from auctera.cli.common import DataDir, container_for, emit, err, fail, prepare_data_dir, settings_for
 from auctera.cli.exports import exports_app
 from auctera.cli.feeds import feeds_app, retailers_app
 from auctera.cli.fraud import fraud_app
@@ -112,6 +113,9 @@ def accounts_list(data_dir: DataDir = None) -> None:
 
 AccountOpt = Annotated[str, typer.Option("--account", help="Account id (adv_…, pub_…, net_…).")]
 KeyOpt = Annotated[str, typer.Option("--key", help="Key id (key_…).")]
+MAX_KEY_NAME = 255  # as the API's KeyCreate
+MAX_GRACE_SECONDS = 30 * 86400  # as the API's KeyRotate and SecretRotate
+PortOpt = Annotated[int, typer.Option("--port", min=1, max=65535)]
 
 
 def _key_json(key: Any, secret: str | None = None) -> dict[str, Any]:
@@ -135,6 +139,8 @@ def keys_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create an API key; the key is shown once."""
+    if not 1 <= len(name) <= MAX_KEY_NAME:
+        raise fail(f"--name: must be 1 to {MAX_KEY_NAME} characters, got {len(name)}")
     with container_for(data_dir) as c:
         new = c.accounts.create_key(account_arg(account), name)
     emit(_key_json(new.key, new.secret))
@@ -144,7 +150,9 @@ def keys_create(
 def keys_list(account: AccountOpt, data_dir: DataDir = None) -> None:
     """List an account's keys (never the keys themselves)."""
     with container_for(data_dir) as c:
-        keys = c.accounts.list_keys(account_arg(account))
+        account_id = account_arg(account)
+        c.accounts.get_account(account_id)  # an unknown account is an error, not an empty list
+        keys = c.accounts.list_keys(account_id)
     emit({"data": [_key_json(k) for k in keys]})
 
 
@@ -161,7 +169,10 @@ def keys_rotate(
     account: AccountOpt,
     key: KeyOpt,
     grace_seconds: Annotated[
-        int | None, typer.Option("--grace-seconds", help="How long the old key keeps working.")
+        int | None,
+        typer.Option(
+            "--grace-seconds", min=0, max=MAX_GRACE_SECONDS, help="How long the old key keeps working."
+        ),
     ] = None,
     data_dir: DataDir = None,
 ) -> None:
@@ -179,7 +190,12 @@ def accounts_rotate_secret(
     account: AccountOpt,
     grace_seconds: Annotated[
         int | None,
-        typer.Option("--grace-seconds", help="How long postbacks signed with the old secret pass."),
+        typer.Option(
+            "--grace-seconds",
+            min=0,
+            max=MAX_GRACE_SECONDS,
+            help="How long postbacks signed with the old secret pass.",
+        ),
     ] = None,
     data_dir: DataDir = None,
 ) -> None:
@@ -231,6 +247,10 @@ def accounts_set_balance(
 
 # --- exchange rates ------------------------------------------------------------------------
 
+MIN_RATE = Decimal("0.000000001")
+MAX_RATE = Decimal("1000000000")
+MAX_RATE_DIGITS = 12
+
 
 @fx_app.command("set")
 def fx_set(
@@ -240,8 +260,6 @@ def fx_set(
     data_dir: DataDir = None,
 ) -> None:
     """Set the rate postbacks in BASE are converted to an account currency QUOTE with."""
-    from decimal import Decimal, InvalidOperation
-
     import pycountry
 
     codes = [base.upper(), quote.upper()]
@@ -249,16 +267,21 @@ def fx_set(
         err.print(f"[red]error[/red]: need two different ISO 4217 codes, got {base!r} and {quote!r}")
         raise typer.Exit(2)
     try:
-        value = Decimal(rate)
+        value = Decimal(rate.strip())
     except InvalidOperation:
         value = Decimal(0)
-    if not value.is_finite() or value <= 0:
-        err.print(f"[red]error[/red]: the rate must be a positive decimal, got {rate!r}")
-        raise typer.Exit(2)
+    # Conversions multiply amounts by it: an absurd rate (1e999999) overflows them, and no
+    # currency pair is anywhere near these bounds.
+    digits = len(value.normalize().as_tuple().digits) if value.is_finite() else 0
+    if not value.is_finite() or not MIN_RATE <= value <= MAX_RATE or digits > MAX_RATE_DIGITS:
+        raise fail(
+            f"the rate must be a decimal from {MIN_RATE:f} to {MAX_RATE} with at most "
+            f"{MAX_RATE_DIGITS} significant digits, got {rate!r}"
+        )
     with container_for(data_dir) as c, c.uow() as uow:
         uow.fx_rates.set(codes[0], codes[1], value, c.clock())
         uow.commit()
-    emit({"base": codes[0], "quote": codes[1], "rate": str(value)})
+    emit({"base": codes[0], "quote": codes[1], "rate": format(value.normalize(), "f")})  # never 1E-9
 
 
 @fx_app.command("list")
@@ -321,8 +344,7 @@ def db_upgrade(data_dir: DataDir = None) -> None:
     """Apply pending migrations (the server also does this on start)."""
     from auctera.store.migrate import current_head, upgrade_url
 
-    settings = settings_for(data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = settings_for(data_dir)  # creates the directory
     upgrade_url(settings.sqlalchemy_url)
     err.print(f"database at revision {current_head()}")
 
@@ -330,7 +352,7 @@ def db_upgrade(data_dir: DataDir = None) -> None:
 @app.command("serve")
 def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8000,
+    port: PortOpt = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1)] = 1,
     data_dir: DataDir = None,
 ) -> None:
@@ -343,7 +365,7 @@ def serve(
     # Tracking links point at this server unless the operator named a public tracking host.
     os.environ.setdefault("AUCTERA_TRACKING_URL", f"http://{host}:{port}")
     settings = Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings.data_dir)
     # Migrate once here, so workers starting together do not race on it.
     from auctera.store.migrate import upgrade_url
 

@@ -20,7 +20,7 @@ from typing import Annotated
 import typer
 
 from auctera.api.v2.postbacks import delivery_json
-from auctera.cli.common import DataDir, container_for, emit
+from auctera.cli.common import DataDir, bounded_seconds, container_for, emit
 from auctera.jobs.webhooks import WebhookWorker, WorkerOptions
 
 webhooks_app = typer.Typer(
@@ -30,12 +30,19 @@ webhooks_app = typer.Typer(
 
 @webhooks_app.command("work")
 def work(
-    concurrency: Annotated[
-        int | None, typer.Option("--concurrency", help="Deliveries in flight [AUCTERA_WEBHOOK_CONCURRENCY].")
+    concurrency: Annotated[  # the range of the setting (config.py)
+        int | None,
+        typer.Option(
+            "--concurrency", min=1, max=4096, help="Deliveries in flight [AUCTERA_WEBHOOK_CONCURRENCY]."
+        ),
     ] = None,
     lease_seconds: Annotated[
         float | None,
-        typer.Option("--lease-seconds", help="How long a claimed delivery is left to this worker."),
+        typer.Option(
+            "--lease-seconds",
+            callback=bounded_seconds(1, 86400),
+            help="How long a claimed delivery is left to this worker.",
+        ),
     ] = None,
     until_idle: Annotated[
         bool, typer.Option("--until-idle", help="Exit once no delivery is pending.")
@@ -47,7 +54,7 @@ def work(
         s = c.settings
         lease = lease_seconds if lease_seconds is not None else max(60.0, 4 * s.webhook_timeout_seconds)
         options = WorkerOptions(
-            concurrency=concurrency or s.webhook_concurrency,
+            concurrency=s.webhook_concurrency if concurrency is None else concurrency,
             timeout=min(s.webhook_timeout_seconds, lease / 4),
             lease=timedelta(seconds=lease),
         )

@@ -322,8 +322,14 @@ class CampaignService:
         """List a domain (and its subdomains); live campaigns sending traffic there are rejected
         in the same transaction. Idempotent. Returns the entry and how many campaigns it rejected."""
         self._require_network(by)
+        name = _domain(domain)
+        if compliance.is_public_suffix(name):  # 'com' would reject every live campaign at once
+            raise ValidationFailed(
+                f"{name} is a public suffix, not a site: list a registered domain such as example.{name}",
+                field="domain",
+            )
         entry = BlockedDomain(
-            domain=_domain(domain),
+            domain=name,
             reason=(reason or "").strip() or None,
             created_at=self._clock(),
             created_by=by.account_id if by else None,
@@ -347,15 +353,54 @@ class CampaignService:
         return entry, rejected
 
     def unblock_domain(self, domain: str, *, by: Principal | None = None) -> bool:
-        """Idempotent. Campaigns it rejected stay rejected until changed or approved by hand.
+        """Idempotent. The campaigns the automated review rejected only for the blocklist, whose
+        destination is under the domain, are reviewed again in the same transaction: those that
+        now pass go active (see docs/api-v2-campaigns.md); the rest stay rejected.
 
         Entries are the operator's objects: to anyone else they do not exist (404, not 403)."""
         if by is not None and not by.is_network:
             raise NotFound("domain is not on the blocklist", field="domain")
+        name = _domain(domain)
         with self._uow() as uow:
-            removed = uow.blocklist.remove(_domain(domain))
+            removed = uow.blocklist.remove(name)
+            if removed:
+                now = self._clock()
+                for campaign in self._rejected_by_blocklist(uow, name):
+                    account = self._account(uow, campaign.account_id)
+                    if not compliance.review(campaign, self._review_context(uow, campaign, account)):
+                        uow.campaigns.update(record_review(campaign, (), now))
             uow.commit()
         return removed
+
+    @staticmethod
+    def _rejected_by_blocklist(uow: UnitOfWork, domain: str) -> list[Campaign]:
+        """Rejected campaigns sending traffic under `domain` whose automated review's every
+        reason was the blocklist (a rejection by hand, or for anything else, is left alone)."""
+        found: list[Campaign] = []
+        before: int | None = None
+        while True:
+            page = uow.campaigns.page(
+                account_id=None,
+                status=CampaignStatus.REJECTED,
+                include_archived=False,
+                type=None,
+                before_id=before,
+                limit=500,
+            )
+            for c in page:
+                host = host_of(c.destination_url or "")
+                reasons = c.review.reasons
+                if (
+                    host is not None
+                    and domain in domain_suffixes(host)
+                    and c.review.reviewer_id is None
+                    and reasons
+                    and all(compliance.BLOCKLIST_REASON in r for r in reasons)
+                ):
+                    found.append(c)
+            if len(page) < 500:
+                return found
+            before = page[-1].id
 
     # --- helpers ---------------------------------------------------------------------------
 

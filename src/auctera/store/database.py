@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from functools import partial
 from typing import Any
@@ -26,6 +27,8 @@ def make_engine(url: str, *, echo: bool = False, background_checkpoints: bool = 
     """`background_checkpoints`: SQLite does not copy its WAL back into the database inside a
     commit; a `WalCheckpointer` must run for the engine (`build` starts one)."""
     if url.startswith("sqlite"):
+        if is_sqlite_file(url):
+            _owner_only(str(make_url(url).database))
         engine = create_engine(
             url,
             echo=echo,
@@ -49,6 +52,19 @@ def make_engine(url: str, *, echo: bool = False, background_checkpoints: bool = 
             json_deserializer=orjson.loads,
         )
     return create_engine(url, echo=echo, poolclass=NullPool)
+
+
+def _owner_only(path: str) -> None:
+    """The database holds signing and webhook secrets in clear: owner-only (0600), whatever the
+    umask. Created here, before SQLite opens it, since SQLite gives its -wal and -shm files the
+    database file's mode; an existing database and its -wal/-shm are narrowed too."""
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))  # an empty file is an empty database
+        for name in (path, f"{path}-wal", f"{path}-shm"):
+            if os.path.exists(name):
+                os.chmod(name, 0o600)
+    except OSError as exc:  # no such directory, or not ours: SQLite reports what it cannot open
+        log.warning("could not make %s owner-only: %s", path, exc)
 
 
 def _sqlite_begin(conn: Any) -> None:
