@@ -1,7 +1,8 @@
 """Sponsored clicks: each one verified, screened, charged in a write transaction, logged, redirected.
 
 (i) `GET /sp/click?t=<token>` on a line item with no cap in reach, so every click is charged
-    (ledger row, six period rows, the prepaid balance), against, in the same server and run, the
+    (ledger row, six period rows, the prepaid balance; the clicks reaching the event loop together
+    in one transaction, docs/spend.md), against, in the same server and run, the
     affiliate click redirect `GET /click` (no charge: one journal append) and a trivial raw-ASGI
     302 route. requests/s, p50, p99. Visitors as in bench_tracking: browsers from 200,000
     addresses (X-Forwarded-For), so the clicks are clean, not IVT. After the run the ledger must
@@ -151,7 +152,7 @@ def main() -> None:
             print(m.header("(i) sponsored click, charged"))
             print(m.line(f"baseline: raw-ASGI 302 ({TRIVIAL_REDIRECT})", "trivial"))
             print(m.line("baseline: GET /click (affiliate, not charged)", "click"))
-            print(m.line("GET /sp/click?t=.. (charged: one write txn)", "sponsored"))
+            print(m.line("GET /sp/click?t=.. (charged, group commit)", "sponsored"))
             print(f"        against the 302: {m.ratios('sponsored', 'trivial')}")
             print(f"        against /click:  {m.ratios('sponsored', 'click')}")
         print(f"    after the run: {check(data_dir, data['advertiser'])}")

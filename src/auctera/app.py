@@ -212,6 +212,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             routes=SPONSORED,
             inline=container.inline_reads,
             client_address=client_address,
+            grouped_click=container.sponsored.click_grouped if container.inline_reads else None,
         ),
     }
     return RootApp(api, hot, container)

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from auctera.api.v2.conversions import PostbackBatcher
 from auctera.domain.accounts import Principal
 from auctera.domain.campaigns import BudgetPatch, CampaignPatch, CampaignType
 from auctera.domain.conversions import Conversion, ConversionStatus, ReversalReason
@@ -26,6 +25,7 @@ from auctera.services.accounts import AccountService
 from auctera.services.caching import CachedLookups
 from auctera.services.campaigns import CampaignService
 from auctera.services.conversions import IN_FLIGHT, ConversionService, Postback, PostbackRequest
+from auctera.services.group_commit import GroupCommit
 from auctera.store.uow import SqlUnitOfWorkFactory
 from support.clock import FrozenClock
 
@@ -229,9 +229,9 @@ def test_a_postback_that_breaks_the_group_commit_fails_alone(world: World) -> No
         )
 
     async def together() -> list[Any]:
-        batcher = PostbackBatcher(world.service)
-        pending = [batcher.record(request("a", 1_000_000)), batcher.record(request("b", 2**70))]
-        pending.append(batcher.record(request("c", 2_000_000)))
+        batcher = GroupCommit(world.service.record_many)
+        pending = [batcher.submit(request("a", 1_000_000)), batcher.submit(request("b", 2**70))]
+        pending.append(batcher.submit(request("c", 2_000_000)))
         return await asyncio.gather(*pending, return_exceptions=True)
 
     first, broken, last = asyncio.run(together())

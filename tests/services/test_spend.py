@@ -351,6 +351,34 @@ def test_a_retried_click_is_charged_once(world: World) -> None:
     world.assert_ledger_equals_periods()
 
 
+def test_clicks_charged_together_hold_every_cap_as_if_one_by_one(uow_factory: SqlUnitOfWorkFactory) -> None:
+    """One transaction for a group (SQLite's group commit): each click reads what the ones before
+    it wrote, so the budget, the balance and a click id repeated in the group all hold."""
+    world = World(uow_factory, balance=DOLLAR)
+    li = world.line_item(budget_micros=70 * CENT)
+    repeated = world.ids.next_id()
+
+    def click(price: int, click_id: int | None = None) -> Click:
+        return Click(click_id or world.ids.next_id(), world.campaign_id, li, price, world.clock(), 42)
+
+    group = [click(30 * CENT, repeated), click(30 * CENT, repeated), click(30 * CENT), click(30 * CENT)]
+    group.append(click(10 * CENT))
+    charges = world.spend.charge_many(group)
+    assert [(c.outcome, c.replayed) for c in charges] == [
+        (C, False),
+        (C, True),
+        (C, False),
+        (B, False),
+        (C, False),
+    ]
+    assert world.total(li) == 70 * CENT and world.balance() == 30 * CENT
+    refused = world.spend.charge_many([click(50 * CENT)])  # nothing charged: nothing written
+    assert [c.outcome for c in refused] == [B]
+    with world.engine.connect() as conn:
+        assert len(conn.execute(select(spend_ledger)).all()) == 3
+    world.assert_ledger_equals_periods()
+
+
 def test_spend_of_answers_every_id_in_one_read(world: World) -> None:
     spent, idle = world.line_item(), world.line_item()
     world.clicks(spent, 25 * CENT, 2)

@@ -3,10 +3,11 @@
 A click on a sponsored product (or a SmartLink) carries a signed click token (`domain.click_tokens`)
 naming the winner, the product and the price. `SponsoredService.click` verifies it, screens the
 request with the fraud filters, charges the winner (`SpendService.charge`: whole price under every
-cap, or nothing), logs the click event with what was charged, and sends the visitor to the product
-page. Order: the charge commits first, the event is appended next, the redirect is answered last;
-the next charge's transaction marks the ledger row `logged` (`LoggedMarks`). A crash between the
-first two leaves a row not `logged`, which `log_pending` turns into its event (same pattern as
+cap, or nothing; with SQLite the clicks arriving together share one transaction), logs the click
+event with what was charged, and sends the visitor to the product page. Order: the charge commits
+first, the event is appended next, the redirect is answered last; the next charge's transaction
+marks the ledger row `logged` (`LoggedMarks`). A crash between the first two leaves a row not
+`logged`, which `log_pending` turns into its event (same pattern as
 `ConversionService.log_pending`). Impressions are logged, never charged.
 """
 
@@ -30,6 +31,7 @@ from auctera.domain.fraud import Verdict
 from auctera.services.caching import CachedLookups, TimedCache
 from auctera.services.clock import Clock, Ids
 from auctera.services.fraud import Traffic
+from auctera.services.group_commit import GroupCommit
 from auctera.services.ports import EventStore, LedgerEntry, UnitOfWorkFactory
 from auctera.services.spend import Charge, ChargeOutcome, Click, SpendService
 from auctera.services.tracking import (
@@ -99,6 +101,16 @@ class SponsoredLinks:
         )
 
 
+@dataclass(slots=True)  # not frozen: made per request (see Event)
+class _Begun:
+    """A click verified and screened: its event before the charge, and where it leads."""
+
+    event: Event
+    page: str
+    uid: str
+    click_id: str  # as rendered
+
+
 class SponsoredService:
     def __init__(
         self,
@@ -130,10 +142,27 @@ class SponsoredService:
         self._remember_click = remember_click
         self._product_urls: TimedCache[int, str | None] = TimedCache(cache_seconds)
         self._shown = FirstSeen(SHOWN_REMEMBERED)
+        self._charges = GroupCommit(spend.charge_many)
 
     # --- the hot paths --------------------------------------------------------------------------
 
     def click(self, request: TrackingRequest) -> Redirect:
+        """Verify, screen, charge (a transaction of its own), log, redirect: PostgreSQL's path,
+        in the threadpool, where a charge may wait on its campaign's row lock."""
+        begun, due = self._begin_click(request)
+        charge = self._spend.charge(due) if isinstance(due, Click) else due
+        return self._finish_click(begun, charge)
+
+    async def click_grouped(self, request: TrackingRequest) -> Redirect:
+        """`click` on the event loop (SQLite): the clicks arriving together are charged in one
+        transaction (`GroupCommit`), each still under every cap as if it came alone."""
+        begun, due = self._begin_click(request)
+        charge = await self._charges.submit(due) if isinstance(due, Click) else due
+        return self._finish_click(begun, charge)
+
+    def _begin_click(self, request: TrackingRequest) -> tuple[_Begun, Click | Charge]:
+        """The click verified, screened and its event made; then the charge to make, or the one
+        decided without charging (IVT, an expired token)."""
         token, expired = self._token(request)
         campaign = self._campaign(token)
         page = self._product_urls.get(token.product_id, self._load_product_url)
@@ -144,29 +173,28 @@ class SponsoredService:
         rendered = idfmt.render(CLICK_ID_PREFIX, click_id)
         uid = request.uid or secrets.token_hex(12)
         event = self._event(EventType.CLICK, click_id, token, campaign, request, uid, verdict, rendered)
+        begun = _Begun(event, page, uid, rendered)
         if event.ivt:
-            charge = Charge(ChargeOutcome.IVT)
-        elif expired:
-            charge = Charge(ChargeOutcome.EXPIRED)
-        else:
-            kept = {name: getattr(event, name) for name in _KEPT}
-            charge = self._spend.charge(
-                Click(
-                    click_id=click_id,
-                    campaign_id=token.campaign_id,
-                    line_item_id=token.line_item_id,
-                    price_micros=token.price_micros,
-                    at=event.at,
-                    publisher_id=token.publisher_id,
-                    event_fields=kept,
-                )
-            )
-        event = _charged(event, charge)
+            return begun, Charge(ChargeOutcome.IVT)
+        if expired:
+            return begun, Charge(ChargeOutcome.EXPIRED)
+        return begun, Click(
+            click_id=click_id,
+            campaign_id=token.campaign_id,
+            line_item_id=token.line_item_id,
+            price_micros=token.price_micros,
+            at=event.at,
+            publisher_id=token.publisher_id,
+            event_fields={name: getattr(event, name) for name in _KEPT},
+        )
+
+    def _finish_click(self, begun: _Begun, charge: Charge) -> Redirect:
+        event = _charged(begun.event, charge)
         self._events.append(event)  # durable before the visitor is sent on
         self._spend.event_logged(charge)
         if self._remember_click is not None:
             self._remember_click(event)
-        return Redirect(_with_click_id(page, rendered), rendered, uid)
+        return Redirect(_with_click_id(begun.page, begun.click_id), begun.click_id, begun.uid)
 
     def impression(self, request: TrackingRequest, *, viewable: bool = False) -> Logged:
         """Log the impression (or viewable impression) of one product of one auction, once: the

@@ -13,6 +13,7 @@ trip, and a charge may wait on its campaign's row lock.
 from __future__ import annotations
 
 import html
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -97,8 +98,11 @@ def tracking_handlers(
     routes: Routes = TRACKING,
     inline: bool,
     client_address: ClientAddress = ClientAddress(),
+    grouped_click: Callable[[TrackingRequest], Awaitable[Redirect]] | None = None,
 ) -> dict[str, ASGIApp]:
-    """The hot routes by path: the click redirect, the impression and the viewable pixel."""
+    """The hot routes by path: the click redirect, the impression and the viewable pixel.
+    `grouped_click`: the service's click on the event loop, when it writes in groups
+    (`SponsoredService.click_grouped`), in place of `service.click`."""
 
     def request_of(scope: Scope) -> tuple[TrackingRequest, bool]:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -117,7 +121,12 @@ def tracking_handlers(
             return
         request, secure = request_of(scope)
         try:
-            redirect = service.click(request) if inline else await run_in_threadpool(service.click, request)
+            if grouped_click is not None:
+                redirect = await grouped_click(request)
+            elif inline:
+                redirect = service.click(request)
+            else:
+                redirect = await run_in_threadpool(service.click, request)
         except TrackingRefused as refused:
             await page(send, refused.status, refused.message)
             return

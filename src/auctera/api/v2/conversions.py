@@ -3,7 +3,6 @@ Attribution"). See docs/api-v2-conversions.md and docs/signing.md."""
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import csv
 from collections.abc import AsyncIterator
@@ -42,6 +41,7 @@ from auctera.services.conversions import (
     Postback,
     PostbackRequest,
 )
+from auctera.services.group_commit import GroupCommit
 
 if TYPE_CHECKING:  # the API never imports the composition root at run time
     from auctera.bootstrap import Container
@@ -139,7 +139,7 @@ async def _postback(request: Request, caller: Principal, idempotency_key: str | 
 
 async def _recorded(
     service: ConversionService,
-    batcher: PostbackBatcher | None,
+    batcher: GroupCommit[PostbackRequest, Conversion] | None,
     caller: Principal,
     signature: str | None,
     body: bytes,
@@ -149,10 +149,10 @@ async def _recorded(
     # the exact bytes first (an unsigned request learns nothing about what it sent), then the body
     # is validated, then recorded. With SQLite (a `batcher`) that runs on the event loop, like the
     # other short local reads and writes (`Container.inline_reads`), and the postbacks that arrive
-    # together are written in one transaction (`PostbackBatcher`); with PostgreSQL in the threadpool.
+    # together are written in one transaction (`GroupCommit`); with PostgreSQL in the threadpool.
     if batcher is not None:
         postback = _parsed(service, caller, signature, body)
-        return await batcher.record(PostbackRequest(caller, postback, idempotency_key))
+        return await batcher.submit(PostbackRequest(caller, postback, idempotency_key))
     return await run_in_threadpool(_record, service, caller, signature, body, idempotency_key)
 
 
@@ -180,47 +180,6 @@ def _answer(conversion: Conversion) -> bytes:
     )
 
 
-class PostbackBatcher:
-    """Group commit for postbacks on the event loop: those submitted before the loop gets back to
-    its queue are recorded together by `ConversionService.record_many` (one transaction, one
-    journal write), each caller getting its own conversion or error. Nothing waits on a timer: a
-    lone postback is written as soon as the current callbacks are done."""
-
-    def __init__(self, service: ConversionService) -> None:
-        self._service = service
-        self._pending: list[tuple[PostbackRequest, asyncio.Future[Conversion]]] = []
-
-    def record(self, request: PostbackRequest) -> asyncio.Future[Conversion]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Conversion] = loop.create_future()
-        if not self._pending:
-            loop.call_soon(self._flush)
-        self._pending.append((request, future))
-        return future
-
-    def _flush(self) -> None:
-        batch, self._pending = self._pending, []
-        self._settle(batch)
-
-    def _settle(self, batch: list[tuple[PostbackRequest, asyncio.Future[Conversion]]]) -> None:
-        try:
-            results = self._service.record_many([request for request, _ in batch])
-        except Exception as exc:  # the transaction failed: none of these was recorded
-            if len(batch) > 1:  # one postback may have broken it for all: each is retried alone
-                for pending in batch:
-                    self._settle([pending])
-            elif not batch[0][1].done():
-                batch[0][1].set_exception(exc)
-            return
-        for (_, future), result in zip(batch, results, strict=True):
-            if future.done():  # the client went away meanwhile; its conversion stands
-                continue
-            if isinstance(result, AucteraError):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
-
-
 def postback_route(api: FastAPI, *, require_https: bool) -> ASGIApp:
     """`POST /v2/conversions` as a hot route: the same handler, auth, error envelope, request id,
     rate-limit headers, access log and metrics, without FastAPI's routing (a scan of every route)
@@ -228,7 +187,7 @@ def postback_route(api: FastAPI, *, require_https: bool) -> ASGIApp:
     documented = documented_route(router.routes, "/v2/conversions", "POST")
     container = cast("Container", api.state.container)
     service = container.conversions
-    batcher = PostbackBatcher(service) if container.inline_reads else None
+    batcher = GroupCommit(service.record_many) if container.inline_reads else None
 
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
