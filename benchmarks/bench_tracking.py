@@ -104,7 +104,7 @@ BROWSER = {"User-Agent": CHROME, "Accept-Language": "en-US,en;q=0.9", "CF-IPCoun
 OFFER = {
     "name": "Bench offer",
     "type": "affiliate_cpa",
-    "budget": 1_000_000,
+    "budget": 1_000_000_000,  # out of reach: every conversion's payout is charged (docs/spend.md)
     "payout": 45,
     "destination_url": "https://shop.example.com/land?cid={click_id}&src={sub_id1}",
 }

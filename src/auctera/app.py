@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import orjson
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from auctera import __version__
 from auctera.api import oauth
@@ -25,7 +26,14 @@ from auctera.api.compat.bids import routes as bids
 from auctera.api.compat.retail_media import routes as retail_media
 from auctera.api.errors import install_error_handlers
 from auctera.api.middleware import install_middleware
-from auctera.api.observability import configure_logging, metrics_app
+from auctera.api.observability import (
+    HOT_REQUESTS,
+    KNOWN_METHODS,
+    configure_logging,
+    flush_hot_requests,
+    metrics_app,
+    multiprocess_mode,
+)
 from auctera.api.responses import OrjsonResponse
 from auctera.api.v2 import accounts as v2_accounts
 from auctera.api.v2 import applications as v2_applications
@@ -55,7 +63,22 @@ from auctera.tracking.smartlink import SMARTLINK_PREFIX, smartlink_handlers
 HotRoutes = dict[str, ASGIApp]
 PREFIXED = (SMARTLINK_PREFIX, v2_campaigns.CAMPAIGN_PREFIX)  # hot routes taking the paths under them
 CONVERSION_SWEEP_SECONDS = 30.0
+HOT_METRICS_SECONDS = 5.0
 AUCTION_STATS_SECONDS = 5.0
+
+
+# Hot routes served through the FastAPI middleware (api/raw_routes.py), which counts them already.
+SELF_COUNTED = frozenset({"/v2/conversions", v2_campaigns.CAMPAIGN_PREFIX})
+
+
+def hot_route_label(path: str) -> str | None:
+    """The `route` label of a hot route's requests (a prefix's: `/s/{path}`, as a mount's);
+    None for one that counts itself."""
+    if path in SELF_COUNTED:
+        return None
+    if path in PREFIXED:
+        return path + "{path}"
+    return path.rstrip("/") or path  # /api/v1/auction/ and /api/v1/auction: one route
 
 
 class RootApp:
@@ -63,15 +86,43 @@ class RootApp:
         self.api = api
         self.hot = hot
         self.container = container
+        self._labels: dict[str, str | None] = {}  # hot path -> its metric label, as first served
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path = scope["path"]
             handler = self.hot.get(path)
             if handler is None:  # /s/<auction id>, /v2/campaigns/<id>: the handler of the prefix
-                handler = next((self.hot[p] for p in PREFIXED if path.startswith(p)), None)
+                path = next((p for p in PREFIXED if path.startswith(p)), "")
+                handler = self.hot.get(path)
             if handler is not None:
-                await handler(scope, receive, send)
+                label = self._labels.get(path, "")
+                if label == "":
+                    label = self._labels[path] = hot_route_label(path)
+                if label is None:
+                    await handler(scope, receive, send)
+                    return
+                # Counted here, by (method, route, status), into plain integers (see observability).
+                method = scope["method"]
+                if method not in KNOWN_METHODS:
+                    method = "OTHER"  # a client must not be able to mint label values
+                status = 0
+
+                def counting(message: Message) -> Awaitable[None]:
+                    # Not a coroutine: the handler awaits `send`'s own, one frame less per message.
+                    nonlocal status
+                    if message["type"] == "http.response.start":
+                        status = message["status"]
+                    return send(message)
+
+                try:
+                    await handler(scope, receive, counting)
+                except Exception:
+                    status = status or 500  # what the server answers
+                    raise
+                finally:
+                    key = (method, label, status or 499)  # 499: gone before an answer, as nginx logs it
+                    HOT_REQUESTS[key] = HOT_REQUESTS.get(key, 0) + 1
                 return
         await self.api(scope, receive, send)
 
@@ -100,7 +151,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         await run_in_threadpool(container.campaigns.review_pending, 10_000)
         # Conversions a crash left out of the event log get there (see ConversionService).
         sweep = Periodic("conversion-log-sweep", CONVERSION_SWEEP_SECONDS, container.conversions.log_pending)
-        # Charged sponsored clicks a crash left out of the event log get there (see SponsoredService).
+        # Charged clicks (sponsored, affiliate CPC) a crash left out of the event log get there.
         spend_sweep = Periodic("spend-log-sweep", CONVERSION_SWEEP_SECONDS, container.sponsored.log_pending)
         # The auction's click and conversion predictions learn from the events logged since.
         auction_stats = Periodic("auction-stats", AUCTION_STATS_SECONDS, container.auctions.refresh_stats)
@@ -128,9 +179,17 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         # /v3 feed files rendered after each catalog import, off the import's answer.
         if settings.feed_file_worker:
             container.feed_renders.start()
+        # With several workers a scrape is answered by one of them, from every worker's files:
+        # each writes its hot-route counts there every few seconds (and when it stops).
+        hot_metrics = None
+        if multiprocess_mode():
+            hot_metrics = Periodic("hot-route-metrics", HOT_METRICS_SECONDS, flush_hot_requests)
         try:
             yield
         finally:
+            if hot_metrics is not None:
+                hot_metrics.stop()
+                flush_hot_requests()
             container.feed_renders.stop()
             if export_jobs is not None:
                 export_jobs.stop()
@@ -157,6 +216,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         lifespan=lifespan,
     )
     api.state.container = container
+    _name_own_pages(api)
     routers = (
         oauth.router,
         v2_accounts.router,
@@ -197,6 +257,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             container.clock,
             inline=container.inline_reads,
             client_address=client_address,
+            grouped_click=container.tracking.click_grouped if container.inline_reads else None,
         ),
         **smartlink_handlers(
             container.auctions,
@@ -216,6 +277,23 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         ),
     }
     return RootApp(api, hot, container)
+
+
+def _name_own_pages(api: FastAPI) -> None:
+    """FastAPI's own pages (/docs, /openapi.json, the docs' OAuth2 redirect) are plain Starlette
+    routes, which FastAPI's router does not record in `scope["route"]`: the request metrics would
+    count them as `<unmatched>`. Each records itself, as an API route is recorded."""
+    for route in api.router.routes:
+        if type(route) is Route:
+            route.app = _recorded(route, route.app)
+
+
+def _recorded(route: Route, app: ASGIApp) -> ASGIApp:
+    async def named(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = route
+        await app(scope, receive, send)
+
+    return named
 
 
 def webhook_worker_for(settings: Settings, container: Container) -> WebhookWorker:

@@ -182,6 +182,7 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
     )
     fraud = FraudFilter(default_crawlers(), IpRanges(settings.data_dir), SlidingWindowCounter())
     lookups = CachedLookups(uow, settings.tracking_cache_seconds)
+    spend = SpendService(uow, ids)
     tracking = TrackingService(
         events,
         ids,
@@ -189,8 +190,8 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
         countries=COUNTRIES,
         lookups=lookups,
         country_of_ip=GeoIpCountries(settings.geoip_database) if settings.geoip_database else None,
+        spend=spend,
     )
-    spend = SpendService(uow, ids)
     outbox = PostbackOutbox(uow, ids, clock, settings.tracking_cache_seconds)
     sponsored_links = SponsoredLinks(settings.tracking_url, click_token_secret(settings))
     sponsored = SponsoredService(
@@ -269,6 +270,7 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
             default_fraud_threshold=settings.default_fraud_threshold,
             lookups=lookups,
             outbox=outbox,
+            spend=spend,
         ),
         attribution=AttributionService(uow, events, clock),
         spend=spend,

@@ -315,7 +315,7 @@ def test_impression_pixels_are_logged_and_never_charged(client: TestClient, plac
         assert response.content == PIXEL and len(PIXEL) == 43
         assert response.headers["content-type"] == "image/gif"
         assert response.headers["cache-control"].startswith("no-store")
-    forged = click(client, "/sp/imp?t=" + "A" * 94)
+    forged = click(client, "/sp/imp?t=AQ" + "A" * 92)  # version 1, not signed by us
     assert (forged.status_code, forged.content) == (404, PIXEL)
     assert placed.ledger() == []
     c = placed.app.container

@@ -515,7 +515,7 @@ def test_a_retailer_auction_runs_in_the_retailer_currency(market: Market) -> Non
     high = market.line_item(usd, campaign, retailer, ["mug-1"], name="High", target_bid=500_000)
     usd2 = market.account(name="Cent")
     low = market.line_item(usd2, market.campaign(usd2), retailer, ["mug-1"], name="Low", target_bid=300_000)
-    answer = decide(shop, retailer, {"type": "search", "keywords": "mug"}, reserve="4.00")
+    answer = decide(shop, retailer, {"type": "search", "keywords": "mug"}, reserve=4)
     assert [p["line_item_id"] for p in answer["products"]] == [str(high)]
     log = shop.call("GET", f"/v2/auctions/{answer['auction_id']}").json()
     assert log["placement"]["currency"] == "SEK" and log["placement"]["reserve_micros"] == 4_000_000

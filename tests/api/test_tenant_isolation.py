@@ -130,6 +130,16 @@ def api_key(t: Tenants) -> Owned:
     )
 
 
+def oauth_client(t: Tenants) -> Owned:
+    client_id = t.owner.client_id
+    return Owned(
+        client_id,
+        lambda: next(
+            c for c in t.v2(t.owner, "GET", "/v2/keys/clients")["data"] if c["client_id"] == client_id
+        ),
+    )
+
+
 def account(t: Tenants) -> Owned:
     account_id = render_account_id(t.owner.account.kind, t.owner.account.id)
     return Owned(
@@ -526,6 +536,7 @@ def audience_sync_job(t: Tenants) -> Owned:
 FACTORIES: dict[str | tuple[str, str], Factory] = {
     "campaign_id": campaign,
     "key_id": api_key,
+    "client_id": oauth_client,
     "account_id": account,
     "domain": blocked_domain,
     "retailer_id": retail_site,
@@ -582,6 +593,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/v2/campaigns/{campaign_id}"): {"name": "hijacked", "status": "paused"},
     ("POST", "/v2/campaigns/{campaign_id}/review"): {"decision": "reject", "reasons": ["hijacked"]},
     ("POST", "/v2/keys/{key_id}/rotate"): {"grace_seconds": 0},
+    ("POST", "/v2/keys/clients/{client_id}/rotate"): {"grace_seconds": 0},
     ("PATCH", "/v2/channels/{channel_id}"): {"name": "hijacked"},
     ("PATCH", "/v2/network/applications/{application_id}"): {"segment_id": None},
     ("POST", "/v2/network/applications/{application_id}/approve"): {},

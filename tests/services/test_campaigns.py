@@ -244,12 +244,13 @@ def test_blocking_a_domain_rejects_live_campaigns_at_once(world: World) -> None:
     assert world.campaigns.get(acme, hit).status is S.REJECTED
     assert world.campaigns.get(acme, paused).status is S.REJECTED
     assert world.campaigns.get(acme, spared).status is S.ACTIVE
-    # Idempotent; unblocking reviews again what the entry alone rejected, as an approval would.
+    # Idempotent; unblocking reviews again what the entry alone rejected, as an approval would,
+    # and each goes back to what it was before the rejection.
     assert world.campaigns.block_domain("bad.example", "again", by=network)[0].reason is None
     assert world.campaigns.unblock_domain("bad.example", by=network) is True
     assert world.campaigns.unblock_domain("bad.example", by=network) is False
     assert world.campaigns.get(acme, hit).status is S.ACTIVE
-    assert world.campaigns.get(acme, paused).status is S.ACTIVE  # the rejection ended its pause
+    assert world.campaigns.get(acme, paused).status is S.PAUSED  # as it was before the rejection
 
 
 def test_a_live_campaign_changed_to_a_blocked_destination_is_rejected(world: World) -> None:

@@ -379,6 +379,24 @@ def test_clicks_charged_together_hold_every_cap_as_if_one_by_one(uow_factory: Sq
     world.assert_ledger_equals_periods()
 
 
+def test_a_group_holds_the_campaign_cap_across_its_line_items(uow_factory: SqlUnitOfWorkFactory) -> None:
+    world = World(uow_factory, campaign_total=DOLLAR)
+    first, second = world.line_item(), world.line_item()
+
+    def click(li: int) -> Click:
+        return Click(world.ids.next_id(), world.campaign_id, li, 30 * CENT, world.clock(), 42)
+
+    charges = world.spend.charge_many([click(first), click(second), click(first), click(second)])
+    assert [c.outcome for c in charges] == [C, C, C, ChargeOutcome.CAMPAIGN_BUDGET]
+    assert (world.total(first), world.total(second), world.total(world.campaign_id)) == (
+        60 * CENT,
+        30 * CENT,
+        90 * CENT,
+    )
+    assert [c.outcome for c in world.spend.charge_many([click(second)])] == [ChargeOutcome.CAMPAIGN_BUDGET]
+    world.assert_ledger_equals_periods()
+
+
 def test_spend_of_answers_every_id_in_one_read(world: World) -> None:
     spent, idle = world.line_item(), world.line_item()
     world.clicks(spent, 25 * CENT, 2)

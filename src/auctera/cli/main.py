@@ -28,10 +28,15 @@ accounts_app = typer.Typer(
     help="Accounts (advertisers, publishers, the network operator).", no_args_is_help=True
 )
 keys_app = typer.Typer(help="API keys: create, list, revoke, rotate.", no_args_is_help=True)
+clients_app = typer.Typer(
+    help="OAuth2 clients (retail media's client_id/client_secret): create, list, revoke, rotate.",
+    no_args_is_help=True,
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 blocklist_app = typer.Typer(help="The operator's blocklist of destination domains.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
+app.add_typer(clients_app, name="clients")
 app.add_typer(db_app, name="db")
 app.add_typer(blocklist_app, name="blocklist")
 app.add_typer(fraud_app, name="fraud")
@@ -183,6 +188,74 @@ def keys_rotate(
         grace = None if grace_seconds is None else timedelta(seconds=grace_seconds)
         new = c.accounts.rotate_key(account_arg(account), key_arg(key), grace)
     emit(_key_json(new.key, new.secret))
+
+
+# --- OAuth2 clients ----------------------------------------------------------------------
+
+ClientOpt = Annotated[str, typer.Option("--client", help="Client id (auc_ci_…).")]
+
+
+def _client_json(client: Any, secret: str | None = None) -> dict[str, Any]:
+    until = client.previous_secret_until
+    out: dict[str, Any] = {
+        "client_id": client.client_id,
+        "created_at": client.created_at.isoformat(),
+        "previous_secret_valid_until": until.isoformat() if until else None,
+        "revoked_at": client.revoked_at.isoformat() if client.revoked_at else None,
+    }
+    if secret is not None:
+        out["client_secret"] = secret
+    return out
+
+
+@clients_app.command("list")
+def clients_list(account: AccountOpt, data_dir: DataDir = None) -> None:
+    """List an account's OAuth2 clients (never their secrets)."""
+    with container_for(data_dir) as c:
+        account_id = account_arg(account)
+        c.accounts.get_account(account_id)  # an unknown account is an error, not an empty list
+        clients = c.accounts.list_clients(account_id)
+    emit({"data": [_client_json(client) for client in clients]})
+
+
+@clients_app.command("create")
+def clients_create(account: AccountOpt, data_dir: DataDir = None) -> None:
+    """Create another OAuth2 client; the secret is shown once."""
+    with container_for(data_dir) as c:
+        new = c.accounts.create_client(account_arg(account))
+    emit(_client_json(new.client, new.secret))
+
+
+@clients_app.command("revoke")
+def clients_revoke(account: AccountOpt, client: ClientOpt, data_dir: DataDir = None) -> None:
+    """Revoke a client and end its access tokens (idempotent)."""
+    with container_for(data_dir) as c:
+        revoked = c.accounts.revoke_client(account_arg(account), client)
+    emit(_client_json(revoked))
+
+
+@clients_app.command("rotate")
+def clients_rotate(
+    account: AccountOpt,
+    client: ClientOpt,
+    grace_seconds: Annotated[
+        int | None,
+        typer.Option(
+            "--grace-seconds",
+            min=0,
+            max=MAX_GRACE_SECONDS,
+            help="How long the old secret and the tokens issued before keep working.",
+        ),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Issue a new client secret (same client_id); the old one ends after the grace period."""
+    from datetime import timedelta
+
+    with container_for(data_dir) as c:
+        grace = None if grace_seconds is None else timedelta(seconds=grace_seconds)
+        new = c.accounts.rotate_client(account_arg(account), client, grace)
+    emit(_client_json(new.client, new.secret))
 
 
 @accounts_app.command("rotate-secret")

@@ -20,7 +20,7 @@ from typing import Annotated
 import typer
 
 from auctera.api.v2.postbacks import delivery_json
-from auctera.cli.common import DataDir, bounded_seconds, container_for, emit
+from auctera.cli.common import DataDir, bounded_seconds, container_for, emit, err
 from auctera.jobs.webhooks import WebhookWorker, WorkerOptions
 
 webhooks_app = typer.Typer(
@@ -45,11 +45,18 @@ def work(
         ),
     ] = None,
     until_idle: Annotated[
-        bool, typer.Option("--until-idle", help="Exit once no delivery is pending.")
+        bool,
+        typer.Option(
+            "--until-idle",
+            help="Exit once no delivery is in flight or due now (retries scheduled later are left).",
+        ),
     ] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Deliver queued postbacks until stopped (SIGTERM or Ctrl-C finish the attempts in flight)."""
+    """Deliver queued postbacks until stopped (SIGTERM or Ctrl-C finish the attempts in flight).
+
+    With --until-idle, exit once nothing is in flight or due now, saying how many deliveries
+    remain scheduled (retries back off for up to 72 hours) and when the next is due."""
     with container_for(data_dir) as c:
         s = c.settings
         lease = lease_seconds if lease_seconds is not None else max(60.0, 4 * s.webhook_timeout_seconds)
@@ -67,7 +74,34 @@ def work(
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
         worker.run_forever(stop, until_idle=until_idle)
-    emit({"sent": worker.sent})
+        pending, next_at = c.webhooks.scheduled()
+        now = c.clock()
+    if until_idle:  # for people: what is left for a later run, in one line
+        if next_at is None:
+            err.print("idle: no delivery remains scheduled", soft_wrap=True)
+        else:
+            wait = max((next_at - now).total_seconds(), 0.0)
+            err.print(
+                f"idle: {pending} {'delivery remains' if pending == 1 else 'deliveries remain'} scheduled;"
+                f" the next is due at {next_at.isoformat(timespec='seconds')} (in {_duration(wait)})",
+                soft_wrap=True,
+            )
+    emit(
+        {
+            "sent": worker.sent,
+            "pending": pending,
+            "next_attempt_at": next_at.isoformat() if next_at is not None else None,
+        }
+    )
+
+
+def _duration(seconds: float) -> str:
+    """3 s, 12 min, 5.5 h: how long until the next delivery is due."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 @webhooks_app.command("dead")

@@ -68,6 +68,10 @@ class OAuthClient:
     account_id: int
     secret_hash: str
     created_at: datetime
+    revoked_at: datetime | None = None
+    # After a rotation the replaced secret still authenticates until its grace period ends.
+    previous_secret_hash: str | None = None
+    previous_secret_until: datetime | None = None
 
 
 @dataclass(slots=True)

@@ -15,6 +15,9 @@ from zoneinfo import ZoneInfo
 CENT_MICROS = 10_000  # caps a user sees are whole cents
 
 
+TOTAL = "total"  # the lifetime period's key, beside day_key's and month_key's
+
+
 def day_key(day: date) -> str:
     return day.isoformat()  # "2026-11-23"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import TypeVar
@@ -404,6 +404,15 @@ def affiliate_problems(c: Campaign) -> list[Problem]:
     if c.destination_url is None:
         found.append(Problem("destination_url", f"{c.type.value} campaigns need a destination_url"))
     return found
+
+
+def links_in_flight(c: Campaign, today: date) -> bool:
+    """Whether the campaign's links redirect on `today` (UTC) as far as its flight dates go. The
+    dates are in the account's zone; a day of slack either side spares the click path a lookup of
+    it (pacing, not links, holds spend to the exact days)."""
+    if c.start_date is not None and today < c.start_date - timedelta(days=1):
+        return False
+    return not (c.end_date is not None and today > c.end_date + timedelta(days=1))
 
 
 def flight_problems(start: date | None, end: date | None, *, today: date | None = None) -> list[Problem]:

@@ -18,10 +18,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from auctera.domain.accounts import AccountKind
-from auctera.domain.compliance import host_of
+from auctera.domain.compliance import host_of, normalize_domain
 from auctera.domain.money import to_micros
 
 MAX_URL = 2048
@@ -354,6 +354,35 @@ def url_problem(url: str) -> str | None:
     if host is None or "." not in host:
         return "needs a host name such as shop.example.com"
     return None
+
+
+# An http(s) URL whose host is already canonical (lower-case ASCII, no trailing dot, no port): as
+# nearly every feed writes them, told in one match.
+_CANONICAL_HOST = re.compile(r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*(?=[/?#]|\Z)", re.ASCII)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def canonical_url(url: str) -> str:
+    """`url` with its scheme and host as one site has one name: host names are case-insensitive,
+    a trailing dot names the same host and a Unicode name is its IDNA (xn--) form, so
+    `HTTPS://Shop.Example.COM./p/1` is `https://shop.example.com/p/1` (a default port dropped too).
+    Path, query and fragment are kept as they are (a site may tell their case apart). A URL whose
+    host is no domain name (an IP address, malformed) is returned unchanged."""
+    if _CANONICAL_HOST.match(url):
+        return url
+    try:
+        parts = urlsplit(url)
+        host = normalize_domain(parts.hostname) if parts.hostname else None
+        port = parts.port
+    except ValueError:
+        return url
+    if host is None:
+        return url
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@{host}" if userinfo else host
+    if port is not None and port != _DEFAULT_PORTS.get(parts.scheme):
+        netloc = f"{netloc}:{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def availability(text: str) -> bool:

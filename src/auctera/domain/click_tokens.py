@@ -113,11 +113,15 @@ def decode(text: str, secret: bytes, now: datetime, max_age: timedelta = MAX_AGE
     except (binascii.Error, ValueError):
         raise MalformedToken("a click token is URL-safe base64") from None
     body, mac = raw[: _BODY.size], raw[_BODY.size :]
+    # The version says how the rest is laid out and signed, so it is read before the MAC: a token
+    # of another version is malformed (400), not a forgery of this one (404).
+    if body[0] != VERSION:
+        raise MalformedToken(f"unknown click token version {body[0]}")
     if not hmac.compare_digest(mac, _mac(body, secret)):
         raise ForgedToken("this click token was not issued by this server")
-    version, placement, auction, line_item, campaign, product, publisher, price, issued = _BODY.unpack(body)
-    if version != VERSION or placement not in _PLACEMENT_OF:
-        raise MalformedToken(f"unknown click token version {version}")
+    _, placement, auction, line_item, campaign, product, publisher, price, issued = _BODY.unpack(body)
+    if placement not in _PLACEMENT_OF:  # signed by us, so only a newer server's placement
+        raise MalformedToken(f"unknown click token placement {placement}")
     token = ClickToken(
         auction_id=auction,
         line_item_id=line_item or None,

@@ -13,14 +13,16 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
 from auctera.domain.campaigns import (
     AUDIENCE_PAUSE,
     DSP_TYPES,
+    PAUSE_REASON,
     Campaign,
+    CampaignStatus,
     Problem,
     affiliate_problems,
     bidding_problems,
@@ -28,6 +30,7 @@ from auctera.domain.campaigns import (
     flight_problems,
     multiplier_problems,
     name_problems,
+    record_review,
     targeting_problems,
 )
 from auctera.domain.creatives import CREATIVE_PAUSE, CreativeStanding, creative_problem
@@ -269,6 +272,38 @@ REVIEW_CHECKS: tuple[Check, ...] = (
     check_affiliate_terms,
     check_creatives,
 )
+
+
+# A rejection replaces the status, and approving a rejected campaign makes it active: one its
+# advertiser had paused would start serving again on its own. So a paused campaign's rejection
+# carries its pause among the reasons (this one, and any automatic pause's own reason), and the
+# approval that lifts the rejection restores the pause.
+PAUSED_BEFORE = f"{PAUSE_REASON}before this rejection; it stays paused when approved again"
+
+
+def review_outcome(
+    c: Campaign, reasons: tuple[str, ...], now: datetime, reviewer_id: int | None = None
+) -> Campaign:
+    """`record_review` that keeps a pause through a rejection: a paused campaign that fails is
+    rejected with `PAUSED_BEFORE` (and its pause reasons) added to the reasons; a rejected or
+    resubmitted one carrying it that passes goes back to paused, not active."""
+    carried: tuple[str, ...] = ()
+    if c.status is CampaignStatus.PAUSED:
+        carried = (*(r for r in c.review.reasons if r.startswith(PAUSE_REASON)), PAUSED_BEFORE)
+    elif c.status in (CampaignStatus.REJECTED, CampaignStatus.PENDING_REVIEW):
+        carried = tuple(r for r in c.review.reasons if r.startswith(PAUSE_REASON))
+    if reasons:
+        return record_review(c, tuple(dict.fromkeys((*reasons, *carried))), now, reviewer_id)
+    approved = record_review(c, (), now, reviewer_id)
+    if c.status is CampaignStatus.PAUSED or PAUSED_BEFORE not in carried:
+        return approved
+    kept = tuple(r for r in carried if r != PAUSED_BEFORE)  # an automatic pause's reason still holds
+    return replace(approved, status=CampaignStatus.PAUSED, review=replace(approved.review, reasons=kept))
+
+
+def policy_reasons(c: Campaign) -> tuple[str, ...]:
+    """Why it was rejected, without the pause it carries."""
+    return tuple(r for r in c.review.reasons if not r.startswith(PAUSE_REASON))
 
 
 def validate(c: Campaign, ctx: CheckContext, checks: tuple[Check, ...] = INPUT_CHECKS) -> None:

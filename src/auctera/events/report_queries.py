@@ -85,7 +85,7 @@ EXPORT_COLUMNS: Final[dict[str, str]] = {
     "at": 'make_timestamptz("at")',
     "campaign_id": rendered_id_sql("cmp", "campaign_id"),
     "publisher_id": rendered_id_sql("pub", "publisher_id"),
-    "line_item_id": rendered_id_sql("li", "line_item_id"),
+    "line_item_id": "CAST(line_item_id AS VARCHAR)",  # as /v2 shows line items: the plain number
     "creative_id": _rendered_sql(_CREATIVE_PREFIX, "creative_id"),
     "variant": DIMENSIONS["variant"],
     "domain": DIMENSIONS["domain"],

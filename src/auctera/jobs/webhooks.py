@@ -54,7 +54,7 @@ class WebhookWorker:
         self.sent = 0
 
     async def run(self, stop: threading.Event, *, until_idle: bool = False) -> None:
-        """Deliver until `stop` is set (or, with `until_idle`, until nothing is pending)."""
+        """Deliver until `stop` is set (or, with `until_idle`, until nothing is in flight or due)."""
         opts = self._options
         shards = -(-opts.concurrency // SHARD)
         limits = httpx.Limits(max_connections=SHARD, max_keepalive_connections=SHARD)
@@ -97,7 +97,10 @@ class WebhookWorker:
                     await self._flush(done)
                     last_flush = time.monotonic()
                 if not claimed and not inflight and not ready:
-                    if until_idle and not await asyncio.to_thread(self._pending):
+                    # Idle means nothing in flight here and nothing due now: retries scheduled
+                    # later (the backoff runs for up to 72 hours) or leased to another worker are
+                    # left for later runs, or `until_idle` would practically never return.
+                    if until_idle and not await asyncio.to_thread(self._service.due):
                         break
                     await asyncio.sleep(opts.idle)
             if inflight:  # stopping: finish what is in flight (bounded by the timeout)
@@ -108,9 +111,6 @@ class WebhookWorker:
 
     def run_forever(self, stop: threading.Event, *, until_idle: bool = False) -> None:
         asyncio.run(self.run(stop, until_idle=until_idle))
-
-    def _pending(self) -> bool:
-        return self._service.counts().get("pending", 0) > 0
 
     async def _flush(self, done: list[tuple[Delivery, Outcome]]) -> None:
         batch = list(done)

@@ -17,11 +17,13 @@ from auctera.domain.accounts import (
     AccountKind,
     ApiKey,
     OAuthClient,
+    Principal,
     hash_secret,
 )
 from auctera.domain.attribution import AttributionModel
 from auctera.domain.campaigns import UNSET, Unset, pick
 from auctera.errors import NotFound, ValidationFailed
+from auctera.services.auth import may_manage_credentials
 from auctera.services.clock import Clock, Ids
 from auctera.services.ports import UnitOfWork, UnitOfWorkFactory
 
@@ -43,6 +45,12 @@ class NewKey:
     secret: str
 
 
+@dataclass(frozen=True, slots=True)
+class NewClientSecret:
+    client: OAuthClient
+    secret: str
+
+
 ATTRIBUTION_MODELS = frozenset(m.value for m in AttributionModel)
 
 
@@ -60,6 +68,10 @@ def new_signing_secret() -> str:
 
 def new_key_secret() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)  # 256 random bits
+
+
+def new_client_secret() -> str:
+    return CLIENT_SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
 class AccountService:
@@ -106,14 +118,12 @@ class AccountService:
             rate_limit_per_minute=rate_limit_per_minute,
             created_at=now,
         )
-        client_id = "auc_ci_" + secrets.token_hex(12)
-        client_secret = CLIENT_SECRET_PREFIX + secrets.token_urlsafe(32)
         with self._uow() as uow:
             uow.accounts.add(account)
             new = self._add_key(uow, account.id, "default", now)
-            uow.oauth.add_client(OAuthClient(client_id, account.id, hash_secret(client_secret), now))
+            client = self._add_client(uow, account.id, now)
             uow.commit()
-        return NewAccount(account, new.secret, new.key, client_id, client_secret)
+        return NewAccount(account, new.secret, new.key, client.client.client_id, client.secret)
 
     def get_account(self, account_id: int) -> Account:
         with self._uow(read_only=True) as uow:
@@ -176,8 +186,12 @@ class AccountService:
         uow.api_keys.add(key)
         return NewKey(key, secret)
 
-    def create_key(self, account_id: int, name: str = "default") -> NewKey:
+    # `by`: the API credential asking (`may_manage_credentials`); None for the operator's CLI.
+
+    def create_key(self, account_id: int, name: str = "default", *, by: Principal | None = None) -> NewKey:
         with self._uow() as uow:
+            if by is not None:
+                may_manage_credentials(uow, by)
             if uow.accounts.get(account_id) is None:
                 raise NotFound("account not found", field="account_id")
             new = self._add_key(uow, account_id, name, self._clock())
@@ -194,21 +208,27 @@ class AccountService:
             raise NotFound(f"key {idfmt.render('key', key_id)} not found", field="key_id")
         return key
 
-    def revoke_key(self, account_id: int, key_id: int) -> ApiKey:
+    def revoke_key(self, account_id: int, key_id: int, *, by: Principal | None = None) -> ApiKey:
         """Idempotent: revoking a revoked key keeps its first revocation time."""
         with self._uow() as uow:
             key = self._owned_key(uow, account_id, key_id)
+            if by is not None:
+                may_manage_credentials(uow, by)
             if key.revoked_at is None:
                 key.revoked_at = self._clock()
                 uow.api_keys.update(key)
             uow.commit()
         return key
 
-    def rotate_key(self, account_id: int, key_id: int, grace: timedelta | None = None) -> NewKey:
+    def rotate_key(
+        self, account_id: int, key_id: int, grace: timedelta | None = None, *, by: Principal | None = None
+    ) -> NewKey:
         """Issue a replacement; the old key keeps working for the grace period, then expires."""
         now = self._clock()
         with self._uow() as uow:
             old = self._owned_key(uow, account_id, key_id)
+            if by is not None:
+                may_manage_credentials(uow, by)
             if not old.usable_at(now):
                 raise ValidationFailed("cannot rotate a revoked or expired key", field="key_id")
             expires = now + (self._grace if grace is None else grace)
@@ -217,3 +237,75 @@ class AccountService:
             new = self._add_key(uow, account_id, old.name, now)
             uow.commit()
         return new
+
+    # --- OAuth2 clients (the retail-media surface's credentials) ----------------------------------
+
+    def _add_client(self, uow: UnitOfWork, account_id: int, now: datetime) -> NewClientSecret:
+        secret = new_client_secret()
+        client = OAuthClient("auc_ci_" + secrets.token_hex(12), account_id, hash_secret(secret), now)
+        uow.oauth.add_client(OAuthClient(client.client_id, account_id, client.secret_hash, now))
+        return NewClientSecret(client, secret)
+
+    def _owned_client(self, uow: UnitOfWork, account_id: int, client_id: str) -> OAuthClient:
+        client = uow.oauth.get_client(client_id)
+        if client is None or client.account_id != account_id:
+            raise NotFound("client not found", field="client_id")
+        return client
+
+    def list_clients(self, account_id: int) -> list[OAuthClient]:
+        with self._uow(read_only=True) as uow:
+            return uow.oauth.clients_of(account_id)
+
+    def create_client(self, account_id: int, *, by: Principal | None = None) -> NewClientSecret:
+        """Another client of the account (after revoking one, say); the secret is shown once."""
+        with self._uow() as uow:
+            if by is not None:
+                may_manage_credentials(uow, by)
+            if uow.accounts.get(account_id) is None:
+                raise NotFound("account not found", field="account_id")
+            new = self._add_client(uow, account_id, self._clock())
+            uow.commit()
+        return new
+
+    def revoke_client(self, account_id: int, client_id: str, *, by: Principal | None = None) -> OAuthClient:
+        """At once: no token is issued to it again and the ones it had end now. Idempotent."""
+        now = self._clock()
+        with self._uow() as uow:
+            client = self._owned_client(uow, account_id, client_id)
+            if by is not None:
+                may_manage_credentials(uow, by)
+            if client.revoked_at is None:
+                client.revoked_at = now
+                clients = uow.oauth
+                clients.update_client(client)
+                clients.end_tokens(client_id, now)
+            uow.commit()
+        return client
+
+    def rotate_client(
+        self,
+        account_id: int,
+        client_id: str,
+        grace: timedelta | None = None,
+        *,
+        by: Principal | None = None,
+    ) -> NewClientSecret:
+        """A new secret for the same client_id. The old secret, and every token issued before,
+        keep working for the grace period and no longer."""
+        now = self._clock()
+        with self._uow() as uow:
+            client = self._owned_client(uow, account_id, client_id)
+            if by is not None:
+                may_manage_credentials(uow, by)
+            if client.revoked_at is not None:
+                raise ValidationFailed("cannot rotate a revoked client", field="client_id")
+            until = now + (self._grace if grace is None else grace)
+            secret = new_client_secret()
+            client.previous_secret_hash, client.previous_secret_until = client.secret_hash, until
+            client.secret_hash = hash_secret(secret)
+            clients = uow.oauth
+            clients.update_client(client)
+            # Tokens do not record the secret they were issued for: each ends by the grace's end.
+            clients.end_tokens(client_id, until)
+            uow.commit()
+        return NewClientSecret(client, secret)

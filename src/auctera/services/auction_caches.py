@@ -1,5 +1,6 @@
 """The auction service's in-memory caches: page sessions' answers, inventories that reload in the
-background, and the spend each bidder has made, all bounded and thread-safe."""
+background, and the spend each bidder has made and its account's balance, all bounded and
+thread-safe."""
 
 from __future__ import annotations
 
@@ -100,15 +101,27 @@ class SpendReader(Protocol):
         """Spend so far per line item or campaign id: lifetime, in the local month and day of `today`."""
         ...
 
+    def balances_of(self, account_ids: Sequence[int]) -> dict[int, int | None]:
+        """Each account's prepaid balance now (None: invoiced)."""
+        ...
+
 
 class SpendBook:
     """What each line item and campaign has spent, as read lately: {subject: (day, Spend, read
-    at)}. Thread-safe. `spend` answers from it, reading only what is missing or too old;
-    `refresh` re-reads everything held, in bulk, to keep the auctions from reading at all."""
+    at)}, and each bidding account's prepaid balance. Thread-safe. `spend` and `balances` answer
+    from it, reading only what is missing (or, spend, too old); `refresh` re-reads everything
+    held, in bulk, to keep the auctions from reading at all.
+
+    Balances are not part of the cached inventories: every charge draws one, and a top-up, an
+    overwrite or a switch to invoiced is no inventory change either. They are re-read on every
+    `refresh` (a balance moves with each click, spend only adds up), and `balance_changes` counts
+    the refreshes that found one moved, so an auction knows its pool's headroom is out of date."""
 
     def __init__(self, size: int = 1_000_000) -> None:
         self._size = size
         self._held: dict[int, tuple[date, Spend, float]] = {}
+        self._balances: dict[int, int | None] = {}
+        self.balance_changes = 0
         self._lock = threading.Lock()
 
     def spend(self, wanted: set[tuple[int, date]], source: SpendReader, max_age: float) -> dict[int, Spend]:
@@ -125,18 +138,42 @@ class SpendBook:
             found.update(self._read(source, subjects, day))
         return found
 
+    def balances(self, account_ids: set[int], source: SpendReader, max_age: float) -> dict[int, int | None]:
+        """The accounts' balances as last read; read now only those never read, or every one
+        when `max_age` is 0 (no caching)."""
+        held = self._balances
+        missing = sorted(account_ids if max_age <= 0 else (a for a in account_ids if a not in held))
+        if missing:
+            self._read_balances(source, missing)
+        held = self._balances
+        return {a: held.get(a) for a in account_ids}
+
     def refresh(self, source: SpendReader, max_age: float) -> int:
         """Re-read the subjects read more than `max_age` seconds ago, for the day they were read
-        for (a new local day starts from the first auction that asks for it)."""
+        for (a new local day starts from the first auction that asks for it), and every balance."""
         now = time.monotonic()
         with self._lock:
             stale: dict[date, list[int]] = {}
             for subject, (day, _, read_at) in self._held.items():
                 if now - read_at >= max_age:
                     stale.setdefault(day, []).append(subject)
+            accounts = sorted(self._balances)
         for day, subjects in stale.items():
             self._read(source, subjects, day)
+        if accounts:
+            self._read_balances(source, accounts)
         return sum(len(s) for s in stale.values())
+
+    def _read_balances(self, source: SpendReader, account_ids: list[int]) -> None:
+        fresh = source.balances_of(account_ids)
+        with self._lock:
+            moved = any(a in self._balances and self._balances[a] != b for a, b in fresh.items())
+            if len(self._balances) + len(fresh) > self._size:
+                self._balances = {}
+            # Replaced whole: readers on other threads see the old or the new dict, never half.
+            self._balances = {**self._balances, **fresh}
+            if moved:
+                self.balance_changes += 1
 
     def _read(self, source: SpendReader, subjects: list[int], day: date) -> dict[int, Spend]:
         read_at = time.monotonic()

@@ -7,10 +7,14 @@ Two caches keep database reads off the auctions:
   round (`refresh_caches`, every second) asks the store whether any of it changed (a few
   aggregates, `InventoryRepository.version`) and then reloads the cached inventories, a few per
   round, while auctions go on with the ones they have; without a change, each is reloaded after
-  `inventory_seconds` (5 minutes) anyway (it also holds the accounts' balances);
-- what each bidder has spent (`auction_caches.SpendBook`), re-read in bulk by the same background round,
-  from which each bidder's remaining caps and even-pacing participation are recomputed every
-  `pool_seconds` (2 s by default) without a query.
+  `inventory_seconds` (5 minutes) anyway;
+- what each bidder has spent and its account's prepaid balance (`auction_caches.SpendBook`),
+  re-read in bulk by the same background round, from which each bidder's remaining caps and
+  even-pacing participation are recomputed every `pool_seconds` (2 s by default) without a
+  query. A balance is not taken from the inventory (every charge draws it, the network tops it up
+  or makes the account invoiced): when a round finds one moved, every pool's headroom is
+  recomputed at its next auction, so a line item its balance can no longer cover stops winning,
+  and a top-up lets it win again, within a round (about a second).
 
 The SmartLink hot path keeps the built `CandidateSet` per SmartLink, so an auction on a warm
 cache reads no database: it runs the auction (`domain.auction`), signs the winner's click token
@@ -210,6 +214,7 @@ class _Pool:
     headroom_due: float = float("-inf")
     targets: dict[int, Targets] = field(default_factory=dict)  # audience targeting, by line item/campaign
     throttled: bool = False  # some offer's even-pacing participation is below 1
+    balances_seen: int = -1  # the spend book's `balance_changes` when `offers` were computed
 
 
 @dataclass(slots=True)
@@ -499,9 +504,9 @@ class AuctionService:
 
     def refresh_caches(self) -> int:
         """Background upkeep, so that auctions find what they need fresh and read no database:
-        re-read in bulk the spend of every bidder the cached pools hold; when the inventory
-        changed (or a cached one is due), reload up to `RELOADS_PER_ROUND` of them. Returns how
-        many inventories were reloaded."""
+        re-read in bulk the spend of every bidder the cached pools hold and their accounts'
+        balances (`SpendBook.refresh`); when the inventory changed (or a cached one is due),
+        reload up to `RELOADS_PER_ROUND` of them. Returns how many inventories were reloaded."""
         self._book.refresh(self._spend, self._pool_seconds / 2)
         with self._uow(read_only=True) as uow:
             version = uow.inventory.version()
@@ -606,11 +611,13 @@ class AuctionService:
         self._links.expire_all()
 
     def _with_headroom(self, pool: _Pool) -> bool:
-        """Recompute the pool's offers (remaining caps, pacing) when older than `pool_seconds`;
-        True if they changed. Each bidder's headroom is computed once per `pool_seconds` for every
-        pool holding it, from the spend book (a query only for spend it lacks or holds too old)."""
+        """Recompute the pool's offers (remaining caps, pacing) when older than `pool_seconds` or
+        when the background round found a balance moved; True if they changed. Each bidder's
+        headroom is computed once per `pool_seconds` for every pool holding it, from the spend
+        book (a query only for spend it lacks or holds too old)."""
         started = time.monotonic()
-        if started < pool.headroom_due:
+        changes = self._book.balance_changes  # before reading them: a move meanwhile is seen next time
+        if started < pool.headroom_due and pool.balances_seen == changes:
             return False
         bidders = {p.bidder.id: p.bidder for p in pool.pairs}
         held = self._headrooms
@@ -626,15 +633,22 @@ class AuctionService:
             due = started + self._pool_seconds
             for b in stale:
                 held[b.id] = (due, _headroom(b, spend, today[b.timezone], now, zones[b.timezone]))
+        # The balances as the background round last read them (a query only for an account new to
+        # the book, or every time without caching), not as the inventory was loaded.
+        balances = self._book.balances(
+            {b.account_id for b in bidders.values()}, self._spend, self._pool_seconds
+        )
         offers = []
         for pair in pool.pairs:
             remaining, participation = held[pair.bidder.id][1]
+            remaining = _within_balance(remaining, balances.get(pair.bidder.account_id))
             if remaining is not None and pair.rate is not None:
                 remaining = convert_down(remaining, pair.rate)  # a cap, converted: never above the real one
             offers.append(_Offer(pair.bidder, pair.product, remaining, participation, pair))
         # Due again after 50-100% of `pool_seconds`: pools built together (a restart, a burst of
         # new links) come due spread out, not all in the same few milliseconds.
         pool.headroom_due = started + self._pool_seconds * (0.5 + random.random() / 2)
+        pool.balances_seen = changes
         if offers == pool.offers:
             return False
         pool.offers = offers
@@ -843,8 +857,8 @@ def _in_flight(start: date | None, end: date | None, today: date) -> bool:
 def _headroom(
     b: Bidder, spend: dict[int, Spend], today: date, now: datetime, zone: ZoneInfo
 ) -> tuple[int | None, float]:
-    """(the smallest remaining cap of the bidder and its campaign, with the balance; the even-pacing
-    participation in [0, 1])."""
+    """(the smallest remaining cap of the bidder and its campaign; the even-pacing participation in
+    [0, 1]). The balance is applied apart (`_within_balance`): it moves more often."""
     own = spend.get(b.id, Spend())
     daily = b.daily_pacing_micros
     if b.is_auto_daily_pacing:
@@ -855,7 +869,7 @@ def _headroom(
             monthly_micros=b.monthly_pacing_micros,
             spend=own,
         )
-    left = [remaining_micros(Caps(b.budget_micros, b.monthly_pacing_micros, daily), own, b.balance_micros)]
+    left = [remaining_micros(Caps(b.budget_micros, b.monthly_pacing_micros, daily), own)]
     campaign = spend.get(b.campaign_id, Spend()) if b.campaign_id != b.id else own
     left.append(remaining_micros(Caps(b.campaign_budget_micros, None, b.campaign_daily_micros), campaign))
     capped = [x for x in left if x is not None]
@@ -869,6 +883,14 @@ def _headroom(
                 campaign.day_micros, b.campaign_daily_micros, day_fraction(now, zone)
             )
     return remaining, participation
+
+
+def _within_balance(remaining: int | None, balance: int | None) -> int | None:
+    """The headroom under the caps, lowered to the account's prepaid balance (None: invoiced)."""
+    if balance is None:
+        return remaining
+    balance = max(balance, 0)
+    return balance if remaining is None else min(remaining, balance)
 
 
 def _priced(

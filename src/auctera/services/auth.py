@@ -18,9 +18,9 @@ from auctera.domain.accounts import (
     Principal,
     hash_secret,
 )
-from auctera.errors import Unauthorized
+from auctera.errors import Forbidden, Unauthorized
 from auctera.services.clock import Clock
-from auctera.services.ports import UnitOfWorkFactory
+from auctera.services.ports import UnitOfWork, UnitOfWorkFactory
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,21 @@ class _Cached:
     principal: Principal
     valid_until: datetime | None  # the credential's own expiry
     cached_until: float  # monotonic
+
+
+def may_manage_credentials(uow: UnitOfWork, caller: Principal) -> None:
+    """Only an API key with no end date creates, rotates or revokes keys and clients: a key
+    being retired (rotated, in its grace period) or an access token could otherwise mint a
+    credential that outlives it, undoing the rotation."""
+    kind, _, key_id = caller.credential_id.partition(":")
+    if kind != "key":
+        raise Forbidden("an OAuth2 access token may not manage credentials: use an API key")
+    key = uow.api_keys.get(int(key_id))
+    if key is None or key.expires_at is not None:
+        raise Forbidden(
+            "this API key is being retired (it was rotated): only its replacement may create, "
+            "rotate or revoke keys and clients"
+        )
 
 
 def _principal(account: Account, credential_id: str) -> Principal:
@@ -118,27 +133,46 @@ class AuthService:
                 raise Unauthorized("invalid access token")
             if now >= token.expires_at:
                 raise Unauthorized("access token expired")
+            # Revoking the client ends its tokens too (they are also expired then): checked here
+            # so no token outlives its client whatever wrote the revocation.
+            client = uow.oauth.get_client(token.client_id)
+            if client is None or client.revoked_at is not None:
+                raise Unauthorized("access token revoked")
             account = uow.accounts.get(token.account_id)
         if account is None:
             raise Unauthorized("invalid access token")
         return _principal(account, f"client:{token.client_id}"), token.expires_at
 
     def issue_token(self, client_id: str, client_secret: str) -> IssuedToken:
-        """OAuth2 client-credentials grant."""
+        """OAuth2 client-credentials grant. A secret replaced by a rotation is accepted until
+        its grace period ends, and its tokens end then too."""
         now = self._clock()
+        given = hash_secret(client_secret)
         with self._uow() as uow:
-            client = uow.oauth.get_client(client_id)
+            clients = uow.oauth
+            client = clients.get_client(client_id)
             # Compare even when the client is unknown, so timing does not reveal client ids.
-            expected = client.secret_hash if client else hash_secret(secrets.token_hex(16))
-            if not hmac.compare_digest(expected, hash_secret(client_secret)) or client is None:
-                raise Unauthorized("invalid client credentials", code="invalid_client")
-            token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-            uow.oauth.purge_tokens(before=now)
-            uow.oauth.add_token(
-                AccessToken(hash_secret(token), client.account_id, client.client_id, now + self._token_ttl)
+            current = hmac.compare_digest(
+                client.secret_hash if client else hash_secret(secrets.token_hex(16)), given
             )
+            until = client.previous_secret_until if client else None
+            previous = (
+                client is not None
+                and client.previous_secret_hash is not None
+                and until is not None
+                and hmac.compare_digest(client.previous_secret_hash, given)
+                and now < until
+            )
+            if client is None or client.revoked_at is not None or not (current or previous):
+                raise Unauthorized("invalid client credentials", code="invalid_client")
+            expires = now + self._token_ttl
+            if not current and until is not None:
+                expires = min(expires, until)
+            token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+            clients.purge_tokens(before=now)
+            clients.add_token(AccessToken(hash_secret(token), client.account_id, client.client_id, expires))
             uow.commit()
-        return IssuedToken(token, int(self._token_ttl.total_seconds()))
+        return IssuedToken(token, int((expires - now).total_seconds()))
 
     def forget(self) -> None:
         """Drop cached credentials (after a revocation in this process)."""

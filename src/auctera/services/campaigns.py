@@ -231,7 +231,7 @@ class CampaignService:
                             raise Conflict(
                                 f"the campaign cannot resume: {'; '.join(blockers)}", field="status"
                             )
-                    after = record_review(after, reasons, now)  # a resume clears the pause reason
+                    after = compliance.review_outcome(after, reasons, now)  # a resume clears the pause reason
             if after != before:
                 after = replace(after, updated_at=now)
                 uow.campaigns.update(after)
@@ -262,7 +262,7 @@ class CampaignService:
                 return campaign
             account = self._account(uow, campaign.account_id)
             reasons = compliance.review(campaign, self._review_context(uow, campaign, account))
-            campaign = record_review(campaign, reasons, self._clock())
+            campaign = compliance.review_outcome(campaign, reasons, self._clock())
             uow.campaigns.update(campaign)
             uow.commit()
         return campaign
@@ -277,7 +277,7 @@ class CampaignService:
                 return campaign
             account = self._account(uow, campaign.account_id)
             reasons = compliance.review(campaign, self._review_context(uow, campaign, account))
-            reviewed = record_review(campaign, reasons, self._clock())
+            reviewed = compliance.review_outcome(campaign, reasons, self._clock())
             uow.campaigns.update(reviewed)
             uow.commit()
         return reviewed
@@ -303,7 +303,10 @@ class CampaignService:
             if approve and given:
                 raise ValidationFailed("an approval takes no reasons", field="reasons")
             outcome = () if approve else given or ("rejected by the network operator",)
-            campaign = record_review(campaign, outcome, now, reviewer_id=principal.account_id)
+            # A rejection by hand records the operator's reasons as given; an approval restores the
+            # pause an automated rejection kept (compliance.PAUSED_BEFORE).
+            decided = compliance.review_outcome if approve else record_review
+            campaign = decided(campaign, outcome, now, reviewer_id=principal.account_id)
             uow.campaigns.update(campaign)
             uow.commit()
         return campaign
@@ -347,7 +350,8 @@ class CampaignService:
                 account = self._account(uow, campaign.account_id)
                 reasons = compliance.review(campaign, self._review_context(uow, campaign, account))
                 if reasons:
-                    uow.campaigns.update(record_review(campaign, reasons, entry.created_at))
+                    # A paused campaign's rejection keeps its pause, restored when it is lifted.
+                    uow.campaigns.update(compliance.review_outcome(campaign, reasons, entry.created_at))
                     rejected += 1
             uow.commit()
         return entry, rejected
@@ -355,7 +359,8 @@ class CampaignService:
     def unblock_domain(self, domain: str, *, by: Principal | None = None) -> bool:
         """Idempotent. The campaigns the automated review rejected only for the blocklist, whose
         destination is under the domain, are reviewed again in the same transaction: those that
-        now pass go active (see docs/api-v2-campaigns.md); the rest stay rejected.
+        now pass go back to what they were before the rejection, active or paused (see
+        docs/api-v2-campaigns.md); the rest stay rejected.
 
         Entries are the operator's objects: to anyone else they do not exist (404, not 403)."""
         if by is not None and not by.is_network:
@@ -368,14 +373,15 @@ class CampaignService:
                 for campaign in self._rejected_by_blocklist(uow, name):
                     account = self._account(uow, campaign.account_id)
                     if not compliance.review(campaign, self._review_context(uow, campaign, account)):
-                        uow.campaigns.update(record_review(campaign, (), now))
+                        uow.campaigns.update(compliance.review_outcome(campaign, (), now))
             uow.commit()
         return removed
 
     @staticmethod
     def _rejected_by_blocklist(uow: UnitOfWork, domain: str) -> list[Campaign]:
         """Rejected campaigns sending traffic under `domain` whose automated review's every
-        reason was the blocklist (a rejection by hand, or for anything else, is left alone)."""
+        reason was the blocklist (a rejection by hand, or for anything else, is left alone; the
+        pause a rejection carries is no reason for it)."""
         found: list[Campaign] = []
         before: int | None = None
         while True:
@@ -389,7 +395,7 @@ class CampaignService:
             )
             for c in page:
                 host = host_of(c.destination_url or "")
-                reasons = c.review.reasons
+                reasons = compliance.policy_reasons(c)
                 if (
                     host is not None
                     and domain in domain_suffixes(host)

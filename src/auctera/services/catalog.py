@@ -33,6 +33,7 @@ from auctera.domain.catalog import (
     Retailer,
     RowError,
     RowRules,
+    canonical_url,
     gtin14,
     validate_row,
 )
@@ -361,6 +362,9 @@ class _Run:
                 items.append((line, result))
         products = batch.products if batch.products is not None else ProductColumns.of([])
         products.extend(items)
+        # Pages are stored by their canonical URL (host lower-case, IDNA, no trailing dot), so a
+        # SmartLink naming a page finds it however either side spelled the host.
+        products.url = [canonical_url(url) for url in products.url]
         ids, lines = products.external_id, products.lines
         if len(set(ids)) < len(ids):
             first: dict[str, int] = {}

@@ -44,6 +44,7 @@ from auctera.services.caching import CachedLookups
 from auctera.services.clock import Clock, Ids
 from auctera.services.logged_marks import LoggedMarks
 from auctera.services.ports import EventStore, UnitOfWork, UnitOfWorkFactory
+from auctera.services.spend import ChargeGroup, Click, SpendService
 from auctera.services.webhooks import PostbackOutbox
 
 TRANSACTION_PREFIX = "txn"
@@ -164,6 +165,7 @@ class ConversionService:
         default_fraud_threshold: float,
         lookups: CachedLookups,
         outbox: PostbackOutbox | None = None,
+        spend: SpendService | None = None,
     ) -> None:
         self._uow = uow
         self._events = events
@@ -177,6 +179,8 @@ class ConversionService:
         self._lookups = lookups
         # Publisher postbacks: outbox rows written in the conversion's own transaction.
         self._outbox = outbox
+        # Payouts are charged to the campaign's caps and the prepaid balance, as clicks are.
+        self._spend = spend
         self._logged = LoggedMarks()
 
     # --- postbacks ----------------------------------------------------------------------------
@@ -215,11 +219,14 @@ class ConversionService:
         # screen, insert. The screen runs only for a new conversion, so retries never count twice
         # in the velocity checks.
         with self._uow() as uow:
+            payouts = self._payouts(uow)
             for i, request, checked in ready:
                 try:
-                    results[i] = self._write(uow, request, checked, recorded)
+                    results[i] = self._write(uow, payouts, request, checked, recorded)
                 except AucteraError as exc:
                     results[i] = exc
+            if payouts is not None:
+                payouts.close()
             if self._outbox is not None and recorded:  # the publishers' postbacks, in bulk
                 self._outbox.enqueue(uow, [(c, c.event_type, c.status.value) for c in recorded])
             uow.conversions.mark_logged_unless_reversed(self._logged.take())  # see LoggedMarks
@@ -253,7 +260,12 @@ class ConversionService:
         return _Checked(click, key, account, campaign, sale)
 
     def _write(
-        self, uow: UnitOfWork, request: PostbackRequest, checked: _Checked, recorded: list[Conversion]
+        self,
+        uow: UnitOfWork,
+        payouts: ChargeGroup | None,
+        request: PostbackRequest,
+        checked: _Checked,
+        recorded: list[Conversion],
     ) -> Conversion:
         click, key = checked.click, checked.dedup_key
         earlier = uow.conversions.by_keys(click.account_id, key, request.idempotency_key)
@@ -274,8 +286,30 @@ class ConversionService:
             earlier = uow.conversions.by_keys(click.account_id, key, request.idempotency_key)
             assert earlier is not None, "a conflicting conversion must be readable"
             return earlier
+        conversion = self._pay(payouts, uow, conversion)
         recorded.append(conversion)
         return conversion
+
+    def _payouts(self, uow: UnitOfWork) -> ChargeGroup | None:
+        """The payouts charged in this write transaction (None: no spend service, nothing charged)."""
+        return self._spend.group(uow) if self._spend is not None else None
+
+    def _pay(self, payouts: ChargeGroup | None, uow: UnitOfWork, c: Conversion) -> Conversion:
+        """Charge an approved conversion's payout (its row just written, in the same transaction)
+        to the campaign's caps and the advertiser's prepaid balance, whole or not at all. Refused,
+        the conversion stays recorded and approved (the sale happened; it is no fraud) but pays
+        nothing, and says why in `payout_refused` (a `ChargeOutcome`: `campaign_budget`,
+        `campaign_daily`, `no_funds`). Keyed on the conversion's id: a replay charges nothing."""
+        if payouts is None or c.cost_micros <= 0 or c.status is not ConversionStatus.APPROVED:
+            return c
+        due = Click(c.id, c.campaign_id, None, c.cost_micros, c.occurred_at, c.publisher_id, live_only=False)
+        charge = payouts.charge(due, logged=True)  # the conversion's own event stands for it
+        if charge.charged:
+            return c
+        attrs = {**c.attrs, "payout_refused": charge.outcome.value}
+        unpaid = replace(c, payout_micros=0, cost_micros=0, attrs=attrs)
+        uow.conversions.update(unpaid)
+        return unpaid
 
     def _owners(self, touch: Event) -> tuple[Account, Campaign]:
         account = self._lookups.account(touch.account_id)
@@ -483,7 +517,13 @@ class ConversionService:
                 )
                 fresh.append((conversion, key, touch))
         with self._uow() as uow:
-            added = [(c, t) for c, key, t in fresh if uow.conversions.add(c, key)]
+            payouts = self._payouts(uow)
+            # By campaign: on PostgreSQL each payout locks its campaign's row, and two uploads
+            # taking them in one order cannot deadlock.
+            fresh.sort(key=lambda f: (f[0].campaign_id, f[0].occurred_at))
+            added = [(self._pay(payouts, uow, c), t) for c, key, t in fresh if uow.conversions.add(c, key)]
+            if payouts is not None:
+                payouts.close()
             if self._outbox is not None and added:
                 self._outbox.enqueue(uow, [(c, c.event_type, c.status.value) for c, _ in added])
             uow.commit()
@@ -520,6 +560,8 @@ class ConversionService:
                 reversed_, logged=False, attrs={**found.attrs, "reversal_event_id": self._ids.next_id()}
             )
             uow.conversions.update(reversed_)
+            if self._spend is not None and found.cost_micros > 0:  # the payout's charge, given back
+                self._spend.refund_in(uow, found.id, int(reversed_.attrs["reversal_event_id"]))
             if self._outbox is not None:
                 self._outbox.enqueue(uow, [(reversed_, REVERSAL_EVENT, ConversionStatus.REVERSED.value)])
             uow.commit()
@@ -531,9 +573,12 @@ class ConversionService:
         with self._uow(read_only=True) as uow:
             found = None
             if conversion_id is not None:
-                scope = None if principal.is_network else principal.account_id
+                # The account scope is the advertiser's: a publisher's conversions belong to the
+                # advertisers it earned them from, so it is matched by publisher_id below instead.
+                publisher = principal.kind is AccountKind.PUBLISHER
+                scope = None if principal.is_network or publisher else principal.account_id
                 found = uow.conversions.get(conversion_id, account_id=scope)
-                if found is not None and principal.kind is AccountKind.PUBLISHER:
+                if found is not None and publisher:
                     found = found if found.publisher_id == principal.account_id else None
         if found is None:
             raise NotFound(f"transaction {transaction_id} not found", field="transaction_id")

@@ -15,10 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import AccountKind, Principal
-from auctera.domain.campaigns import Campaign, CampaignStatus
+from auctera.domain.campaigns import AFFILIATE_TYPES, Campaign, CampaignStatus, links_in_flight
 from auctera.domain.catalog import Product
 from auctera.domain.creatives import (
     ASSET_PREFIX,
@@ -301,13 +302,8 @@ class CreativeService:
         with self._uow(read_only=True) as uow:
             asset = self._visible(uow, principal, asset_id)
             campaign = self._campaign_for(uow, principal, campaign_id) if campaign_id is not None else None
-        if campaign is not None and not campaign.destination_url:
-            # Its click link would lead nowhere (the click answers 404): no dead links handed out.
-            raise Conflict(
-                f"campaign {idfmt.render('cmp', campaign.id)} has no destination_url, so clicks on this "
-                "tag would have no landing page; set the campaign's destination_url first",
-                field="campaign_id",
-            )
+        if campaign is not None:
+            self._require_clickable(campaign, "tag")
         url = self.cdn_url(asset)
         if not asset.servable or url is None:
             raise ValidationFailed(
@@ -396,7 +392,7 @@ class CreativeService:
         )
         with self._uow() as uow:
             if campaign_id is not None:
-                self._campaign_for(uow, principal, campaign_id)
+                _require_ad_campaign(self._campaign_for(uow, principal, campaign_id))
             uow.creatives.add_template(template)
             uow.commit()
         return template
@@ -414,6 +410,11 @@ class CreativeService:
                 if found is None or found.account_id != template.account_id:
                     raise NotFound("product not found", field="product_id")
                 product = _feed_fields(found)
+            campaign = uow.campaigns.get(template.campaign_id) if template.campaign_id is not None else None
+        if template.campaign_id is not None:
+            if campaign is None:  # never deleted, but a dangling id must not give a dead link either
+                raise Conflict("the template's campaign no longer exists", field="campaign_id")
+            self._require_clickable(campaign, "ad")
         variants = template.variants()
         stats = self._variant_stats(template)
         with self._rng_lock:
@@ -449,6 +450,17 @@ class CreativeService:
         base = self._tracking_base
         return f"{base}{CLICK_PATH}?{query}", f"{base}{IMPRESSION_PATH}?{query}"
 
+    def _require_clickable(self, campaign: Campaign, what: str) -> None:
+        """409 unless GET /click would redirect this campaign's ad link right now: a tag or a DCO
+        serve never hands out a link that answers an error page."""
+        problem = click_refusal(campaign, self._clock().date())
+        if problem is not None:
+            raise Conflict(
+                f"campaign {idfmt.render('cmp', campaign.id)} {problem}, so a click on this {what} "
+                "would not reach a landing page",
+                field="campaign_id",
+            )
+
     @staticmethod
     def _scope(principal: Principal) -> int | None:
         return None if principal.is_network else principal.account_id
@@ -471,6 +483,31 @@ class CreativeService:
     def _require_advertiser(principal: Principal) -> None:
         if principal.kind is not AccountKind.ADVERTISER:
             raise Forbidden("creatives belong to advertisers: use the advertiser's API key")
+
+
+def click_refusal(campaign: Campaign, today: date) -> str | None:
+    """Why the click handler would refuse an ad link (`c=`, no publisher) of this campaign today,
+    None when it redirects. Mirrors `TrackingService._resolve`."""
+    if campaign.type in AFFILIATE_TYPES:
+        return f"is an offer ({campaign.type.value}): its links need a publisher (p=)"
+    if campaign.status is not CampaignStatus.ACTIVE:
+        return f"is {campaign.status.value}"
+    if not links_in_flight(campaign, today):
+        start, end = campaign.start_date, campaign.end_date
+        return f"is outside its flight dates ({start or 'open'} to {end or 'open'})"
+    if not campaign.destination_url:
+        return "has no destination_url (set it first)"
+    return None
+
+
+def _require_ad_campaign(campaign: Campaign) -> None:
+    """An offer's clicks must name the publisher sending them: a creative's links never do."""
+    if campaign.type in AFFILIATE_TYPES:
+        raise ValidationFailed(
+            f"campaign {idfmt.render('cmp', campaign.id)} is an offer ({campaign.type.value}): its "
+            "tracking links are a publisher's (GET /v2/offers/links), not a creative's",
+            field="campaign_id",
+        )
 
 
 def _feed_fields(product: Product) -> Mapping[str, str]:

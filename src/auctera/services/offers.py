@@ -133,7 +133,7 @@ class OfferService:
             publisher = acting_publisher(uow, principal, publisher_id, _NOT_A_PUBLISHER)
             campaign = uow.campaigns.get(offer_id) if offer_id is not None else None
             runs = campaign is not None and (
-                is_open(campaign) or _approved_private_offer(uow, campaign, publisher)
+                is_open(campaign) or approved_private_offer(uow, campaign, publisher)
             )
             if campaign is None or not runs:
                 raise NotFound("offer not found", field="offer_id")
@@ -169,7 +169,7 @@ class OfferService:
         return found
 
 
-def _approved_private_offer(uow: UnitOfWork, campaign: Campaign, publisher: int) -> bool:
+def approved_private_offer(uow: UnitOfWork, campaign: Campaign, publisher: int) -> bool:
     """A private offer that would be open but for its visibility, with an approved application
     of the publisher: publisher-wide or for any of its channels (the click handler agrees)."""
     return (

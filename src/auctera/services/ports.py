@@ -168,6 +168,14 @@ class OAuthRepository(Protocol):
 
     def get_client(self, client_id: str) -> OAuthClient | None: ...
 
+    def clients_of(self, account_id: int) -> list[OAuthClient]: ...
+
+    def update_client(self, client: OAuthClient) -> None: ...
+
+    def end_tokens(self, client_id: str, at: datetime) -> None:
+        """Make the client's access tokens expire by `at` (those ending sooner keep their time)."""
+        ...
+
     def add_token(self, token: AccessToken) -> None: ...
 
     def token_by_hash(self, token_hash: str) -> AccessToken | None: ...
@@ -237,6 +245,11 @@ class WebhookRepository(Protocol):
     ) -> list[Delivery]: ...
 
     def has_due(self, now: datetime) -> bool: ...
+
+    def next_due(self) -> datetime | None:
+        """When the first pending delivery is next due (its retry, or the end of the lease a
+        worker holds it by); None when none is pending."""
+        ...
 
     def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]: ...
 
@@ -480,10 +493,6 @@ class InventoryRepository(Protocol):
         """A value that changes whenever what cached inventories hold may have: line items, their
         products, campaigns, products, retailers, archived SmartLinks (counts and latest update
         times). Cheap enough to ask every second."""
-        ...
-
-    def any_matching(self, gtin: str | None, match_key: str | None) -> ListedProduct | None:
-        """One product, in stock or not, that `for_product` would match."""
         ...
 
 
@@ -770,8 +779,13 @@ class SpendRepository(Protocol):
         """Spend per subject in the period keys given and in all (missing subjects: nothing spent)."""
         ...
 
-    def record(self, entry: LedgerEntry, periods: Sequence[tuple[int, str]]) -> None:
-        """Insert the ledger row and add its amount to each (subject, period) row (upsert)."""
+    def record(self, entry: LedgerEntry, periods: Sequence[tuple[int, str]], *, logged: bool = False) -> None:
+        """Insert the ledger row (`logged`: its event is known to be in the log already) and add
+        its amount to each (subject, period) row (upsert)."""
+        ...
+
+    def add_to_periods(self, amounts: Sequence[tuple[int, str, int]]) -> None:
+        """Add each (subject, period, amount) to its row (upsert)."""
         ...
 
     def draw_balance(self, account_id: int, amount_micros: int) -> bool:
@@ -781,6 +795,10 @@ class SpendRepository(Protocol):
 
     def balance(self, account_id: int) -> tuple[bool, int | None]:
         """(whether the account exists, its balance or None when invoiced)."""
+        ...
+
+    def balances(self, account_ids: Sequence[int]) -> dict[int, int | None]:
+        """Balances of the accounts that exist (None: invoiced), in one read."""
         ...
 
     def set_balance(self, account_id: int, balance_micros: int | None) -> None: ...

@@ -8,9 +8,10 @@ docs/api-v2-reports.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from fractions import Fraction
 from typing import Literal, Protocol
 
 from auctera.domain import reports as calc
@@ -19,8 +20,9 @@ from auctera.domain.campaigns import CampaignType
 from auctera.domain.dates import DateSpan
 from auctera.domain.events import Totals
 from auctera.domain.ids import issued_at_ms, render
-from auctera.errors import NotFound, ValidationFailed
+from auctera.errors import Conflict, NotFound, ValidationFailed
 from auctera.services.clock import Clock
+from auctera.services.fx import Rate, stored_rates
 from auctera.services.ports import EventReports, EventStore, LateDay, ReportRow, UnitOfWorkFactory
 
 MAX_DAYS = 366
@@ -70,6 +72,41 @@ def add(a: Totals, b: Totals) -> Totals:
     )
 
 
+def has_money(t: Totals) -> bool:
+    return bool(t.cost_micros or t.revenue_micros or t.payout_micros)
+
+
+def converted(t: Totals, rate: Fraction) -> Totals:
+    """The money of `t` times `rate`, each figure rounded half-even to the micro."""
+    if rate == 1:
+        return t
+    return replace(
+        t,
+        cost_micros=round(t.cost_micros * rate),
+        revenue_micros=round(t.revenue_micros * rate),
+        payout_micros=round(t.payout_micros * rate),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ReportCurrency:
+    """The one currency a report's money is in, and the operator's rates the money of other
+    currencies was converted with (D47): a publisher or the network is paid by advertisers in
+    several currencies, and adding SEK to USD unconverted would be a wrong figure."""
+
+    code: str | None  # None: the account's own (an account-scoped export, one currency)
+    rates: Mapping[str, Rate] = field(default_factory=dict)  # by the currency converted from
+
+    def factor(self, currency: str | None) -> Fraction:
+        rate = None if currency is None or currency == self.code else self.rates.get(currency)
+        # No rate: that currency has no money in the report (`_report_currency` refuses otherwise).
+        return Fraction(1) if rate is None or self.code is None else rate.into(self.code)
+
+
+# Key of a report's money before conversion: its currency, or None for "the account's own".
+CurrencyKey = str | None
+
+
 @dataclass(frozen=True, slots=True)
 class Restatement:
     """What changed on a final day after it became final: the late events' own totals."""
@@ -94,6 +131,7 @@ class DailyReport:
     timezone: str
     rows: list[DailyRow]
     totals: Totals  # every event of the range, restatements included: what the ledger sums to
+    currency: ReportCurrency = field(default_factory=lambda: ReportCurrency(None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +147,7 @@ class PublisherPage:
     rows: list[ReportRow]
     total: int
     offset: int
+    currency: ReportCurrency
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +164,7 @@ class CreativeReport:
     arms: list[CreativeArm]
     ctr_winner: int | None  # index into arms
     cvr_winner: int | None
+    currency: ReportCurrency
 
 
 class ReportService:
@@ -148,16 +188,29 @@ class ReportService:
         _check_span(start, end)
         scope = self._scope(principal, campaign_id, publisher_id)
         of_type = self._campaigns_of_type(scope, campaign_type) if campaign_type is not None else None
-        return self._daily(scope, principal.timezone, start, end, of_type)
+        return self._daily(
+            scope, principal.timezone, start, end, of_type, principal.currency, _spans_accounts(principal)
+        )
 
     def daily_of_account(
         self, account_id: int, tz: str, start: date, end: date, *, campaign_id: int | None = None
     ) -> DailyReport:
         """`daily` for an account's own figures (the daily export)."""
         _check_span(start, end)
-        return self._daily(Scope(account_id, {"campaign_id": campaign_id}), tz, start, end, None)
+        return self._daily(Scope(account_id, {"campaign_id": campaign_id}), tz, start, end, None, None, False)
 
-    def _daily(self, scope: Scope, tz: str, start: date, end: date, of_type: set[int] | None) -> DailyReport:
+    def _daily(
+        self,
+        scope: Scope,
+        tz: str,
+        start: date,
+        end: date,
+        of_type: set[int] | None,
+        currency: str | None,
+        mixed: bool,
+    ) -> DailyReport:
+        """`mixed`: the scope spans advertisers, whose money is in their own currencies: summed
+        per campaign's currency and converted into `currency`. Else all of it is the account's."""
         rows = self._events.daily_totals(
             scope.account_id,
             start,
@@ -165,51 +218,95 @@ class ReportService:
             tz,
             campaign_id=scope.filters.get("campaign_id"),
             publisher_id=scope.filters.get("publisher_id"),
-            by_campaign=of_type is not None,
+            by_campaign=of_type is not None or mixed,
         )
-        per_day: dict[date, Totals] = {}
+        # Read after the daily rows: this snapshot holds every campaign they hold.
+        currency_of = self._campaign_currencies(scope, tz, start, end) if mixed else {}
+        per_day: dict[date, dict[CurrencyKey, Totals]] = {}
+        groups: dict[CurrencyKey, set[int | None]] = {}  # the campaigns of each currency
         for row in rows:
             if of_type is not None and row.campaign_id not in of_type:
                 continue
-            per_day[row.day] = add(per_day.get(row.day, Totals()), row.totals)
+            key = currency_of[row.campaign_id] if mixed else None
+            held = per_day.setdefault(row.day, {})
+            held[key] = add(held.get(key, Totals()), row.totals)
+            groups.setdefault(key, set()).add(row.campaign_id)
         now = self._clock()
-        late = self._late(scope, tz, [d for d in per_day if calc.is_final(d, tz, now)], of_type)
+        final_days = [d for d in per_day if calc.is_final(d, tz, now)]
+        late = self._late(scope, tz, final_days, groups, of_type is not None)
+        in_currency = ReportCurrency(currency)
+        if mixed and currency is not None:
+            money = {k for held in per_day.values() for k, t in held.items() if has_money(t)}
+            money |= {k for held in late.values() for k, r in held.items() if has_money(r.delta)}
+            in_currency = self._report_currency(currency, money)
         report_rows = []
         grand = Totals()
         for day in sorted(per_day):
-            totals = per_day[day]
+            totals = _in(in_currency, per_day[day])
             grand = add(grand, totals)
-            restated = late.get(day)
-            if restated is not None:
+            restated = None
+            if day in late:
+                logged = max(r.last_logged_at for r in late[day].values())
+                restated = Restatement(logged, _in(in_currency, {k: r.delta for k, r in late[day].items()}))
                 totals = subtract(totals, restated.delta)
             report_rows.append(
                 DailyRow(day, totals, calc.is_final(day, tz, now), calc.final_at(day, tz), restated)
             )
-        return DailyReport(start, end, tz, report_rows, grand)
+        return DailyReport(start, end, tz, report_rows, grand, in_currency)
+
+    def _campaign_currencies(self, scope: Scope, tz: str, start: date, end: date) -> dict[int | None, str]:
+        """The currency of each campaign's events in the scope (its advertiser's, D12)."""
+        lo, hi = _window(tz, start, end)
+        found: dict[int | None, str] = {}
+        for row in self._events.report_totals(
+            scope.account_id, ("campaign_id", "currency"), filters=scope.filters, start=lo, end=hi
+        ):
+            campaign, currency = row.keys
+            campaign_id = None if campaign is None else int(str(campaign))
+            held = found.setdefault(campaign_id, str(currency))
+            if held != currency and has_money(row.totals):
+                # One currency per account: never expected; refused rather than summed as one.
+                raise Conflict(
+                    f"campaign {render('cmp', campaign_id or 0)} has events in {held} and {currency}",
+                    field="currency",
+                    code="mixed_currencies",
+                )
+        return found
 
     def _late(
-        self, scope: Scope, tz: str, final_days: Sequence[date], of_type: set[int] | None
-    ) -> dict[date, Restatement]:
+        self,
+        scope: Scope,
+        tz: str,
+        final_days: Sequence[date],
+        groups: Mapping[CurrencyKey, set[int | None]],
+        only_listed: bool,
+    ) -> dict[date, dict[CurrencyKey, Restatement]]:
+        """Restatements of `final_days`, per currency of `groups` (currency -> its campaigns).
+        `only_listed`: the listed campaigns are all the report covers (a type filter)."""
         if not final_days:
             return {}
         cutoffs = {d: calc.first_id_logged_at(calc.final_at(d, tz)) for d in final_days}
-        found: dict[date, Restatement] = {}
-        if of_type is None:
-            days: list[LateDay] = self._events.late_daily_totals(
-                scope.account_id, tz, cutoffs, filters=scope.filters
-            )
-        else:  # per campaign of the type (rare: the type filter over final days with late events)
-            days = []
-            for campaign_id in sorted(of_type):
-                filters = {**scope.filters, "campaign_id": campaign_id}
-                days += self._events.late_daily_totals(scope.account_id, tz, cutoffs, filters=filters)
-        for late in days:
-            logged = _issued_at(late.last_id)
-            held = found.get(late.day)
-            if held is None:
-                found[late.day] = Restatement(logged, late.totals)
-            else:
-                found[late.day] = Restatement(max(held.last_logged_at, logged), add(held.delta, late.totals))
+
+        def query(campaigns: Iterable[int | None] | None) -> dict[date, Restatement]:
+            """The late totals of these campaigns (None: of the whole scope), one query each."""
+            if campaigns is None:
+                days = self._events.late_daily_totals(scope.account_id, tz, cutoffs, filters=scope.filters)
+            else:  # per campaign (rare: several currencies, or a type filter, over final days)
+                days = []
+                for campaign_id in sorted(c for c in campaigns if c is not None):
+                    filters = {**scope.filters, "campaign_id": campaign_id}
+                    days += self._events.late_daily_totals(scope.account_id, tz, cutoffs, filters=filters)
+            return _restatements(days)
+
+        if not only_listed and len(groups) <= 1:
+            return {d: {k: r for k in groups} for d, r in query(None).items()}
+        # Several currencies: per campaign, each of one currency. Not the scope's totals less the
+        # other currencies': a late event logged between the queries would land in the wrong one.
+        # Campaign-less events (auctions) carry no money and count in no figure: left out.
+        found: dict[date, dict[CurrencyKey, Restatement]] = {}
+        for key, campaigns in groups.items():
+            for day, restated in query(campaigns).items():
+                found.setdefault(day, {})[key] = restated
         return found
 
     # --- publishers ----------------------------------------------------------------------------
@@ -232,18 +329,14 @@ class ReportService:
             raise ValidationFailed(f"offset must be 0 to {MAX_OFFSET}", field="offset")
         scope = self._scope(principal, campaign_id, None)
         window = _window(principal.timezone, start, end)
-        rows = self._events.report_totals(
-            scope.account_id,
-            ("publisher_id", "ssp", "domain", "app_bundle"),
-            filters=scope.filters,
-            start=window[0],
-            end=window[1],
+        rows, in_currency = self._report_rows(
+            principal, scope, ("publisher_id", "ssp", "domain", "app_bundle"), window
         )
         key = _PUBLISHER_KEYS[sort]
         # Ties broken by the keys, so pages never overlap or skip a row.
         ordered = sorted(rows, key=lambda r: tuple("" if k is None else str(k) for k in r.keys))
         ordered.sort(key=key, reverse=descending)
-        return PublisherPage(ordered[offset : offset + limit], len(ordered), offset)
+        return PublisherPage(ordered[offset : offset + limit], len(ordered), offset, in_currency)
 
     # --- creatives -----------------------------------------------------------------------------
 
@@ -252,13 +345,7 @@ class ReportService:
     ) -> CreativeReport:
         scope = self._scope(principal, campaign_id, None)
         window = _window(principal.timezone, start, end)
-        rows = self._events.report_totals(
-            scope.account_id,
-            ("creative_id", "variant"),
-            filters=scope.filters,
-            start=window[0],
-            end=window[1],
-        )
+        rows, in_currency = self._report_rows(principal, scope, ("creative_id", "variant"), window)
         rows = [r for r in rows if r.totals.impressions or r.totals.clicks or r.totals.conversions]
         shown = [i for i, r in enumerate(rows) if r.totals.impressions > 0]
         clicked = [i for i, r in enumerate(rows) if r.totals.clicks > 0]
@@ -292,7 +379,67 @@ class ReportService:
             arms,
             None if ctr_best is None else shown[ctr_best],
             None if cvr_best is None else clicked[cvr_best],
+            in_currency,
         )
+
+    # --- currency ----------------------------------------------------------------------------------
+
+    def _report_rows(
+        self,
+        principal: Principal,
+        scope: Scope,
+        group_by: tuple[str, ...],
+        window: tuple[datetime | None, datetime | None],
+    ) -> tuple[list[ReportRow], ReportCurrency]:
+        """`report_totals` per `group_by`, its money in one currency: for a caller spanning
+        advertisers, grouped by currency too, converted and merged back per key."""
+        if not _spans_accounts(principal):  # an advertiser's events are all in its currency (D12)
+            rows = self._events.report_totals(
+                scope.account_id, group_by, filters=scope.filters, start=window[0], end=window[1]
+            )
+            return rows, ReportCurrency(principal.currency)
+        rows = self._events.report_totals(
+            scope.account_id, (*group_by, "currency"), filters=scope.filters, start=window[0], end=window[1]
+        )
+        money = {str(r.keys[-1]) for r in rows if has_money(r.totals) or r.media_payout_micros}
+        in_currency = self._report_currency(principal.currency, money)
+        merged: dict[tuple[object, ...], ReportRow] = {}  # in the rows' order (by their keys)
+        for row in rows:
+            rate = in_currency.factor(str(row.keys[-1]))
+            key = row.keys[:-1]
+            this = ReportRow(
+                key, converted(row.totals, rate), round(row.media_payout_micros * rate), row.paid_events
+            )
+            held = merged.get(key)
+            merged[key] = (
+                this
+                if held is None
+                else ReportRow(
+                    key,
+                    add(held.totals, this.totals),
+                    held.media_payout_micros + this.media_payout_micros,
+                    held.paid_events + this.paid_events,
+                )
+            )
+        return list(merged.values()), in_currency
+
+    def _report_currency(self, currency: str, found: Iterable[CurrencyKey]) -> ReportCurrency:
+        """`currency` with the operator's rate of each other currency in `found` (those with
+        money in the report). One without a rate is refused, naming it, never added as it is."""
+        others = sorted(c for c in found if c is not None and c != currency)
+        if not others:
+            return ReportCurrency(currency)
+        with self._uow(read_only=True) as uow:
+            rates = stored_rates(uow, currency, others)
+        missing = [c for c in others if c not in rates]
+        if missing:
+            raise Conflict(
+                f"the report has money in {', '.join(missing)}, and no exchange rate into {currency} "
+                f"is set: the operator sets one with `auctera fx set {missing[0]} {currency} <rate>`",
+                field="currency",
+                code="exchange_rate_missing",
+            )
+        return ReportCurrency(currency, rates)
 
     # --- scope -----------------------------------------------------------------------------------
 
@@ -342,6 +489,32 @@ _PUBLISHER_KEYS: Mapping[str, Callable[[ReportRow], int]] = {
     "payout": lambda r: r.totals.payout_micros,
     "revenue": lambda r: r.totals.revenue_micros,
 }
+
+
+def _spans_accounts(principal: Principal) -> bool:
+    """Publishers and the network see the traffic of several advertisers (currencies)."""
+    return principal.kind is AccountKind.PUBLISHER or principal.is_network
+
+
+def _in(in_currency: ReportCurrency, by_currency: Mapping[CurrencyKey, Totals]) -> Totals:
+    """Totals per currency converted, then added up."""
+    total = Totals()
+    for key, totals in by_currency.items():
+        total = add(total, converted(totals, in_currency.factor(key)))
+    return total
+
+
+def _restatements(days: Iterable[LateDay]) -> dict[date, Restatement]:
+    """Late totals per day, added up (several queries may answer for the same day)."""
+    found: dict[date, Restatement] = {}
+    for late in days:
+        logged = _issued_at(late.last_id)
+        held = found.get(late.day)
+        if held is None:
+            found[late.day] = Restatement(logged, late.totals)
+        else:
+            found[late.day] = Restatement(max(held.last_logged_at, logged), add(held.delta, late.totals))
+    return found
 
 
 def check_dates(**dates: date | None) -> None:

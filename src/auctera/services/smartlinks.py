@@ -4,6 +4,11 @@ The product is named once, at creation, by our product id, a product page URL of
 know, or a GTIN/EAN; it is resolved there into the GTIN and the match key (normalised brand and
 name) that every later auction matches merchants' products by. A product nobody lists is
 refused (422 naming the field), so a link never points at nothing.
+
+What can be named: a merchant's product (a retailer of an advertiser account: its pages win
+SmartLinks, D19, and the Auction API shows them to anyone), or one of the caller's own catalogs.
+A publisher's retail site (where sponsored products serve) keeps its catalog to its owner: to
+anyone else its products answer exactly as products nobody lists.
 """
 
 from __future__ import annotations
@@ -12,11 +17,11 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from auctera.domain.accounts import AccountKind, Principal
-from auctera.domain.catalog import gtin14
+from auctera.domain.catalog import Product, canonical_url, gtin14
 from auctera.errors import Forbidden, NotFound, ValidationFailed
 from auctera.services.campaigns import decode_cursor, encode_cursor
 from auctera.services.clock import Clock, Ids
-from auctera.services.ports import InventoryRepository, ListedProduct, SmartLink, UnitOfWorkFactory
+from auctera.services.ports import ListedProduct, SmartLink, UnitOfWork, UnitOfWorkFactory
 
 MAX_PAGE = 100
 MAX_URL = 2048
@@ -78,7 +83,7 @@ class SmartLinkService:
             if url is not None:
                 _check_url(url, field)
         with self._uow() as uow:
-            product, gtin, match_key = self._resolve(uow.inventory, body)
+            product, gtin, match_key = self._resolve(uow, principal, body)
             fallback = body.fallback_url or body.product_url or product.url
             link = SmartLink(
                 id=self._ids.next_id(),
@@ -137,30 +142,63 @@ class SmartLinkService:
 
     @staticmethod
     def _resolve(
-        inventory: InventoryRepository, body: SmartLinkCreate
-    ) -> tuple[ListedProduct, str | None, str | None]:
-        """(a product listing it, its GTIN-14, its match key)."""
+        uow: UnitOfWork, principal: Principal, body: SmartLinkCreate
+    ) -> tuple[ListedProduct | Product, str | None, str | None]:
+        """(a product the caller may name listing it, its GTIN-14, its match key)."""
         if body.product_id is not None:
-            product = inventory.product(body.product_id)
-            if product is None:
+            product = uow.inventory.product(body.product_id)
+            if product is None or not _nameable(uow, principal, {product.retailer_id}):
                 raise ValidationFailed(f"product {body.product_id} not found", field="product_id")
             return product, product.gtin, product.match_key
         if body.product_url is not None:
-            product = inventory.product_by_url(body.product_url)
-            if product is None:
+            # Catalogs store pages by their canonical URL (host case, trailing dot, IDNA); before
+            # they did, as the feed wrote it.
+            url = canonical_url(body.product_url)
+            listed = uow.inventory.product_by_url(url) or uow.inventory.product_by_url(body.product_url)
+            found: ListedProduct | Product | None = listed
+            if listed is not None and not _nameable(uow, principal, {listed.retailer_id}):
+                # Another account may list the same page (one company as a retail site and as a
+                # merchant, two accounts): its listing of the same product serves.
+                found = _same_page(uow, principal, listed, url)
+            if found is None:
                 raise ValidationFailed("no merchant's catalog lists this product page", field="product_url")
-            return product, product.gtin, product.match_key
+            return found, found.gtin, found.match_key
         assert body.gtin is not None
         try:
             gtin = gtin14(body.gtin)
         except ValueError as exc:
             raise ValidationFailed(f"{body.gtin_field} {exc}", field=body.gtin_field) from None
-        product = inventory.any_matching(gtin, None)
-        if product is None:
+        same = uow.products.matching(gtin=gtin, match_key=None, in_stock_only=False)
+        nameable = _nameable(uow, principal, {p.retailer_id for p in same})
+        named = [p for p in same if p.retailer_id in nameable]
+        if not named:
             raise ValidationFailed(
                 f"no merchant's catalog lists {body.gtin_field} {body.gtin}", field=body.gtin_field
             )
-        return product, gtin, product.match_key
+        # An in-stock page is the better default fallback.
+        chosen = next((p for p in named if p.in_stock), named[0])
+        return chosen, gtin, chosen.match_key
+
+
+def _nameable(uow: UnitOfWork, principal: Principal, retailer_ids: set[int]) -> set[int]:
+    """Those of `retailer_ids` whose products the caller may name: merchants' (advertisers'
+    catalogs) and its own (the network: all)."""
+    return {
+        r.id
+        for r in uow.retailers.many(sorted(retailer_ids)).values()
+        if r.account_kind is AccountKind.ADVERTISER
+        or principal.is_network
+        or r.account_id == principal.account_id
+    }
+
+
+def _same_page(uow: UnitOfWork, principal: Principal, product: ListedProduct, url: str) -> Product | None:
+    """A product the caller may name that is `product` on the same page `url`."""
+    same = uow.products.matching(
+        gtin=product.gtin, match_key=None if product.gtin else product.match_key, in_stock_only=False
+    )
+    nameable = _nameable(uow, principal, {p.retailer_id for p in same})
+    return next((p for p in same if p.retailer_id in nameable and canonical_url(p.url) == url), None)
 
 
 def _check_url(url: str, field: str) -> None:

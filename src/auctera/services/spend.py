@@ -11,12 +11,13 @@ read is the spend they add to: no cap is crossed, whatever the concurrency (see 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from auctera.domain.budgets import (
+    TOTAL,
     Caps,
     Spend,
     auto_daily_pacing,
@@ -36,6 +37,7 @@ from auctera.services.ports import ChargeSubjects, LedgerEntry, UnitOfWork, Unit
 # A prepaid balance is at most what a campaign budget may be (a billion currency units): far
 # above any real one, and top-ups can never carry it past a 64-bit column.
 MAX_BALANCE_MICROS = MAX_MICROS
+_READ_CHUNK = 1000  # ids per IN (...) read
 
 
 class ChargeOutcome(StrEnum):
@@ -63,6 +65,9 @@ class Click:
     publisher_id: int | None = None
     # Kept on the ledger row so the sweep can rebuild the click's event after a crash.
     event_fields: Mapping[str, object] = field(default_factory=dict)
+    # False for a conversion's payout: earned by a click made while the offer ran, it is paid
+    # after a pause or the flight's end too (caps and balance still hold).
+    live_only: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,52 +96,49 @@ class SpendService:
         return charge
 
     def charge_many(self, clicks: Sequence[Click]) -> list[Charge]:
-        """`charge` for each click in turn, in one write transaction (`GroupCommit`): each reads
-        the spend the ones before it wrote, so the caps hold as if they came one by one. Locks are
-        taken in the clicks' order: meant for one writer at a time (SQLite's); on PostgreSQL charge
-        one click per transaction, as the threadpool path does, or two groups could deadlock."""
-        if any(click.price_micros < 0 for click in clicks):
-            raise ValueError("a price is never negative")
+        """`charge` for each click in turn, in one write transaction (`GroupCommit`; see
+        `ChargeGroup`). Locks are taken in the clicks' order: meant for one writer at a time
+        (SQLite's); on PostgreSQL charge one click per transaction, as the threadpool path does,
+        or two groups could deadlock."""
         with self._uow() as uow:
-            charges = [self._charge(uow, click) for click in clicks]
+            group = self.group(uow)
+            charges = [group.charge(click) for click in clicks]
             if any(charge.entry_id is not None for charge in charges):
+                group.close()
                 uow.spend.mark_logged(self._logged.take())  # earlier charges' (see LoggedMarks)
                 uow.commit()
         return charges
 
-    def _charge(self, uow: UnitOfWork, click: Click) -> Charge:
-        """One click's charge inside the caller's transaction. A refusal writes nothing: the
-        balance is drawn (a conditional UPDATE) only once every cap has room, then the ledger."""
-        subjects = uow.spend.lock_subjects(click.campaign_id, click.line_item_id)
-        earlier = uow.spend.charged(click.click_id)  # after the lock: a concurrent copy has committed
-        if earlier is not None:
-            return Charge(ChargeOutcome.CHARGED, earlier.amount_micros, replayed=True)
-        if subjects is None:
-            return Charge(ChargeOutcome.NOT_LIVE)
-        today = local_day(click.at, ZoneInfo(subjects.timezone))
-        li = subjects.line_item
-        ids = [click.campaign_id] if li is None else [li.id, click.campaign_id]
-        spend = uow.spend.spend_of(ids, day_key(today), month_key(today))
-        refused = _refusal(subjects, click.campaign_id, today, spend, click.price_micros)
-        if refused is not None:
-            return Charge(refused)
-        prepaid = subjects.balance_micros is not None
-        if prepaid and not uow.spend.draw_balance(subjects.account_id, click.price_micros):
-            return Charge(ChargeOutcome.NO_FUNDS)  # drawn concurrently by another campaign
-        entry = LedgerEntry(
+    def group(self, uow: UnitOfWork) -> ChargeGroup:
+        """Charges made inside the caller's write transaction (a conversion batch's payouts); its
+        `close` before the commit."""
+        return ChargeGroup(uow, self._ids)
+
+    def refund_in(self, uow: UnitOfWork, charged_id: int, refund_id: int) -> int:
+        """Give back, inside the caller's write transaction, what the charge of `charged_id` took:
+        a negative ledger row (`refund_id`, once) on the charge's own periods, so the ledger still
+        sums to the period counters, and the amount back on a prepaid balance. Returns the amount
+        given back (0: nothing was charged, or it was given back before)."""
+        entry = uow.spend.charged(charged_id)
+        if entry is None:
+            return 0
+        subjects = uow.spend.lock_subjects(entry.campaign_id, entry.line_item_id)
+        if subjects is None or uow.spend.charged(refund_id) is not None:
+            return 0
+        day = local_day(entry.occurred_at, ZoneInfo(subjects.timezone))
+        ids = [entry.campaign_id] if entry.line_item_id is None else [entry.line_item_id, entry.campaign_id]
+        refund = replace(
+            entry,
             id=self._ids.next_id(),
-            account_id=subjects.account_id,
-            campaign_id=click.campaign_id,
-            line_item_id=click.line_item_id,
-            click_id=click.click_id,
-            amount_micros=click.price_micros,
-            occurred_at=click.at,
-            publisher_id=click.publisher_id,
-            event_fields=click.event_fields,
+            click_id=refund_id,
+            amount_micros=-entry.amount_micros,
+            event_fields={},
         )
-        periods = [(s, p) for s in ids for p in (day_key(today), month_key(today), "total")]
-        uow.spend.record(entry, periods)
-        return Charge(ChargeOutcome.CHARGED, click.price_micros, entry_id=entry.id)
+        periods = [(s, p) for s in ids for p in (day_key(day), month_key(day), TOTAL)]
+        uow.spend.record(refund, periods, logged=True)
+        if subjects.balance_micros is not None:  # invoiced meanwhile: no balance to give it back to
+            uow.spend.add_balance(subjects.account_id, entry.amount_micros)
+        return entry.amount_micros
 
     def event_logged(self, charge: Charge) -> None:
         """The click's event of a new charge is in the event log: the next charge marks its row."""
@@ -160,6 +162,15 @@ class SpendService:
         if not exists:
             raise NotFound("account not found", field="account_id")
         return balance
+
+    def balances_of(self, account_ids: Sequence[int]) -> dict[int, int | None]:
+        """Accounts' prepaid balances (None: invoiced, or no such account), in one read
+        transaction: for the auctions' background refresh (`AuctionService.refresh_caches`)."""
+        found: dict[int, int | None] = {}
+        with self._uow(read_only=True) as uow:
+            for start in range(0, len(account_ids), _READ_CHUNK):  # within SQLite's bound variables
+                found.update(uow.spend.balances(account_ids[start : start + _READ_CHUNK]))
+        return {a: found.get(a) for a in account_ids}
 
     def set_balance(self, account_id: int, balance_micros: int | None) -> int | None:
         """Set the prepaid balance (None: invoiced from now on)."""
@@ -197,13 +208,96 @@ class SpendService:
         return new
 
 
+class ChargeGroup:
+    """Charges made one after another in one write transaction (a group commit's, or a conversion
+    batch's payouts), each judged on the spend the ones before it took, exactly as if it came
+    alone. What the group's first charge of a campaign read (its caps and status, each period's
+    spend) serves the next ones, which add what they took; the period rows are written once each,
+    summed, by `close` (before the commit). A refused charge writes nothing. The balance is drawn
+    per charge (a conditional UPDATE: on PostgreSQL another campaign of the account may draw it
+    meanwhile)."""
+
+    def __init__(self, uow: UnitOfWork, ids: Ids) -> None:
+        self._uow = uow
+        self._ids = ids
+        self._subjects: dict[tuple[int, int | None], ChargeSubjects | None] = {}
+        self._spent: dict[tuple[int, str], int] = {}  # (subject, period): as read, plus this group's
+        self._added: dict[tuple[int, str], int] = {}  # what this group adds, written by `close`
+
+    def charge(self, click: Click, *, logged: bool = False) -> Charge:
+        """`logged`: the charge's event is the caller's own (a conversion's), already accounted
+        for; the ledger row is written as logged, so the click sweep never rebuilds it."""
+        if click.price_micros < 0:
+            raise ValueError("a price is never negative")
+        spend_repo = self._uow.spend
+        key = (click.campaign_id, click.line_item_id)
+        if key not in self._subjects:
+            self._subjects[key] = spend_repo.lock_subjects(*key)
+        subjects = self._subjects[key]
+        earlier = spend_repo.charged(click.click_id)  # after the lock: a concurrent copy has committed
+        if earlier is not None:
+            return Charge(ChargeOutcome.CHARGED, earlier.amount_micros, replayed=True)
+        if subjects is None:
+            return Charge(ChargeOutcome.NOT_LIVE)
+        today = local_day(click.at, ZoneInfo(subjects.timezone))
+        li = subjects.line_item
+        ids = [click.campaign_id] if li is None else [li.id, click.campaign_id]
+        periods = [(s, p) for s in ids for p in (day_key(today), month_key(today), TOTAL)]
+        spend = self._spend(ids, today)
+        refused = _refusal(subjects, click.campaign_id, today, spend, click.price_micros, click.live_only)
+        if refused is not None:
+            return Charge(refused)
+        prepaid = subjects.balance_micros is not None
+        if prepaid and not spend_repo.draw_balance(subjects.account_id, click.price_micros):
+            return Charge(ChargeOutcome.NO_FUNDS)  # drawn by the group's earlier charges, or concurrently
+        entry = LedgerEntry(
+            id=self._ids.next_id(),
+            account_id=subjects.account_id,
+            campaign_id=click.campaign_id,
+            line_item_id=click.line_item_id,
+            click_id=click.click_id,
+            amount_micros=click.price_micros,
+            occurred_at=click.at,
+            publisher_id=click.publisher_id,
+            event_fields=click.event_fields,
+        )
+        spend_repo.record(entry, (), logged=logged)
+        for period in periods:
+            self._spent[period] += click.price_micros
+            self._added[period] = self._added.get(period, 0) + click.price_micros
+        return Charge(ChargeOutcome.CHARGED, click.price_micros, entry_id=entry.id)
+
+    def close(self) -> None:
+        """Write what the group's charges added to each period row."""
+        self._uow.spend.add_to_periods([(s, p, amount) for (s, p), amount in self._added.items()])
+        self._added = {}
+
+    def _spend(self, ids: list[int], today: date) -> dict[int, Spend]:
+        day, month, spent = day_key(today), month_key(today), self._spent
+        if any((s, p) not in spent for s in ids for p in (day, month, TOTAL)):
+            # A row not read yet has had nothing added by this group: the stored value is current.
+            read = self._uow.spend.spend_of(ids, day, month)
+            for s in ids:
+                found = read.get(s, Spend())
+                spent.setdefault((s, day), found.day_micros)
+                spent.setdefault((s, month), found.month_micros)
+                spent.setdefault((s, TOTAL), found.lifetime_micros)
+        return {s: Spend(spent[(s, TOTAL)], spent[(s, month)], spent[(s, day)]) for s in ids}
+
+
 def _refusal(
-    subjects: ChargeSubjects, campaign_id: int, today: date, spend: dict[int, Spend], price: int
+    subjects: ChargeSubjects,
+    campaign_id: int,
+    today: date,
+    spend: dict[int, Spend],
+    price: int,
+    live_only: bool = True,
 ) -> ChargeOutcome | None:
     """The first cap the price would cross, in the order a user reads them (line item, campaign,
     balance); None: every cap has room for the whole price."""
     li = subjects.line_item
-    if not subjects.campaign_live or not _in_flight(subjects.campaign_start, subjects.campaign_end, today):
+    live = subjects.campaign_live and _in_flight(subjects.campaign_start, subjects.campaign_end, today)
+    if live_only and not live:
         return ChargeOutcome.NOT_LIVE
     if li is not None:
         if not li.live or not _in_flight(li.start_date, li.end_date, today):

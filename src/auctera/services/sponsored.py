@@ -307,7 +307,8 @@ def _charged(event: Event, charge: Charge) -> Event:
 
 
 def _ledger_event(entry: LedgerEntry) -> Event:
-    """The click event of a charged click, rebuilt from its ledger row."""
+    """The click event of a charged click (sponsored, SmartLink or affiliate CPC), rebuilt from its
+    ledger row."""
     kept: Mapping[str, Any] = entry.event_fields
     return Event(
         id=entry.click_id,
@@ -317,6 +318,7 @@ def _ledger_event(entry: LedgerEntry) -> Event:
         campaign_id=entry.campaign_id,
         publisher_id=entry.publisher_id,
         line_item_id=entry.line_item_id,
+        creative_id=kept.get("creative_id"),  # an affiliate CPC click's (`TrackingService.click`)
         click_id=kept.get("click_id"),
         country=kept.get("country"),
         device_type=kept.get("device_type"),

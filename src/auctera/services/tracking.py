@@ -4,6 +4,11 @@
 Campaigns and publishers are looked up through a short-lived cache (`CachedLookups`): the
 click path must not pay a database read per request, and a paused campaign's links stop
 redirecting within its delay.
+
+A CPC offer's click is charged like a sponsored one (`SpendService`: the campaign's caps and the
+prepaid balance, all of the price or nothing): the charge commits first, the event is appended
+next, the redirect is answered last; a crash in between is repaired by the charged clicks' sweep
+(`SponsoredService.log_pending`) from the ledger row. A click that pays nothing writes no row.
 """
 
 from __future__ import annotations
@@ -12,13 +17,20 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Protocol
 
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Account, AccountKind
-from auctera.domain.campaigns import AFFILIATE_TYPES, Campaign, CampaignStatus, CampaignType, Visibility
+from auctera.domain.campaigns import (
+    AFFILIATE_TYPES,
+    Campaign,
+    CampaignStatus,
+    CampaignType,
+    Visibility,
+    links_in_flight,
+)
 from auctera.domain.events import Event, EventType
 from auctera.domain.fraud import RequestFacts, Verdict
 from auctera.domain.programs import ApprovalStatus
@@ -34,11 +46,16 @@ from auctera.domain.tracking import (
 from auctera.services.caching import CachedLookups
 from auctera.services.clock import Ids
 from auctera.services.fraud import Traffic
+from auctera.services.group_commit import GroupCommit
 from auctera.services.ports import EventStore
+from auctera.services.spend import Charge, Click, SpendService
 
 CLICK_ID_PREFIX = "auc"  # click ids look like the seed's `auc_982hfj28`
 UID_COOKIE = "auc_uid"  # first-party visitor id on the tracking host, ties touches into paths
 MAX_HEADER = 512  # user agent and referrer are cut to this length in the log
+# The click event's fields a ledger row keeps for the crash sweep (`SponsoredService.log_pending`
+# rebuilds charged clicks' events from them; the rest are ledger columns).
+_KEPT = ("click_id", "creative_id", "country", "device_type", "currency", "attrs")
 
 
 class TrackingRefused(Exception):
@@ -86,6 +103,16 @@ class RecentClicks:
 
 
 @dataclass(slots=True)  # not frozen: made per request (see Event)
+class _Begun:
+    """A click resolved and screened: its event before any charge, and where it leads."""
+
+    event: Event
+    location: str
+    click_id: str  # as rendered
+    uid: str
+
+
+@dataclass(slots=True)  # not frozen: made per request (see Event)
 class TrackingRequest:
     """What the hot-path handler passes on: the query string and the request's facts."""
 
@@ -114,6 +141,7 @@ class TrackingService:
         countries: frozenset[str],
         lookups: CachedLookups,
         country_of_ip: Callable[[str], str | None] | None = None,
+        spend: SpendService | None = None,
     ) -> None:
         self._events = events
         self._ids = ids
@@ -122,10 +150,31 @@ class TrackingService:
         self._country_of_ip = country_of_ip
         self._lookups = lookups
         self.recent_clicks = RecentClicks()
+        # CPC clicks are charged like sponsored ones (the same ledger, caps and crash sweep).
+        self._spend = spend
+        self._charges = GroupCommit(spend.charge_many) if spend is not None else None
 
     # --- the hot paths ------------------------------------------------------------------------
 
     def click(self, request: TrackingRequest) -> Redirect:
+        """Resolve, screen, charge a paid click (a transaction of its own: PostgreSQL's path, in
+        the threadpool, where a charge may wait on its campaign's row lock), log, redirect."""
+        begun, due = self._begin_click(request)
+        charge = None if due is None else self._spend_service().charge(due)
+        return self._finish_click(begun, charge)
+
+    async def click_grouped(self, request: TrackingRequest) -> Redirect:
+        """`click` on the event loop (SQLite): the paid clicks arriving together are charged in
+        one transaction (`GroupCommit`), each under every cap as if it came alone. A click that
+        pays nothing (CPA offers, DSP campaigns, IVT) never waits on a group."""
+        begun, due = self._begin_click(request)
+        if due is None:
+            return self._finish_click(begun, None)
+        assert self._charges is not None  # a paid click (`due`) needs the spend service
+        return self._finish_click(begun, await self._charges.submit(due))
+
+    def _begin_click(self, request: TrackingRequest) -> tuple[_Begun, Click | None]:
+        """The click resolved, screened and its event made; and the charge to make, if it pays."""
         link, campaign = self._resolve(request, needs_destination=True)
         assert campaign.destination_url is not None  # checked by _resolve
         landing = campaign.destination_url
@@ -135,12 +184,38 @@ class TrackingService:
         click_id = self._ids.next_id()
         rendered = idfmt.render(CLICK_ID_PREFIX, click_id)
         uid = request.uid or _new_uid()
-        # CPC offers pay the publisher per click, and the advertiser is charged as much.
+        # CPC offers pay the publisher per click, and the advertiser is charged as much: under the
+        # campaign's caps and the prepaid balance (`SpendService`), else for nothing.
         paid = campaign.payout_micros or 0 if campaign.type is CampaignType.AFFILIATE_CPC else 0
         event = self._event(EventType.CLICK, click_id, campaign, link, request, uid, verdict, rendered, paid)
+        begun = _Begun(event, destination(landing, rendered, link), rendered, uid)
+        if event.cost_micros == 0:  # nothing to pay, or IVT
+            return begun, None
+        return begun, Click(
+            click_id=click_id,
+            campaign_id=campaign.id,
+            line_item_id=None,
+            price_micros=event.cost_micros,
+            at=event.at,
+            publisher_id=event.publisher_id,
+            event_fields={name: getattr(event, name) for name in _KEPT},
+        )
+
+    def _finish_click(self, begun: _Begun, charge: Charge | None) -> Redirect:
+        event = begun.event
+        if charge is not None:  # what was charged: the price, or nothing and the cap that refused it
+            amount = charge.amount_micros
+            attrs = {**event.attrs, "charge": charge.outcome.value}
+            event = replace(event, cost_micros=amount, payout_micros=amount, attrs=attrs)
         self._events.append(event)  # durable before the visitor is sent on
+        if charge is not None:
+            self._spend_service().event_logged(charge)
         self.recent_clicks.add(event)
-        return Redirect(destination(landing, rendered, link), rendered, uid)
+        return Redirect(begun.location, begun.click_id, begun.uid)
+
+    def _spend_service(self) -> SpendService:
+        assert self._spend is not None, "paid clicks are charged through the spend service"
+        return self._spend
 
     def impression(self, request: TrackingRequest, *, viewable: bool = False) -> Logged:
         link, campaign = self._resolve(request, needs_destination=False)
@@ -176,7 +251,9 @@ class TrackingService:
             raise TrackingRefused(404, "This link does not lead to any offer.")
         if campaign.status is CampaignStatus.ARCHIVED:
             raise TrackingRefused(410, "This offer has ended and its links no longer work.")
-        if campaign.status is not CampaignStatus.ACTIVE or not _in_flight(campaign, request.facts.at):
+        if campaign.status is not CampaignStatus.ACTIVE or not links_in_flight(
+            campaign, request.facts.at.date()
+        ):
             raise TrackingRefused(404, "This offer is not running right now.")
         if needs_destination and not campaign.destination_url:
             raise TrackingRefused(404, "This campaign has no landing page to send visitors to.")
@@ -293,15 +370,6 @@ class Visitor:
             attrs["fraud_signals"] = [s.as_dict() for s in verdict.signals]
         device = device_type(facts.user_agent, facts.headers.get("sec-ch-ua-mobile")).value
         return Visitor(country, device, attrs)
-
-
-def _in_flight(c: Campaign, now: datetime) -> bool:
-    # Flight dates are in the account's zone; a day of slack either side avoids a lookup of it on
-    # the hot path (pacing, not links, holds spend to the exact days).
-    today = now.date()
-    if c.start_date is not None and today < c.start_date - timedelta(days=1):
-        return False
-    return not (c.end_date is not None and today > c.end_date + timedelta(days=1))
 
 
 def _new_uid() -> str:

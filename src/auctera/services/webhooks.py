@@ -5,6 +5,11 @@ the delivery log, dead letters and replay. Sending is the worker's (jobs/webhook
 Delivery is at least once: a row is claimed with a lease (`locked_until`), sent, and only then
 marked; a worker killed in between leaves the row to be claimed again once its lease runs out, and
 the receiver sees the same `webhook-id` twice.
+
+A publisher's postbacks and their deliveries are its own alone over the API: any other key (an
+advertiser's, the operator's network keys) gets 403 on the lists and 404 on ids, so it can neither
+read nor change them nor learn which exist. The operator sees and replays every publisher's
+deliveries from the host (`auctera webhooks dead|replay|stats`).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from auctera.domain.webhooks import (
 )
 from auctera.errors import Forbidden, NotFound, ValidationFailed
 from auctera.services.clock import Clock, Ids
+from auctera.services.offers import approved_private_offer, is_open
 from auctera.services.ports import UnitOfWork, UnitOfWorkFactory
 
 OFFER_PREFIX = "off"  # as services/offers.py renders an offer (a campaign)
@@ -154,6 +160,14 @@ class PostbackOutbox:
         return len(rows)
 
 
+def _may_run(uow: UnitOfWork, offer_id: int, publisher: int) -> bool:
+    """Whether the publisher may run the offer, as GET /v2/offers and its links decide: anything
+    else (another tenant's private, paused or non-affiliate campaign) is as unknown as an id that
+    never existed, so registering a postback is no oracle of other tenants' campaigns."""
+    campaign = uow.campaigns.get(offer_id)
+    return campaign is not None and (is_open(campaign) or approved_private_offer(uow, campaign, publisher))
+
+
 class WebhookService:
     def __init__(
         self,
@@ -220,7 +234,7 @@ class WebhookService:
             updated_at=now,
         )
         with self._uow() as uow:
-            if offer is not None and uow.campaigns.get(offer) is None:
+            if offer is not None and not _may_run(uow, offer, principal.account_id):
                 raise ValidationFailed(f"no offer {offer_id}", field="offer_id")
             uow.webhooks.add_postback(postback)
             uow.commit()
@@ -299,14 +313,15 @@ class WebhookService:
             if after is None:
                 raise ValidationFailed("not a cursor from this list", field="cursor")
         limit = max(1, min(limit, MAX_PAGE))
+        if postback_id is None:
+            self._publisher(principal)
         with self._uow(read_only=True) as uow:
             pb = None
-            if postback_id is not None:  # another tenant's postback (or any, for an advertiser): 404
+            if postback_id is not None:  # anyone else's postback (an advertiser's, a network's): 404
                 pb = self._own_postback(uow, principal, postback_id).id
-                scope = None if principal.is_network else principal.account_id
-            else:
-                scope = self._scope(principal)
-            found = uow.webhooks.deliveries(scope, postback_id=pb, state=wanted, after=after, limit=limit + 1)
+            found = uow.webhooks.deliveries(
+                principal.account_id, postback_id=pb, state=wanted, after=after, limit=limit + 1
+            )
         more = len(found) > limit
         found = found[:limit]
         return DeliveryPage(found, idfmt.render(DELIVERY_PREFIX, found[-1].id) if more else None)
@@ -316,8 +331,7 @@ class WebhookService:
         parsed = idfmt.parse(DELIVERY_PREFIX, delivery_id)
         with self._uow() as uow:
             found = uow.webhooks.delivery(parsed) if parsed is not None else None
-            scope = self._scope(principal, hide=True)
-            if found is None or (scope is not None and found.account_id != scope):
+            if found is None or found.account_id != principal.account_id:  # only its publisher's
                 raise NotFound(f"delivery {delivery_id} not found", field="delivery_id")
             now = self._clock()
             uow.webhooks.replay(found.id, now)
@@ -325,7 +339,8 @@ class WebhookService:
         return replace(found, state=DeliveryState.PENDING, next_attempt_at=now, created_at=now)
 
     def replay_as_operator(self, delivery_id: str) -> Delivery:
-        """`auctera webhooks replay`: the operator's replay of any delivery."""
+        """`auctera webhooks replay`: the operator's replay of any delivery (from the host's shell:
+        over the API, only the publisher replays its own)."""
         parsed = idfmt.parse(DELIVERY_PREFIX, delivery_id)
         with self._uow() as uow:
             found = uow.webhooks.delivery(parsed) if parsed is not None else None
@@ -343,6 +358,18 @@ class WebhookService:
     def counts(self) -> dict[str, int]:
         with self._uow(read_only=True) as uow:
             return uow.webhooks.count_by_state()
+
+    def due(self) -> bool:
+        """Whether a delivery is due now and held by no worker (one a worker could claim)."""
+        with self._uow(read_only=True) as uow:
+            return uow.webhooks.has_due(self._clock())
+
+    def scheduled(self) -> tuple[int, datetime | None]:
+        """The pending deliveries and when the first of them is next due (its retry, or the end of
+        the lease a worker holds it by); None when none is pending."""
+        with self._uow(read_only=True) as uow:
+            pending = uow.webhooks.count_by_state().get(DeliveryState.PENDING.value, 0)
+            return pending, uow.webhooks.next_due() if pending else None
 
     # --- the worker's side ------------------------------------------------------------------------
 
@@ -404,18 +431,11 @@ class WebhookService:
             raise Forbidden("postbacks belong to publishers; use a publisher's API key")
 
     @staticmethod
-    def _scope(principal: Principal, *, hide: bool = False) -> int | None:
-        """The account whose deliveries the caller sees (None: all, for the operator)."""
-        if principal.is_network:
-            return None
-        if principal.kind is not AccountKind.PUBLISHER and not hide:
-            raise Forbidden("postbacks belong to publishers; use a publisher's API key")
-        return principal.account_id
-
-    @staticmethod
     def _own_postback(uow: UnitOfWork, principal: Principal, postback_id: str) -> PublisherPostback:
+        """The caller's own postback. Anyone else's (the operator's network keys included: the
+        seed gives them no say over a publisher's postbacks) is not found, as a missing one is."""
         parsed = idfmt.parse(POSTBACK_PREFIX, postback_id)
         found = uow.webhooks.postback(parsed) if parsed is not None else None
-        if found is None or (not principal.is_network and found.account_id != principal.account_id):
+        if found is None or found.account_id != principal.account_id:
             raise NotFound(f"postback {postback_id} not found", field="postback_id")
         return found

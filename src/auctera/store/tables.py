@@ -114,6 +114,10 @@ oauth_clients = Table(
     Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("secret_hash", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    # After a rotation the replaced secret still authenticates until the grace period ends.
+    Column("previous_secret_hash", String(64), nullable=True),
+    Column("previous_secret_until", UTCDateTime, nullable=True),
 )
 
 oauth_tokens = Table(

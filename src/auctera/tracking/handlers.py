@@ -4,10 +4,10 @@ docs/spend.md), which parse requests and answer alike.
 
 They run before FastAPI (see `app.RootApp`): no routing table, no dependency injection, no
 middleware, one journal append and one response per request. With SQLite the service runs on
-the event loop (its lookups are cached, a miss reads a local file; a sponsored click's charge is
-one short local write transaction, about 0.25 ms, as the postbacks' writes are): less than a hop
-to the threadpool costs under load. With PostgreSQL in the threadpool: a miss is a network round
-trip, and a charge may wait on its campaign's row lock.
+the event loop (its lookups are cached, a miss reads a local file; a paid click's charge,
+sponsored or affiliate CPC, is one short local write transaction, about 0.25 ms, as the
+postbacks' writes are): less than a hop to the threadpool costs under load. With PostgreSQL in
+the threadpool: a miss is a network round trip, and a charge may wait on its campaign's row lock.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def tracking_handlers(
 ) -> dict[str, ASGIApp]:
     """The hot routes by path: the click redirect, the impression and the viewable pixel.
     `grouped_click`: the service's click on the event loop, when it writes in groups
-    (`SponsoredService.click_grouped`), in place of `service.click`."""
+    (`SponsoredService.click_grouped`, `TrackingService.click_grouped`), in place of `service.click`."""
 
     def request_of(scope: Scope) -> tuple[TrackingRequest, bool]:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}

@@ -13,13 +13,20 @@ from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.routing import IndexedRouter
 from auctera.domain import ids as idfmt
-from auctera.domain.accounts import Account, ApiKey, Principal, parse_account_id, render_account_id
+from auctera.domain.accounts import (
+    Account,
+    ApiKey,
+    OAuthClient,
+    Principal,
+    parse_account_id,
+    render_account_id,
+)
 from auctera.domain.attribution import AttributionModel
 from auctera.domain.budgets import CENT_MICROS
 from auctera.domain.campaigns import UNSET
 from auctera.domain.money import from_micros, to_micros
 from auctera.errors import Forbidden, NotFound, ValidationFailed
-from auctera.services.accounts import AccountSettings
+from auctera.services.accounts import AccountSettings, NewClientSecret
 
 router = IndexedRouter(prefix="/v2", tags=["accounts"])
 Caller = Annotated[Principal, Depends(bearer_principal)]
@@ -66,6 +73,17 @@ def key_json(k: ApiKey) -> dict[str, Any]:
         "created_at": k.created_at.isoformat(),
         "expires_at": k.expires_at.isoformat() if k.expires_at else None,
         "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+    }
+
+
+def client_json(c: OAuthClient) -> dict[str, Any]:
+    until = c.previous_secret_until
+    return {
+        "client_id": c.client_id,
+        "created_at": c.created_at.isoformat(),
+        # Set by a rotation: when the replaced secret (and the tokens issued before) stop working.
+        "previous_secret_valid_until": until.isoformat() if until else None,
+        "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None,
     }
 
 
@@ -171,7 +189,7 @@ def list_keys(request: Request, caller: Caller) -> dict[str, Any]:
 
 @router.post("/keys", status_code=201, summary="Create an API key; the key is shown once")
 def create_key(request: Request, body: KeyCreate, caller: Caller) -> dict[str, Any]:
-    new = container_of(request).accounts.create_key(caller.account_id, body.name)
+    new = container_of(request).accounts.create_key(caller.account_id, body.name, by=caller)
     return {"success": True, "key": key_json(new.key), "api_key": new.secret}
 
 
@@ -183,7 +201,7 @@ def rotate_key(
 ) -> dict[str, Any]:
     c = container_of(request)
     grace = None if body is None or body.grace_seconds is None else timedelta(seconds=body.grace_seconds)
-    new = c.accounts.rotate_key(caller.account_id, _key_id(key_id), grace)
+    new = c.accounts.rotate_key(caller.account_id, _key_id(key_id), grace, by=caller)
     c.auth.forget()
     return {"success": True, "key": key_json(new.key), "api_key": new.secret}
 
@@ -191,9 +209,55 @@ def rotate_key(
 @router.delete("/keys/{key_id}", summary="Revoke a key now (idempotent)")
 def revoke_key(request: Request, key_id: str, caller: Caller) -> dict[str, Any]:
     c = container_of(request)
-    key = c.accounts.revoke_key(caller.account_id, _key_id(key_id))
+    key = c.accounts.revoke_key(caller.account_id, _key_id(key_id), by=caller)
     c.auth.forget()
     return {"success": True, "key": key_json(key), "status": "revoked"}
+
+
+# --- OAuth2 clients: the retail-media surface's credentials (docs/auth.md) ------------------------
+
+
+def _new_client_json(new: NewClientSecret) -> dict[str, Any]:
+    return {
+        "success": True,
+        "client": client_json(new.client),
+        "client_id": new.client.client_id,
+        "client_secret": new.secret,
+    }
+
+
+@router.get("/keys/clients", summary="The calling account's OAuth2 clients (never the secrets)")
+def list_clients(request: Request, caller: Caller) -> dict[str, Any]:
+    clients = container_of(request).accounts.list_clients(caller.account_id)
+    return {"data": [client_json(c) for c in clients]}
+
+
+@router.post("/keys/clients", status_code=201, summary="Create an OAuth2 client; the secret is shown once")
+def create_client(request: Request, caller: Caller) -> dict[str, Any]:
+    return _new_client_json(container_of(request).accounts.create_client(caller.account_id, by=caller))
+
+
+@router.post(
+    "/keys/clients/{client_id}/rotate",
+    status_code=201,
+    summary="A new client secret; the old one and its tokens work for a grace period",
+)
+def rotate_client(
+    request: Request, client_id: str, caller: Caller, body: KeyRotate | None = None
+) -> dict[str, Any]:
+    c = container_of(request)
+    grace = None if body is None or body.grace_seconds is None else timedelta(seconds=body.grace_seconds)
+    new = c.accounts.rotate_client(caller.account_id, client_id, grace, by=caller)
+    c.auth.forget()
+    return _new_client_json(new)
+
+
+@router.delete("/keys/clients/{client_id}", summary="Revoke an OAuth2 client and its tokens now (idempotent)")
+def revoke_client(request: Request, client_id: str, caller: Caller) -> dict[str, Any]:
+    c = container_of(request)
+    client = c.accounts.revoke_client(caller.account_id, client_id, by=caller)
+    c.auth.forget()
+    return {"success": True, "client": client_json(client), "status": "revoked"}
 
 
 # --- prepaid balances (docs/spend.md) -----------------------------------------------------------

@@ -12,7 +12,8 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+from pydantic_core import PydanticCustomError
 from starlette.concurrency import run_in_threadpool
 
 from auctera.api.auth import bearer_principal
@@ -69,12 +70,20 @@ class UserIn(BaseModel):
     maid: str | None = Field(default=None, max_length=36, description="mobile advertising id (IDFA/GAID)")
 
 
+def _json_number(value: Any) -> Any:
+    """Numbers are JSON numbers: `"0.5"` (or `true`) is a mistake in the retailer's code, not 0.5."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise PydanticCustomError("number_type", "Input should be a JSON number")
+    return value
+
+
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     page: PageIn
-    slots: int = Field(default=1, ge=1, le=MAX_SLOTS)
+    # Strict: a retailer's server sending "2" has a bug to see, not a guess made for it.
+    slots: StrictInt = Field(default=1, ge=1, le=MAX_SLOTS)
     placement: str = Field(default="default", min_length=1, max_length=64)
-    reserve: Amount | None = Field(
+    reserve: Annotated[Amount, BeforeValidator(_json_number)] | None = Field(
         default=None, ge=0, le=MAX_RESERVE, description="lowest price per click a slot sells for"
     )
     pricing: Pricing = Pricing.SECOND_PRICE

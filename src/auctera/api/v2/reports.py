@@ -34,6 +34,7 @@ from auctera.services.reports import (
     CreativeReport,
     DailyRow,
     PublisherSort,
+    ReportCurrency,
     check_dates,
     net_conversions,
 )
@@ -149,6 +150,18 @@ def _publisher(text: str | None) -> int | None:
     return value
 
 
+def _currency(in_currency: ReportCurrency) -> dict[str, Any]:
+    """The one currency every money figure is in, and the operator's rates (as set, exact) that
+    converted the money of other advertisers' currencies into it (docs/api-v2-reports.md)."""
+    return {
+        "currency": in_currency.code,
+        "exchange_rates": [
+            {"base": r.base, "quote": r.quote, "rate": format(r.rate, "f")}
+            for _, r in sorted(in_currency.rates.items())
+        ],
+    }
+
+
 def _figures(t: Totals) -> dict[str, Any]:
     """The daily figures of one day (or of the whole range)."""
     conversions = net_conversions(t)
@@ -202,6 +215,7 @@ def daily(
         "start_date": report.start.isoformat(),
         "end_date": report.end.isoformat(),
         "timezone": report.timezone,
+        **_currency(report.currency),
         "data": [_day(row) for row in report.rows],
         "totals": _figures(report.totals),
     }
@@ -268,6 +282,7 @@ def publishers(
         )
     after = page.offset + len(page.rows)
     return {
+        **_currency(page.currency),
         "data": data,
         "pagination": {
             "total": page.total,
@@ -344,6 +359,7 @@ def creatives(
             }
         )
     return {
+        **_currency(report.currency),
         "data": data,
         "tests": {
             "ctr": _test(report, report.ctr_winner, "ctr"),

@@ -83,6 +83,10 @@ class SqlApiKeyRepository:
         )
 
 
+def _client(row: Any) -> OAuthClient:
+    return OAuthClient(**{f: getattr(row, f) for f in OAuthClient.__slots__})
+
+
 class SqlOAuthRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -94,7 +98,34 @@ class SqlOAuthRepository:
 
     def get_client(self, client_id: str) -> OAuthClient | None:
         row = self._conn.execute(select(oauth_clients).where(oauth_clients.c.client_id == client_id)).first()
-        return OAuthClient(**{f: getattr(row, f) for f in OAuthClient.__slots__}) if row else None
+        return _client(row) if row else None
+
+    def clients_of(self, account_id: int) -> list[OAuthClient]:
+        rows = self._conn.execute(
+            select(oauth_clients)
+            .where(oauth_clients.c.account_id == account_id)
+            .order_by(oauth_clients.c.created_at, oauth_clients.c.client_id)
+        )
+        return [_client(r) for r in rows]
+
+    def update_client(self, client: OAuthClient) -> None:
+        self._conn.execute(
+            update(oauth_clients)
+            .where(oauth_clients.c.client_id == client.client_id)
+            .values(
+                secret_hash=client.secret_hash,
+                revoked_at=client.revoked_at,
+                previous_secret_hash=client.previous_secret_hash,
+                previous_secret_until=client.previous_secret_until,
+            )
+        )
+
+    def end_tokens(self, client_id: str, at: datetime) -> None:
+        self._conn.execute(
+            update(oauth_tokens)
+            .where(oauth_tokens.c.client_id == client_id, oauth_tokens.c.expires_at > at)
+            .values(expires_at=at)
+        )
 
     def add_token(self, token: AccessToken) -> None:
         self._conn.execute(

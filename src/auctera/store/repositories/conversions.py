@@ -57,6 +57,17 @@ _BY_KEYS = select(conversions).where(
 _MARK_LOGGED = (
     update(conversions).where(conversions.c.id.in_(bindparam("ids", expanding=True))).values(logged=True)
 )
+# Every column `_values` writes but the key, bound by name (`row_id` for the key).
+_UPDATE = (
+    update(conversions)
+    .where(conversions.c.id == bindparam("row_id"))
+    .values(
+        {
+            name: bindparam(name)
+            for name in (*(f for f in _FIELDS if f != "id"), "status", "reversal_reason", "fraud_signals")
+        }
+    )
+)
 _MARK_UNREVERSED_LOGGED = _MARK_LOGGED.where(conversions.c.reversed_at.is_(None))
 _MARK_UNREVERSED_LOGGED_SQLITE = "UPDATE conversions SET logged = 1 WHERE id = ? AND reversed_at IS NULL"
 
@@ -145,8 +156,8 @@ class SqlConversionRepository:
 
     def update(self, conversion: Conversion) -> None:
         values = _values(conversion)
-        del values["id"]
-        self._conn.execute(update(conversions).where(conversions.c.id == conversion.id).values(**values))
+        values["row_id"] = values.pop("id")
+        self._conn.execute(_UPDATE, values)
 
     def unlogged(self, limit: int) -> list[Conversion]:
         stmt = select(conversions).where(text(UNLOGGED)).order_by(conversions.c.id).limit(limit)

@@ -243,6 +243,8 @@ class SqlInventoryRepository:
             select(func.max(fx_rates.c.updated_at)).scalar_subquery(),
             # A new SmartLink or retailer changes no cached inventory (it is loaded on first use).
             select(func.max(smartlinks.c.archived_at)).scalar_subquery(),
+            # No balance: every charge draws one, and would reload every inventory. The auctions
+            # re-read the bidders' balances each round instead (`auction_caches.SpendBook`).
         ]
         return tuple(self._conn.execute(select(*aggregates)).one())
 
@@ -264,14 +266,8 @@ class SqlInventoryRepository:
         row = self._conn.execute(stmt).first()
         return _product(row) if row is not None else None
 
-    def any_matching(self, gtin: str | None, match_key: str | None) -> ListedProduct | None:
-        found = self._matching(gtin, match_key, in_stock_only=False, limit=1)
-        return found[0] if found else None
-
-    def _matching(
-        self, gtin: str | None, match_key: str | None, *, in_stock_only: bool = True, limit: int | None = None
-    ) -> list[ListedProduct]:
-        """The same product anywhere: by GTIN, and by match key among products without a GTIN (a
+    def _matching(self, gtin: str | None, match_key: str | None) -> list[ListedProduct]:
+        """The same product in stock anywhere: by GTIN, and by match key among products without a GTIN (a
         merchant whose feed lists none can still be found by brand and name)."""
         same: list[Any] = []
         if gtin is not None:
@@ -284,11 +280,7 @@ class SqlInventoryRepository:
             )
         if not same:
             return []
-        stmt = select(*_PRODUCT_COLUMNS).where(or_(*same))
-        if in_stock_only:
-            stmt = stmt.where(products.c.in_stock.is_(True))
-        if limit is not None:
-            stmt = stmt.limit(limit)
+        stmt = select(*_PRODUCT_COLUMNS).where(or_(*same), products.c.in_stock.is_(True))
         return [_product(row) for row in self._conn.execute(stmt)]
 
     def _merchants(self, retailer_ids: set[int]) -> dict[int, Merchant]:

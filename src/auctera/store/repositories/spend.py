@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import Connection, bindparam, select, text, update
 from sqlalchemy.dialects import postgresql
 
-from auctera.domain.budgets import Spend
+from auctera.domain.budgets import TOTAL, Spend
 from auctera.services.ports import ChargeSubjects, LedgerEntry, LineItemCaps
 from auctera.store.tables import (
     UNLOGGED,
@@ -28,7 +28,6 @@ from auctera.store.tables import (
     spend_periods,
 )
 
-TOTAL = "total"
 _LEDGER_FIELDS = LedgerEntry.__slots__
 
 # --- PostgreSQL (Core) ------------------------------------------------------------------------
@@ -102,7 +101,7 @@ _SQLITE_SPEND_OF = (
 )
 _SQLITE_INSERT_LEDGER = (
     "INSERT INTO spend_ledger (id, account_id, campaign_id, line_item_id, click_id, amount_micros,"
-    " occurred_at, logged, publisher_id, event_fields) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)"
+    " occurred_at, logged, publisher_id, event_fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _SQLITE_ADD = (
     "INSERT INTO spend_periods (subject_id, period, spent_micros) VALUES (?, ?, ?) ON CONFLICT"
@@ -191,11 +190,10 @@ class SqlSpendRepository:
             for subject, periods in found.items()
         }
 
-    def record(self, entry: LedgerEntry, periods: Sequence[tuple[int, str]]) -> None:
+    def record(self, entry: LedgerEntry, periods: Sequence[tuple[int, str]], *, logged: bool = False) -> None:
         amount = entry.amount_micros
         if self._sqlite:
-            driver = self._driver()
-            driver.execute(
+            self._driver().execute(
                 _SQLITE_INSERT_LEDGER,
                 (
                     entry.id,
@@ -205,17 +203,25 @@ class SqlSpendRepository:
                     entry.click_id,
                     amount,
                     _sqlite_datetime(entry.occurred_at),
+                    int(logged),
                     entry.publisher_id,
                     orjson.dumps(dict(entry.event_fields)).decode(),
                 ),
             )
-            driver.executemany(_SQLITE_ADD, [(subject, period, amount) for subject, period in periods])
+        else:
+            values = {f: getattr(entry, f) for f in _LEDGER_FIELDS}
+            self._conn.execute(
+                _INSERT_LEDGER, {**values, "event_fields": dict(entry.event_fields), "logged": logged}
+            )
+        self.add_to_periods([(subject, period, amount) for subject, period in periods])
+
+    def add_to_periods(self, amounts: Sequence[tuple[int, str, int]]) -> None:
+        if not amounts:
             return
-        values = {f: getattr(entry, f) for f in _LEDGER_FIELDS}
-        self._conn.execute(
-            _INSERT_LEDGER, {**values, "event_fields": dict(entry.event_fields), "logged": False}
-        )
-        rows = [{"subject_id": s, "period": p, "spent_micros": amount} for s, p in periods]
+        if self._sqlite:
+            self._driver().executemany(_SQLITE_ADD, amounts)
+            return
+        rows = [{"subject_id": s, "period": p, "spent_micros": amount} for s, p, amount in amounts]
         self._conn.execute(_ADD, rows)
 
     def draw_balance(self, account_id: int, amount_micros: int) -> bool:
@@ -233,6 +239,10 @@ class SqlSpendRepository:
     def balance(self, account_id: int) -> tuple[bool, int | None]:
         row = self._conn.execute(select(accounts.c.balance_micros).where(accounts.c.id == account_id)).first()
         return (False, None) if row is None else (True, row.balance_micros)
+
+    def balances(self, account_ids: Sequence[int]) -> dict[int, int | None]:
+        stmt = select(accounts.c.id, accounts.c.balance_micros).where(accounts.c.id.in_(account_ids))
+        return {row.id: row.balance_micros for row in self._conn.execute(stmt)}
 
     def set_balance(self, account_id: int, balance_micros: int | None) -> None:
         stmt = update(accounts).where(accounts.c.id == account_id).values(balance_micros=balance_micros)

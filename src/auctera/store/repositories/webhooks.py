@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, case, func, insert, select, type_coerce, update
 
 from auctera.domain.webhooks import Delivery, DeliveryState, PostbackStatus, PublisherPostback
-from auctera.store.tables import publisher_postbacks, webhook_deliveries
+from auctera.store.tables import UTCDateTime, publisher_postbacks, webhook_deliveries
 
 _INSERT_DELIVERY = insert(webhook_deliveries)
 _OUTCOME = (
@@ -172,6 +172,15 @@ class SqlWebhookRepository:
             .limit(1)
         )
         return self._conn.execute(stmt).first() is not None
+
+    def next_due(self) -> datetime | None:
+        t = webhook_deliveries
+        # A held row is due again when its lease ends, if that is after its next attempt.
+        due = case((t.c.locked_until > t.c.next_attempt_at, t.c.locked_until), else_=t.c.next_attempt_at)
+        first = type_coerce(func.min(due), UTCDateTime)  # read back as the columns are
+        stmt = select(first).where(t.c.state == DeliveryState.PENDING.value)
+        found: datetime | None = self._conn.execute(stmt).scalar()
+        return found
 
     def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]:
         """Due pending deliveries no other worker holds, leased to this one until `lease_until`
