@@ -220,8 +220,10 @@ def test_cpa_payouts_stop_at_the_budget_and_reversals_give_the_money_back(
         response = postback(acme, body)
         assert response.status_code == 200, response.text
         answers.append((body, response.json()))
-    # Every sale is recorded and approved (none is fraud), only the first one is paid.
+    # Every sale is recorded and approved (none is fraud), only the first one is paid; the answer
+    # says which were not, and why.
     assert {a["status"] for _, a in answers} == {"approved"}
+    assert [a.get("payout_refused") for _, a in answers] == [None] + ["campaign_budget"] * 5
     assert balance(acme) == "935.00"
     assert report_spend(acme, "2026-11-23", "2026-11-23") == (Decimal("65.00"), Decimal("65.00"))
     assert ledger_equals_periods(app, offer_id) == 65 * DOLLAR
@@ -262,6 +264,7 @@ def test_a_cpa_payout_the_balance_cannot_cover_is_not_paid(
     offer_id = offer(acme, payout=65, budget=10_000)
     set_balance(network, acme, balance="100")
     path = click_url(offer_id, publisher)
+    refused = []
     for n in range(3):
         body = {
             "click_id": clicked(app, client, clock, path),
@@ -269,7 +272,10 @@ def test_a_cpa_payout_the_balance_cannot_cover_is_not_paid(
             "revenue": 200,
             "order_id": f"o-{n}",
         }
-        assert postback(acme, body).json()["status"] == "approved"
+        answer = postback(acme, body).json()
+        assert answer["status"] == "approved"
+        refused.append(answer.get("payout_refused"))
+    assert refused == [None, "no_funds", "no_funds"]
     assert balance(acme) == "35.00"  # one payout of 65: never below zero
     start = clock.now - timedelta(days=1)
     events = app.container.events.campaign_totals(acme.account.id, None, start, clock.now + timedelta(days=1))

@@ -170,14 +170,16 @@ async def _body(receive: Receive) -> bytes:
 
 
 def _answer(conversion: Conversion) -> bytes:
-    return orjson.dumps(
-        {
-            "success": True,
-            "transaction_id": idfmt.render(TRANSACTION_PREFIX, conversion.id),
-            "fraud_score": conversion.fraud_score,
-            "status": conversion.status.value,
-        }
-    )
+    answer = {
+        "success": True,
+        "transaction_id": idfmt.render(TRANSACTION_PREFIX, conversion.id),
+        "fraud_score": conversion.fraud_score,
+        "status": conversion.status.value,
+    }
+    refused = conversion.attrs.get("payout_refused")
+    if refused is not None:  # recorded, but the budget or the balance could not pay it (D48)
+        answer["payout_refused"] = refused
+    return orjson.dumps(answer)
 
 
 def postback_route(api: FastAPI, *, require_https: bool) -> ASGIApp:
