@@ -154,16 +154,13 @@ def test_a_publishers_daily_earnings_are_in_its_currency(market: Market) -> None
     body = market.publisher.get("/v2/reports/daily", **OCT1)
     assert body["currency"] == "USD" and body["exchange_rates"] == [SEK_USD]
     [oct1] = body["data"]
-    assert (oct1["payout"], oct1["spend"], oct1["revenue"]) == (
-        Decimal("25.158"),
-        Decimal("30.64"),  # 1.5 + 310 * 0.094
-        94,  # 1000 SEK
-    )
+    # The advertisers' spend is not a publisher's to see (D49): null, converted for the network.
+    assert (oct1["payout"], oct1["spend"], oct1["revenue"]) == (Decimal("25.158"), None, 94)  # 1000 SEK
     changes = oct1["restatement"]["changes"]
-    assert (changes["payout"], changes["spend"]) == (Decimal("2.217207"), Decimal("2.217207"))
+    assert (changes["payout"], changes["spend"]) == (Decimal("2.217207"), None)
     totals = body["totals"]
     # Unconverted this was 1 + 7 + 250 + 23.587305 = 281.587305 "USD".
-    assert (totals["payout"], totals["spend"]) == (Decimal("27.375207"), Decimal("32.857207"))
+    assert (totals["payout"], totals["spend"]) == (Decimal("27.375207"), None)
     assert (totals["clicks"], totals["conversions"]) == (2, 2)
 
 
@@ -171,6 +168,11 @@ def test_the_networks_reports_are_in_its_currency(market: Market) -> None:
     body = market.network.get("/v2/reports/daily", **OCT1)
     assert body["currency"] == "USD" and body["exchange_rates"] == [SEK_USD]
     assert body["totals"]["spend"] == Decimal("32.857207")
+    [oct1] = body["data"]
+    assert (oct1["spend"], oct1["restatement"]["changes"]["spend"]) == (
+        Decimal("30.64"),  # 1.5 + 310 * 0.094
+        Decimal("2.217207"),
+    )
     # Per campaign type (the restatement read per campaign): the same figures.
     typed = market.network.get("/v2/reports/daily", **OCT1, type="affiliate_cpa")
     assert typed["totals"] == body["totals"] and typed["data"] == body["data"]
@@ -187,14 +189,13 @@ def test_the_publisher_report_converts_every_row(market: Market) -> None:
         assert body["currency"] == "USD" and body["exchange_rates"] == [SEK_USD]
         [row] = body["data"]  # one row per placement, not one per currency
         assert row["publisher_id"] == _pub(market)
-        assert (row["spend"], row["payout"], row["revenue"]) == (
-            Decimal("32.857207"),
-            Decimal("27.375207"),
-            94,
-        )
+        assert (row["payout"], row["revenue"], row["paid_events"]) == (Decimal("27.375207"), 94, 2)
+        if viewer is market.publisher:  # the advertisers' cost figures are not its to see (D49)
+            assert (row["spend"], row["clearing_price_paid"], row["avg_clearing_price"]) == (None, None, None)
+            continue
+        assert row["spend"] == Decimal("32.857207")
         # The clicks' clearing prices: 1 USD and 7 SEK = 0.658 USD.
-        assert (row["clearing_price_paid"], row["paid_events"]) == (Decimal("1.658"), 2)
-        assert row["avg_clearing_price"] == Decimal("0.829")
+        assert (row["clearing_price_paid"], row["avg_clearing_price"]) == (Decimal("1.658"), Decimal("0.829"))
 
 
 def test_an_advertisers_reports_stay_in_its_own_currency(market: Market) -> None:

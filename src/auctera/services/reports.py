@@ -132,6 +132,7 @@ class DailyReport:
     rows: list[DailyRow]
     totals: Totals  # every event of the range, restatements included: what the ledger sums to
     currency: ReportCurrency = field(default_factory=lambda: ReportCurrency(None))
+    costs: bool = True  # `sees_costs`: False withholds the advertisers' cost figures
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +149,7 @@ class PublisherPage:
     total: int
     offset: int
     currency: ReportCurrency
+    costs: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +167,7 @@ class CreativeReport:
     ctr_winner: int | None  # index into arms
     cvr_winner: int | None
     currency: ReportCurrency
+    costs: bool = True
 
 
 class ReportService:
@@ -188,9 +191,10 @@ class ReportService:
         _check_span(start, end)
         scope = self._scope(principal, campaign_id, publisher_id)
         of_type = self._campaigns_of_type(scope, campaign_type) if campaign_type is not None else None
-        return self._daily(
+        report = self._daily(
             scope, principal.timezone, start, end, of_type, principal.currency, _spans_accounts(principal)
         )
+        return replace(report, costs=sees_costs(principal))
 
     def daily_of_account(
         self, account_id: int, tz: str, start: date, end: date, *, campaign_id: int | None = None
@@ -318,7 +322,7 @@ class ReportService:
         campaign_id: int | None,
         start: date | None,
         end: date | None,
-        sort: PublisherSort = "spend",
+        sort: PublisherSort | None = None,
         descending: bool = True,
         offset: int = 0,
         limit: int = 100,
@@ -332,11 +336,14 @@ class ReportService:
         rows, in_currency = self._report_rows(
             principal, scope, ("publisher_id", "ssp", "domain", "app_bundle"), window
         )
-        key = _PUBLISHER_KEYS[sort]
+        costs = sees_costs(principal)
+        sort = sort or ("spend" if costs else "payout")  # a publisher's default: its earnings
         # Ties broken by the keys, so pages never overlap or skip a row.
         ordered = sorted(rows, key=lambda r: tuple("" if k is None else str(k) for k in r.keys))
-        ordered.sort(key=key, reverse=descending)
-        return PublisherPage(ordered[offset : offset + limit], len(ordered), offset, in_currency)
+        # Spend withheld is null on every row, so all ties (in key order): its order would leak it.
+        if costs or sort != "spend":
+            ordered.sort(key=_PUBLISHER_KEYS[sort], reverse=descending)
+        return PublisherPage(ordered[offset : offset + limit], len(ordered), offset, in_currency, costs)
 
     # --- creatives -----------------------------------------------------------------------------
 
@@ -380,6 +387,7 @@ class ReportService:
             None if ctr_best is None else shown[ctr_best],
             None if cvr_best is None else clicked[cvr_best],
             in_currency,
+            sees_costs(principal),
         )
 
     # --- currency ----------------------------------------------------------------------------------
@@ -489,6 +497,13 @@ _PUBLISHER_KEYS: Mapping[str, Callable[[ReportRow], int]] = {
     "payout": lambda r: r.totals.payout_micros,
     "revenue": lambda r: r.totals.revenue_micros,
 }
+
+
+def sees_costs(principal: Principal) -> bool:
+    """Whether the caller sees the advertisers' cost figures (spend, roas, cpa, clearing prices;
+    D49). A publisher does not: they are other tenants' data (each advertiser's cost, and spend
+    less payout is the network's margin). It sees its payout, the counts and the sale revenue."""
+    return principal.kind is not AccountKind.PUBLISHER
 
 
 def _spans_accounts(principal: Principal) -> bool:

@@ -162,33 +162,38 @@ def _currency(in_currency: ReportCurrency) -> dict[str, Any]:
     }
 
 
-def _figures(t: Totals) -> dict[str, Any]:
+def _cost(costs: bool, value: Number | None) -> Number | None:
+    """An advertiser-cost figure, null for a caller that may not see it (D49): the key stays."""
+    return value if costs else None
+
+
+def _figures(t: Totals, costs: bool) -> dict[str, Any]:
     """The daily figures of one day (or of the whole range)."""
     conversions = net_conversions(t)
     return {
-        "spend": _money(t.cost_micros),
+        "spend": _cost(costs, _money(t.cost_micros)),
         "impressions": t.impressions,
         "clicks": t.clicks,
         "conversions": conversions,
         "reversals": t.reversals,
         "revenue": _money(t.revenue_micros),
         "payout": _money(t.payout_micros),
-        "roas": _number(calc.roas(t.revenue_micros, t.cost_micros)),
+        "roas": _cost(costs, _number(calc.roas(t.revenue_micros, t.cost_micros))),
         "ivt_blocked": t.ivt_blocked,
         "ctr": _number(calc.rate(t.clicks, t.impressions)),
         "cvr": _number(calc.rate(conversions, t.clicks)),
-        "cpa": _number(calc.cpa(t.cost_micros, conversions)),
+        "cpa": _cost(costs, _number(calc.cpa(t.cost_micros, conversions))),
     }
 
 
-def _day(row: DailyRow) -> dict[str, Any]:
-    body = {"date": row.day.isoformat(), **_figures(row.totals), "finalized": row.finalized}
+def _day(row: DailyRow, costs: bool) -> dict[str, Any]:
+    body = {"date": row.day.isoformat(), **_figures(row.totals, costs), "finalized": row.finalized}
     body["final_at"] = _utc(row.final_at)
     if row.restatement is not None:
         body["restatement"] = {
             "reason": "events logged after the day was finalized (late conversions, reversals, clawbacks)",
             "last_logged_at": _utc(row.restatement.last_logged_at),
-            "changes": _figures(row.restatement.delta),
+            "changes": _figures(row.restatement.delta, costs),
         }
     return body
 
@@ -216,8 +221,8 @@ def daily(
         "end_date": report.end.isoformat(),
         "timezone": report.timezone,
         **_currency(report.currency),
-        "data": [_day(row) for row in report.rows],
-        "totals": _figures(report.totals),
+        "data": [_day(row, report.costs) for row in report.rows],
+        "totals": _figures(report.totals, report.costs),
     }
 
 
@@ -247,7 +252,9 @@ def publishers(
     campaign_id: Annotated[str | None, Query(description="cmp_…; default: every campaign")] = None,
     start_date: date | None = None,
     end_date: date | None = None,
-    sort: PublisherSort = "spend",
+    sort: Annotated[
+        PublisherSort | None, Query(description="Default: spend (for a publisher: payout)")
+    ] = None,
     order: Literal["asc", "desc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
@@ -270,14 +277,16 @@ def publishers(
                 **_placement(row.keys),
                 "impressions": t.impressions,
                 "clicks": t.clicks,
-                "spend": _money(t.cost_micros),
+                "spend": _cost(page.costs, _money(t.cost_micros)),
                 "conversions": net_conversions(t),
                 "payout": _money(t.payout_micros),
                 "revenue": _money(t.revenue_micros),
                 "ivt_blocked": t.ivt_blocked,
-                "clearing_price_paid": _money(row.media_payout_micros),
+                "clearing_price_paid": _cost(page.costs, _money(row.media_payout_micros)),
                 "paid_events": row.paid_events,
-                "avg_clearing_price": _number(calc.average_micros(row.media_payout_micros, row.paid_events)),
+                "avg_clearing_price": _cost(
+                    page.costs, _number(calc.average_micros(row.media_payout_micros, row.paid_events))
+                ),
             }
         )
     after = page.offset + len(page.rows)
@@ -347,7 +356,7 @@ def creatives(
                 "impressions": t.impressions,
                 "clicks": t.clicks,
                 "conversions": conversions,
-                "spend": _money(t.cost_micros),
+                "spend": _cost(report.costs, _money(t.cost_micros)),
                 "ctr": _number(calc.rate(t.clicks, t.impressions)),
                 "cvr": _number(calc.rate(conversions, t.clicks)),
                 "ctr_interval": _percent(arm.ctr_interval),
