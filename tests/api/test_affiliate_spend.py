@@ -282,3 +282,19 @@ def test_a_cpa_payout_the_balance_cannot_cover_is_not_paid(
     (figures,) = events.values()
     assert (figures.conversions, figures.payout_micros) == (3, 65 * DOLLAR)
     assert ledger_equals_periods(app, offer_id) == 65 * DOLLAR
+
+
+def test_a_reversal_gives_the_balance_back_only_what_the_balance_paid(
+    app: RootApp, acme: Api, publisher: Api, network: Api, client: TestClient, clock: FrozenClock
+) -> None:
+    offer_id = offer(acme, payout=65, budget=10_000)
+    path = click_url(offer_id, publisher)
+    body = {"click_id": clicked(app, client, clock, path), "event_type": "purchase", "revenue": 200}
+    paid = postback(acme, body).json()  # invoiced: charged to the budget, no balance drawn
+    set_balance(network, acme, balance="100")  # prepaid from now on
+    reversal = acme.call(
+        "POST", "/v2/conversions/reversal", {"transaction_id": paid["transaction_id"], "reason": "refund"}
+    )
+    assert reversal.json()["payout_deducted"] == 65.0
+    assert balance(acme) == "100.00"  # not 165: the balance never paid that payout
+    assert ledger_equals_periods(app, offer_id) == 0

@@ -38,6 +38,7 @@ from auctera.services.ports import ChargeSubjects, LedgerEntry, UnitOfWork, Unit
 # above any real one, and top-ups can never carry it past a 64-bit column.
 MAX_BALANCE_MICROS = MAX_MICROS
 _READ_CHUNK = 1000  # ids per IN (...) read
+BALANCE_DRAWN = "balance_drawn"  # on a ledger row's event_fields: the prepaid balance paid it
 
 
 class ChargeOutcome(StrEnum):
@@ -136,7 +137,9 @@ class SpendService:
         )
         periods = [(s, p) for s in ids for p in (day_key(day), month_key(day), TOTAL)]
         uow.spend.record(refund, periods, logged=True)
-        if subjects.balance_micros is not None:  # invoiced meanwhile: no balance to give it back to
+        # Back on the balance only what the balance paid: nothing for a charge made while the
+        # account was invoiced, nor to one invoiced since (no balance to give it back to).
+        if entry.event_fields.get(BALANCE_DRAWN) and subjects.balance_micros is not None:
             uow.spend.add_balance(subjects.account_id, entry.amount_micros)
         return entry.amount_micros
 
@@ -259,7 +262,8 @@ class ChargeGroup:
             amount_micros=click.price_micros,
             occurred_at=click.at,
             publisher_id=click.publisher_id,
-            event_fields=click.event_fields,
+            # Whether the balance paid it: a refund gives back only what was drawn.
+            event_fields={**click.event_fields, BALANCE_DRAWN: True} if prepaid else click.event_fields,
         )
         spend_repo.record(entry, (), logged=logged)
         for period in periods:
