@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
@@ -120,6 +121,21 @@ AccountOpt = Annotated[str, typer.Option("--account", help="Account id (adv_…,
 KeyOpt = Annotated[str, typer.Option("--key", help="Key id (key_…).")]
 MAX_KEY_NAME = 255  # as the API's KeyCreate
 MAX_GRACE_SECONDS = 30 * 86400  # as the API's KeyRotate and SecretRotate
+GraceOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--grace-seconds",
+        min=0,
+        max=MAX_GRACE_SECONDS,
+        help="How long the old credential (and what it issued) keeps working; default: a day.",
+    ),
+]
+
+
+def _grace(seconds: int | None) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=seconds)
+
+
 PortOpt = Annotated[int, typer.Option("--port", min=1, max=65535)]
 
 
@@ -173,19 +189,12 @@ def keys_revoke(account: AccountOpt, key: KeyOpt, data_dir: DataDir = None) -> N
 def keys_rotate(
     account: AccountOpt,
     key: KeyOpt,
-    grace_seconds: Annotated[
-        int | None,
-        typer.Option(
-            "--grace-seconds", min=0, max=MAX_GRACE_SECONDS, help="How long the old key keeps working."
-        ),
-    ] = None,
+    grace_seconds: GraceOpt = None,
     data_dir: DataDir = None,
 ) -> None:
     """Issue a replacement key; the old one expires after the grace period."""
-    from datetime import timedelta
-
     with container_for(data_dir) as c:
-        grace = None if grace_seconds is None else timedelta(seconds=grace_seconds)
+        grace = _grace(grace_seconds)
         new = c.accounts.rotate_key(account_arg(account), key_arg(key), grace)
     emit(_key_json(new.key, new.secret))
 
@@ -238,22 +247,12 @@ def clients_revoke(account: AccountOpt, client: ClientOpt, data_dir: DataDir = N
 def clients_rotate(
     account: AccountOpt,
     client: ClientOpt,
-    grace_seconds: Annotated[
-        int | None,
-        typer.Option(
-            "--grace-seconds",
-            min=0,
-            max=MAX_GRACE_SECONDS,
-            help="How long the old secret and the tokens issued before keep working.",
-        ),
-    ] = None,
+    grace_seconds: GraceOpt = None,
     data_dir: DataDir = None,
 ) -> None:
     """Issue a new client secret (same client_id); the old one ends after the grace period."""
-    from datetime import timedelta
-
     with container_for(data_dir) as c:
-        grace = None if grace_seconds is None else timedelta(seconds=grace_seconds)
+        grace = _grace(grace_seconds)
         new = c.accounts.rotate_client(account_arg(account), client, grace)
     emit(_client_json(new.client, new.secret))
 
@@ -261,22 +260,12 @@ def clients_rotate(
 @accounts_app.command("rotate-secret")
 def accounts_rotate_secret(
     account: AccountOpt,
-    grace_seconds: Annotated[
-        int | None,
-        typer.Option(
-            "--grace-seconds",
-            min=0,
-            max=MAX_GRACE_SECONDS,
-            help="How long postbacks signed with the old secret pass.",
-        ),
-    ] = None,
+    grace_seconds: GraceOpt = None,
     data_dir: DataDir = None,
 ) -> None:
     """Issue a new postback signing secret (api_secret); the old one passes for the grace period."""
-    from datetime import timedelta
-
     with container_for(data_dir) as c:
-        grace = None if grace_seconds is None else timedelta(seconds=grace_seconds)
+        grace = _grace(grace_seconds)
         rotated = c.accounts.rotate_signing_secret(account_arg(account), grace)
     until = rotated.previous_signing_secret_until
     emit(

@@ -28,6 +28,7 @@ from auctera.domain.budgets import (
     remaining_micros,
 )
 from auctera.domain.campaigns import MAX_MICROS
+from auctera.domain.events import Event
 from auctera.domain.money import MICROS
 from auctera.errors import NotFound, ValidationFailed
 from auctera.services.clock import Ids
@@ -54,6 +55,11 @@ class ChargeOutcome(StrEnum):
     IVT = "ivt"  # the fraud filters flagged the click (decided before charging)
 
 
+# A charged click's event fields its ledger row keeps (the rest are ledger columns): the crash
+# sweep (`SponsoredService.log_pending`) rebuilds the event from them.
+KEPT_EVENT_FIELDS = ("click_id", "creative_id", "country", "device_type", "currency", "attrs")
+
+
 @dataclass(frozen=True, slots=True)
 class Click:
     """A click to charge: who won, at what price, when (the request's time decides the periods)."""
@@ -69,6 +75,21 @@ class Click:
     # False for a conversion's payout: earned by a click made while the offer ran, it is paid
     # after a pause or the flight's end too (caps and balance still hold).
     live_only: bool = True
+
+    @classmethod
+    def of_event(cls, event: Event, price_micros: int) -> Click:
+        """The charge of a click event (its campaign, line item, publisher and time), keeping what
+        the crash sweep needs to rebuild the event from the ledger row."""
+        assert event.campaign_id is not None, "a charged click has a campaign"
+        return cls(
+            click_id=event.id,
+            campaign_id=event.campaign_id,
+            line_item_id=event.line_item_id,
+            price_micros=price_micros,
+            at=event.at,
+            publisher_id=event.publisher_id,
+            event_fields={name: getattr(event, name) for name in KEPT_EVENT_FIELDS},
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +308,14 @@ class ChargeGroup:
                 spent.setdefault((s, month), found.month_micros)
                 spent.setdefault((s, TOTAL), found.lifetime_micros)
         return {s: Spend(spent[(s, TOTAL)], spent[(s, month)], spent[(s, day)]) for s in ids}
+
+
+def charged_event(event: Event, charge: Charge) -> Event:
+    """The click event with what was charged: the advertiser's cost, the publisher's (or
+    retailer's) earnings, and the outcome (`charged` or the cap that refused it)."""
+    attrs = {**event.attrs, "charge": charge.outcome.value}
+    amount = charge.amount_micros
+    return replace(event, cost_micros=amount, payout_micros=amount, attrs=attrs)
 
 
 def _refusal(

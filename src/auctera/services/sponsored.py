@@ -17,7 +17,7 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -33,9 +33,10 @@ from auctera.services.clock import Clock, Ids
 from auctera.services.fraud import Traffic
 from auctera.services.group_commit import GroupCommit
 from auctera.services.ports import EventStore, LedgerEntry, UnitOfWorkFactory
-from auctera.services.spend import Charge, ChargeOutcome, Click, SpendService
+from auctera.services.spend import Charge, ChargeOutcome, Click, SpendService, charged_event
 from auctera.services.tracking import (
     CLICK_ID_PREFIX,
+    BegunClick,
     Logged,
     Redirect,
     TrackingRefused,
@@ -52,8 +53,6 @@ VIEWABLE_PATH = "/sp/viewable"
 IN_FLIGHT = timedelta(seconds=60)
 # Impressions remembered to count a pixel fired again only once (a few hundred bytes each).
 SHOWN_REMEMBERED = 500_000
-# The event's fields a ledger row keeps for the sweep (the rest are ledger columns).
-_KEPT = ("click_id", "country", "device_type", "currency", "attrs")
 
 
 class FirstSeen:
@@ -99,16 +98,6 @@ class SponsoredLinks:
             impression=f"{self._base}{IMPRESSION_PATH}?{TOKEN_PARAM}={t}&r={{RAND}}",
             viewable=f"{self._base}{VIEWABLE_PATH}?{TOKEN_PARAM}={t}&r={{RAND}}",
         )
-
-
-@dataclass(slots=True)  # not frozen: made per request (see Event)
-class _Begun:
-    """A click verified and screened: its event before the charge, and where it leads."""
-
-    event: Event
-    page: str
-    uid: str
-    click_id: str  # as rendered
 
 
 class SponsoredService:
@@ -160,7 +149,7 @@ class SponsoredService:
         charge = await self._charges.submit(due) if isinstance(due, Click) else due
         return self._finish_click(begun, charge)
 
-    def _begin_click(self, request: TrackingRequest) -> tuple[_Begun, Click | Charge]:
+    def _begin_click(self, request: TrackingRequest) -> tuple[BegunClick, Click | Charge]:
         """The click verified, screened and its event made; then the charge to make, or the one
         decided without charging (IVT, an expired token)."""
         token, expired = self._token(request)
@@ -173,28 +162,20 @@ class SponsoredService:
         rendered = idfmt.render(CLICK_ID_PREFIX, click_id)
         uid = request.uid or secrets.token_hex(12)
         event = self._event(EventType.CLICK, click_id, token, campaign, request, uid, verdict, rendered)
-        begun = _Begun(event, page, uid, rendered)
+        begun = BegunClick(event, _with_click_id(page, rendered), rendered, uid)
         if event.ivt:
             return begun, Charge(ChargeOutcome.IVT)
         if expired:
             return begun, Charge(ChargeOutcome.EXPIRED)
-        return begun, Click(
-            click_id=click_id,
-            campaign_id=token.campaign_id,
-            line_item_id=token.line_item_id,
-            price_micros=token.price_micros,
-            at=event.at,
-            publisher_id=token.publisher_id,
-            event_fields={name: getattr(event, name) for name in _KEPT},
-        )
+        return begun, Click.of_event(event, token.price_micros)
 
-    def _finish_click(self, begun: _Begun, charge: Charge) -> Redirect:
-        event = _charged(begun.event, charge)
+    def _finish_click(self, begun: BegunClick, charge: Charge) -> Redirect:
+        event = charged_event(begun.event, charge)
         self._events.append(event)  # durable before the visitor is sent on
         self._spend.event_logged(charge)
         if self._remember_click is not None:
             self._remember_click(event)
-        return Redirect(_with_click_id(begun.page, begun.click_id), begun.click_id, begun.uid)
+        return Redirect(begun.location, begun.click_id, begun.uid)
 
     def impression(self, request: TrackingRequest, *, viewable: bool = False) -> Logged:
         """Log the impression (or viewable impression) of one product of one auction, once: the
@@ -296,14 +277,6 @@ class SponsoredService:
             ivt=self._screen.is_ivt(verdict),
             attrs=visitor.attrs,
         )
-
-
-def _charged(event: Event, charge: Charge) -> Event:
-    """The click event with what was charged: the advertiser's cost, the publisher's (or
-    retailer's) earnings, and the outcome (`charged` or the cap that refused it)."""
-    attrs = {**event.attrs, "charge": charge.outcome.value}
-    amount = charge.amount_micros
-    return replace(event, cost_micros=amount, payout_micros=amount, attrs=attrs)
 
 
 def _ledger_event(entry: LedgerEntry) -> Event:

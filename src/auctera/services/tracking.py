@@ -17,7 +17,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -48,14 +48,11 @@ from auctera.services.clock import Ids
 from auctera.services.fraud import Traffic
 from auctera.services.group_commit import GroupCommit
 from auctera.services.ports import EventStore
-from auctera.services.spend import Charge, Click, SpendService
+from auctera.services.spend import Charge, Click, SpendService, charged_event
 
 CLICK_ID_PREFIX = "auc"  # click ids look like the seed's `auc_982hfj28`
 UID_COOKIE = "auc_uid"  # first-party visitor id on the tracking host, ties touches into paths
 MAX_HEADER = 512  # user agent and referrer are cut to this length in the log
-# The click event's fields a ledger row keeps for the crash sweep (`SponsoredService.log_pending`
-# rebuilds charged clicks' events from them; the rest are ledger columns).
-_KEPT = ("click_id", "creative_id", "country", "device_type", "currency", "attrs")
 
 
 class TrackingRefused(Exception):
@@ -103,8 +100,9 @@ class RecentClicks:
 
 
 @dataclass(slots=True)  # not frozen: made per request (see Event)
-class _Begun:
-    """A click resolved and screened: its event before any charge, and where it leads."""
+class BegunClick:
+    """A click resolved and screened: its event before any charge, and where it leads (affiliate,
+    DSP and sponsored clicks alike)."""
 
     event: Event
     location: str
@@ -140,8 +138,8 @@ class TrackingService:
         screen: TrafficScreen,
         countries: frozenset[str],
         lookups: CachedLookups,
+        spend: SpendService,
         country_of_ip: Callable[[str], str | None] | None = None,
-        spend: SpendService | None = None,
     ) -> None:
         self._events = events
         self._ids = ids
@@ -152,7 +150,7 @@ class TrackingService:
         self.recent_clicks = RecentClicks()
         # CPC clicks are charged like sponsored ones (the same ledger, caps and crash sweep).
         self._spend = spend
-        self._charges = GroupCommit(spend.charge_many) if spend is not None else None
+        self._charges = GroupCommit(spend.charge_many)
 
     # --- the hot paths ------------------------------------------------------------------------
 
@@ -160,7 +158,7 @@ class TrackingService:
         """Resolve, screen, charge a paid click (a transaction of its own: PostgreSQL's path, in
         the threadpool, where a charge may wait on its campaign's row lock), log, redirect."""
         begun, due = self._begin_click(request)
-        charge = None if due is None else self._spend_service().charge(due)
+        charge = None if due is None else self._spend.charge(due)
         return self._finish_click(begun, charge)
 
     async def click_grouped(self, request: TrackingRequest) -> Redirect:
@@ -170,10 +168,9 @@ class TrackingService:
         begun, due = self._begin_click(request)
         if due is None:
             return self._finish_click(begun, None)
-        assert self._charges is not None  # a paid click (`due`) needs the spend service
         return self._finish_click(begun, await self._charges.submit(due))
 
-    def _begin_click(self, request: TrackingRequest) -> tuple[_Begun, Click | None]:
+    def _begin_click(self, request: TrackingRequest) -> tuple[BegunClick, Click | None]:
         """The click resolved, screened and its event made; and the charge to make, if it pays."""
         link, campaign = self._resolve(request, needs_destination=True)
         assert campaign.destination_url is not None  # checked by _resolve
@@ -188,34 +185,19 @@ class TrackingService:
         # campaign's caps and the prepaid balance (`SpendService`), else for nothing.
         paid = campaign.payout_micros or 0 if campaign.type is CampaignType.AFFILIATE_CPC else 0
         event = self._event(EventType.CLICK, click_id, campaign, link, request, uid, verdict, rendered, paid)
-        begun = _Begun(event, destination(landing, rendered, link), rendered, uid)
+        begun = BegunClick(event, destination(landing, rendered, link), rendered, uid)
         if event.cost_micros == 0:  # nothing to pay, or IVT
             return begun, None
-        return begun, Click(
-            click_id=click_id,
-            campaign_id=campaign.id,
-            line_item_id=None,
-            price_micros=event.cost_micros,
-            at=event.at,
-            publisher_id=event.publisher_id,
-            event_fields={name: getattr(event, name) for name in _KEPT},
-        )
+        return begun, Click.of_event(event, event.cost_micros)
 
-    def _finish_click(self, begun: _Begun, charge: Charge | None) -> Redirect:
-        event = begun.event
-        if charge is not None:  # what was charged: the price, or nothing and the cap that refused it
-            amount = charge.amount_micros
-            attrs = {**event.attrs, "charge": charge.outcome.value}
-            event = replace(event, cost_micros=amount, payout_micros=amount, attrs=attrs)
+    def _finish_click(self, begun: BegunClick, charge: Charge | None) -> Redirect:
+        # What was charged: the price, or nothing and the cap that refused it.
+        event = begun.event if charge is None else charged_event(begun.event, charge)
         self._events.append(event)  # durable before the visitor is sent on
         if charge is not None:
-            self._spend_service().event_logged(charge)
+            self._spend.event_logged(charge)
         self.recent_clicks.add(event)
         return Redirect(begun.location, begun.click_id, begun.uid)
-
-    def _spend_service(self) -> SpendService:
-        assert self._spend is not None, "paid clicks are charged through the spend service"
-        return self._spend
 
     def impression(self, request: TrackingRequest, *, viewable: bool = False) -> Logged:
         link, campaign = self._resolve(request, needs_destination=False)
