@@ -129,7 +129,7 @@ def test_the_old_secret_and_its_tokens_work_for_the_grace_period_only(
 
 
 def test_a_retiring_key_or_a_token_manages_no_credentials(
-    client: TestClient, acme: NewAccount, clock: FrozenClock
+    app: RootApp, client: TestClient, acme: NewAccount, clock: FrozenClock
 ) -> None:
     old = bearer(acme.api_key)
     key_id = client.get("/v2/keys", headers=old).json()["data"][0]["id"]
@@ -149,6 +149,7 @@ def test_a_retiring_key_or_a_token_manages_no_credentials(
         ("POST", "/v2/keys/clients", None),
         ("POST", f"/v2/keys/clients/{acme.client_id}/rotate", {"grace_seconds": 0}),
         ("DELETE", f"/v2/keys/clients/{acme.client_id}", None),
+        ("POST", "/v2/account/signing-secret/rotate", {"grace_seconds": 0}),
     ]:
         refused = error(client.request(method, path, json=body, headers=old), 403)
         assert "retired" in refused["message"], (method, path)
@@ -156,6 +157,7 @@ def test_a_retiring_key_or_a_token_manages_no_credentials(
     assert [k["revoked_at"] for k in client.get("/v2/keys", headers=fresh).json()["data"]] == [None, None]
     assert len(client.get("/v2/keys/clients", headers=fresh).json()["data"]) == 1
     access(client, acme.client_id, acme.client_secret)
+    assert app.container.accounts.get_account(acme.account.id).signing_secret == acme.account.signing_secret
     clock.now += timedelta(seconds=2)
     error(client.get("/v2/account", headers=old), 401)
     assert client.get("/v2/account", headers=fresh).status_code == 200

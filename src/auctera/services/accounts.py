@@ -154,11 +154,16 @@ class AccountService:
             uow.commit()
         return account
 
-    def rotate_signing_secret(self, account_id: int, grace: timedelta | None = None) -> Account:
+    def rotate_signing_secret(
+        self, account_id: int, grace: timedelta | None = None, *, by: Principal | None = None
+    ) -> Account:
         """A new postback signing secret; postbacks signed with the old one pass for the grace
-        period (the server accepts either while the sender switches over)."""
+        period (the server accepts either while the sender switches over). The secret is a
+        credential: a key being retired may not replace it (`may_manage_credentials`)."""
         now = self._clock()
         with self._uow() as uow:
+            if by is not None:
+                may_manage_credentials(uow, by)
             account = uow.accounts.get(account_id)
             if account is None:
                 raise NotFound("account not found", field="account_id")

@@ -303,7 +303,7 @@ class ConversionService:
         if payouts is None or c.cost_micros <= 0 or c.status is not ConversionStatus.APPROVED:
             return c
         due = Click(c.id, c.campaign_id, None, c.cost_micros, c.occurred_at, c.publisher_id, live_only=False)
-        charge = payouts.charge(due, logged=True)  # the conversion's own event stands for it
+        charge = payouts.charge(due, payout=True)
         if charge.charged:
             return c
         attrs = {**c.attrs, "payout_refused": charge.outcome.value}

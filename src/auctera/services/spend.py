@@ -248,9 +248,10 @@ class ChargeGroup:
         self._spent: dict[tuple[int, str], int] = {}  # (subject, period): as read, plus this group's
         self._added: dict[tuple[int, str], int] = {}  # what this group adds, written by `close`
 
-    def charge(self, click: Click, *, logged: bool = False) -> Charge:
-        """`logged`: the charge's event is the caller's own (a conversion's), already accounted
-        for; the ledger row is written as logged, so the click sweep never rebuilds it."""
+    def charge(self, click: Click, *, payout: bool = False) -> Charge:
+        """`payout`: the charge is the payout of a conversion written in this transaction. Its
+        event is the conversion's, so the ledger row is written as logged (the click sweep never
+        rebuilds it), and its key, the new conversion's id, cannot have been charged before."""
         if click.price_micros < 0:
             raise ValueError("a price is never negative")
         spend_repo = self._uow.spend
@@ -258,7 +259,8 @@ class ChargeGroup:
         if key not in self._subjects:
             self._subjects[key] = spend_repo.lock_subjects(*key)
         subjects = self._subjects[key]
-        earlier = spend_repo.charged(click.click_id)  # after the lock: a concurrent copy has committed
+        # After the lock: a concurrent copy has committed.
+        earlier = None if payout else spend_repo.charged(click.click_id)
         if earlier is not None:
             return Charge(ChargeOutcome.CHARGED, earlier.amount_micros, replayed=True)
         if subjects is None:
@@ -286,7 +288,7 @@ class ChargeGroup:
             # Whether the balance paid it: a refund gives back only what was drawn.
             event_fields={**click.event_fields, BALANCE_DRAWN: True} if prepaid else click.event_fields,
         )
-        spend_repo.record(entry, (), logged=logged)
+        spend_repo.record(entry, (), logged=payout)
         for period in periods:
             self._spent[period] += click.price_micros
             self._added[period] = self._added.get(period, 0) + click.price_micros

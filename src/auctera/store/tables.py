@@ -55,6 +55,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+def sqlite_text(at: datetime) -> str:
+    """An aware datetime as `UTCDateTime` stores it on SQLite: the text SQLAlchemy writes (naive
+    UTC, microseconds always written), for the hot paths that bind values on the driver itself."""
+    if at.tzinfo is not UTC:
+        if at.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        at = at.astimezone(UTC)
+    return at.isoformat(" ", "microseconds")[:-6]  # without its "+00:00"
+
+
 def _where(clause: str) -> dict[str, Any]:
     """The keyword arguments of a partial index (the same WHERE on both backends)."""
     return {"sqlite_where": text(clause), "postgresql_where": text(clause)}

@@ -132,7 +132,7 @@ def update_own_account(request: Request, body: AccountSettingsIn, caller: Caller
 )
 def rotate_signing_secret(request: Request, body: SecretRotate, caller: Caller) -> dict[str, Any]:
     grace = None if body.grace_seconds is None else timedelta(seconds=body.grace_seconds)
-    account = container_of(request).accounts.rotate_signing_secret(caller.account_id, grace)
+    account = container_of(request).accounts.rotate_signing_secret(caller.account_id, grace, by=caller)
     until = account.previous_signing_secret_until
     return {
         "success": True,

@@ -41,6 +41,7 @@ from auctera.store.tables import (
     bids,
     network_campaigns,
     networks,
+    sqlite_text,
 )
 
 # Rows per multi-row statement: well under SQLite's 32,766 bound parameters.
@@ -263,7 +264,7 @@ class _DriverTimes:
         found = self._seen.get(at)
         if found is None:
             naive = at.astimezone(UTC).replace(tzinfo=None)
-            found = self._seen[at] = naive.strftime("%Y-%m-%d %H:%M:%S.%f") if self._text else naive
+            found = self._seen[at] = sqlite_text(at) if self._text else naive
         return found
 
 

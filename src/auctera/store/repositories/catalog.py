@@ -23,7 +23,7 @@ from auctera.domain.catalog import (
     Retailer,
     RowError,
 )
-from auctera.store.tables import accounts, feed_imports, products, retailers
+from auctera.store.tables import accounts, feed_imports, products, retailers, sqlite_text
 
 
 def _dialect(conn: Connection) -> Any:
@@ -131,10 +131,6 @@ _PG_STORED = (
 )
 
 
-def _sqlite_datetime(value: datetime) -> str:
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
 _PRODUCT_COLUMNS = [products.c[name] for name in Product.__slots__]
 
 
@@ -210,7 +206,7 @@ class SqlProductRepository:
         driver = self._conn.connection.driver_connection
         assert driver is not None
         if self._conn.dialect.name == "sqlite":
-            stamp = _sqlite_datetime(now)
+            stamp = sqlite_text(now)
             head = (retailer_id, account_id, import_id, stamp, stamp)
             driver.executemany(_SQLITE_INSERT, zip(ids, *map(repeat, head), *columns, strict=False))
             return
@@ -234,7 +230,7 @@ class SqlProductRepository:
         driver = self._conn.connection.driver_connection
         assert driver is not None
         if self._conn.dialect.name == "sqlite":
-            stamp = _sqlite_datetime(now)
+            stamp = sqlite_text(now)
             rewritten = [getattr(batch, name) for name in _REWRITTEN]
             driver.executemany(
                 _SQLITE_UPDATE, zip(*rewritten, repeat(import_id), repeat(stamp), ids, strict=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +13,7 @@ from sqlalchemy import Connection, bindparam, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from auctera.domain.conversions import Conversion, ConversionStatus, ReversalReason
-from auctera.store.tables import UNLOGGED, conversions, fx_rates
+from auctera.store.tables import UNLOGGED, conversions, fx_rates, sqlite_text
 
 _FIELDS = [f for f in Conversion.__slots__ if f not in ("status", "reversal_reason", "fraud_signals")]
 
@@ -177,14 +177,7 @@ class SqlConversionRepository:
 
 
 def _sqlite_datetime(at: datetime | None) -> str | None:
-    """As SQLAlchemy's UTCDateTime stores it on SQLite: naive UTC, microseconds always written."""
-    if at is None:
-        return None
-    if at.tzinfo is not UTC:
-        if at.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        at = at.astimezone(UTC)
-    return at.isoformat(" ", "microseconds")[:-6]  # without its "+00:00"
+    return None if at is None else sqlite_text(at)
 
 
 class SqlFxRateRepository:

@@ -9,7 +9,7 @@ takes to run them. PostgreSQL runs Core statements, where the network round trip
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import orjson
@@ -26,6 +26,7 @@ from auctera.store.tables import (
     products,
     spend_ledger,
     spend_periods,
+    sqlite_text,
 )
 
 _LEDGER_FIELDS = LedgerEntry.__slots__
@@ -202,7 +203,7 @@ class SqlSpendRepository:
                     entry.line_item_id,
                     entry.click_id,
                     amount,
-                    _sqlite_datetime(entry.occurred_at),
+                    sqlite_text(entry.occurred_at),
                     int(logged),
                     entry.publisher_id,
                     orjson.dumps(dict(entry.event_fields)).decode(),
@@ -287,8 +288,3 @@ def _entry(row: Any) -> LedgerEntry:
 def _date(value: date | str | None) -> Any:
     """A Date column's value: a date from Core, ISO text from the SQLite driver."""
     return date.fromisoformat(value) if isinstance(value, str) else value
-
-
-def _sqlite_datetime(at: datetime) -> str:
-    # SQLAlchemy's storage format for DateTime on SQLite (naive UTC: see tables.UTCDateTime).
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
