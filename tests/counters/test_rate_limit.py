@@ -185,3 +185,12 @@ def test_large_limits_admit_the_whole_quota(limiter: InProcessRateLimiter) -> No
     # Integer arithmetic: no float drift makes the last request of a burst fail.
     assert all(limiter.hit("k", 100_000).allowed for _ in range(100_000))
     assert not limiter.hit("k", 100_000).allowed
+
+
+def test_a_limit_past_one_request_a_nanosecond_still_answers(limiter: InProcessRateLimiter) -> None:
+    # 60 billion a minute is one request per nanosecond: a larger limit used to round the
+    # interval down to 0, and the key just hit was then dropped as idle (a 500 on every request).
+    for limit in (60_000_000_001, 2**63):
+        decisions = [limiter.hit(f"k{limit}", limit) for _ in range(3)]
+        assert all(d.allowed for d in decisions)
+        assert decisions[-1].limit == limit

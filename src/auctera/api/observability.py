@@ -23,7 +23,6 @@ import sys
 import threading
 from typing import Any, Protocol, TextIO
 
-import orjson
 import structlog
 from prometheus_client import (
     REGISTRY,
@@ -35,6 +34,8 @@ from prometheus_client import (
     values,
 )
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from auctera.api.responses import dumps_text_safe
 
 
 class LoggingSettings(Protocol):
@@ -48,7 +49,7 @@ _HANDLER_MARK = "_auctera_handler"
 
 
 def _orjson_dumps(obj: Any, default: Any = None) -> str:
-    return orjson.dumps(obj, default=default).decode()
+    return dumps_text_safe(obj, default=default).decode()
 
 
 class _NamedWriteLogger(structlog.WriteLogger):

@@ -18,4 +18,25 @@ class OrjsonResponse(JSONResponse):
     (ISO 8601), UUIDs and dataclasses; dict keys may be ints or enums too."""
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+        return dumps_text_safe(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+def dumps_text_safe(content: Any, **kw: Any) -> bytes:
+    """`orjson.dumps`, and when `content` holds a lone surrogate (a string decoded from a client's
+    "\\ud800" that reached an error message or a log line) each is written as U+FFFD instead of
+    failing: an answer or a log line is never lost to the text it quotes."""
+    try:
+        return orjson.dumps(content, **kw)
+    except TypeError:
+        return orjson.dumps(_scrubbed(content), **kw)
+
+
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, str):
+        # Through UTF-16: a pair decodes to its character, a lone half to one U+FFFD.
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {_scrubbed(k): _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrubbed(v) for v in value]
+    return value

@@ -57,10 +57,11 @@ _EVICT_PER_HIT = 2
 
 
 def interval_ns(limit_per_minute: int) -> int:
-    """Spacing between requests at the sustained rate. Rounded down, so `limit` requests fit a period."""
+    """Spacing between requests at the sustained rate. Rounded down, so `limit` requests fit a period;
+    at least 1 ns, so a limit past 60 billion a minute (no limit, in effect) still moves the TAT on."""
     if limit_per_minute < 1:
         raise ValueError(f"rate limit must be at least 1 per minute, got {limit_per_minute}")
-    return PERIOD_NS // limit_per_minute
+    return max(PERIOD_NS // limit_per_minute, 1)
 
 
 def decide(allowed: bool, tat_ns: int, now_ns: int, limit: int, wall_now: float) -> RateDecision:
