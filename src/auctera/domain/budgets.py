@@ -30,6 +30,11 @@ def local_day(at: datetime, tz: ZoneInfo) -> date:
     return at.astimezone(tz).date()
 
 
+def in_flight(start: date | None, end: date | None, today: date) -> bool:
+    """Whether `today` (in the account's zone) is within the flight dates; None: open-ended."""
+    return (start is None or start <= today) and (end is None or today <= end)
+
+
 def day_fraction(at: datetime, tz: ZoneInfo) -> float:
     """How much of the local day has passed at `at`, in [0, 1); days of 23 or 25 hours (DST) count
     their real length, so even pacing spreads spend over the hours the day actually has."""

@@ -66,7 +66,15 @@ from auctera.domain.auction import (
     run_auction,
 )
 from auctera.domain.audiences import Targets
-from auctera.domain.budgets import Caps, Spend, auto_daily_pacing, day_fraction, local_day, remaining_micros
+from auctera.domain.budgets import (
+    Caps,
+    Spend,
+    auto_daily_pacing,
+    day_fraction,
+    in_flight,
+    local_day,
+    remaining_micros,
+)
 from auctera.domain.click_tokens import ClickToken
 from auctera.domain.click_tokens import Placement as TokenPlacement
 from auctera.domain.events import Event, EventType
@@ -564,8 +572,8 @@ class AuctionService:
         live = {
             i: b
             for i, b in inventory.bidders.items()
-            if _in_flight(b.start_date, b.end_date, today[b.timezone])
-            and _in_flight(b.campaign_start_date, b.campaign_end_date, today[b.timezone])
+            if in_flight(b.start_date, b.end_date, today[b.timezone])
+            and in_flight(b.campaign_start_date, b.campaign_end_date, today[b.timezone])
         }
         currencies = {p.currency for p in inventory.products.values()} | {b.currency for b in live.values()}
         rates = rates_to(uow, currency, currencies)
@@ -848,10 +856,6 @@ def _records(columns: dict[str, list[Any]], currency: str | None) -> list[dict[s
 
 
 # --- caps, pacing, money ---------------------------------------------------------------------------
-
-
-def _in_flight(start: date | None, end: date | None, today: date) -> bool:
-    return (start is None or start <= today) and (end is None or today <= end)
 
 
 def _headroom(

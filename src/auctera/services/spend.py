@@ -23,6 +23,7 @@ from auctera.domain.budgets import (
     auto_daily_pacing,
     can_charge,
     day_key,
+    in_flight,
     local_day,
     month_key,
     remaining_micros,
@@ -331,11 +332,11 @@ def _refusal(
     """The first cap the price would cross, in the order a user reads them (line item, campaign,
     balance); None: every cap has room for the whole price."""
     li = subjects.line_item
-    live = subjects.campaign_live and _in_flight(subjects.campaign_start, subjects.campaign_end, today)
+    live = subjects.campaign_live and in_flight(subjects.campaign_start, subjects.campaign_end, today)
     if live_only and not live:
         return ChargeOutcome.NOT_LIVE
     if li is not None:
-        if not li.live or not _in_flight(li.start_date, li.end_date, today):
+        if not li.live or not in_flight(li.start_date, li.end_date, today):
             return ChargeOutcome.NOT_LIVE
         spent = spend.get(li.id, Spend())
         daily = li.daily_pacing_micros
@@ -364,7 +365,3 @@ def _refusal(
     if subjects.balance_micros is not None and not can_charge(price, subjects.balance_micros):
         return ChargeOutcome.NO_FUNDS
     return None
-
-
-def _in_flight(start: date | None, end: date | None, today: date) -> bool:
-    return (start is None or start <= today) and (end is None or today <= end)
