@@ -411,6 +411,10 @@ def db_upgrade(data_dir: DataDir = None) -> None:
     err.print(f"database at revision {current_head()}")
 
 
+# How long uvicorn waits for a worker to answer its health check before replacing it.
+WORKER_HEALTHCHECK_SECONDS = 30
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
@@ -451,6 +455,9 @@ def serve(
         access_log=False,  # our middleware logs each request as JSON
         log_level=settings.log_level,
         proxy_headers=True,
+        # A worker answers the health check once started; on a CPU-starved host starting takes
+        # longer than uvicorn's default 5 s, and a worker killed then never starts (see cli/entry).
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
 
 
