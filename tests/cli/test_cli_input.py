@@ -8,9 +8,11 @@ import stat
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from auctera.cli.main import app
+from auctera.config import Settings
 
 runner = CliRunner()
 
@@ -176,3 +178,9 @@ def test_an_existing_database_is_narrowed_to_owner_only(tmp_path: Path) -> None:
     run_json("accounts", "create", "--name", "Acme", "--kind", "advertiser", data_dir=tmp_path)
     assert stat.S_IMODE((tmp_path / "auctera.db").stat().st_mode) == 0o600
     assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o755  # the operator's directory is left alone
+
+
+@pytest.mark.parametrize("zone", ["Nowhere/Land", "a" * 300])  # too long a name: OSError from zoneinfo
+def test_the_network_time_zone_setting_must_be_known(tmp_path: Path, zone: str) -> None:
+    with pytest.raises(ValidationError, match="unknown time zone"):
+        Settings(data_dir=tmp_path, network_timezone=zone)

@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 
 from auctera.errors import AucteraError
 
@@ -40,6 +43,18 @@ def decimal_json(body: bytes) -> Any:
     """`json.loads` with exact decimals: bytes in UTF-8, -16 or -32, told apart by the first
     bytes, as json.loads reads them."""
     return _DECIMAL_JSON.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+
+
+def json_number(value: Any) -> Any:
+    """A Pydantic before-validator: a JSON number as `decimal_json` reads it (int or Decimal; a
+    float from Python callers), never `true` or text. Bodies are validated in Python mode, where
+    Pydantic's strict types would refuse a Decimal and its lax ones take `true` as 1 and "1_000"."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | float):
+        raise PydanticCustomError("number_type", "Input should be a JSON number")
+    return value
+
+
+JsonNumber = Annotated[Decimal, BeforeValidator(json_number)]
 
 
 def is_json(content_type: str | None) -> bool:

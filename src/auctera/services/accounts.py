@@ -52,6 +52,9 @@ class NewClientSecret:
 
 
 ATTRIBUTION_MODELS = frozenset(m.value for m in AttributionModel)
+# Far above any real client (the benchmarks' "unlimited" is this), far below where the limiter's
+# arithmetic breaks down (an interval of 60 s / limit rounds to 0) or a BIGINT column overflows.
+MAX_RATE_LIMIT_PER_MINUTE = 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +104,15 @@ class AccountService:
             ) from None
         try:
             zoneinfo.ZoneInfo(timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
             raise ValidationFailed(f"unknown time zone {timezone!r}", field="timezone") from None
         if pycountry.currencies.get(alpha_3=currency.upper()) is None:
             raise ValidationFailed(f"unknown currency {currency!r}", field="currency")
-        if rate_limit_per_minute is not None and rate_limit_per_minute < 1:
-            raise ValidationFailed("rate limit must be at least 1", field="rate_limit_per_minute")
+        if rate_limit_per_minute is not None and not 1 <= rate_limit_per_minute <= MAX_RATE_LIMIT_PER_MINUTE:
+            raise ValidationFailed(
+                f"rate limit must be 1 to {MAX_RATE_LIMIT_PER_MINUTE:,} per minute",
+                field="rate_limit_per_minute",
+            )
         now = self._clock()
         account = Account(
             id=self._ids.next_id(),

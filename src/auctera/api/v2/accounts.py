@@ -7,11 +7,12 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.routing import IndexedRouter
+from auctera.api.v2.schemas import Count, DecimalJSONRoute, Exact, Ratio, _Write
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import (
     Account,
@@ -26,29 +27,28 @@ from auctera.domain.budgets import CENT_MICROS
 from auctera.domain.campaigns import UNSET
 from auctera.domain.money import from_micros, to_micros
 from auctera.errors import Forbidden, NotFound, ValidationFailed
-from auctera.services.accounts import AccountSettings, NewClientSecret
+from auctera.services.accounts import MAX_RATE_LIMIT_PER_MINUTE, AccountSettings, NewClientSecret
 
-router = IndexedRouter(prefix="/v2", tags=["accounts"])
+router = IndexedRouter(prefix="/v2", tags=["accounts"], route_class=DecimalJSONRoute)
 Caller = Annotated[Principal, Depends(bearer_principal)]
 
 
-class AccountCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AccountCreate(_Write):
     name: str = Field(min_length=1, max_length=255)
     kind: Literal["advertiser", "publisher", "network"]
     timezone: str = "UTC"
     currency: str = Field(default="USD", min_length=3, max_length=3)
-    rate_limit_per_minute: int | None = Field(default=None, ge=1)
+    rate_limit_per_minute: Count | None = Field(
+        default=None, ge=1, le=MAX_RATE_LIMIT_PER_MINUTE, description="Per key; null: the server's default"
+    )
 
 
-class KeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class KeyCreate(_Write):
     name: str = Field(default="default", min_length=1, max_length=255)
 
 
-class KeyRotate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    grace_seconds: int | None = Field(default=None, ge=0, le=30 * 86400)
+class KeyRotate(_Write):
+    grace_seconds: Count | None = Field(default=None, ge=0, le=30 * 86400)
 
 
 def account_json(a: Account) -> dict[str, Any]:
@@ -97,10 +97,9 @@ def get_own_account(request: Request, caller: Caller) -> dict[str, Any]:
     return account_json(container_of(request).accounts.get_account(caller.account_id))
 
 
-class AccountSettingsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    fraud_threshold: float | None = Field(
-        default=None, ge=0, le=1, description="Conversions scoring above it are rejected; null: the default"
+class AccountSettingsIn(_Write):
+    fraud_threshold: Ratio | None = Field(
+        default=None, description="0 to 1: conversions scoring above it are rejected; null: the default"
     )
     attribution_model: AttributionModel | None = Field(
         default=None, description="The default model of /v2/reports/mta; null: last_click"
@@ -116,9 +115,8 @@ class AccountSettingsIn(BaseModel):
         )
 
 
-class SecretRotate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    grace_seconds: int | None = Field(default=None, ge=0, le=30 * 86400)
+class SecretRotate(_Write):
+    grace_seconds: Count | None = Field(default=None, ge=0, le=30 * 86400)
 
 
 @router.patch("/account", summary="Change the calling account's settings")
@@ -263,12 +261,11 @@ def revoke_client(request: Request, client_id: str, caller: Caller) -> dict[str,
 # --- prepaid balances (docs/spend.md) -----------------------------------------------------------
 
 
-class BalanceIn(BaseModel):
+class BalanceIn(_Write):
     """Exactly one of `balance` (set it; null: invoiced, never runs out) and `add` (top up)."""
 
-    model_config = ConfigDict(extra="forbid")
-    balance: Decimal | None = Field(default=None, description="The new prepaid balance; null: invoiced")
-    add: Decimal | None = Field(default=None, description="An amount to add to the prepaid balance")
+    balance: Exact | None = Field(default=None, description="The new prepaid balance; null: invoiced")
+    add: Exact | None = Field(default=None, description="An amount to add to the prepaid balance")
 
 
 def _balance_json(account: Account, micros: int | None) -> dict[str, Any]:

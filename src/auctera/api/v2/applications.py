@@ -14,7 +14,7 @@ from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.routing import IndexedRouter
 from auctera.api.v2.channels import parse_channel_id, publisher_param
-from auctera.api.v2.schemas import DecimalJSONRoute, _Write
+from auctera.api.v2.schemas import Count, DecimalJSONRoute, _Write
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import AccountKind, Principal, render_account_id
 from auctera.domain.programs import (
@@ -46,7 +46,7 @@ _BY_LABEL = {s.label: s for s in ApprovalStatus}
 class ApplicationIn(_Write):
     offer_id: str = Field(description="off_… of the offer (public or private)")
     traffic_type: str | None = Field(default=None, max_length=MAX_TRAFFIC_TYPE, description="e.g. SEO")
-    volume_estimate: int | None = Field(
+    volume_estimate: Count | None = Field(
         default=None, ge=0, le=MAX_VOLUME_ESTIMATE, description="expected clicks or leads a month"
     )
     channel_id: str | None = Field(default=None, description="chn_…: apply for this channel only")
@@ -58,7 +58,7 @@ class ApproveIn(_Write):
 
 
 class RejectIn(_Write):
-    reject_reason: int | None = Field(default=None, description="0-12, required (see the docs)")
+    reject_reason: Count | None = Field(default=None, description="0-12, required (see the docs)")
     reason_text: str | None = Field(default=None, max_length=MAX_REASON_TEXT)
 
 

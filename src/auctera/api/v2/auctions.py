@@ -12,14 +12,14 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
-from pydantic_core import PydanticCustomError
+from pydantic import BeforeValidator, Field
 from starlette.concurrency import run_in_threadpool
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
+from auctera.api.json_body import json_number
 from auctera.api.routing import IndexedRouter
-from auctera.api.v2.schemas import Amount, DecimalJSONRoute, money
+from auctera.api.v2.schemas import Amount, Count, DecimalJSONRoute, _Write, money
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import AccountKind, Principal, render_account_id
 from auctera.domain.auction import Pricing
@@ -45,8 +45,7 @@ MAX_RESERVE = Decimal(MAX_MICROS) / MICROS  # as for campaign budgets: a billion
 _PAGE_FIELD = {PageType.SEARCH: "keywords", PageType.CATEGORY: "category", PageType.PRODUCT: "product_id"}
 
 
-class PageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PageIn(_Write):
     type: Literal["search", "category", "product"]
     keywords: str | None = Field(default=None, max_length=500, description="search pages: the query")
     category: str | None = Field(
@@ -57,8 +56,7 @@ class PageIn(BaseModel):
     )
 
 
-class UserIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class UserIn(_Write):
     ip: str | None = Field(default=None, max_length=64, description="the shopper's IP address")
     user_agent: str | None = Field(default=None, max_length=1024, description="the shopper's User-Agent")
     # Audience targeting (docs/api-v2-audiences.md): who the shopper is, as far as the page knows.
@@ -70,20 +68,13 @@ class UserIn(BaseModel):
     maid: str | None = Field(default=None, max_length=36, description="mobile advertising id (IDFA/GAID)")
 
 
-def _json_number(value: Any) -> Any:
-    """Numbers are JSON numbers: `"0.5"` (or `true`) is a mistake in the retailer's code, not 0.5."""
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise PydanticCustomError("number_type", "Input should be a JSON number")
-    return value
-
-
-class DecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DecisionIn(_Write):
     page: PageIn
     # Strict: a retailer's server sending "2" has a bug to see, not a guess made for it.
-    slots: StrictInt = Field(default=1, ge=1, le=MAX_SLOTS)
+    slots: Count = Field(default=1, ge=1, le=MAX_SLOTS)
     placement: str = Field(default="default", min_length=1, max_length=64)
-    reserve: Annotated[Amount, BeforeValidator(_json_number)] | None = Field(
+    # A JSON number: `"0.5"` (or `true`) is a mistake in the retailer's code, not 0.5.
+    reserve: Annotated[Amount, BeforeValidator(json_number)] | None = Field(
         default=None, ge=0, le=MAX_RESERVE, description="lowest price per click a slot sells for"
     )
     pricing: Pricing = Pricing.SECOND_PRICE

@@ -17,14 +17,14 @@ from typing import Annotated, Any
 
 import ijson
 from fastapi import Body, Depends, Header, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of, read
 from auctera.api.routing import IndexedRouter
 from auctera.api.v2.audience_sync_body import TOP_FIELDS, NotUniform, uniform
-from auctera.api.v2.schemas import DecimalJSONRoute
+from auctera.api.v2.schemas import Count, DecimalJSONRoute, Exact, _Write
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
 from auctera.domain.audiences import (
@@ -62,13 +62,9 @@ def _service(request: Request) -> AudienceService:
 # --- requests ---------------------------------------------------------------------------------
 
 
-class _Write(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 class RuleIn(_Write):
     event: PixelEvent = Field(description="impression, click or conversion")
-    within_days: int = Field(ge=1, le=180)
+    within_days: Count = Field(ge=1, le=180)
     campaign_ids: list[str] = Field(default_factory=list, max_length=100, description="cmp_… ids; none: all")
     without: PixelEvent | None = Field(default=None, description="and no such event in the window")
 
@@ -81,7 +77,7 @@ class AudienceIn(_Write):
 
 class LookalikeIn(_Write):
     seed_audience_id: str
-    similarity_percentage: Decimal = Field(description="1 to 10: the share of the geo's users kept")
+    similarity_percentage: Exact = Field(description="1 to 10: the share of the geo's users kept")
     geo: list[str] = Field(default_factory=list, max_length=250, description="ISO 3166-1 alpha-2")
 
 

@@ -9,10 +9,10 @@ from fastapi import Depends, Request
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.routing import IndexedRouter
-from auctera.api.v2.schemas import BlockedDomainIn, blocked_domain_json
+from auctera.api.v2.schemas import BlockedDomainIn, DecimalJSONRoute, blocked_domain_json
 from auctera.domain.accounts import Principal
 
-router = IndexedRouter(prefix="/v2/network", tags=["network"])
+router = IndexedRouter(prefix="/v2/network", tags=["network"], route_class=DecimalJSONRoute)
 Caller = Annotated[Principal, Depends(bearer_principal)]
 
 

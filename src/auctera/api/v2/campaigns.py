@@ -6,7 +6,6 @@ the hot reads); money is rendered as the seed's decimal numbers by `schemas`.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -21,6 +20,7 @@ from auctera.api.routing import IndexedRouter
 from auctera.api.v2.schemas import (
     CampaignCreate,
     CampaignUpdate,
+    Day,
     DecimalJSONRoute,
     ReviewDecision,
     campaign_json,
@@ -93,8 +93,8 @@ def list_campaigns(
     date_range: Annotated[
         DatePreset | None, Query(description="Scopes spend, conversions, current_cpa, roas; default today")
     ] = None,
-    start_date: date | None = None,
-    end_date: date | None = None,
+    start_date: Day | None = None,
+    end_date: Day | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(description="pagination.next_cursor of the previous page")] = None,
     advertiser_id: Annotated[

@@ -7,12 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.routing import IndexedRouter
+from auctera.api.v2.schemas import DecimalJSONRoute, _Write
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
 from auctera.domain.creatives import (
@@ -30,7 +31,7 @@ from auctera.domain.dco import DCO_PREFIX, TemplateError, Variable, variable
 from auctera.errors import NotFound, ValidationFailed
 from auctera.services.creatives import CDN_PATH, CreativeService, TooLarge
 
-router = IndexedRouter(prefix="/v2/creatives", tags=["creatives"])
+router = IndexedRouter(prefix="/v2/creatives", tags=["creatives"], route_class=DecimalJSONRoute)
 cdn = IndexedRouter(prefix=CDN_PATH, tags=["creatives"], include_in_schema=False)
 Caller = Annotated[Principal, Depends(bearer_principal)]
 READ_CHUNK = 1 << 20
@@ -131,8 +132,7 @@ def audit(request: Request, caller: Caller, asset_id: Annotated[str, Query()]) -
     return audit_json(asset, service.cdn_url(asset))
 
 
-class DcoIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DcoIn(_Write):
     name: str = Field(max_length=255)
     # ["headline", ...] (product-feed fields), [{"name", "values" | "feed_field"}], or
     # {"headline": ["A", "B"], "price": {"feed_field": "price"}}.
@@ -213,8 +213,7 @@ def dco_variants(request: Request, caller: Caller, dco_template_id: str) -> dict
     }
 
 
-class MacrosIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MacrosIn(_Write):
     asset_id: str
     click_tracker: str | list[str] | None = None
     impression_tracker: str | list[str] | None = None

@@ -17,7 +17,7 @@ from pydantic import Field
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.routing import IndexedRouter
-from auctera.api.v2.schemas import Amount, DecimalJSONRoute, _Write, money
+from auctera.api.v2.schemas import Amount, Count, DecimalJSONRoute, _Write, money
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
 from auctera.domain.money import to_micros
@@ -73,11 +73,11 @@ def _service(request: Request) -> ProgramService:
 class ProgramIn(_Write):
     market: str = Field(description="ISO 3166-1 alpha-2 country code of the program's market")
     status: Literal["live", "closing"] = "live"
-    cookie_duration_days: int = Field(default=30, ge=1, le=MAX_COOKIE_DAYS)
+    cookie_duration_days: Count = Field(default=30, ge=1, le=MAX_COOKIE_DAYS)
     promotion_methods: list[PromotionMethod] | None = Field(
         default=None, description="Allowed promotion methods; default: all of them"
     )
-    category_id: int | None = Field(default=None, ge=0, le=MAX_CATEGORY_ID)
+    category_id: Count | None = Field(default=None, ge=0, le=MAX_CATEGORY_ID)
     category_name: str | None = Field(default=None, max_length=MAX_NAME)
     program_url: str | None = Field(default=None, max_length=MAX_URL)
     logo_url: str | None = Field(default=None, max_length=MAX_URL)

@@ -4,18 +4,19 @@ docs/api-v2-reports-mta.md), and the daily, publisher and creative reports and a
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import BackgroundTasks, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.routing import IndexedRouter
+from auctera.api.v2.schemas import Day, DecimalJSONRoute, _Write
 from auctera.domain import ids as idfmt
 from auctera.domain import reports as calc
 from auctera.domain.accounts import AccountKind, Principal, parse_account_id, render_account_id
@@ -39,7 +40,7 @@ from auctera.services.reports import (
     net_conversions,
 )
 
-router = IndexedRouter(prefix="/v2", tags=["reports"])
+router = IndexedRouter(prefix="/v2", tags=["reports"], route_class=DecimalJSONRoute)
 Caller = Annotated[Principal, Depends(bearer_principal)]
 
 CREDIT_PLACES = 4
@@ -202,8 +203,8 @@ def _day(row: DailyRow, costs: bool) -> dict[str, Any]:
 def daily(
     request: Request,
     caller: Caller,
-    start_date: date,
-    end_date: date,
+    start_date: Day,
+    end_date: Day,
     campaign_id: Annotated[str | None, Query(description="cmp_…: one campaign")] = None,
     type: Annotated[CampaignType | None, Query(description="Only campaigns of this type")] = None,
     publisher_id: Annotated[str | None, Query(description="pub_…: one publisher's traffic")] = None,
@@ -250,8 +251,8 @@ def publishers(
     request: Request,
     caller: Caller,
     campaign_id: Annotated[str | None, Query(description="cmp_…; default: every campaign")] = None,
-    start_date: date | None = None,
-    end_date: date | None = None,
+    start_date: Day | None = None,
+    end_date: Day | None = None,
     sort: Annotated[
         PublisherSort | None, Query(description="Default: spend (for a publisher: payout)")
     ] = None,
@@ -340,8 +341,8 @@ def creatives(
     request: Request,
     caller: Caller,
     campaign_id: Annotated[str | None, Query(description="cmp_…; default: every campaign")] = None,
-    start_date: date | None = None,
-    end_date: date | None = None,
+    start_date: Day | None = None,
+    end_date: Day | None = None,
 ) -> dict[str, Any]:
     report = container_of(request).reports.creatives(
         caller, campaign_id=_campaign(campaign_id), start=start_date, end=end_date
@@ -382,14 +383,14 @@ def creatives(
 EXPORT_PREFIX = "exp"
 
 
-class ExportRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+class ExportRequest(_Write):
+    model_config = ConfigDict(populate_by_name=True)
 
     type: ExportType
     format: ExportFormat = ExportFormat.CSV
-    day: date | None = Field(default=None, alias="date")  # the seed's name for a one-day export
-    start_date: date | None = None
-    end_date: date | None = None
+    day: Day | None = Field(default=None, alias="date")  # the seed's name for a one-day export
+    start_date: Day | None = None
+    end_date: Day | None = None
     campaign_id: str | None = None
 
 

@@ -13,14 +13,14 @@ from typing import Annotated, Any
 import anyio.from_thread
 import anyio.lowlevel
 from fastapi import Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.routing import IndexedRouter
-from auctera.api.v2.schemas import money
+from auctera.api.v2.schemas import DecimalJSONRoute, _Write, money
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal, parse_account_id, render_account_id
 from auctera.domain.catalog import FeedFormat, FeedImport, Product, Retailer
@@ -28,16 +28,14 @@ from auctera.errors import NotFound, ValidationFailed
 from auctera.feeds import detect_format
 from auctera.services.catalog import MAX_PAGE, CatalogService, ProductQuery
 
-router = IndexedRouter(prefix="/v2", tags=["retailers"])
+router = IndexedRouter(prefix="/v2", tags=["retailers"], route_class=DecimalJSONRoute)
 Caller = Annotated[Principal, Depends(bearer_principal)]
 
 
 # --- requests and responses -----------------------------------------------------------------
 
 
-class RetailerCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RetailerCreate(_Write):
     name: str = Field(description="Display name, 1-255 characters")
     domain: str = Field(description="The retailer's web site host name, e.g. shop.example.com")
     account_id: str | None = Field(

@@ -2,11 +2,16 @@
 
 Money arrives as JSON numbers and is parsed exactly: `DecimalJSONRoute` reads request bodies
 with `parse_float=Decimal`, so 0.1 is 0.1 and never a binary float, and more than six decimal
-places is refused rather than rounded.
+places is refused rather than rounded. Every /v2 router uses it (tests/api/test_v2_json_types.py).
+
+FastAPI validates bodies in Python mode (and with from_attributes), where Pydantic's lax types
+read `true` as 1, "1_000" as 1000, 0 as 1970-01-01 and 1.5 as an empty object, and its strict
+types would refuse the Decimal a JSON number arrives as. The types below take what JSON says.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine
 from datetime import date, datetime
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
@@ -14,9 +19,19 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
-from auctera.api.json_body import check_text, decimal_json, is_json
+from auctera.api.json_body import check_text, decimal_json, is_json, json_number
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import AccountKind, render_account_id
 from auctera.domain.campaigns import (
@@ -75,12 +90,44 @@ class DecimalJSONRoute(APIRoute):
         return route
 
 
+# --- request value types ----------------------------------------------------------------------
+
+# Decimal text: ASCII digits, an optional fraction and exponent. Decimal() alone also reads
+# "1_000" and other scripts' digits ("\u0661\u0662" is 12).
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
+def _decimal(value: Any) -> Any:
+    """A JSON number, or decimal text (balances are documented as text, CSV rows are text)."""
+    if isinstance(value, str):
+        if not _DECIMAL_TEXT.fullmatch(value.strip()):
+            raise PydanticCustomError("decimal_parsing", "Input should be a number, e.g. 12.5")
+        return value
+    return json_number(value)
+
+
 def _exact(value: Decimal) -> Decimal:
     to_micros(value)  # raises ValueError past six decimal places, or for NaN/infinity
     return value
 
 
-Amount = Annotated[Decimal, AfterValidator(_exact)]
+def _day(value: Any) -> Any:
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        return value
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    raise PydanticCustomError("date_type", "Input should be a date as YYYY-MM-DD")
+
+
+Exact = Annotated[Decimal, BeforeValidator(_decimal)]
+Amount = Annotated[Exact, AfterValidator(_exact)]  # money: at most six decimal places
+# Strict in Python mode takes an int and nothing else (not true, "12" or 12.0): a JSON integer.
+Count = StrictInt
+Day = Annotated[date, BeforeValidator(_day)]  # ISO text, never a Unix timestamp (bodies and queries)
+# A JSON number from 0 to 1, never true or "0.5". The bounds go before the validator: bounds
+# given with Field(...) on `Ratio | None` would appear in OpenAPI as "ge"/"le", not "minimum".
+Ratio = Annotated[float, Field(ge=0, le=1), BeforeValidator(json_number)]
 
 
 def _micros(value: Decimal | None) -> int | None:
@@ -88,7 +135,18 @@ def _micros(value: Decimal | None) -> int | None:
 
 
 class _Write(BaseModel):
+    """The base of /v2 request bodies: unknown fields are refused, and so is anything but a JSON
+    object (FastAPI's from_attributes would otherwise build a model out of a number's attributes:
+    `"targeting": 1.5` read as `{}`)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object(cls, value: Any) -> Any:
+        if not isinstance(value, dict | BaseModel):
+            raise PydanticCustomError("model_type", "Input should be a JSON object")
+        return value
 
     def given(self, name: str) -> bool:
         return name in self.model_fields_set
@@ -160,7 +218,7 @@ class BiddingIn(_Write):
 
 
 class BidMultipliersIn(_Write):
-    device_type: dict[DeviceType, Decimal] = Field(
+    device_type: dict[DeviceType, Exact] = Field(
         default_factory=dict, description="0 (do not bid) to 10; 1 is neutral"
     )
 
@@ -178,8 +236,8 @@ class _CampaignFields(_Write):
     payout: Amount | None = Field(
         default=None, description="Affiliate types: paid to the publisher per action"
     )
-    start_date: date | None = None
-    end_date: date | None = None
+    start_date: Day | None = None
+    end_date: Day | None = None
     promotional_rules: list[str] | None = Field(
         default=None, description='Affiliate offers: e.g. ["No Incentivized Traffic", "Email Only"]'
     )

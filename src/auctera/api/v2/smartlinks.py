@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.routing import IndexedRouter
+from auctera.api.v2.schemas import DecimalJSONRoute, _Write
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
 from auctera.domain.ids import from_decimal
@@ -21,13 +22,12 @@ from auctera.errors import NotFound, ValidationFailed
 from auctera.services.ports import SmartLink
 from auctera.services.smartlinks import MAX_PAGE, SmartLinkCreate, SmartLinkService
 
-router = IndexedRouter(prefix="/v2", tags=["smartlinks"])
+router = IndexedRouter(prefix="/v2", tags=["smartlinks"], route_class=DecimalJSONRoute)
 Caller = Annotated[Principal, Depends(bearer_principal)]
 SMARTLINK_PATH = "/s/"
 
 
-class SmartLinkIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SmartLinkIn(_Write):
     product_url: str | None = Field(default=None, description="a product page at a merchant we know")
     product_id: str | None = Field(default=None, description="our product id (prd_…)")
     ean: str | None = Field(default=None, description="EAN-13 (or any GTIN)")

@@ -6,9 +6,9 @@ only what changes. Unknown fields are rejected.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
+
+from auctera.api.json_body import JsonNumber
 
 
 class _Body(BaseModel):
@@ -25,7 +25,7 @@ class Bidding(_Body):
     campaignBidding: StrictBool | None = None
     adSetBidding: StrictBool | None = None
     sourceIdBidding: StrictBool | None = None
-    minBidUsd: Decimal | None = None
+    minBidUsd: JsonNumber | None = None  # strict as the rest: never "1_000" or true
     decimalPrecision: StrictInt | None = None
     maxChangePercent: StrictInt | None = None  # null: no limit
     batchSize: StrictInt | None = None
