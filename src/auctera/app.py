@@ -34,6 +34,7 @@ from auctera.api.observability import (
     metrics_app,
     multiprocess_mode,
 )
+from auctera.api.openapi import install_openapi
 from auctera.api.responses import OrjsonResponse
 from auctera.api.v2 import accounts as v2_accounts
 from auctera.api.v2 import applications as v2_applications
@@ -242,6 +243,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     for router in routers:
         api.include_router(router)
     install_error_handlers(api, (route for router in routers for route in router.routes))
+    install_openapi(api, (route for router in routers for route in router.routes))
     install_middleware(api, container)
 
     client_address = ClientAddress(

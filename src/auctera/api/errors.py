@@ -7,6 +7,7 @@ Later surfaces register their renderer with `register_envelope`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -28,20 +29,22 @@ def v2_envelope(status: int, code: str, message: str, field: str | None) -> Any:
     return {"success": False, "error": {"code": code, "message": message, "field": field}}
 
 
-_ENVELOPES: list[tuple[str, Renderer, str]] = []
+_ENVELOPES: list[tuple[re.Pattern[str], Renderer, str]] = []
 
 
 def register_envelope(prefix: str, renderer: Renderer, media_type: str = "application/json") -> None:
     """Errors under `prefix` are `renderer`'s body, sent as `media_type` (a surface's errors
-    carry the content type its answers do)."""
-    _ENVELOPES.append((prefix, renderer, media_type))
-    _ENVELOPES.sort(key=lambda item: len(item[0]), reverse=True)
+    carry the content type its answers do). A `{version}` segment in `prefix` stands for any
+    one segment: a client of a version not served learns so in its own surface's envelope."""
+    pattern = re.escape(prefix).replace(re.escape("{version}"), "[^/]+")
+    _ENVELOPES.append((re.compile(pattern), renderer, media_type))
+    _ENVELOPES.sort(key=lambda item: len(item[0].pattern), reverse=True)
 
 
 def _render(request: Request, status: int, code: str, message: str, field: str | None) -> OrjsonResponse:
     path = request.url.path
     renderer, media_type = next(
-        ((r, m) for prefix, r, m in _ENVELOPES if path.startswith(prefix)), (v2_envelope, "application/json")
+        ((r, m) for prefix, r, m in _ENVELOPES if prefix.match(path)), (v2_envelope, "application/json")
     )
     return OrjsonResponse(renderer(status, code, message, field), status_code=status, media_type=media_type)
 
@@ -110,10 +113,9 @@ def install_error_handlers(app: FastAPI, routes: Iterable[BaseRoute] = ()) -> No
 
 
 # The retail-media surface (seed 004) renders its errors JSON:API style under each API version.
-from auctera.api.compat.retail_media.envelope import VERSIONS, retail_media_envelope  # noqa: E402
+from auctera.api.compat.retail_media.envelope import retail_media_envelope  # noqa: E402
 
-for _version in VERSIONS:
-    register_envelope(f"/{_version}/retail-media/", retail_media_envelope)
+register_envelope("/{version}/retail-media/", retail_media_envelope)
 
 # The affiliate v3 surface (seed 003): {"status", "message", "field"} under /v3/.
 from auctera.api.compat.affiliate_v3.envelope import JSON as V3_JSON  # noqa: E402

@@ -444,7 +444,8 @@ class PartnerProgramService:
         """A served feed file: the signed URL stands for the channel's publisher, and works as
         long as the channel stays approved and the program visible to it."""
         expected = self.feed_url_signature(program_id, channel_id, feed_id, epi)
-        if not hmac.compare_digest(expected, signature):
+        # As bytes: compare_digest refuses a str that is not ASCII (a TypeError, then a 500).
+        if not hmac.compare_digest(expected.encode(), signature.encode()):
             raise Forbidden("the feed URL's signature does not match", field="sig")
         with self._uow(read_only=True) as uow:
             channel = uow.channels.get(channel_id)

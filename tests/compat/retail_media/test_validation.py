@@ -311,3 +311,12 @@ def test_auth_errors_in_the_envelope(acme: Tenant, setup: tuple[str, int]) -> No
     api_key = acme.app.container.accounts.create_key(acme.account.id).secret
     response = acme.client.get(path, headers={"Authorization": f"Bearer {api_key}"})
     assert response.status_code == 401  # an API key is not an OAuth2 token
+
+
+def test_a_version_not_served_answers_in_the_envelope(acme: Tenant) -> None:
+    # An SDK newer (or older) than the server learns so in the envelope it parses, not /v2's.
+    response = acme.client.get("/1999-01/retail-media/accounts", headers=acme.headers)
+    assert response.status_code == 404
+    assert response.json()["warnings"] == []
+    [error] = response.json()["errors"]
+    assert error["title"] == "Resource not found"
