@@ -493,16 +493,25 @@ def test_an_offline_event_the_service_refuses_fails_alone_and_writes_nothing_of_
         {"event_id": "chf", "hashed_email": alice, "value": 14, "currency": "CHF"},  # no rate set
         {"event_id": "xx", "hashed_email": alice, "value": 15, "currency": "XXQ"},
         {"event_id": "ok-2", "hashed_email": alice, "value": 16},
+        {"event_id": "odd", "hashed_email": alice, "value": 17, "event_type": "Not A Type!"},  # as postbacks
     ]
     answer = acme.call("POST", "/v2/conversions/offline", {"events": events}).json()
-    assert (answer["matched_events"], answer["unmatched_events"], answer["invalid_events"]) == (2, 0, 4)
+    assert (answer["matched_events"], answer["unmatched_events"], answer["invalid_events"]) == (2, 0, 5)
     fields = [(e["index"], e["field"]) for e in answer["errors"]]
-    assert fields == [(1, "event_time"), (2, "event_time"), (3, "currency"), (4, "currency")]
+    assert fields == [
+        (1, "event_time"),
+        (2, "event_time"),
+        (3, "currency"),
+        (4, "currency"),
+        (6, "event_type"),
+    ]
     rows = app.container.events.query(
         "SELECT (attrs->>'order_id') FROM events WHERE type = 'conversion' ORDER BY 1"
     )
     assert rows == [("ok-1",), ("ok-2",)]
     error(acme.client.post("/v2/conversions/offline", content=b"{bad", headers=acme.headers), 400)
+    misspelt = error(acme.call("POST", "/v2/conversions/offline", {"events": [], "evnts": []}), 422)
+    assert (misspelt["code"], misspelt["field"]) == ("unknown_field", "evnts")
 
 
 def test_an_offline_upload_without_event_ids_or_times_is_counted_once_a_day(

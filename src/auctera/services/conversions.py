@@ -658,6 +658,7 @@ class ConversionService:
 
 def _checked_offline(upload: OfflineEvent, now: datetime) -> datetime:
     """When an uploaded event happened, once the fields the service judges are checked."""
+    _check_event_type(upload.event_type)  # as a postback's: reports and commissions key on it
     at = upload.event_time or now
     if at.tzinfo is None:
         raise ValidationFailed("event_time needs a time zone offset (e.g. Z or +02:00)", field="event_time")

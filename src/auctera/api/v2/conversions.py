@@ -334,6 +334,9 @@ def _json_rows(body: bytes) -> list[Any]:
     document = parse_json(body)
     if not isinstance(document, dict) or not isinstance(document.get("events"), list):
         raise ValidationFailed('expected {"events": [...]}', field="events")
+    unknown = sorted(set(document) - {"events"})
+    if unknown:  # as every /v2 body: a misspelt member is said, not ignored
+        raise ValidationFailed(f"unknown field '{unknown[0]}'", field=unknown[0], code="unknown_field")
     return list(document["events"])
 
 
