@@ -4,22 +4,31 @@ Arrays and the wrapping object are streamed with ijson (its C backend): memory h
 at a time. ijson reports no positions, so a product of an array is located by its ordinal in the
 array ("line" 3 is the third product). JSON Lines are read line by line and located exactly.
 Numbers keep their text (a price of 129.50 stays "129.50"): never a binary float.
+
+ijson's C backend is shielded from what it does not survive (`_Guard`, C-level scans of each
+chunk): an integer of thousands of digits (Python's int digit limit; the backend crashes the
+process), nesting thousands of levels deep (it keeps the path to every level: memory grows with
+the square of the depth), and an escaped lone surrogate (read as "?", or an exception).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, BinaryIO
 
 import ijson
+import numpy as np
 
 from auctera.domain.catalog import FeedBatch, FeedError, RowError, canonical_column
-from auctera.feeds.streams import Replay
+from auctera.feeds.streams import UNSTORABLE, UNSTORABLE_REASON, Replay
 
 _HEAD = 1 << 16
+MAX_DEPTH = 64  # levels of arrays and objects, the products' array included; a product needs 2
+MAX_DIGITS = 1000  # in a number (a price has at most 18); Python's int limit is 4300
 
 
 def _text(value: Any) -> str | None:
@@ -45,6 +54,9 @@ def _row(item: Any, line: int, errors: list[RowError]) -> dict[str, str] | None:
     for key, value in item.items():
         text = _text(value)
         if text is not None:
+            if canonical_column(key) is not None and UNSTORABLE.search(text):
+                errors.append(RowError(line, key, UNSTORABLE_REASON))
+                return None
             row[key] = text
         elif canonical_column(key) is not None:
             errors.append(RowError(line, key, "must be a string, number or boolean"))
@@ -61,22 +73,22 @@ def read_json(stream: BinaryIO, *, lines: bool = False, batch_rows: int = 5000) 
     if lines:
         yield from _json_lines(replay, batch_rows)
     elif body[:1] == b"[":
-        yield from _items(replay, "item", batch_rows)
+        yield from _items(_Guard(replay), "item", batch_rows)
     elif body[:1] == b"{":
         first = body.split(b"\n", 1)[0]
         try:
             obj = json.loads(first)
-        except ValueError:
+        except (ValueError, RecursionError):
             obj = None  # a pretty-printed object: not JSON Lines
         if isinstance(obj, dict) and not isinstance(obj.get("products"), list):
             yield from _json_lines(replay, batch_rows)
         else:
-            yield from _items(replay, "products.item", batch_rows)
+            yield from _items(_Guard(replay), "products.item", batch_rows)
     else:
         raise FeedError(1, 'must be an array of products, {"products": [...]}, or JSON Lines')
 
 
-def _items(stream: BinaryIO, prefix: str, batch_rows: int) -> Iterator[FeedBatch]:
+def _items(stream: _Guard, prefix: str, batch_rows: int) -> Iterator[FeedBatch]:
     batch = FeedBatch([], [])
     ordinal = 0
     try:
@@ -87,6 +99,10 @@ def _items(stream: BinaryIO, prefix: str, batch_rows: int) -> Iterator[FeedBatch
             if len(batch.rows) >= batch_rows:
                 yield batch
                 batch = FeedBatch([], [])
+    except _Refused as exc:
+        if batch.rows or batch.errors:
+            yield batch
+        raise FeedError(ordinal + 1, exc.reason) from None
     except ijson.JSONError as exc:
         if batch.rows or batch.errors:
             yield batch
@@ -118,6 +134,9 @@ def _json_lines(stream: BinaryIO, batch_rows: int) -> Iterator[FeedBatch]:
         except ValueError as exc:
             batch.errors.append(RowError(line, None, f"is not valid JSON ({exc})"))
             continue
+        except RecursionError:
+            batch.errors.append(RowError(line, None, "is not valid JSON (nested too deep)"))
+            continue
         row = _row(item, line, batch.errors)
         if row is not None:
             batch.rows.append((line, row))
@@ -128,3 +147,100 @@ def _json_lines(stream: BinaryIO, batch_rows: int) -> Iterator[FeedBatch]:
         raise FeedError(1, "the feed is empty")
     if batch.rows or batch.errors:
         yield batch
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+_DIGIT = bytes.maketrans(b"0123456789", b"\x01" * 10)
+_LONG_NUMBER = b"\x01" * MAX_DIGITS
+_DIGITS = re.compile(rb"[0-9]+")
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+_HIGH_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}")
+# An escaped backslash, a surrogate pair, or (group 1) a lone surrogate, left to right.
+_ESCAPES = re.compile(
+    rb"\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|(\\u[dD][89a-fA-F][0-9a-fA-F]{2})"
+)
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+# Quotes (1), openings (2) and closings (3): the bytes the nesting depends on, as small numbers.
+_STRUCTURE = bytes(1 if b == ord('"') else 2 if b in b"[{" else 3 if b in b"]}" else 0 for b in range(256))
+_MAX_HELD = 1 << 20
+
+
+class _Guard:
+    """The bytes for ijson, scanned a chunk at a time (numpy and C-level bytes methods, no
+    per-byte Python): where a number grows past MAX_DIGITS digits or the nesting past MAX_DEPTH,
+    the bytes before it are read and the next read raises `_Refused` (the import fails at that
+    product). A lone surrogate's escape is read as `\\u0000`, so the row is refused naming its
+    field. A chunk's trailing digits and escape are held back for the next one, so none is cut."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._held = b""
+        self._depth = 0
+        self._in_string = False
+        self._refused: str | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        if self._refused:
+            raise _Refused(self._refused)
+        if size == 0:  # ijson's look at the type the stream reads
+            return b""
+        data = self._held
+        while True:
+            more = self._stream.read(size if size > 0 else _HEAD)
+            data += more
+            if not more:
+                self._held = b""
+                break
+            keep = len(data.rstrip(b"0123456789"))
+            escape = data.find(b"\\", len(data) - 12)
+            if escape != -1:
+                if _HIGH_SURROGATE.fullmatch(data, escape - 6, escape):  # its pair's low half follows
+                    escape -= 6
+                keep = min(keep, len(data[:escape].rstrip(b"\\")))
+            if keep and data.translate(_DIGIT).find(_LONG_NUMBER, keep) == -1:
+                data, self._held = data[:keep], data[keep:]
+                break
+            if keep or len(data) > _MAX_HELD:
+                break
+        if _SURROGATE.search(data):
+            data = _ESCAPES.sub(lambda m: b"\\u0000" if m[1] else m[0], data)
+        data = self._scanned(data)
+        if not data and self._refused:  # an empty read would be the end of the feed
+            raise _Refused(self._refused)
+        return data
+
+    def _scanned(self, data: bytes) -> bytes:
+        """`data` up to where it is refused; the nesting and string state carried on."""
+        if not data:
+            return data
+        plain = _ESCAPE.sub(b"__", data) if b"\\" in data else data  # escapes out, positions kept
+        codes = np.frombuffer(plain.translate(_STRUCTURE), dtype=np.uint8)
+        where = np.flatnonzero(codes)  # the quotes and brackets: a few bytes in ten
+        code = codes[where]
+        quote = code == 1
+        in_string = (np.cumsum(quote) + self._in_string) % 2 == 1  # a closing quote is not
+        steps = np.where(quote | in_string, 0, np.where(code == 2, 1, -1))
+        depth = self._depth + np.cumsum(steps)
+        cut = len(data)
+        if len(depth) and depth.max() > MAX_DEPTH:
+            cut = int(where[np.argmax(depth > MAX_DEPTH)])
+            self._refused = f"the JSON is nested more than {MAX_DEPTH} levels deep"
+        digits = data.translate(_DIGIT)
+        start = digits.find(_LONG_NUMBER, 0, cut)
+        while start != -1:
+            end = _DIGITS.match(data, start).end()  # type: ignore[union-attr]
+            before = np.searchsorted(where, start)  # the quotes and brackets before the number
+            if not (in_string[before - 1] if before else self._in_string):
+                cut = start
+                self._refused = f"a number has more than {MAX_DIGITS} digits"
+                break
+            start = digits.find(_LONG_NUMBER, end, cut)
+        if cut < len(data):
+            return data[:cut]
+        if len(depth):
+            self._depth, self._in_string = int(depth[-1]), bool(in_string[-1])
+        return data

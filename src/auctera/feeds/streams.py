@@ -1,9 +1,16 @@
-"""Byte streams the readers share."""
+"""Byte streams and checks the readers share."""
 
 from __future__ import annotations
 
 import io
+import re
 from typing import BinaryIO
+
+# Text no database column can hold: PostgreSQL text refuses a NUL, and a lone surrogate is not
+# UTF-8 at all (SQLite's JSON functions lose the one, encoding fails on the other). A value
+# holding one is its row's error, as /v2 JSON bodies refuse them (D45).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_REASON = "holds a NUL character or an unpaired surrogate"
 
 
 class Replay(io.RawIOBase):

@@ -24,9 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from auctera.domain.catalog import FeedBatch, FeedError, RowError, RowRules, header_problems
+from auctera.domain.catalog import FeedBatch, FeedError, RowError, RowRules, canonical_column, header_problems
 from auctera.feeds.columnar import array_bytes, validate_columns
-from auctera.feeds.streams import Replay
+from auctera.feeds.streams import UNSTORABLE_REASON, Replay
 
 BLOCK_SIZE = 1 << 20
 _HEAD_CHUNK = 1 << 16
@@ -85,27 +85,17 @@ def read_tabular(
     walker = _Records(first_line=2 + text.count("\n"), columns=len(names))
     unique = list(dict.fromkeys(names))
     source = Replay(header + b"\n" + rest, stream)
-    reader = pacsv.open_csv(
-        source,
-        read_options=pacsv.ReadOptions(use_threads=False, block_size=block_size),
-        parse_options=pacsv.ParseOptions(
-            delimiter=delimiter,
-            quote_char='"' if quoting else False,
-            newlines_in_values=quoting,
-            ignore_empty_lines=False,
-            invalid_row_handler=walker.reject,
-        ),
-        convert_options=pacsv.ConvertOptions(column_types={n: pa.binary() for n in unique}),
-    )
+    try:
+        reader = _open(source, walker, delimiter, quoting, block_size, unique)
+    except pa.ArrowInvalid as exc:  # opening parses the first block
+        raise _unreadable(exc, walker.line, block_size) from None
     while True:
         try:
             batch = reader.read_next_batch()
         except StopIteration:
             break
         except pa.ArrowInvalid as exc:
-            if "straddl" in str(exc):  # pyarrow's words for a row larger than a block
-                raise FeedError(walker.line, f"a row is longer than {block_size >> 10:,} KiB") from None
-            raise FeedError(walker.line, f"cannot be parsed: {exc}") from None
+            raise _unreadable(exc, walker.line, block_size) from None
         yield walker.batch(batch, quoting, rules)
     errors: list[RowError] = []
     walker.take_rejected(errors, everything=True)
@@ -117,6 +107,29 @@ def read_tabular(
         yield FeedBatch([], errors)
     if truncated:
         raise FeedError(cut.line, f"the feed ends in the middle of a row ({cut.reason}): truncated?")
+
+
+def _open(
+    source: Replay, walker: _Records, delimiter: str, quoting: bool, block_size: int, names: list[str]
+) -> pacsv.CSVStreamingReader:
+    return pacsv.open_csv(
+        source,
+        read_options=pacsv.ReadOptions(use_threads=False, block_size=block_size),
+        parse_options=pacsv.ParseOptions(
+            delimiter=delimiter,
+            quote_char='"' if quoting else False,
+            newlines_in_values=quoting,
+            ignore_empty_lines=False,
+            invalid_row_handler=walker.reject,
+        ),
+        convert_options=pacsv.ConvertOptions(column_types={n: pa.binary() for n in names}),
+    )
+
+
+def _unreadable(exc: pa.ArrowInvalid, line: int, block_size: int) -> FeedError:
+    if "straddl" in str(exc):  # pyarrow's words for a row larger than a block
+        return FeedError(line, f"a row is longer than {block_size >> 10:,} KiB")
+    return FeedError(line, f"cannot be parsed: {exc}")
 
 
 class _Records:
@@ -162,11 +175,18 @@ class _Records:
             self._decoded(name, column, undecodable)
             for name, column in zip(batch.schema.names, batch.columns, strict=True)
         ]
+        unstorable: dict[int, str] = {}  # row -> the first field holding a NUL
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            offsets, data = array_bytes(column)
+            where = np.flatnonzero(data == 0)
+            if len(where) and canonical_column(name) is not None:
+                for i in np.searchsorted(offsets, where, side="right") - 1:
+                    unstorable.setdefault(int(i), name)
         filled = np.zeros(n, dtype=bool)  # blank lines are empty records: counted, not products
         for column in batch.columns:
             filled |= pc.binary_length(column).to_numpy(zero_copy_only=False) > 0
         candidates = filled.copy()
-        candidates[list(undecodable)] = False
+        candidates[list(undecodable) + list(unstorable)] = False
         products = None
         if rules is not None:
             products, valid = validate_columns(batch.schema.names, columns, lines, rules, candidates)
@@ -180,6 +200,9 @@ class _Records:
         ]
         for i, name in undecodable.items():
             errors.append(RowError(int(lines[i]), name, "is not valid UTF-8"))
+        for i, name in unstorable.items():
+            if i not in undecodable:
+                errors.append(RowError(int(lines[i]), name, UNSTORABLE_REASON))
         return FeedBatch(rows, errors, products)
 
     def _lines(self, steps: np.ndarray, errors: list[RowError]) -> np.ndarray:

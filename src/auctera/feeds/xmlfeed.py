@@ -87,6 +87,8 @@ def read_xml(stream: BinaryIO, *, batch_rows: int = 5000) -> Iterator[FeedBatch]
             raise FeedError(exc.lineno, f"malformed XML: {expat.ErrorString(exc.code)}") from None
         except FeedError as exc:
             raise FeedError(parser.CurrentLineNumber, exc.reason) from None
+        except LookupError as exc:  # the XML declaration names an encoding Python has no codec for
+            raise FeedError(1, f"unknown encoding: {exc}") from None
         if len(items.batch.rows) >= batch_rows or not chunk:
             if items.batch.rows or items.batch.errors:
                 yield items.batch

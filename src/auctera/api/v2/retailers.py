@@ -8,6 +8,7 @@ spooled to a temporary file by Starlette first, also in flat memory.)
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import anyio.from_thread
@@ -16,6 +17,7 @@ from fastapi import Depends, Query, Request
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
@@ -27,6 +29,9 @@ from auctera.domain.catalog import FeedFormat, FeedImport, Product, Retailer
 from auctera.errors import NotFound, ValidationFailed
 from auctera.feeds import detect_format
 from auctera.services.catalog import MAX_PAGE, CatalogService, ProductQuery
+
+# A file name is only the import's label: control characters and lone surrogates are dropped.
+_UNSTORABLE_NAME = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 router = IndexedRouter(prefix="/v2", tags=["retailers"], route_class=DecimalJSONRoute)
 Caller = Annotated[Principal, Depends(bearer_principal)]
@@ -195,14 +200,21 @@ async def import_feed(
     await run_in_threadpool(service.get_retailer, caller, rid)  # 404 before reading the feed
     content_type = request.headers.get("content-type", "")
     if content_type.lower().startswith("multipart/form-data"):
-        async with request.form(max_files=1, max_fields=10) as form:  # closes the spooled file
+        try:
+            form = await request.form(max_files=1, max_fields=10)
+        except HTTPException as exc:  # Starlette's 400 for a form it cannot parse
+            raise ValidationFailed(f"the multipart form cannot be read: {exc.detail}", field="file") from None
+        try:
             upload = form.get("file")
             if not isinstance(upload, UploadFile):
                 raise ValidationFailed("the multipart form needs the feed as its 'file' part", field="file")
             fmt = _format(format or detect_format(upload.filename, upload.content_type))
+            source = _UNSTORABLE_NAME.sub("", upload.filename or "") or "api"
             report = await run_in_threadpool(
-                service.import_feed, caller, rid, upload.file, fmt, source=upload.filename or "api"
+                service.import_feed, caller, rid, upload.file, fmt, source=source
             )
+        finally:
+            await form.close()  # the spooled file
     else:
         fmt = _format(format or detect_format(None, content_type))
         body: Any = _RequestBody(request)  # a blocking byte stream, as the readers take
