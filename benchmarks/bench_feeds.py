@@ -53,7 +53,8 @@ from auctera.services.catalog import CURRENCIES, CatalogService
 from auctera.services.clock import utcnow
 from auctera.store.database import make_engine
 from auctera.store.migrate import upgrade
-from auctera.store.repositories.catalog import _SQLITE_INSERT, _sqlite_datetime
+from auctera.store.repositories.catalog import _SQLITE_INSERT
+from auctera.store.tables import sqlite_text
 from auctera.store.uow import SqlUnitOfWorkFactory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,7 +144,7 @@ def bare_writes(data_dir: Path, batches: list[ProductColumns]) -> float:
     """Seconds to write the products with the import's insert statement alone, a transaction
     per batch (the rows built beforehand, untimed)."""
     importer = Importer(data_dir)
-    now = _sqlite_datetime(utcnow())
+    now = sqlite_text(utcnow())
     head = (importer.retailer.id, importer.owner.account_id, 1, now, now)
     fields = ProductFields.__slots__
     rows = [
