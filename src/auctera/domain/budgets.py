@@ -54,6 +54,10 @@ class Spend:
     day_micros: int = 0
 
 
+# Nothing spent yet: one shared value (frozen), not a new one per subject looked up.
+NOTHING_SPENT = Spend()
+
+
 @dataclass(frozen=True, slots=True)
 class Caps:
     budget_micros: int | None = None  # lifetime

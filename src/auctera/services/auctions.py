@@ -67,6 +67,7 @@ from auctera.domain.auction import (
 )
 from auctera.domain.audiences import Targets
 from auctera.domain.budgets import (
+    NOTHING_SPENT,
     Caps,
     Spend,
     auto_daily_pacing,
@@ -863,7 +864,7 @@ def _headroom(
 ) -> tuple[int | None, float]:
     """(the smallest remaining cap of the bidder and its campaign; the even-pacing participation in
     [0, 1]). The balance is applied apart (`_within_balance`): it moves more often."""
-    own = spend.get(b.id, Spend())
+    own = spend.get(b.id, NOTHING_SPENT)
     daily = b.daily_pacing_micros
     if b.is_auto_daily_pacing:
         daily = auto_daily_pacing(
@@ -874,7 +875,7 @@ def _headroom(
             spend=own,
         )
     left = [remaining_micros(Caps(b.budget_micros, b.monthly_pacing_micros, daily), own)]
-    campaign = spend.get(b.campaign_id, Spend()) if b.campaign_id != b.id else own
+    campaign = spend.get(b.campaign_id, NOTHING_SPENT) if b.campaign_id != b.id else own
     left.append(remaining_micros(Caps(b.campaign_budget_micros, None, b.campaign_daily_micros), campaign))
     capped = [x for x in left if x is not None]
     remaining = min(capped) if capped else None

@@ -13,7 +13,7 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from auctera.domain.accounts import Principal
-from auctera.domain.budgets import Spend, day_key, local_day, month_key
+from auctera.domain.budgets import NOTHING_SPENT, Spend, day_key, local_day, month_key
 from auctera.domain.campaigns import Campaign, CampaignStatus, CampaignType
 from auctera.domain.line_items import (
     Circumstances,
@@ -101,13 +101,13 @@ class LineItemService:
                 updated_at=now,
             )
             balance = uow.line_items.balance(principal.account_id)
-            shown = derive_status(item, Circumstances(today, False, Spend(), balance))
+            shown = derive_status(item, Circumstances(today, False, NOTHING_SPENT, balance))
             item = replace(item, user_status=self._user_status(write.status, item, shown, found))
             if found:
                 raise LineItemInvalid(found)
             uow.line_items.add(item)
             uow.commit()
-        return state_of(item, Circumstances(today, False, Spend(), balance))
+        return state_of(item, Circumstances(today, False, NOTHING_SPENT, balance))
 
     def get(self, principal: Principal, line_item_id: int) -> LineItemState:
         today = self._today(principal)
@@ -301,14 +301,14 @@ class LineItemService:
                 found, total = kept[offset : offset + page_size], len(kept)
                 ids = [c.id for c in found]
             spend = uow.line_items.spend(ids, day_key(today), month_key(today))
-        return [RetailCampaign(c, spend.get(c.id, Spend())) for c in found], total
+        return [RetailCampaign(c, spend.get(c.id, NOTHING_SPENT)) for c in found], total
 
     def retail_campaign(self, principal: Principal, campaign_id: int) -> RetailCampaign:
         today = self._today(principal)
         with self._uow(read_only=True) as uow:
             campaign = self._campaign(uow, principal, campaign_id)
             spend = uow.line_items.spend([campaign.id], day_key(today), month_key(today))
-        return RetailCampaign(campaign, spend.get(campaign.id, Spend()))
+        return RetailCampaign(campaign, spend.get(campaign.id, NOTHING_SPENT))
 
     # --- helpers -----------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from auctera.domain.budgets import (
+    NOTHING_SPENT,
     TOTAL,
     Caps,
     Spend,
@@ -176,7 +177,7 @@ class SpendService:
         auction's candidates, the line items' budgetSpent)."""
         with self._uow(read_only=True) as uow:
             found = uow.spend.spend_of(list(subject_ids), day_key(today), month_key(today))
-        return {s: found.get(s, Spend()) for s in subject_ids}
+        return {s: found.get(s, NOTHING_SPENT) for s in subject_ids}
 
     # --- prepaid balances ----------------------------------------------------------------------
 
@@ -306,7 +307,7 @@ class ChargeGroup:
             # A row not read yet has had nothing added by this group: the stored value is current.
             read = self._uow.spend.spend_of(ids, day, month)
             for s in ids:
-                found = read.get(s, Spend())
+                found = read.get(s, NOTHING_SPENT)
                 spent.setdefault((s, day), found.day_micros)
                 spent.setdefault((s, month), found.month_micros)
                 spent.setdefault((s, TOTAL), found.lifetime_micros)
@@ -338,7 +339,7 @@ def _refusal(
     if li is not None:
         if not li.live or not in_flight(li.start_date, li.end_date, today):
             return ChargeOutcome.NOT_LIVE
-        spent = spend.get(li.id, Spend())
+        spent = spend.get(li.id, NOTHING_SPENT)
         daily = li.daily_pacing_micros
         if li.is_auto_daily_pacing:
             daily = auto_daily_pacing(
@@ -355,7 +356,7 @@ def _refusal(
         ):
             if not can_charge(price, remaining_micros(caps, spent)):
                 return outcome
-    campaign_spent = spend.get(campaign_id, Spend())
+    campaign_spent = spend.get(campaign_id, NOTHING_SPENT)
     for outcome, caps in (
         (ChargeOutcome.CAMPAIGN_BUDGET, Caps(budget_micros=subjects.campaign_budget_micros)),
         (ChargeOutcome.CAMPAIGN_DAILY, Caps(daily_micros=subjects.campaign_daily_micros)),
