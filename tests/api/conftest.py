@@ -90,6 +90,11 @@ def network(app: RootApp, client: TestClient) -> Api:
     return Api(app, client, "network", "Operator")
 
 
+@pytest.fixture
+def publisher(app: RootApp, client: TestClient) -> Api:
+    return Api(app, client, "publisher", "Pub")
+
+
 def error(response: Any, status: int, field: str | None = None) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body = response.json()

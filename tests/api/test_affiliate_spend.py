@@ -50,21 +50,6 @@ def app(tmp_path: Path, clock: FrozenClock, database_url: str) -> Iterator[RootA
         yield application
 
 
-@pytest.fixture
-def acme(app: RootApp, client: TestClient) -> Api:
-    return Api(app, client)
-
-
-@pytest.fixture
-def publisher(app: RootApp, client: TestClient) -> Api:
-    return Api(app, client, "publisher", "Pub")
-
-
-@pytest.fixture
-def network(app: RootApp, client: TestClient) -> Api:
-    return Api(app, client, "network", "Operator")
-
-
 def visits(app: RootApp, client: TestClient, path: str, n: int) -> list[Event]:
     """`n` clicks of `n` different visitors (one each would be a velocity flag: IVT, not paid)."""
     found = []

@@ -53,11 +53,6 @@ def other_pub(app: RootApp, client: TestClient) -> Api:
     return Api(app, client, "publisher", "Other Pub")
 
 
-@pytest.fixture
-def network(app: RootApp, client: TestClient) -> Api:
-    return Api(app, client, "network", "Operator")
-
-
 def apply(who: Api, offer_id: str, **fields: Any) -> Any:
     return who.call("POST", "/v2/network/applications", {"offer_id": offer_id, **fields})
 

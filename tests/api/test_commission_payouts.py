@@ -37,16 +37,6 @@ def app(tmp_path: Path, clock: FrozenClock) -> Iterator[RootApp]:
         yield application
 
 
-@pytest.fixture
-def acme(app: RootApp, client: TestClient) -> Api:
-    return Api(app, client)
-
-
-@pytest.fixture
-def publisher(app: RootApp, client: TestClient) -> Api:
-    return Api(app, client, "publisher", "Pub")
-
-
 class Shop:
     """Acme's affiliate offer (flat payout 45) with program settings, and a way to convert on it."""
 

@@ -69,9 +69,3 @@ def test_an_export_names_objects_as_the_v2_api_does(
     # The line item as /v2 names it: its plain number, which the /v2 line-item routes take.
     assert row["line_item_id"] == str(placed.line_item_id)
     assert api.call("GET", f"/v2/line-items/{row['line_item_id']}/audiences").status_code == 200
-
-
-@pytest.fixture
-def client(app: RootApp) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        yield c

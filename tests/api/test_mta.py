@@ -30,16 +30,6 @@ def app(tmp_path: Path, clock: FrozenClock) -> Iterator[RootApp]:
         yield application
 
 
-@pytest.fixture
-def acme(app: RootApp, client: TestClient) -> Api:
-    return Api(app, client)
-
-
-@pytest.fixture
-def publisher(app: RootApp, client: TestClient) -> Api:
-    return Api(app, client, "publisher", "Pub")
-
-
 def local(url: str) -> str:
     return url.removeprefix(TRACKING)
 

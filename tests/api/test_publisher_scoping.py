@@ -30,11 +30,6 @@ def app(tmp_path: Path, clock: FrozenClock) -> Iterator[RootApp]:
 
 
 @pytest.fixture
-def acme(app: RootApp, client: TestClient) -> Api:
-    return Api(app, client)
-
-
-@pytest.fixture
 def pub(app: RootApp, client: TestClient) -> Api:
     return Api(app, client, "publisher", "Pub")
 

@@ -77,12 +77,6 @@ def app(tmp_path: Path) -> Iterator[RootApp]:
         yield application
 
 
-@pytest.fixture
-def client(app: RootApp) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        yield c
-
-
 class Market:
     """Acme (USD) and Nordic Home (SEK) paying one publisher (USD); the operator's SEK rate."""
 

@@ -40,12 +40,6 @@ def app(tmp_path: Path, clock: FrozenClock) -> Iterator[RootApp]:
         yield application
 
 
-@pytest.fixture
-def client(app: RootApp) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        yield c
-
-
 class Advertiser:
     def __init__(self, app: RootApp, client: TestClient, name: str = "Acme") -> None:
         new = app.container.accounts.create_account(name, "advertiser", timezone="Europe/Stockholm")

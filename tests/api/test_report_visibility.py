@@ -34,12 +34,6 @@ def app(tmp_path: Path) -> Iterator[RootApp]:
         yield application
 
 
-@pytest.fixture
-def client(app: RootApp) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        yield c
-
-
 class Deal:
     """Acme's campaign, the Deal Hunters Blog's traffic on it (two domains), and the network."""
 

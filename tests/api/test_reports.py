@@ -78,12 +78,6 @@ def app(tmp_path: Path, clock: FrozenClock) -> Iterator[RootApp]:
 
 
 @pytest.fixture
-def client(app: RootApp) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        yield c
-
-
-@pytest.fixture
 def acme(app: RootApp, client: TestClient) -> Reporter:
     return Reporter(app, client)
 

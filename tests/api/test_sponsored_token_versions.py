@@ -24,12 +24,6 @@ def app(tmp_path: Path, clock: FrozenClock) -> Iterator[RootApp]:
         yield application
 
 
-@pytest.fixture
-def client(app: RootApp) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        yield c
-
-
 def _with_version(path: str, version: int) -> str:
     """The link with its token's version byte changed (what another server version would issue)."""
     split = urlsplit(path)

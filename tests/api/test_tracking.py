@@ -41,16 +41,6 @@ def app(tmp_path: Path, clock: FrozenClock) -> Iterator[RootApp]:
         yield application
 
 
-@pytest.fixture
-def acme(app: RootApp, client: TestClient) -> Api:
-    return Api(app, client)
-
-
-@pytest.fixture
-def publisher(app: RootApp, client: TestClient) -> Api:
-    return Api(app, client, "publisher", "Pub")
-
-
 def offer(acme: Api, **fields: Any) -> int:
     body = {
         "type": "affiliate_cpa",
