@@ -6,7 +6,7 @@ An advertiser's own reports (one currency) are unchanged. Amounts read as exact 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from .conftest import app_at, bearer, error
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 OCT1 = {"start_date": "2026-10-01", "end_date": "2026-10-02"}
-SEK_USD = {"base": "SEK", "quote": "USD", "rate": "0.094"}
+SEK_USD = {"base": "SEK", "quote": "USD", "rate": "0.094", "from": "2026-11-23"}
 
 
 def utc(text: str) -> datetime:
@@ -87,9 +87,9 @@ class Market:
         self.publisher = Viewer(app, client, "Deal Hunters Blog", "publisher")
         self.network = Viewer(app, client, "Operator", "network")
 
-    def set_rate(self, base: str, quote: str, rate: str) -> None:
+    def set_rate(self, base: str, quote: str, rate: str, effective_from: date | None = None) -> None:
         with self.app.container.uow() as uow:
-            uow.fx_rates.set(base, quote, Decimal(rate), NOW)
+            uow.fx_rates.set(base, quote, Decimal(rate), NOW, effective_from)
             uow.commit()
 
     def log_october(self) -> None:
@@ -226,12 +226,79 @@ def test_a_rate_stored_the_other_way_round_is_divided_by(app: RootApp, client: T
     )
     body = sek_publisher.get("/v2/reports/daily", **OCT1)
     assert body["currency"] == "SEK"
-    assert body["exchange_rates"] == [{"base": "USD", "quote": "SEK", "rate": "10.6"}]
+    assert body["exchange_rates"] == [{"base": "USD", "quote": "SEK", "rate": "10.6", "from": "2026-11-23"}]
     assert body["totals"]["payout"] == Decimal("12.6")  # 1 USD * 10.6 + 2 SEK
     usd = m.publisher.get("/v2/reports/daily", **OCT1)  # SEK into USD: divided by 10.6
-    assert usd["exchange_rates"] == [{"base": "USD", "quote": "SEK", "rate": "10.6"}]
+    assert usd["exchange_rates"] == [{"base": "USD", "quote": "SEK", "rate": "10.6", "from": "2026-11-23"}]
     # 1 + 257 / 10.6 = 25.245283..., and the late 23.587305 / 10.6 = 2.225217...
     assert usd["totals"]["payout"] == Decimal("1") + Decimal("24.245283") + Decimal("2.225217")
+
+
+def test_a_new_rate_leaves_the_reports_of_past_days_as_they_were(app: RootApp, client: TestClient) -> None:
+    m = Market(app, client)
+    m.set_rate("SEK", "USD", "0.094", date(2026, 9, 1))
+    m.log_october()
+
+    def october() -> list[Any]:
+        return [
+            m.publisher.get("/v2/reports/daily", **OCT1),
+            m.publisher.get("/v2/reports/publishers", **OCT1),
+            m.network.get("/v2/reports/daily", **OCT1),
+            m.network.get("/v2/reports/creatives", **OCT1),
+        ]
+
+    before = october()
+    assert before[0]["totals"]["payout"] == Decimal("27.375207")
+    m.set_rate("SEK", "USD", "0.2")  # from today, Nov 23
+    assert october() == before
+    # Today's money is converted at today's rate: 10 SEK paid today are 2 USD.
+    m.nordic.log(
+        EventType.CLICK, NOW, publisher_id=m.publisher.account.id, creative_id=22, payout_micros=10_000_000
+    )
+    today = m.publisher.get("/v2/reports/daily", start_date="2026-11-23", end_date="2026-11-23")
+    assert today["totals"]["payout"] == Decimal("2")
+    assert today["exchange_rates"] == [{**SEK_USD, "rate": "0.2"}]
+
+
+def test_each_day_is_converted_at_the_rate_of_that_day(app: RootApp, client: TestClient) -> None:
+    """A rate from Oct 2 on: Oct 1 (and its late restatement) at the old one, Oct 2 at the new,
+    in every report, the ones without days by day too; each rate used is listed."""
+    market = Market(app, client)
+    market.set_rate("SEK", "USD", "0.094", date(2026, 9, 1))
+    market.set_rate("SEK", "USD", "0.1", date(2026, 10, 2))
+    market.log_october()
+    pub = market.publisher.account.id
+    market.nordic.log(
+        EventType.CLICK,
+        utc("2026-10-02T09:00"),
+        publisher_id=pub,
+        creative_id=22,
+        cost_micros=20_000_000,
+        payout_micros=10_000_000,
+    )
+    old = {**SEK_USD, "from": "2026-09-01"}
+    both = [old, {**SEK_USD, "rate": "0.1", "from": "2026-10-02"}]
+    daily = market.publisher.get("/v2/reports/daily", **OCT1)
+    assert daily["exchange_rates"] == both
+    oct1, oct2 = daily["data"]
+    assert (oct1["payout"], oct1["restatement"]["changes"]["payout"]) == (
+        Decimal("25.158"),
+        Decimal("2.217207"),
+    )
+    assert oct2["payout"] == Decimal("1")  # 10 SEK * 0.1
+    assert daily["totals"]["payout"] == Decimal("28.375207")
+    for viewer in (market.publisher, market.network):
+        body = viewer.get("/v2/reports/publishers", **OCT1)
+        assert body["exchange_rates"] == both
+        [row] = body["data"]
+        assert (row["payout"], row["paid_events"]) == (Decimal("28.375207"), 3)
+    # Oct 1 alone sees only the rate of Oct 1.
+    only = market.publisher.get("/v2/reports/publishers", start_date="2026-10-01", end_date="2026-10-01")
+    assert only["exchange_rates"] == [old] and only["data"][0]["payout"] == Decimal("27.375207")
+    acme, nordic = market.network.get("/v2/reports/creatives")["data"]  # all days
+    assert (acme["creative_id"], acme["spend"]) == (idfmt.render("ast", 11), Decimal("1.5"))
+    # 333.587305 SEK on Oct 1 at 0.094, and 20 SEK on Oct 2 at 0.1.
+    assert (nordic["creative_id"], nordic["spend"]) == (idfmt.render("ast", 22), Decimal("33.357207"))
 
 
 def test_a_currency_without_a_rate_is_refused_naming_it(app: RootApp, client: TestClient) -> None:

@@ -8,6 +8,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -365,8 +366,6 @@ def test_revenue_in_another_currency_is_converted_at_the_operators_rate(
     app: RootApp, acme: Api, clicked: str
 ) -> None:
     with app.container.uow() as uow:
-        from decimal import Decimal
-
         uow.fx_rates.set("EUR", "USD", Decimal("1.08"), app.container.clock())
         uow.commit()
     txn = postback(
@@ -383,6 +382,35 @@ def test_revenue_in_another_currency_is_converted_at_the_operators_rate(
             uow.commit()
         body = {"click_id": clicked, "event_type": "sale", "revenue": 100, "currency": "GBP"}
         assert "exchange rate" in error(postback(acme, body), 422, "revenue")["message"]
+
+
+def test_revenue_is_converted_at_the_rate_of_the_sales_day(
+    app: RootApp, acme: Api, clicked: str, clock: FrozenClock
+) -> None:
+    sale_time = clock.now
+    with app.container.uow() as uow:
+        uow.fx_rates.set("EUR", "USD", Decimal("1.08"), clock.now)
+        uow.commit()
+    clock.now += timedelta(days=2)  # the rate changes, then the sale of two days ago is reported
+    with app.container.uow() as uow:
+        uow.fx_rates.set("EUR", "USD", Decimal("1.20"), clock.now)
+        uow.commit()
+    principal = app.container.auth.authenticate(acme.headers["Authorization"][7:])
+    assert principal is not None
+
+    def revenue(order: str, **fields: Any) -> int:
+        body = {
+            "click_id": clicked,
+            "event_type": "sale",
+            "revenue": 100,
+            "currency": "EUR",
+            "order_id": order,
+        }
+        txn = postback(acme, {**body, **fields}).json()["transaction_id"]
+        return app.container.conversions.get(principal, txn).revenue_micros
+
+    assert revenue("late", event_time=sale_time.isoformat()) == 108_000_000
+    assert revenue("today") == 120_000_000
 
 
 def test_fraud_log(acme: Api, clicked: str) -> None:

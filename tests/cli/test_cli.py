@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -175,17 +176,27 @@ def test_demo_loads_once_and_its_keys_work(tmp_path: Path) -> None:
 
 
 def test_exchange_rates(tmp_path: Path) -> None:
+    today = datetime.now(UTC).date().isoformat()
     assert run_json("fx", "set", "eur", "USD", "1.0842", data_dir=tmp_path) == {
         "base": "EUR",
         "quote": "USD",
         "rate": "1.0842",
+        "from": today,
     }
-    run_json("fx", "set", "EUR", "USD", "1.09", data_dir=tmp_path)  # replaces
+    run_json("fx", "set", "EUR", "USD", "1.09", data_dir=tmp_path)  # replaces today's
     rates = run_json("fx", "list", data_dir=tmp_path)["rates"]
-    assert [(r["base"], r["quote"], r["rate"]) for r in rates] == [("EUR", "USD", "1.09")]
+    assert [(r["base"], r["quote"], r["from"], r["rate"]) for r in rates] == [("EUR", "USD", today, "1.09")]
+    # An earlier day's rate is kept beside it, for the reports of the days it covers.
+    run_json("fx", "set", "EUR", "USD", "1.05", "--from", "2026-01-01", data_dir=tmp_path)
+    rates = run_json("fx", "list", data_dir=tmp_path)["rates"]
+    assert [(r["from"], r["rate"]) for r in rates] == [("2026-01-01", "1.05"), (today, "1.09")]
     for bad in (["EUR", "EUR", "1"], ["EUR", "XXY", "1"], ["EUR", "USD", "-2"], ["EUR", "USD", "abc"]):
         done = run("fx", "set", *bad, data_dir=tmp_path)
         assert done.returncode == 2 and done.stdout == "", bad
+    for day in ("2999-01-01", "2026-02-30", "20260101", "yesterday"):
+        done = run("fx", "set", "EUR", "USD", "2", "--from", day, data_dir=tmp_path)
+        assert done.returncode == 2 and done.stdout == "" and "--from" in done.stderr, day
+    assert len(run_json("fx", "list", data_dir=tmp_path)["rates"]) == 2  # nothing written
 
 
 def test_rotating_the_signing_secret_keeps_the_old_one_for_the_grace(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+import re
+from datetime import UTC, date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
@@ -312,6 +313,7 @@ def accounts_set_balance(
 MIN_RATE = Decimal("0.000000001")
 MAX_RATE = Decimal("1000000000")
 MAX_RATE_DIGITS = 12
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @fx_app.command("set")
@@ -319,9 +321,14 @@ def fx_set(
     base: Annotated[str, typer.Argument(help="ISO 4217 code, e.g. EUR")],
     quote: Annotated[str, typer.Argument(help="ISO 4217 code, e.g. USD")],
     rate: Annotated[str, typer.Argument(help="1 BASE = RATE QUOTE, a decimal, e.g. 1.0842")],
+    effective_from: Annotated[
+        str | None,
+        typer.Option("--from", help="The day (YYYY-MM-DD, UTC) it takes effect; default today. Not ahead."),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Set the rate postbacks in BASE are converted to an account currency QUOTE with."""
+    """Set the rate money in BASE is converted into QUOTE with, from a day on (today by default).
+    Earlier rates are kept for the days before it: reports of those days do not change."""
     import pycountry
 
     codes = [base.upper(), quote.upper()]
@@ -340,10 +347,26 @@ def fx_set(
             f"the rate must be a decimal from {MIN_RATE:f} to {MAX_RATE} with at most "
             f"{MAX_RATE_DIGITS} significant digits, got {rate!r}"
         )
-    with container_for(data_dir) as c, c.uow() as uow:
-        uow.fx_rates.set(codes[0], codes[1], value, c.clock())
-        uow.commit()
-    emit({"base": codes[0], "quote": codes[1], "rate": format(value.normalize(), "f")})  # never 1E-9
+    with container_for(data_dir) as c:
+        now = c.clock()
+        today = now.astimezone(UTC).date()
+        day = today if effective_from is None else _day(effective_from, "--from")
+        if day > today:
+            raise fail(f"--from {day} is ahead of today ({today}, UTC): set a rate once it takes effect")
+        with c.uow() as uow:
+            uow.fx_rates.set(codes[0], codes[1], value, now, day)
+            uow.commit()
+    shown = format(value.normalize(), "f")  # never 1E-9
+    emit({"base": codes[0], "quote": codes[1], "rate": shown, "from": day.isoformat()})
+
+
+def _day(text: str, option: str) -> date:
+    try:
+        if _ISO_DAY.fullmatch(text):
+            return date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise fail(f"{option} must be a day as YYYY-MM-DD, got {text!r}")
 
 
 @fx_app.command("list")
@@ -354,7 +377,8 @@ def fx_list(data_dir: DataDir = None) -> None:
     emit(
         {
             "rates": [
-                {"base": b, "quote": q, "rate": str(r), "updated_at": at.isoformat()} for b, q, r, at in rates
+                {"base": b, "quote": q, "from": day.isoformat(), "rate": str(r), "updated_at": at.isoformat()}
+                for b, q, day, r, at in rates
             ]
         }
     )

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
+from fractions import Fraction
 from typing import Any
 
 REVERSAL_WINDOW = timedelta(days=30)
@@ -65,9 +65,9 @@ def dedup_key(click_id: int, event_type: str, order_id: str | None) -> str:
     return f"{click_id}:{event_type}:{order_id or ''}"
 
 
-def convert(amount_micros: int, rate: Decimal) -> int:
+def convert(amount_micros: int, rate: Fraction) -> int:
     """`amount_micros` times `rate`, rounded half-even to a whole micro: exact, no float."""
-    return int((Decimal(amount_micros) * rate).to_integral_value(ROUND_HALF_EVEN))
+    return round(amount_micros * rate)
 
 
 class ReversalRefused(Exception):

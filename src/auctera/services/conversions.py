@@ -15,11 +15,13 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pycountry
 
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Account, AccountKind, Principal
+from auctera.domain.budgets import local_day
 from auctera.domain.campaigns import AFFILIATE_TYPES, Campaign, CampaignType
 from auctera.domain.conversions import (
     EVENT_TYPE,
@@ -42,6 +44,7 @@ from auctera.domain.webhooks import REVERSAL_EVENT
 from auctera.errors import AucteraError, Conflict, Forbidden, NotFound, ValidationFailed
 from auctera.services.caching import CachedLookups
 from auctera.services.clock import Clock, Ids
+from auctera.services.fx import rate_on
 from auctera.services.logged_marks import LoggedMarks
 from auctera.services.ports import EventStore, UnitOfWork, UnitOfWorkFactory
 from auctera.services.spend import ChargeGroup, Click, SpendService
@@ -272,7 +275,9 @@ class ConversionService:
         if earlier is not None:
             return earlier
         sale = checked.sale
-        revenue = self._in_account_currency(uow, sale.revenue_micros, sale.currency, checked.account)
+        revenue = self._in_account_currency(
+            uow, sale.revenue_micros, sale.currency, checked.account, sale.occurred_at
+        )
         conversion = self._conversion(
             click,
             checked.account,
@@ -414,27 +419,31 @@ class ConversionService:
         return click
 
     def _in_account_currency(
-        self, uow: UnitOfWork, micros: int, currency: str, account: Account, field: str = "revenue"
+        self,
+        uow: UnitOfWork,
+        micros: int,
+        currency: str,
+        account: Account,
+        occurred_at: datetime,
+        field: str = "revenue",
     ) -> int:
+        """`micros` of `currency` in the account's, at the rate in effect on the day of the sale
+        (in the account's time zone, as its reports count days): a late postback is converted as
+        it would have been on time."""
         if currency == account.currency:
             return micros
         if pycountry.currencies.get(alpha_3=currency) is None:
             raise ValidationFailed(f"{currency!r} is not an ISO 4217 currency code", field="currency")
-        rate = uow.fx_rates.get(currency, account.currency)
-        if rate is None:
-            inverse = uow.fx_rates.get(account.currency, currency)
-            rate = 1 / inverse if inverse else None
+        day = local_day(occurred_at, ZoneInfo(account.timezone))
+        rate = rate_on(uow, currency, account.currency, day)
         if rate is None:
             raise ValidationFailed(
                 f"no exchange rate from {currency} to {account.currency}; the operator sets one with "
                 f"`auctera fx set {currency} {account.currency} <rate>`",
                 field="currency",
             )
-        try:
-            converted = convert(micros, rate)
-        except ArithmeticError:  # a rate the operator set past any sense (1e999999)
-            converted = None
-        if converted is None or abs(converted) > MAX_AMOUNT * MICROS:
+        converted = convert(micros, rate)
+        if abs(converted) > MAX_AMOUNT * MICROS:
             raise ValidationFailed(
                 f"{field} converted into {account.currency} is past {MAX_AMOUNT:,}: check the "
                 f"{currency}/{account.currency} exchange rate",
@@ -505,7 +514,9 @@ class ConversionService:
                 account, campaign = owners[touch.campaign_id]
                 currency = (upload.currency or account.currency).upper()
                 try:
-                    revenue = self._in_account_currency(uow, upload.value_micros, currency, account, "value")
+                    revenue = self._in_account_currency(
+                        uow, upload.value_micros, currency, account, at, "value"
+                    )
                 except ValidationFailed as exc:
                     refused.append(OfflineProblem(position, exc.field, exc.message))
                     continue

@@ -212,11 +212,19 @@ class ConversionRepository(Protocol):
 
 
 class FxRateRepository(Protocol):
-    def get(self, base: str, quote: str) -> Decimal | None: ...
+    """The operator's exchange rates, each in effect from a day on (store/tables.py, fx_rates)."""
 
-    def set(self, base: str, quote: str, rate: Decimal, at: datetime) -> None: ...
+    def history(self, base: str, quote: str) -> list[tuple[date, Decimal]]:
+        """Every rate of the pair with the day it takes effect from, oldest first."""
+        ...
 
-    def list(self) -> list[tuple[str, str, Decimal, datetime]]: ...
+    def set(
+        self, base: str, quote: str, rate: Decimal, at: datetime, effective_from: date | None = None
+    ) -> None:
+        """The pair's rate from `effective_from` (default: the UTC day of `at`) on."""
+        ...
+
+    def list(self) -> list[tuple[str, str, date, Decimal, datetime]]: ...
 
 
 class WebhookRepository(Protocol):

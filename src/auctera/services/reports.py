@@ -22,7 +22,7 @@ from auctera.domain.events import Totals
 from auctera.domain.ids import issued_at_ms, render
 from auctera.errors import Conflict, NotFound, ValidationFailed
 from auctera.services.clock import Clock
-from auctera.services.fx import Rate, stored_rates
+from auctera.services.fx import Rate, RateHistory, histories
 from auctera.services.ports import EventReports, EventStore, LateDay, ReportRow, UnitOfWorkFactory
 
 MAX_DAYS = 366
@@ -92,15 +92,28 @@ def converted(t: Totals, rate: Fraction) -> Totals:
 class ReportCurrency:
     """The one currency a report's money is in, and the operator's rates the money of other
     currencies was converted with (D47): a publisher or the network is paid by advertisers in
-    several currencies, and adding SEK to USD unconverted would be a wrong figure."""
+    several currencies, and adding SEK to USD unconverted would be a wrong figure. Each day's
+    money at that day's rate (services/fx.py), so a new rate leaves the past as it was."""
 
     code: str | None  # None: the account's own (an account-scoped export, one currency)
-    rates: Mapping[str, Rate] = field(default_factory=dict)  # by the currency converted from
+    histories: Mapping[str, RateHistory] = field(default_factory=dict)  # by the currency converted from
+    first: date | None = None  # the report's days (None: open), for `rates`
+    last: date | None = None
 
-    def factor(self, currency: str | None) -> Fraction:
-        rate = None if currency is None or currency == self.code else self.rates.get(currency)
+    def factor(self, currency: str | None, day: date) -> Fraction:
+        """What one unit of `currency` is worth in the report's currency on `day`."""
+        history = None if currency is None or currency == self.code else self.histories.get(currency)
         # No rate: that currency has no money in the report (`_report_currency` refuses otherwise).
-        return Fraction(1) if rate is None or self.code is None else rate.into(self.code)
+        return Fraction(1) if history is None or self.code is None else history.on(day).into(self.code)
+
+    @property
+    def rates(self) -> list[Rate]:
+        """The rates in effect on the report's days, by currency and then day."""
+        return [r for _, h in sorted(self.histories.items()) for r in h.within(self.first, self.last)]
+
+    def changes(self) -> list[date]:
+        """The days within the report on which a rate it uses changes."""
+        return sorted({d for h in self.histories.values() for d in h.changes(self.first, self.last)})
 
 
 # Key of a report's money before conversion: its currency, or None for "the account's own".
@@ -242,16 +255,17 @@ class ReportService:
         if mixed and currency is not None:
             money = {k for held in per_day.values() for k, t in held.items() if has_money(t)}
             money |= {k for held in late.values() for k, r in held.items() if has_money(r.delta)}
-            in_currency = self._report_currency(currency, money)
+            in_currency = self._report_currency(currency, money, start, end)
         report_rows = []
         grand = Totals()
         for day in sorted(per_day):
-            totals = _in(in_currency, per_day[day])
+            totals = _in(in_currency, per_day[day], day)
             grand = add(grand, totals)
             restated = None
             if day in late:
                 logged = max(r.last_logged_at for r in late[day].values())
-                restated = Restatement(logged, _in(in_currency, {k: r.delta for k, r in late[day].items()}))
+                delta = _in(in_currency, {k: r.delta for k, r in late[day].items()}, day)
+                restated = Restatement(logged, delta)
                 totals = subtract(totals, restated.delta)
             report_rows.append(
                 DailyRow(day, totals, calc.is_final(day, tz, now), calc.final_at(day, tz), restated)
@@ -332,9 +346,8 @@ class ReportService:
         if not 0 <= offset <= MAX_OFFSET:
             raise ValidationFailed(f"offset must be 0 to {MAX_OFFSET}", field="offset")
         scope = self._scope(principal, campaign_id, None)
-        window = _window(principal.timezone, start, end)
         rows, in_currency = self._report_rows(
-            principal, scope, ("publisher_id", "ssp", "domain", "app_bundle"), window
+            principal, scope, ("publisher_id", "ssp", "domain", "app_bundle"), start, end
         )
         costs = sees_costs(principal)
         sort = sort or ("spend" if costs else "payout")  # a publisher's default: its earnings
@@ -351,8 +364,7 @@ class ReportService:
         self, principal: Principal, *, campaign_id: int | None, start: date | None, end: date | None
     ) -> CreativeReport:
         scope = self._scope(principal, campaign_id, None)
-        window = _window(principal.timezone, start, end)
-        rows, in_currency = self._report_rows(principal, scope, ("creative_id", "variant"), window)
+        rows, in_currency = self._report_rows(principal, scope, ("creative_id", "variant"), start, end)
         rows = [r for r in rows if r.totals.impressions or r.totals.clicks or r.totals.conversions]
         shown = [i for i, r in enumerate(rows) if r.totals.impressions > 0]
         clicked = [i for i, r in enumerate(rows) if r.totals.clicks > 0]
@@ -397,48 +409,50 @@ class ReportService:
         principal: Principal,
         scope: Scope,
         group_by: tuple[str, ...],
-        window: tuple[datetime | None, datetime | None],
+        start: date | None,
+        end: date | None,
     ) -> tuple[list[ReportRow], ReportCurrency]:
-        """`report_totals` per `group_by`, its money in one currency: for a caller spanning
-        advertisers, grouped by currency too, converted and merged back per key."""
+        """`report_totals` per `group_by` over the local days `start` to `end` (None: open), its
+        money in one currency: for a caller spanning advertisers, grouped by currency too,
+        converted and merged back per key. Where a rate changes within the days, each stretch
+        of days with the same rates is read and converted on its own."""
+        tz = principal.timezone
+        window = _window(tz, start, end)
         if not _spans_accounts(principal):  # an advertiser's events are all in its currency (D12)
             rows = self._events.report_totals(
                 scope.account_id, group_by, filters=scope.filters, start=window[0], end=window[1]
             )
             return rows, ReportCurrency(principal.currency)
+        keys = (*group_by, "currency")
         rows = self._events.report_totals(
-            scope.account_id, (*group_by, "currency"), filters=scope.filters, start=window[0], end=window[1]
+            scope.account_id, keys, filters=scope.filters, start=window[0], end=window[1]
         )
         money = {str(r.keys[-1]) for r in rows if has_money(r.totals) or r.media_payout_micros}
-        in_currency = self._report_currency(principal.currency, money)
-        merged: dict[tuple[object, ...], ReportRow] = {}  # in the rows' order (by their keys)
-        for row in rows:
-            rate = in_currency.factor(str(row.keys[-1]))
-            key = row.keys[:-1]
-            this = ReportRow(
-                key, converted(row.totals, rate), round(row.media_payout_micros * rate), row.paid_events
-            )
-            held = merged.get(key)
-            merged[key] = (
-                this
-                if held is None
-                else ReportRow(
-                    key,
-                    add(held.totals, this.totals),
-                    held.media_payout_micros + this.media_payout_micros,
-                    held.paid_events + this.paid_events,
-                )
-            )
-        return list(merged.values()), in_currency
+        in_currency = self._report_currency(principal.currency, money, start, end)
+        changes = in_currency.changes()
+        if not changes:
+            return _merged([(rows, start or date.min)], in_currency), in_currency
+        # Stretches between the days a rate changes, each read at its own rates.
+        bounds = [start, *changes]
+        stretches = []
+        for first, after in zip(bounds, [*changes, None], strict=True):
+            lo = window[0] if first is None else DateSpan(first, first).utc_bounds(tz)[0]
+            hi = window[1] if after is None else DateSpan(after, after).utc_bounds(tz)[0]
+            part = self._events.report_totals(scope.account_id, keys, filters=scope.filters, start=lo, end=hi)
+            stretches.append((part, first or date.min))
+        return _merged(stretches, in_currency), in_currency
 
-    def _report_currency(self, currency: str, found: Iterable[CurrencyKey]) -> ReportCurrency:
-        """`currency` with the operator's rate of each other currency in `found` (those with
-        money in the report). One without a rate is refused, naming it, never added as it is."""
+    def _report_currency(
+        self, currency: str, found: Iterable[CurrencyKey], first: date | None, last: date | None
+    ) -> ReportCurrency:
+        """`currency` with the operator's rates of each other currency in `found` (those with
+        money in the report) over its days `first` to `last`. One without a rate is refused,
+        naming it, never added as it is."""
         others = sorted(c for c in found if c is not None and c != currency)
         if not others:
             return ReportCurrency(currency)
         with self._uow(read_only=True) as uow:
-            rates = stored_rates(uow, currency, others)
+            rates = histories(uow, currency, others)
         missing = [c for c in others if c not in rates]
         if missing:
             raise Conflict(
@@ -447,7 +461,7 @@ class ReportService:
                 field="currency",
                 code="exchange_rate_missing",
             )
-        return ReportCurrency(currency, rates)
+        return ReportCurrency(currency, rates, first, last)
 
     # --- scope -----------------------------------------------------------------------------------
 
@@ -511,12 +525,42 @@ def _spans_accounts(principal: Principal) -> bool:
     return principal.kind is AccountKind.PUBLISHER or principal.is_network
 
 
-def _in(in_currency: ReportCurrency, by_currency: Mapping[CurrencyKey, Totals]) -> Totals:
-    """Totals per currency converted, then added up."""
+def _in(in_currency: ReportCurrency, by_currency: Mapping[CurrencyKey, Totals], day: date) -> Totals:
+    """A day's totals per currency converted, then added up."""
     total = Totals()
     for key, totals in by_currency.items():
-        total = add(total, converted(totals, in_currency.factor(key)))
+        total = add(total, converted(totals, in_currency.factor(key, day)))
     return total
+
+
+def _merged(
+    stretches: Sequence[tuple[list[ReportRow], date]], in_currency: ReportCurrency
+) -> list[ReportRow]:
+    """Rows keyed (..., currency) read over stretches of days (each with the first of its days),
+    their money converted at that day's rates and added up per key but the currency, in key order."""
+    merged: dict[tuple[object, ...], ReportRow] = {}
+    for rows, day in stretches:
+        for row in rows:
+            rate = in_currency.factor(str(row.keys[-1]), day)
+            key = row.keys[:-1]
+            this = ReportRow(
+                key, converted(row.totals, rate), round(row.media_payout_micros * rate), row.paid_events
+            )
+            held = merged.get(key)
+            merged[key] = (
+                this
+                if held is None
+                else ReportRow(
+                    key,
+                    add(held.totals, this.totals),
+                    held.media_payout_micros + this.media_payout_micros,
+                    held.paid_events + this.paid_events,
+                )
+            )
+    if len(stretches) == 1:  # already in the rows' order (by their keys)
+        return list(merged.values())
+    # In the order one read gives them: by their keys, nulls last.
+    return [merged[k] for k in sorted(merged, key=lambda k: tuple((v is None, v) for v in k))]
 
 
 def _restatements(days: Iterable[LateDay]) -> dict[date, Restatement]:

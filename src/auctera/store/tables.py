@@ -237,12 +237,15 @@ conversions = Table(
     Index("ix_conversions_unlogged", "id", **_where(UNLOGGED)),
 )
 
-# Operator-managed exchange rates: 1 `base` = `rate` `quote`, kept as a decimal string (exact).
+# Exchange rates as the operator sets them (`auctera fx set`): 1 `base` = `rate` `quote`, a decimal
+# string (exact), from a day on. The one in effect on a day is the latest from then or before; a
+# pair's earliest also serves the days before it.
 fx_rates = Table(
     "fx_rates",
     metadata,
     Column("base", String(3), primary_key=True),
     Column("quote", String(3), primary_key=True),
+    Column("effective_from", Date, primary_key=True),
     Column("rate", String(40), nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )

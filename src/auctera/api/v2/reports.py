@@ -157,8 +157,13 @@ def _currency(in_currency: ReportCurrency) -> dict[str, Any]:
     return {
         "currency": in_currency.code,
         "exchange_rates": [
-            {"base": r.base, "quote": r.quote, "rate": format(r.rate, "f")}
-            for _, r in sorted(in_currency.rates.items())
+            {
+                "base": r.base,
+                "quote": r.quote,
+                "rate": format(r.rate, "f"),
+                "from": r.effective_from.isoformat(),
+            }
+            for r in in_currency.rates
         ],
     }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -184,19 +184,30 @@ class SqlFxRateRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def get(self, base: str, quote: str) -> Decimal | None:
-        stmt = select(fx_rates.c.rate).where(fx_rates.c.base == base, fx_rates.c.quote == quote)
-        rate = self._conn.execute(stmt).scalar()
-        return Decimal(rate) if rate is not None else None
-
-    def set(self, base: str, quote: str, rate: Decimal, at: datetime) -> None:
-        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(fx_rates).values(base=base, quote=quote, rate=str(rate), updated_at=at)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["base", "quote"], set_={"rate": str(rate), "updated_at": at}
+    def history(self, base: str, quote: str) -> list[tuple[date, Decimal]]:
+        """Every rate of the pair with the day it takes effect from, oldest first."""
+        stmt = (
+            select(fx_rates.c.effective_from, fx_rates.c.rate)
+            .where(fx_rates.c.base == base, fx_rates.c.quote == quote)
+            .order_by(fx_rates.c.effective_from)
         )
+        return [(day, Decimal(rate)) for day, rate in self._conn.execute(stmt)]
+
+    def set(
+        self, base: str, quote: str, rate: Decimal, at: datetime, effective_from: date | None = None
+    ) -> None:
+        """The pair's rate from `effective_from` (default: the UTC day of `at`) on, replacing one
+        set from that very day."""
+        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
+        values = {"rate": str(rate), "updated_at": at}
+        day = effective_from or at.astimezone(UTC).date()
+        stmt = dialect.insert(fx_rates).values(base=base, quote=quote, effective_from=day, **values)
+        stmt = stmt.on_conflict_do_update(index_elements=["base", "quote", "effective_from"], set_=values)
         self._conn.execute(stmt)
 
-    def list(self) -> list[tuple[str, str, Decimal, datetime]]:
-        stmt = select(fx_rates).order_by(fx_rates.c.base, fx_rates.c.quote)
-        return [(r.base, r.quote, Decimal(r.rate), r.updated_at) for r in self._conn.execute(stmt)]
+    def list(self) -> list[tuple[str, str, date, Decimal, datetime]]:
+        stmt = select(fx_rates).order_by(fx_rates.c.base, fx_rates.c.quote, fx_rates.c.effective_from)
+        return [
+            (r.base, r.quote, r.effective_from, Decimal(r.rate), r.updated_at)
+            for r in self._conn.execute(stmt)
+        ]
