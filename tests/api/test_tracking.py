@@ -362,6 +362,16 @@ def test_another_tenants_click_is_unknown(app: RootApp, client: TestClient, clic
     )
 
 
+def test_a_landing_page_with_macros_and_a_fragment_gets_the_click_id_in_its_query(
+    acme: Api, publisher: Api, client: TestClient
+) -> None:
+    offer_id = offer(acme, destination_url="https://shop.example.com/land?o={offer_id}&s={sub_id1}#reviews")
+    location = click(client, click_url(offer_id, publisher, sub_id1="a")).headers["location"]
+    query = parse_qs(urlsplit(location).query)
+    assert query["click_id"][0].startswith("auc_") and query["s"] == ["a"]
+    assert query["o"] == [idfmt.to_base36(offer_id)] and urlsplit(location).fragment == "reviews"
+
+
 def test_revenue_in_another_currency_is_converted_at_the_operators_rate(
     app: RootApp, acme: Api, clicked: str
 ) -> None:

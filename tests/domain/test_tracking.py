@@ -63,6 +63,16 @@ def test_parse_link_round_trips_and_refuses_what_we_never_issued() -> None:
         ("https://s.example.com/l", "https://s.example.com/l?click_id=auc_1"),
         ("https://s.example.com/l?a=1#top", "https://s.example.com/l?a=1&click_id=auc_1#top"),
         ("https://s.example.com/l?s={sub_id2}", "https://s.example.com/l?s=&click_id=auc_1"),
+        # Macros and a fragment: the click id still goes in the query, which browsers send.
+        (
+            "https://s.example.com/l?s={sub_id1}#frag",
+            "https://s.example.com/l?s=source%20a&click_id=auc_1#frag",
+        ),
+        (
+            "https://s.example.com/l/{sub_id1}#f={sub_id1}",
+            "https://s.example.com/l/source%20a?click_id=auc_1#f=source%20a",
+        ),
+        ("https://s.example.com/l?", "https://s.example.com/l?click_id=auc_1"),
     ],
 )
 def test_destination_fills_macros_or_appends_the_click_id(url: str, expected: str) -> None:

@@ -39,7 +39,14 @@ from auctera.errors import ValidationFailed
 MAX_URL = 2048
 # Filled in by the click redirect; anything else in braces is a typo the advertiser wants to hear about.
 KNOWN_MACROS = frozenset(
-    {"click_id", "campaign_id", "publisher_id", "creative_id", *(f"sub_id{i}" for i in range(1, 6))}
+    {
+        "click_id",
+        "campaign_id",
+        "offer_id",
+        "publisher_id",
+        "creative_id",
+        *(f"sub_id{i}" for i in range(1, 6)),
+    }
 )
 _MACRO = re.compile(r"\{([^{}]*)\}")
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")

@@ -279,7 +279,11 @@ def destination(url: str, click_id: str, link: LinkParams) -> str:
     filled = "".join(parts)
     if template.has_click_id:
         return filled
-    return f"{filled}{template.joiner}click_id={click_id}{template.fragment}"
+    # Before any #fragment, which browsers never send. Filled values are percent-encoded but for
+    # unreserved characters, so the first "#" and any "?" are the template's own.
+    base, hash_, fragment = filled.partition("#")
+    joiner = "" if base.endswith(("?", "&")) else "&" if "?" in base else "?"
+    return f"{base}{joiner}click_id={click_id}{hash_}{fragment}"
 
 
 def _macro_value(macro: str, click_id: str, link: LinkParams) -> str:
@@ -301,8 +305,6 @@ class _Template:
     parts: tuple[str, ...]  # the text before the first macro
     macros: tuple[tuple[str, str], ...]  # (macro name, the text after it)
     has_click_id: bool
-    joiner: str  # "?" or "&": how to append click_id when there is no macro
-    fragment: str  # "#..." kept after an appended click_id
 
 
 @functools.lru_cache(maxsize=4096)
@@ -311,13 +313,7 @@ def _template(url: str) -> _Template:
     pieces = _MACRO.split(url)  # text, macro, text, macro, ..., text
     macros = tuple(zip(pieces[1::2], pieces[2::2], strict=True))
     has_click_id = any(m == "click_id" for m, _ in macros)
-    joiner, fragment = "&", ""
-    if not has_click_id:
-        split = urlsplit(url)
-        joiner = "&" if split.query else "?"
-        fragment = f"#{split.fragment}" if split.fragment else ""
-        pieces[-1] = pieces[-1][: len(pieces[-1]) - len(fragment)] if fragment else pieces[-1]
-    return _Template((pieces[0],), macros, has_click_id, joiner, fragment)
+    return _Template((pieces[0],), macros, has_click_id)
 
 
 # --- what a request says about its device and place ----------------------------------------
