@@ -218,10 +218,11 @@ def test_every_loss_reason_in_one_auction() -> None:
         7: LossReason.DUPLICATE_PRODUCT,
         8: LossReason.OUTRANKED,
     }
-    # The duplicate is not the runner-up: the winner pays against product 80, 50,000 * 16 + 10,000.
-    assert prices(result) == [(1, 1, 810_000)]
+    # The runner-up is line item 7, which would have shown product 10 without the winner:
+    # 56,250 * 16 + 10,000.
+    assert prices(result) == [(1, 1, 910_000)]
     won, *lost = result.explain()
-    assert won == Explanation(1, 10, 1_000_000, 62_500.0, Outcome.WON, None, 1, 810_000)
+    assert won == Explanation(1, 10, 1_000_000, 62_500.0, Outcome.WON, None, 1, 910_000)
     assert lost[0] == Explanation(
         2, 20, 500_000, 31_250.0, Outcome.LOST, LossReason.BELOW_MIN_BID, None, None
     )
@@ -241,9 +242,21 @@ def test_the_same_product_from_two_line_items_is_shown_once_and_the_next_product
         ],
         Placement(slots=2),
     )
-    # slot 1: 50,000 * 16 + 10,000 = 810,000; slot 2, nobody after: 10,000
-    assert prices(result) == [(1, 1, 810_000), (2, 3, CENT)]
+    # Slot 1 pays against line item 2, which would have shown product 10 without line item 1:
+    # 60,000 * 16 + 10,000 = 970,000. Slot 2: product 10 is shown above, nobody else: 10,000.
+    assert prices(result) == [(1, 1, 970_000), (2, 3, CENT)]
     assert reasons(result)[2] == LossReason.DUPLICATE_PRODUCT
+
+
+def test_a_winner_pays_against_a_rival_on_its_product_but_never_against_itself() -> None:
+    one_slot = Placement(slots=1)
+    alone = auction([cand(1, 10, 700_000, 1 / 16), cand(2, 10, 600_000, 1 / 16)], one_slot)
+    assert prices(alone) == [(1, 1, 610_000)]  # not one cent: line item 2 bids on product 10 too
+    # Line item 1's own second product ranks next: it sets no price; line item 3's 470,000 does.
+    own = auction(
+        [cand(1, 10, 700_000, 1 / 16), cand(1, 20, 600_000, 1 / 16), cand(3, 10, 470_000, 1 / 16)], one_slot
+    )
+    assert prices(own) == [(1, 1, 480_000)]
 
 
 def test_ties_go_to_the_lower_line_item_id_then_the_lower_product_id_whatever_the_order() -> None:
@@ -380,7 +393,16 @@ def reference_auction(candidates: list[Candidate], placement: Placement, draw: f
         elif placement.pricing is Pricing.FIRST_PRICE:
             won[i] = (k + 1, bids[i])
         else:
-            next_score = scores[contenders[k + 1]] if k + 1 < len(contenders) else 0.0
+            # Against whoever would have had the slot without it: the next ranked candidate of
+            # another line item, whose product is not shown above (it may be this slot's product).
+            above = {candidates[j].product_id for j in contenders[:k]}
+            rivals = [
+                j
+                for j in ranked[ranked.index(i) + 1 :]
+                if candidates[j].line_item_id != candidates[i].line_item_id
+                and candidates[j].product_id not in above
+            ]
+            next_score = scores[rivals[0]] if rivals else 0.0
             price = math.floor(next_score / candidates[i].p_click) + CENT
             floor = max(placement.reserve_micros, candidates[i].min_bid_micros)
             won[i] = (k + 1, min(bids[i], max(floor, price)))
@@ -463,9 +485,12 @@ def test_what_winners_pay(candidates: list[Candidate], placement: Placement, dra
         assert c.participation > 0
     assert [w.slot for w in result.winners] == list(range(1, len(result.winners) + 1))
     assert len({w.product_id for w in result.winners}) == len(result.winners)
-    # Expected price per impression (price x click rate) never rises from one slot to the next.
-    per_impression = [w.price_micros * candidates[w.index].p_click for w in result.winners]
-    assert per_impression == sorted(per_impression, reverse=True)
+    # Expected price per impression (price x click rate) never rises from one slot to the next
+    # when another line item wins it (a line item's own slots do not price each other).
+    for upper, lower in zip(result.winners, result.winners[1:], strict=False):
+        if upper.line_item_id != lower.line_item_id:
+            per_impression = [w.price_micros * candidates[w.index].p_click for w in (upper, lower)]
+            assert per_impression[0] >= per_impression[1]
 
 
 @settings(max_examples=200, deadline=None)
@@ -474,8 +499,10 @@ def test_with_one_click_rate_prices_per_click_fall_with_the_slot(
     candidates: list[Candidate], placement: Placement, draw: float, p_click: float
 ) -> None:
     same_rate = [replace(c, p_click=p_click) for c in candidates]
-    paid = [w.price_micros for w in auction(same_rate, placement, draw).winners]
-    assert paid == sorted(paid, reverse=True)
+    winners = auction(same_rate, placement, draw).winners
+    for upper, lower in zip(winners, winners[1:], strict=False):
+        if upper.line_item_id != lower.line_item_id:  # a line item's slots do not price each other
+            assert upper.price_micros >= lower.price_micros
 
 
 @settings(max_examples=200, deadline=None)

@@ -16,6 +16,10 @@ Ranking: score = bid x p_click, highest first; ties go to the lower line item id
 product id (ids are time-ordered, so the older line item), which makes the outcome independent of
 the order the candidates come in. A product is shown at most once: only the best-ranked candidate
 for each product competes for the slots; the others lose with `duplicate_product`.
+
+Price: a winner pays against the candidate that would have taken its slot without it, the next
+ranked one that is neither its own line item nor a product shown above: a rival promoting the
+same product counts (it would have shown the product in its place).
 """
 
 from __future__ import annotations
@@ -304,44 +308,71 @@ def run_auction(candidates: CandidateSet, placement: Placement, draw: float) -> 
     if not 0.0 <= draw < 1.0:
         raise ValueError("draw must be within [0, 1)")
     eligible = np.flatnonzero(candidates._eligible(placement.reserve_micros, draw))
-    # The best-ranked eligible candidate of each product, in rank order: the slots' winners, then
-    # the runner-up the last winner pays against.
-    wanted = placement.slots + 1
-    contenders: list[int] = []
+    # The best-ranked eligible candidate of each product, in rank order: the slots' winners, each
+    # with its place in `eligible`.
+    winning: list[tuple[int, int]] = []
     seen: set[int] = set()
     start = 0
-    while len(contenders) < wanted and start < len(eligible):
-        chunk = eligible[start : start + wanted + _ENOUGH]
-        start += len(chunk)
-        for rank, product in zip(chunk.tolist(), candidates._product_ids[chunk].tolist(), strict=True):
+    while len(winning) < placement.slots and start < len(eligible):
+        chunk = eligible[start : start + placement.slots + _ENOUGH]
+        products = candidates._product_ids[chunk].tolist()
+        for offset, (rank, product) in enumerate(zip(chunk.tolist(), products, strict=True)):
             if product not in seen:
                 seen.add(product)
-                contenders.append(rank)
-                if len(contenders) == wanted:
+                winning.append((start + offset, rank))
+                if len(winning) == placement.slots:
                     break
+        start += len(chunk)
     scores = candidates._scores
     winners = []
-    for slot, rank in enumerate(contenders[: placement.slots], start=1):
+    placed: set[int] = set()  # the products of the slots above
+    for slot, (at, rank) in enumerate(winning, start=1):
         bid = int(candidates._bids[rank])
+        line_item, product = int(candidates._line_item_ids[rank]), int(candidates._product_ids[rank])
         if placement.pricing is Pricing.FIRST_PRICE:
             price = bid
         else:
-            next_score = float(scores[contenders[slot]]) if slot < len(contenders) else 0.0
+            next_score = _runner_up(candidates, eligible, at + 1, line_item, placed)
             # The product's minBid is its floor price, as the reserve is the placement's.
             floor = max(placement.reserve_micros, int(candidates._min_bids[rank]))
             price = second_price(next_score, float(candidates._p_click[rank]), bid, floor)
+        placed.add(product)
         winners.append(
             Winner(
                 slot=slot,
                 index=int(candidates._order[rank]),
-                line_item_id=int(candidates._line_item_ids[rank]),
-                product_id=int(candidates._product_ids[rank]),
+                line_item_id=line_item,
+                product_id=product,
                 bid_micros=bid,
                 price_micros=price,
                 score=float(scores[rank]),
             )
         )
     return AuctionResult(candidates, placement, draw, tuple(winners))
+
+
+def _runner_up(
+    candidates: CandidateSet, eligible: npt.NDArray[np.intp], start: int, line_item: int, placed: set[int]
+) -> float:
+    """The score a winner pays against: the best-ranked eligible candidate below it (from
+    `eligible[start]` on) that would have taken its slot had it not bid. That includes another
+    line item promoting the same product (it would have shown it), but not the winner's own line
+    item (nobody bids against itself) nor a product shown in a slot above. 0.0: nobody."""
+    line_items, products = candidates._line_item_ids, candidates._product_ids
+    chunk = eligible[start : start + _ENOUGH]  # almost always the first one or two
+    for rank, other, product in zip(
+        chunk.tolist(), line_items[chunk].tolist(), products[chunk].tolist(), strict=True
+    ):
+        if other != line_item and product not in placed:
+            return float(candidates._scores[rank])
+    rest = eligible[start + len(chunk) :]  # a line item of many products ranked in a row: at once
+    if not len(rest):
+        return 0.0
+    ok = line_items[rest] != line_item
+    if placed:
+        ok &= ~np.isin(products[rest], np.fromiter(placed, dtype=np.int64))
+    found = np.flatnonzero(ok)
+    return float(candidates._scores[rest[found[0]]]) if len(found) else 0.0
 
 
 @dataclass(frozen=True, slots=True)
