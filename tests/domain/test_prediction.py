@@ -28,15 +28,16 @@ def test_each_level_is_shrunk_toward_the_level_above() -> None:
     predictor.add_impressions(placement=SLOT, product_id=1, line_item_id=7, count=200)
     predictor.add_clicks(placement=SLOT, product_id=1, line_item_id=7, count=10)
 
-    placement = (400 + 100 * 0.01) / (10_000 + 100)  # 401 / 10,100 = 0.0397...
+    overall = (400 + 100 * 0.01) / (10_000 + 100)  # all traffic: 401 / 10,100 = 0.0397...
+    placement = (400 + 100 * overall) / (10_000 + 100)  # its only placement: about the same
     product = (10 + 100 * placement) / (200 + 100)
     item = (10 + 100 * product) / (200 + 100)
     assert predictor.p_click(placement=SLOT, product_id=1, line_item_id=7) == pytest.approx(item)
     # another line item on product 1 has no history of its own: it gets the product's rate
     assert predictor.p_click(placement=SLOT, product_id=1, line_item_id=9) == pytest.approx(product)
-    # a product never shown there gets the placement's; an unknown placement the prior
+    # a product never shown there gets the placement's; an unknown placement the platform's
     assert predictor.p_click(placement=SLOT, product_id=3, line_item_id=7) == pytest.approx(placement)
-    assert predictor.p_click(placement="sidebar", product_id=1, line_item_id=7) == 0.01
+    assert predictor.p_click(placement="sidebar", product_id=1, line_item_id=7) == pytest.approx(overall)
     # a strong placement pulls a thin product's rate far from its raw 10 / 200 = 0.05 ...
     assert 0.04 < item < 0.05
     # ... and lots of its own data pulls it back
@@ -50,13 +51,27 @@ def test_conversions_are_counted_per_click_and_the_line_item_average_spans_its_p
     predictor.add_clicks(placement=SLOT, product_id=1, line_item_id=7, count=30)
     predictor.add_conversions(placement=SLOT, product_id=1, line_item_id=7, count=6)
     predictor.add_clicks(placement="sidebar", product_id=2, line_item_id=7, count=10)
-    # line item 7: 6 conversions of 40 clicks, shrunk toward 0.05 with 10 pseudo-clicks
-    assert predictor.avg_conversion(7) == pytest.approx((6 + 10 * 0.05) / (40 + 10))
-    placement = (6 + 10 * 0.05) / (30 + 10)
+    # all traffic: 6 conversions of 40 clicks, shrunk toward 0.05 with 10 pseudo-clicks; line
+    # item 7 (all of that traffic) shrunk toward it
+    overall = (6 + 10 * 0.05) / (40 + 10)
+    assert predictor.avg_conversion(7) == pytest.approx((6 + 10 * overall) / (40 + 10))
+    placement = (6 + 10 * overall) / (30 + 10)
     product = (6 + 10 * placement) / (30 + 10)
     assert predictor.p_conversion(placement=SLOT, product_id=1, line_item_id=7) == pytest.approx(
         (6 + 10 * product) / (30 + 10)
     )
+
+
+def test_a_new_line_item_on_an_average_placement_is_predicted_its_own_average() -> None:
+    """A platform converting 1.5% (far from the 5% default): a line item with no history has
+    the same predicted and average conversion rate, so `conversion` and `revenue` bids start at
+    their target instead of 1.5 / 5 of it."""
+    predictor = Predictor(conversion_prior=0.05, strength=100)
+    predictor.add_clicks(placement=SLOT, product_id=1, line_item_id=7, count=10_000)
+    predictor.add_conversions(placement=SLOT, product_id=1, line_item_id=7, count=150)
+    new = predictor.p_conversion(placement=SLOT, product_id=2, line_item_id=9)
+    assert new == pytest.approx(0.015, rel=0.01)
+    assert new / predictor.avg_conversion(9) == pytest.approx(1.0, rel=0.03)  # was 0.3
 
 
 def test_a_rate_never_exceeds_one_even_when_clicks_arrive_before_impressions() -> None:
