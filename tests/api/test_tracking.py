@@ -237,6 +237,17 @@ def test_postbacks_are_idempotent(acme: Api, clicked: str) -> None:
         postback(acme, {**body, "order_id": "o-4"}, **{"Idempotency-Key": "k1"}).json()["transaction_id"]
         == keyed
     )
+    # A retry of the first sale adding a key: the key then names that sale, whatever it is sent with.
+    assert postback(acme, body, **{"Idempotency-Key": "k2"}).json()["transaction_id"] == first
+    assert (
+        postback(acme, {**body, "order_id": "o-5"}, **{"Idempotency-Key": "k2"}).json()["transaction_id"]
+        == first
+    )
+    # A key another conversion holds stays that one's.
+    assert (
+        postback(acme, {**body, "order_id": "o-2"}, **{"Idempotency-Key": "k1"}).json()["transaction_id"]
+        != keyed
+    )
 
 
 def test_conversions_reach_the_campaign_figures_and_reversals_take_them_back(

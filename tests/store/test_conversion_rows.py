@@ -106,3 +106,20 @@ def test_a_second_copy_is_not_added(uow: SqlUnitOfWorkFactory) -> None:
         assert u.conversions.by_keys(7, "k2", "key-1") == replace(
             FULL, occurred_at=FULL.occurred_at.astimezone(UTC)
         )
+
+
+def test_a_conversion_recorded_without_a_key_adopts_one_nobody_holds(uow: SqlUnitOfWorkFactory) -> None:
+    with uow() as u:
+        assert u.conversions.add(FULL, "k1")  # holds key-1
+        assert u.conversions.add(BARE, "k2")  # no key
+        u.conversions.adopt_idempotency_key(BARE, "key-1")  # FULL's: stays FULL's, nothing fails
+        u.conversions.adopt_idempotency_key(BARE, "key-2")
+        u.conversions.adopt_idempotency_key(replace(BARE, idempotency_key=None), "key-3")  # keeps key-2
+        u.commit()
+    with uow(read_only=True) as u:
+        held = u.conversions.get(BARE.id)
+        assert held is not None and held.idempotency_key == "key-2"
+        assert u.conversions.by_keys(7, "other", "key-2") == held
+        assert u.conversions.by_keys(7, "other", "key-1") == replace(
+            FULL, occurred_at=FULL.occurred_at.astimezone(UTC)
+        )

@@ -273,6 +273,10 @@ class ConversionService:
         click, key = checked.click, checked.dedup_key
         earlier = uow.conversions.by_keys(click.account_id, key, request.idempotency_key)
         if earlier is not None:
+            if request.idempotency_key is not None and earlier.idempotency_key is None:
+                # A retry adding a key: the key names this conversion from now on, so a request
+                # reusing it for another sale is answered with it, not recorded as a second one.
+                uow.conversions.adopt_idempotency_key(earlier, request.idempotency_key)
             return earlier
         sale = checked.sale
         revenue = self._in_account_currency(

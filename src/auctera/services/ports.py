@@ -197,6 +197,11 @@ class ConversionRepository(Protocol):
         """The conversion with this dedup key, or else this idempotency key."""
         ...
 
+    def adopt_idempotency_key(self, conversion: Conversion, idempotency_key: str) -> None:
+        """Name `conversion` (recorded without a key) by `idempotency_key` too, unless another
+        conversion of the account holds that key: a later request with it answers the same."""
+        ...
+
     def update(self, conversion: Conversion) -> None: ...
 
     def unlogged(self, limit: int) -> list[Conversion]:
@@ -986,9 +991,11 @@ class BidRepository(Protocol):
 
     def networks(self, network_ids: Sequence[int] | None, *, account_id: int) -> list[Network]: ...
 
-    def add_campaign(self, campaign: NetworkCampaign) -> None: ...
+    def add_campaign(self, campaign: NetworkCampaign) -> bool:
+        """False when another network campaign links the same campaign of ours already."""
+        ...
 
-    def update_campaign(self, campaign: NetworkCampaign) -> None: ...
+    def update_campaign(self, campaign: NetworkCampaign) -> bool: ...
 
     def campaigns(
         self,
@@ -1001,9 +1008,11 @@ class BidRepository(Protocol):
         """`for_update` locks them (PostgreSQL): uploads to one campaign run one after another."""
         ...
 
-    def add_ad_set(self, ad_set: AdSet) -> None: ...
+    def add_ad_set(self, ad_set: AdSet) -> bool:
+        """False when another ad set links the same line item of ours already."""
+        ...
 
-    def update_ad_set(self, ad_set: AdSet) -> None: ...
+    def update_ad_set(self, ad_set: AdSet) -> bool: ...
 
     def ad_sets(
         self, ad_set_ids: Sequence[int] | None, *, account_id: int, campaign_id: int | None = None
@@ -1079,8 +1088,11 @@ class BidRepository(Protocol):
         still their latest operation) take their final status; the lease is released."""
         ...
 
-    def sync_counts(self, now: datetime, stuck_before: datetime) -> dict[str, int]:
-        """Operations per status, and `stuck`: pending ones created before `stuck_before`."""
+    def sync_counts(
+        self, now: datetime, stuck_before: datetime, *, account_id: int | None = None
+    ) -> dict[str, int]:
+        """Operations per status, and `stuck`: pending ones created before `stuck_before`; one
+        account's, or every account's (None)."""
         ...
 
     def stuck_operations(

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, bindparam, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from auctera.domain.conversions import Conversion, ConversionStatus, ReversalReason
 from auctera.store.tables import UNLOGGED, conversions, fx_rates, sqlite_text
@@ -147,6 +148,23 @@ class SqlConversionRepository:
         # The dedup key first: it names the conversion itself, a reused idempotency key only a request.
         rows = sorted(found, key=lambda r: r.dedup_key != dedup_key)
         return _conversion(rows[0]) if rows else None
+
+    def adopt_idempotency_key(self, conversion: Conversion, idempotency_key: str) -> None:
+        taken = select(conversions.c.id).where(
+            conversions.c.account_id == conversion.account_id,
+            conversions.c.idempotency_key == idempotency_key,
+        )
+        stmt = (
+            update(conversions)
+            .where(conversions.c.id == conversion.id, conversions.c.idempotency_key.is_(None))
+            .where(~taken.exists())
+            .values(idempotency_key=idempotency_key)
+        )
+        try:  # in a savepoint: a concurrent request naming another conversion by it wins (PostgreSQL)
+            with self._conn.begin_nested():
+                self._conn.execute(stmt)
+        except IntegrityError:
+            pass
 
     def _seen_sqlite(self, account_id: int, dedup_key: str, idempotency_key: str | None) -> bool:
         # Straight to the driver, in this unit of work's transaction: Core's execution context
