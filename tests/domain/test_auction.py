@@ -7,6 +7,7 @@ written in the comments is exactly what the floats compute.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from dataclasses import replace
@@ -487,7 +488,7 @@ def test_what_winners_pay(candidates: list[Candidate], placement: Placement, dra
     assert len({w.product_id for w in result.winners}) == len(result.winners)
     # Expected price per impression (price x click rate) never rises from one slot to the next
     # when another line item wins it (a line item's own slots do not price each other).
-    for upper, lower in zip(result.winners, result.winners[1:], strict=False):
+    for upper, lower in itertools.pairwise(result.winners):
         if upper.line_item_id != lower.line_item_id:
             per_impression = [w.price_micros * candidates[w.index].p_click for w in (upper, lower)]
             assert per_impression[0] >= per_impression[1]
@@ -500,7 +501,7 @@ def test_with_one_click_rate_prices_per_click_fall_with_the_slot(
 ) -> None:
     same_rate = [replace(c, p_click=p_click) for c in candidates]
     winners = auction(same_rate, placement, draw).winners
-    for upper, lower in zip(winners, winners[1:], strict=False):
+    for upper, lower in itertools.pairwise(winners):
         if upper.line_item_id != lower.line_item_id:  # a line item's slots do not price each other
             assert upper.price_micros >= lower.price_micros
 
