@@ -3,7 +3,8 @@ contract tests, every filter combination, every validation reason, pagination an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from auctera.api.json_body import parse_json
 from auctera.app import RootApp
 from auctera.domain.bids import FILTER_COMBINATIONS, BidRow, Reason
 from auctera.errors import AucteraError
+from auctera.partners.simulated import RunningNetwork, SimulatedNetwork
 
 BIDS = "/management/v0/bids"
 UPLOAD = "/management/v0/bids/upload"
@@ -36,6 +38,7 @@ class Bidder:
         self.app = app
         self.client = client
         self.headers = {"X-API-KEY": new.api_key}
+        self.bearer = {"Authorization": f"Bearer {new.api_key}"}  # the same key on /v2
 
     def post(self, path: str, body: Any = None) -> Any:
         return self.client.post(path, json=body, headers=self.headers)
@@ -413,7 +416,8 @@ CASES: dict[Reason, tuple[Setup, dict[str, Any]]] = {
     Reason.MISSING_NETWORK_VENDOR_ATTRIBUTES: (no_network_attributes, {"newValue": 0.5}),
     Reason.SOURCE_ID_BIDDING_DISABLED: (source_bidding_off, {"newValue": 0.5}),
     Reason.SOURCE_ID_WITHOUT_AD_SET: (source_without_ad_set, {"newValue": 0.5}),
-    Reason.DELETE_CAMPAIGN_BID: (delete_campaign_bid, {"oldValue": 0.5, "newValue": None}),
+    # The bid is pending, never applied: the network runs no value of it to compare with.
+    Reason.DELETE_CAMPAIGN_BID: (delete_campaign_bid, {"newValue": None}),
     Reason.DELETE_MISSING_BID: (delete_missing_bid, {"newValue": None}),
     Reason.BELOW_MINIMUM: (below_minimum, {"newValue": 0.009}),
     Reason.DECIMAL_PRECISION: (too_many_decimals, {"newValue": 0.1234}),
@@ -456,10 +460,30 @@ def test_a_batch_with_one_invalid_bid_stores_nothing(acme: Bidder, tree: dict[st
 # --- values: the change limit, exact decimals ----------------------------------------------
 
 
-def test_maximum_change_per_upload(acme: Bidder, tree: dict[str, Any]) -> None:
-    c = tree["campaign"]["id"]
-    _patch_network(acme, tree, {"bidding": {"maxChangePercent": 50}})
+def settled(acme: Bidder, campaign_id: int) -> list[dict[str, Any]]:
+    """The campaign's bids once the server's bid sync has settled them."""
+    deadline = time.monotonic() + 30  # a wait for the background worker, not a timing assertion
+    while True:
+        listed = acme.bids({"campaignId": campaign_id})
+        if all(b["status"] != "pending" for b in listed):
+            return listed
+        assert time.monotonic() < deadline, listed
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def served() -> Iterator[RunningNetwork]:
+    with RunningNetwork(SimulatedNetwork(token="s3cret")) as running:
+        yield running
+
+
+def test_maximum_change_per_upload(acme: Bidder, served: RunningNetwork) -> None:
+    network = acme.network(baseUrl=served.url, bidding={**OPEN_BIDDING, "maxChangePercent": 50})
+    c = acme.campaign(network["id"])["id"]
     assert acme.upload(bid(c, value=1)).status_code == 204  # a new bid has nothing to change from
+    assert acme.upload(bid(c, value=9)).status_code == 204  # nor has it while the network runs none
+    assert acme.upload(bid(c, value=1)).status_code == 204
+    assert [b["value"] for b in settled(acme, c)] == [1.0]
     [entry] = rejected(acme.upload(bid(c, value=1.6)))
     assert entry["delta"] == {"changePercentage": 60.0, "newValue": 1.6, "oldValue": 1.0}
     assert entry["message"] == "bid change of 60.00% exceeds the network's maximum change of 50% per upload"
@@ -467,7 +491,11 @@ def test_maximum_change_per_upload(acme: Bidder, tree: dict[str, Any]) -> None:
     assert entry["delta"]["changePercentage"] == -60.0
     assert acme.upload(bid(c, value=1.5)).status_code == 204  # exactly +50% passes
     assert [b["value"] for b in acme.bids({"campaignId": c})] == [1.5]
-    _patch_network(acme, tree, {"bidding": {"maxChangePercent": None}})
+    acme.client.patch(
+        f"/management/v0/networks/{network['id']}",
+        json={"bidding": {"maxChangePercent": None}},
+        headers=acme.headers,
+    ).raise_for_status()
     assert acme.upload(bid(c, value=9)).status_code == 204
 
 
@@ -744,3 +772,92 @@ def test_a_min_bid_too_large_to_scale_answers_400(acme: Bidder) -> None:
     response = acme.raw("/management/v0/networks", raw)
     assert response.status_code == 400, response.text
     assert "bidding.minBidUsd" in response.json()["error"]
+
+
+# --- clear messages, and links to our own campaigns ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("retry", "named"),
+    [({"maxAttempts": 0}, "bidding.retry.maxAttempts"), ({"backoffMs": -1}, "bidding.retry.backoffMs")],
+)
+def test_a_retry_setting_out_of_bounds_names_its_field(
+    acme: Bidder, tree: dict[str, Any], retry: dict[str, int], named: str
+) -> None:
+    body = {
+        "name": "Other",
+        "kind": "simulated",
+        "baseUrl": "http://127.0.0.1:9",
+        "bidding": {"retry": retry},
+    }
+    for response in (
+        acme.post("/management/v0/networks", body),
+        acme.client.patch(
+            f"/management/v0/networks/{tree['network']['id']}",
+            json={"bidding": {"retry": retry}},
+            headers=acme.headers,
+        ),
+    ):
+        assert response.status_code == 400, response.text
+        assert response.json()["error"].startswith(f"{named} must be from ")
+
+
+@pytest.mark.parametrize("missing", [{}, {"country": None}], ids=["absent", "null"])
+def test_an_upload_without_a_country_says_it_is_required(
+    acme: Bidder, tree: dict[str, Any], missing: dict[str, Any]
+) -> None:
+    row = {"campaign": {"id": tree["campaign"]["id"]}, "optimalBidUsd": 0.5, **missing}
+    response = acme.upload(row)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "[0].country: is required: an ISO 3166-1 alpha-2 country code such as DE"
+    }
+
+
+def test_an_own_campaign_is_linked_once_and_may_be_named_as_v2_shows_it(acme: Bidder) -> None:
+    made = acme.client.post(
+        "/v2/campaigns", json={"name": "Own", "type": "dsp_retargeting", "budget": 100}, headers=acme.bearer
+    )
+    assert made.status_code == 201, made.text
+    shown = made.json()["campaign_id"]  # cmp_…
+    network = acme.made(
+        "/management/v0/networks",
+        {"name": "Ours", "kind": "auctera", "bidding": {"enabled": True, "adSetBidding": True}},
+    )
+    path = f"/management/v0/networks/{network['id']}/campaigns"
+    first = acme.made(
+        path, {"name": "A", "countries": ["DE"], "optimizationType": "cpa", "ownCampaignId": shown}
+    )
+    own_id = first["ownCampaignId"]
+    assert isinstance(own_id, int) and translate.ids.render("cmp", own_id) == shown
+    # A second network campaign for it, by either spelling, would show a bid the campaign never runs.
+    for link in (own_id, shown):
+        response = acme.post(
+            path, {"name": "B", "countries": ["DE"], "optimizationType": "cpa", "ownCampaignId": link}
+        )
+        assert response.status_code == 409, response.text
+        assert response.json()["error"].startswith(f"ownCampaignId: campaign {own_id} is linked already")
+    other = acme.made(path, {"name": "B", "countries": ["DE"], "optimizationType": "cpa"})
+    response = acme.client.patch(
+        f"/management/v0/campaigns/{other['id']}", json={"ownCampaignId": shown}, headers=acme.headers
+    )
+    assert response.status_code == 409 and "ownCampaignId" in response.json()["error"]
+    assert [c["ownCampaignId"] for c in acme.client.get(path, headers=acme.headers).json()] == [own_id, None]
+    # Re-saving the linked one keeps its own link.
+    response = acme.client.patch(
+        f"/management/v0/campaigns/{first['id']}", json={"ownCampaignId": own_id}, headers=acme.headers
+    )
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("link", ["cmp_", "cmp_!", "42", "off_1", 1.5])
+def test_an_own_campaign_id_that_is_none_answers_400_naming_it(
+    acme: Bidder, tree: dict[str, Any], link: Any
+) -> None:
+    response = acme.client.patch(
+        f"/management/v0/campaigns/{tree['campaign']['id']}",
+        json={"ownCampaignId": link},
+        headers=acme.headers,
+    )
+    assert response.status_code == 400, response.text
+    assert "ownCampaignId" in response.json()["error"]

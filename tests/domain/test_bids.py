@@ -68,7 +68,7 @@ AD_SET = AdSet(3, 9, 1, 2, "Fans", None, None, NOW, NOW)
 
 
 def stored(value_micros: int) -> StoredBid:
-    return StoredBid(4, value_micros, BidStatus.SUCCESS, 5)
+    return StoredBid(4, value_micros, BidStatus.SUCCESS, 5, value_micros)
 
 
 def row(value: str | None = "0.5", **fields: object) -> BidRow:

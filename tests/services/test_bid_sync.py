@@ -101,9 +101,15 @@ class World:
         worker.run(threading.Event(), until_idle=True)
         return worker
 
-    def stored(self) -> dict[str, tuple[str, int]]:
+    def stored(self) -> dict[str, tuple[str, int | None]]:
+        """Status and value of each bid, as the listing shows them (None: not known)."""
         found = self.bids.bids(self.principal, BidFilter(campaign_id=self.campaign.id), offset=0, limit=100)
-        return {b.country: (b.status.value, b.value_micros) for b in found}
+        return {b.country: (b.status.value, b.shown_micros) for b in found}
+
+    def rejected(self, **values: str) -> list[str]:
+        """The messages an upload of these campaign bids is rejected with (none: it was stored)."""
+        rows = [BidRow(self.campaign.id, None, c, None, Decimal(v)) for c, v in values.items()]
+        return [r.message for r in self.bids.upload(self.principal, rows).rejections]
 
     def operations(self) -> list[tuple[str, str, str | None]]:
         """(kind, status, error) of every operation, oldest first."""
@@ -218,7 +224,9 @@ def test_a_failing_rollback_ends_in_error(world: World, served: RunningNetwork) 
     faults(served, {"kind": "fail-items", "match": [{"country": "FR"}]}, {"kind": "5xx", "on": "read"})
     world.upload(DE="0.2", FR="0.2")
     world.run()
-    assert world.stored() == {"DE": ("success", 200_000), "FR": ("error", 200_000)}
+    # The network refused FR outright, so it still runs the value before: that is what we show.
+    assert world.stored() == {"DE": ("success", 200_000), "FR": ("error", 100_000)}
+    assert partner_values(served) == {"DE": 200_000, "FR": 100_000}
     [(_, status, error)] = [op for op in world.operations()[-2:] if op[1] != "success"]
     assert status == "error" and error is not None and "rollback failed" in error
 
@@ -348,4 +356,77 @@ def test_workers_side_by_side_never_send_a_batch_twice(
     assert sum(x.settled for x in workers) == 210
     assert served.network.calls["apply"] == 30 == len(served.network.answers)  # each batch sent once
     assert len(served.network.bids) == 210
+    w.partners.close()
+
+
+# --- what a bid in error shows, and what the maximum change is measured from -------------------
+
+MAX_CHANGE_50 = "bid change of 80.00% exceeds the network's maximum change of 50% per upload"
+
+
+def test_a_change_refused_outright_shows_the_networks_value_and_guards_from_it(
+    uow_factory: SqlUnitOfWorkFactory, served: RunningNetwork
+) -> None:
+    w = World(uow_factory, served.url, max_change_percent=50)
+    w.upload(DE="0.25")
+    w.run()
+    faults(served, {"kind": "fail-batch", "on": "apply"}, {"kind": "5xx", "on": "read"})
+    w.upload(DE="0.3")
+    w.run()
+    # Refused whole (nothing of it applied) and the read failed: the network still runs 0.25.
+    assert partner_values(served) == {"DE": 250_000}
+    assert w.stored() == {"DE": ("error", 250_000)}
+    faults(served)
+    # 0.45 is +50% from the refused 0.3 but +80% from what the network runs: refused.
+    assert w.rejected(DE="0.45") == [MAX_CHANGE_50]
+    assert w.rejected(DE="0.35") == []
+    w.run()
+    assert w.stored() == {"DE": ("success", 350_000)} and partner_values(served) == {"DE": 350_000}
+    w.partners.close()
+
+
+def test_an_unanswered_change_whose_read_fails_shows_no_value(
+    uow_factory: SqlUnitOfWorkFactory, served: RunningNetwork
+) -> None:
+    w = World(uow_factory, served.url, max_change_percent=50, retry_max_attempts=1)
+    w.upload(DE="0.25")
+    w.run()
+    faults(served, {"kind": "5xx", "on": "apply"}, {"kind": "5xx", "on": "read"})
+    w.upload(DE="0.3")
+    w.run()
+    # No answer: the network may run 0.25 or 0.3. The listing says it does not know.
+    assert w.stored() == {"DE": ("error", None)}
+    [listed] = w.bids.bids(w.principal, BidFilter(campaign_id=w.campaign.id), offset=0, limit=1)
+    assert translate.bid_json(listed)["value"] is None
+    faults(served)
+    assert w.rejected(DE="0.45") == [MAX_CHANGE_50]  # measured from 0.25, the last known value
+    assert w.rejected(DE="0.3") == []
+    w.run()
+    assert w.stored() == {"DE": ("success", 300_000)} and partner_values(served) == {"DE": 300_000}
+    w.partners.close()
+
+
+def test_a_new_bid_refused_outright_whose_read_fails_shows_no_value(
+    world: World, served: RunningNetwork
+) -> None:
+    faults(served, {"kind": "fail-batch", "on": "apply"}, {"kind": "5xx", "on": "read"})
+    world.upload(DE="0.41")
+    world.run()
+    # Nothing of it applied, but what the network held before (a bid set elsewhere?) was never
+    # read: unknown, not the refused 0.41.
+    assert partner_values(served) == {}
+    assert world.stored() == {"DE": ("error", None)}
+
+
+def test_a_pending_change_is_no_base_for_the_next(
+    uow_factory: SqlUnitOfWorkFactory, served: RunningNetwork
+) -> None:
+    w = World(uow_factory, served.url, max_change_percent=50)
+    w.upload(DE="0.25")
+    w.run()
+    w.upload(DE="0.37")  # +48%, not sent yet
+    # +48% again would reach the network as 0.25 -> 0.55 in one go (the first is superseded)
+    assert w.rejected(DE="0.55") == [
+        "bid change of 120.00% exceeds the network's maximum change of 50% per upload"
+    ]
     w.partners.close()

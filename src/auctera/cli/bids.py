@@ -237,8 +237,10 @@ def bids_status(
         if account_id is None:
             raise fail(f"not an account id: {account!r}")
     with container_for(data_dir) as c:
+        if account_id is not None:
+            c.accounts.get_account(account_id)  # an unknown account is refused, as upload and list do
         status = BidSyncStatus(c.uow, c.clock, timedelta(seconds=c.settings.bid_settle_seconds))
-        counts = status.counts()
+        counts = status.counts(account_id)
         stuck = status.stuck(account_id, limit=limit)
     emit({"operations": counts, "stuck": [translate.stuck_json(o, b) for o, b in stuck]})
 

@@ -146,17 +146,31 @@ class Bid:
     ad_set_id: int | None
     country: str
     source_id: str | None
-    value_micros: int
+    value_micros: int  # pending: the value asked for; settled: the network's (see shown_micros)
     previous_value_micros: int | None  # before the latest operation: what a rollback restores
     status: BidStatus
     operation_id: int
     operation_kind: OperationKind
     created_at: datetime
     updated_at: datetime
+    # The last value the network was known to run (None: none), and whether it still runs it:
+    # False for a new bid until the network answers (it may hold a bid set elsewhere) and once an
+    # outcome left it unknown (no answer, then a failed read). The maximum change per upload is
+    # measured from confirmed_micros.
+    confirmed_micros: int | None = None
+    confirmed_current: bool = False
 
     @property
     def dimension(self) -> Dimension:
         return dimension_key(self.campaign_id, self.ad_set_id, self.country, self.source_id)
+
+    @property
+    def shown_micros(self) -> int | None:
+        """The value the listing shows: the one asked for while pending, then what the network
+        runs; in `error` the value it is known to run, None when that is not known."""
+        if self.status is BidStatus.ERROR:
+            return self.confirmed_micros if self.confirmed_current else None
+        return self.value_micros
 
 
 @dataclass(frozen=True)
@@ -177,15 +191,15 @@ class BidOperation:
     updated_at: datetime
 
 
-# Bounds of a network's settings: (lowest, highest), inclusive.
+# Bounds of a network's settings: (lowest, highest), inclusive, by the field the API names.
 SETTING_BOUNDS: dict[str, tuple[int, int]] = {
-    "minBidUsd": (0, 10**12),
-    "decimalPrecision": (0, MAX_DECIMAL_PRECISION),
-    "maxChangePercent": (1, 10**6),
-    "batchSize": (1, 10_000),
-    "concurrency": (1, 64),
-    "retryMaxAttempts": (1, 100),
-    "retryBackoffMs": (0, 3_600_000),
+    "bidding.minBidUsd": (0, 10**12),
+    "bidding.decimalPrecision": (0, MAX_DECIMAL_PRECISION),
+    "bidding.maxChangePercent": (1, 10**6),
+    "bidding.batchSize": (1, 10_000),
+    "bidding.concurrency": (1, 64),
+    "bidding.retry.maxAttempts": (1, 100),
+    "bidding.retry.backoffMs": (0, 3_600_000),
 }
 
 
@@ -203,21 +217,24 @@ def network_problem(network: Network) -> tuple[str, str] | None:
         if problem is not None:
             return "baseUrl", problem
     if network.kind is PartnerKind.AUCTERA and s.source_id_bidding:
-        return "sourceIdBidding", "an auctera network has no source-id bids: our line items have one bid"
+        return (
+            "bidding.sourceIdBidding",
+            "bidding.sourceIdBidding: an auctera network has no source-id bids (our line items have one bid)",
+        )
     values = {
-        "minBidUsd": s.min_bid_micros,
-        "decimalPrecision": s.decimal_precision,
-        "maxChangePercent": s.max_change_percent,
-        "batchSize": s.batch_size,
-        "concurrency": s.concurrency,
-        "retryMaxAttempts": s.retry_max_attempts,
-        "retryBackoffMs": s.retry_backoff_ms,
+        "bidding.minBidUsd": s.min_bid_micros,
+        "bidding.decimalPrecision": s.decimal_precision,
+        "bidding.maxChangePercent": s.max_change_percent,
+        "bidding.batchSize": s.batch_size,
+        "bidding.concurrency": s.concurrency,
+        "bidding.retry.maxAttempts": s.retry_max_attempts,
+        "bidding.retry.backoffMs": s.retry_backoff_ms,
     }
     for name, value in values.items():
         low, high = SETTING_BOUNDS[name]
         if value is not None and not low <= value <= high:
-            if name == "minBidUsd":
-                return name, "minBidUsd must not be negative"
+            if name == "bidding.minBidUsd":
+                return name, f"{name} must not be negative"
             return name, f"{name} must be from {low} to {high}"
     return None
 
@@ -341,6 +358,9 @@ class StoredBid(NamedTuple):
     value_micros: int
     status: BidStatus
     operation_id: int
+    # The last value the network was known to run (Bid.confirmed_micros): what the maximum change
+    # is measured from, so that neither a pending change nor a failed one moves its base.
+    confirmed_micros: int | None
 
 
 @dataclass(frozen=True)
@@ -379,7 +399,9 @@ def usd(micros: int) -> Decimal:
 
 
 def delta_of(row: BidRow, existing: StoredBid | None) -> Delta:
-    old = usd(existing.value_micros) if existing is not None else None
+    """The change from the value the network was last known to run (None: it runs none yet)."""
+    confirmed = None if existing is None else existing.confirmed_micros
+    old = usd(confirmed) if confirmed is not None else None
     new = None if row.delete else row.value
     change = None
     if old is not None and new is not None and old > 0:
@@ -585,6 +607,11 @@ class BatchPhase(StrEnum):
     DONE = "done"
 
 
+# How a failure starts when the network never answered the apply (after the retry policy): it
+# may have applied it or not. Stored as the operation's error, so a resumed rollback still knows.
+NO_ANSWER = "no answer from the network: "
+
+
 @dataclass(frozen=True)
 class SyncItem:
     """One operation of a partner batch, with the bid's key at the partner."""
@@ -596,6 +623,12 @@ class SyncItem:
     value_micros: int | None  # the operation's target; None: a delete
     latest: bool  # still its bid's latest operation (a later upload may have changed the bid since)
     failed: str | None = None  # why the partner refused it (set once the apply phase is over)
+
+    @property
+    def refused_outright(self) -> bool:
+        """The network answered that it did not apply it (a per-item failure, a batch rejected
+        whole), so it still runs what it ran before; not when it never answered."""
+        return self.failed is not None and not self.failed.startswith(NO_ANSWER)
 
 
 @dataclass(frozen=True)
@@ -621,13 +654,16 @@ class SyncBatch:
 @dataclass(frozen=True)
 class Settled:
     """An operation's final status and, when known, the value its bid has on the partner now
-    (None: no bid there, ours is deleted too)."""
+    (None: no bid there, ours is deleted too). `unchanged`: not read, but the network refused the
+    operation outright, so it runs what it ran before (the bid's confirmed value, when that is
+    current); otherwise an unread value is unknown."""
 
     item: SyncItem
     status: BidStatus
     value_known: bool
     value_micros: int | None
     message: str | None = None
+    unchanged: bool = False
 
 
 def split_result(items: Sequence[SyncItem], result: BatchResult) -> tuple[list[SyncItem], list[SyncItem]]:
@@ -671,10 +707,16 @@ def rolled_back(
 def failed_rollback(
     items: Sequence[SyncItem], why: str, current: Mapping[PartnerBidKey, int | None]
 ) -> list[Settled]:
-    """`error`: the rollback did not go through; the partner's value is kept when it was read."""
+    """`error`: the rollback did not go through; the partner's value is kept when it was read,
+    and unchanged when it refused the operation outright."""
     return [
         Settled(
-            i, BidStatus.ERROR, i.key in current, current.get(i.key), f"{i.failed}; rollback failed: {why}"
+            i,
+            BidStatus.ERROR,
+            i.key in current,
+            current.get(i.key),
+            f"{i.failed}; rollback failed: {why}",
+            unchanged=i.key not in current and i.refused_outright,
         )
         for i in items
     ]

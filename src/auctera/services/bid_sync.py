@@ -30,6 +30,7 @@ from typing import TypeVar
 
 from auctera.domain.accounts import Principal
 from auctera.domain.bids import (
+    NO_ANSWER,
     BatchPhase,
     BidChange,
     BidOperation,
@@ -155,7 +156,7 @@ class BidSyncService:
 
             def give_up(why: str) -> tuple[list[SyncItem], list[Settled]]:
                 # Unknown whether it applied: the rollback's read tells.
-                return [replace(i, failed=f"no answer from the network: {why}") for i in batch.items], []
+                return [replace(i, failed=f"{NO_ANSWER}{why}") for i in batch.items], []
 
             return self._unanswered(batch, claim, network, exc, give_up)
         done, refused = split_result(batch.items, result)
@@ -271,11 +272,12 @@ class BidSyncStatus:
         self._clock = clock
         self._settle = settle
 
-    def counts(self) -> dict[str, int]:
-        """Operations per status, plus `stuck`: pending past the settle bound."""
+    def counts(self, account_id: int | None = None) -> dict[str, int]:
+        """Operations per status, plus `stuck`: pending past the settle bound; one account's, or
+        every account's (None)."""
         now = self._clock()
         with self._uow(read_only=True) as uow:
-            return uow.bids.sync_counts(now, now - self._settle)
+            return uow.bids.sync_counts(now, now - self._settle, account_id=account_id)
 
     def stuck(
         self, account_id: int | None, *, limit: int = 100

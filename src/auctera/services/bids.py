@@ -131,7 +131,8 @@ class BidService:
         with self._uow() as uow:
             _check_own_platform(_network_of(uow, principal, network_id), campaign)
             _check_campaign(uow, principal, campaign)
-            uow.bids.add_campaign(campaign)
+            if not uow.bids.add_campaign(campaign):
+                raise _linked_already("campaign", campaign.campaign_id, "ownCampaignId")
             uow.commit()
         return campaign
 
@@ -159,7 +160,8 @@ class BidService:
             )
             _check_own_platform(_network_of(uow, principal, campaign.network_id), campaign)
             _check_campaign(uow, principal, campaign)
-            uow.bids.update_campaign(campaign)
+            if not uow.bids.update_campaign(campaign):
+                raise _linked_already("campaign", campaign.campaign_id, "ownCampaignId")
             uow.commit()
         return campaign
 
@@ -179,7 +181,8 @@ class BidService:
                 updated_at=now,
             )
             _check_ad_set(uow, principal, ad_set)
-            uow.bids.add_ad_set(ad_set)
+            if not uow.bids.add_ad_set(ad_set):
+                raise _linked_already("line item", ad_set.line_item_id, "ownLineItemId")
             uow.commit()
         return ad_set
 
@@ -205,7 +208,8 @@ class BidService:
                 updated_at=self._clock(),
             )
             _check_ad_set(uow, principal, ad_set)
-            uow.bids.update_ad_set(ad_set)
+            if not uow.bids.update_ad_set(ad_set):
+                raise _linked_already("line item", ad_set.line_item_id, "ownLineItemId")
             uow.commit()
         return ad_set
 
@@ -405,6 +409,16 @@ def _check_ad_set(uow: UnitOfWork, principal: Principal, ad_set: AdSet) -> None:
         uow.line_items.get(ad_set.line_item_id, account_id=principal.account_id) is None
     ):
         raise NotFound(f"line item {ad_set.line_item_id} not found", field="ownLineItemId")
+
+
+def _linked_already(what: str, own_id: int | None, field: str) -> Conflict:
+    """One network campaign (ad set) per campaign (line item) of ours, kept by a unique index:
+    two would each show a bid of their own while ours runs one."""
+    return Conflict(
+        f"{field}: {what} {own_id} is linked already to another "
+        f"{'network campaign' if what == 'campaign' else 'ad set'}; a {what} of ours takes bids from one",
+        field=field,
+    )
 
 
 def _network_of(uow: UnitOfWork, principal: Principal, network_id: int) -> Network:

@@ -622,6 +622,9 @@ network_campaigns = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_network_campaigns_account", "account_id", "id"),
     Index("ix_network_campaigns_network", "network_id", "id"),
+    # One network campaign per campaign of ours: two would each show their own bid while the
+    # campaign runs one (a unique index holds NULLs distinct: unlinked ones are free).
+    Index("uq_network_campaigns_own", "campaign_id", unique=True),
 )
 
 ad_sets = Table(
@@ -644,6 +647,7 @@ ad_sets = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_ad_sets_account", "account_id", "id"),
     Index("ix_ad_sets_campaign", "network_campaign_id", "id"),
+    Index("uq_ad_sets_own", "line_item_id", unique=True),  # one ad set per line item of ours
 )
 
 # One bid per dimension (campaign + country, ad set + country, ad set + country + source id), held
@@ -666,6 +670,11 @@ bids = Table(
     Column("value_micros", BigInteger, nullable=False),  # USD; the latest operation's target
     Column("status", String(16), nullable=False),  # of the latest operation
     Column("operation_id", BigInteger, nullable=False),
+    # What the network was last known to run (NULL: nothing), and whether it still runs it: false
+    # for a new bid (what the network held before is not known until it answers) and once an
+    # outcome left it unknown. Set by the bid sync only; an upload's rows take the defaults.
+    Column("confirmed_micros", BigInteger, nullable=True),
+    Column("confirmed_current", Boolean, nullable=False, server_default=text("false")),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_bids_network", "network_id", "id"),

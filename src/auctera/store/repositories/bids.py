@@ -208,6 +208,8 @@ def _bid(row: Any) -> Bid:
         operation_kind=_KINDS[row.operation_kind],
         created_at=row.created_at,
         updated_at=row.updated_at,
+        confirmed_micros=row.confirmed_micros,
+        confirmed_current=bool(row.confirmed_current),
     )
 
 
@@ -304,15 +306,25 @@ class SqlBidRepository:
 
     # --- campaigns and ad sets ----------------------------------------------------------------
 
-    def add_campaign(self, campaign: NetworkCampaign) -> None:
-        self._conn.execute(insert(network_campaigns).values(_campaign_values(campaign)))
+    def add_campaign(self, campaign: NetworkCampaign) -> bool:
+        return self._unique(insert(network_campaigns).values(_campaign_values(campaign)))
 
-    def update_campaign(self, campaign: NetworkCampaign) -> None:
+    def update_campaign(self, campaign: NetworkCampaign) -> bool:
         values = _campaign_values(campaign)
         del values["id"], values["created_at"]
-        self._conn.execute(
+        return self._unique(
             update(network_campaigns).where(network_campaigns.c.id == campaign.id).values(values)
         )
+
+    def _unique(self, statement: Any) -> bool:
+        """False when the write breaks a unique index (a link to our campaign or line item taken
+        meanwhile); the surrounding transaction stays usable."""
+        try:
+            with self._conn.begin_nested():
+                self._conn.execute(statement)
+        except IntegrityError:
+            return False
+        return True
 
     def campaigns(
         self,
@@ -336,13 +348,13 @@ class SqlBidRepository:
             for r in self._conn.execute(query.where(t.c.id.in_(chunk)))
         ]
 
-    def add_ad_set(self, ad_set: AdSet) -> None:
-        self._conn.execute(insert(ad_sets).values(_ad_set_values(ad_set)))
+    def add_ad_set(self, ad_set: AdSet) -> bool:
+        return self._unique(insert(ad_sets).values(_ad_set_values(ad_set)))
 
-    def update_ad_set(self, ad_set: AdSet) -> None:
+    def update_ad_set(self, ad_set: AdSet) -> bool:
         values = _ad_set_values(ad_set)
         del values["id"], values["created_at"]
-        self._conn.execute(update(ad_sets).where(ad_sets.c.id == ad_set.id).values(values))
+        return self._unique(update(ad_sets).where(ad_sets.c.id == ad_set.id).values(values))
 
     def ad_sets(
         self, ad_set_ids: Sequence[int] | None, *, account_id: int, campaign_id: int | None = None
@@ -378,7 +390,8 @@ class SqlBidRepository:
         for chunk in _chunks(list(campaign_ids)):
             marks = ", ".join([mark] * len(chunk))
             query = (
-                f"SELECT {names}, o.kind, o.old_value_micros FROM bids b "
+                f"SELECT {names}, o.kind, o.old_value_micros, b.confirmed_micros, b.confirmed_current "
+                "FROM bids b "
                 f"JOIN bid_operations o ON o.id = b.operation_id WHERE b.campaign_id IN ({marks})"
             )
             for r in self._conn.exec_driver_sql(query, tuple(chunk)):
@@ -398,6 +411,8 @@ class SqlBidRepository:
                     operation_kind=_KINDS[r[12]],
                     created_at=at(r[10]),
                     updated_at=at(r[11]),
+                    confirmed_micros=r[14],
+                    confirmed_current=bool(r[15]),
                 )
         return found
 
@@ -424,10 +439,10 @@ class SqlBidRepository:
             marks = ", ".join([mark] * len(chunk))
             query = (
                 "SELECT campaign_id, ad_set_id, country, NULLIF(source_id, ''), id, value_micros, status, "
-                f"operation_id FROM bids WHERE campaign_id IN ({marks})"
+                f"operation_id, confirmed_micros FROM bids WHERE campaign_id IN ({marks})"
             )
             for r in self._conn.exec_driver_sql(query, tuple(chunk)).fetchall():
-                found[r[:4]] = StoredBid(r[4], r[5], _STATUSES[r[6]], r[7])
+                found[r[:4]] = StoredBid(r[4], r[5], _STATUSES[r[6]], r[7], r[8])
         return found
 
     def save_upload(self, writes: UploadWrites) -> None:
@@ -733,6 +748,19 @@ class SqlBidRepository:
             f"updated_at = {mark} WHERE id = {mark}",
             [(s.status.value, s.message, attempts + 1, at(now), s.item.operation_id) for s in settled],
         )
+        # What the network runs now, as far as this step learnt it: whatever operation is the bid's
+        # latest (an upload may have queued another), the confirmed value follows the network.
+        known = [(s.value_micros, s.item.bid_id) for s in settled if s.value_known]
+        if known:
+            self._conn.exec_driver_sql(
+                f"UPDATE bids SET confirmed_micros = {mark}, confirmed_current = true WHERE id = {mark}",
+                known,
+            )
+        unknown = [(s.item.bid_id,) for s in settled if not s.value_known and not s.unchanged]
+        if unknown:  # it may run this operation's value or the one before: the last stays the base
+            self._conn.exec_driver_sql(
+                f"UPDATE bids SET confirmed_current = false WHERE id = {mark}", unknown
+            )
         latest = [s for s in settled if s.item.latest]
         gone = [
             (s.item.bid_id, s.item.operation_id)
@@ -754,10 +782,24 @@ class SqlBidRepository:
                 f"WHERE id = {mark} AND operation_id = {mark}",
                 valued,
             )
+        unchanged = [
+            (s.status.value, at(now), s.item.bid_id, s.item.operation_id)
+            for s in latest
+            if s.item.bid_id not in gone_ids and s.unchanged
+        ]
+        if unchanged:  # back to what the network still runs, when that is known (a new bid: not)
+            self._conn.exec_driver_sql(
+                f"UPDATE bids SET status = {mark}, updated_at = {mark}, value_micros = CASE WHEN "
+                "confirmed_current AND confirmed_micros IS NOT NULL THEN confirmed_micros "
+                f"ELSE value_micros END WHERE id = {mark} AND operation_id = {mark}",
+                unchanged,
+            )
         kept = [
             (s.status.value, at(now), s.item.bid_id, s.item.operation_id)
             for s in latest
-            if s.item.bid_id not in gone_ids and not (s.value_known and s.status is not BidStatus.SUCCESS)
+            if s.item.bid_id not in gone_ids
+            and not s.unchanged
+            and not (s.value_known and s.status is not BidStatus.SUCCESS)
         ]
         if kept:
             self._conn.exec_driver_sql(
@@ -767,19 +809,22 @@ class SqlBidRepository:
             )
         return True
 
-    def sync_counts(self, now: datetime, stuck_before: datetime) -> dict[str, int]:
+    def sync_counts(
+        self, now: datetime, stuck_before: datetime, *, account_id: int | None = None
+    ) -> dict[str, int]:
         o, u = bid_operations, bid_uploads
-        counts = {
-            r[0]: int(r[1]) for r in self._conn.execute(select(o.c.status, func.count()).group_by(o.c.status))
-        }
-        counts["stuck"] = int(
-            self._conn.execute(
-                select(func.count())
-                .select_from(o)
-                .join(u, u.c.id == o.c.upload_id)
-                .where(o.c.status == _PENDING, u.c.created_at < stuck_before)
-            ).scalar_one()
+        by_status = select(o.c.status, func.count()).group_by(o.c.status)
+        stuck = (
+            select(func.count())
+            .select_from(o)
+            .join(u, u.c.id == o.c.upload_id)
+            .where(o.c.status == _PENDING, u.c.created_at < stuck_before)
         )
+        if account_id is not None:  # an operation's account is its upload's
+            by_status = by_status.join(u, u.c.id == o.c.upload_id).where(u.c.account_id == account_id)
+            stuck = stuck.where(u.c.account_id == account_id)
+        counts = {r[0]: int(r[1]) for r in self._conn.execute(by_status)}
+        counts["stuck"] = int(self._conn.execute(stuck).scalar_one())
         return counts
 
     def stuck_operations(

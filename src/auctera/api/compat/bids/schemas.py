@@ -56,10 +56,10 @@ class CampaignBody(_Body):
     optimizationType: StrictStr | None = None
     attributes: dict[str, StrictStr] | None = None
     externalId: StrictStr | None = None
-    ownCampaignId: StrictInt | None = None
+    ownCampaignId: StrictInt | StrictStr | None = None  # an integer or cmp_… (translate.py reads it)
 
 
 class AdSetBody(_Body):
     name: StrictStr | None = None
     externalId: StrictStr | None = None
-    ownLineItemId: StrictInt | None = None
+    ownLineItemId: StrictInt | StrictStr | None = None  # an integer or its numeric string

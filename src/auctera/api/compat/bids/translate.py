@@ -17,6 +17,7 @@ import pycountry
 from pydantic import BaseModel, ValidationError
 
 from auctera.api.errors import validation_failure
+from auctera.domain import ids
 from auctera.domain.bids import (
     AdSet,
     Bid,
@@ -75,7 +76,11 @@ def _int(value: Any, field: str, *, optional: bool = False) -> int | None:
 
 
 def country_code(value: Any, field: str) -> str:
-    if not isinstance(value, str) or value.upper() not in _countries():
+    if value is None:
+        raise _bad("is required: an ISO 3166-1 alpha-2 country code such as DE", field)
+    if not isinstance(value, str):
+        raise _bad("must be an ISO 3166-1 alpha-2 country code (a string such as DE)", field)
+    if value.upper() not in _countries():
         raise _bad(f"{value!r} is not an ISO 3166-1 alpha-2 country code", field)
     return value.upper()
 
@@ -148,7 +153,8 @@ def bid_json(bid: Bid) -> dict[str, Any]:
         "country": bid.country,
         "sourceId": bid.source_id,
         "status": bid.status.value,
-        "value": float(usd(bid.value_micros)),
+        # null: in `error`, and what the network runs is not known (docs/api-bids.md)
+        "value": None if (shown := bid.shown_micros) is None else float(usd(shown)),
     }
 
 
@@ -448,9 +454,43 @@ def campaign_changes(body: CampaignBody, current: NetworkCampaign) -> NetworkCam
         campaign = replace(campaign, attributes=body.attributes or {})
     if "externalId" in given:
         campaign = replace(campaign, external_id=body.externalId)
-    if "ownCampaignId" in given:  # an id of ours: within int64, or it cannot be one
-        campaign = replace(campaign, campaign_id=_int(body.ownCampaignId, "ownCampaignId", optional=True))
+    if "ownCampaignId" in given:
+        campaign = replace(campaign, campaign_id=_own_campaign_id(body.ownCampaignId))
     return campaign
+
+
+def _own_campaign_id(value: Any) -> int | None:
+    """Our campaign's id as this surface writes ids (an integer), or as /v2/campaigns shows it
+    (`cmp_…`), the only place a user sees it."""
+    if isinstance(value, str):
+        parsed = ids.parse("cmp", value)
+        if parsed is None or parsed == 0:
+            raise _bad(
+                f"{value!r} is not a campaign id: give the cmp_… id /v2/campaigns shows, or an integer",
+                "ownCampaignId",
+            )
+        return parsed
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID
+    ):
+        raise _bad(
+            "must be a campaign id: the cmp_… id /v2/campaigns shows, or a positive 64-bit integer",
+            "ownCampaignId",
+        )
+    return value
+
+
+def _own_line_item_id(value: Any) -> int | None:
+    """Our line item's id: an integer, or the numeric string the retail media API shows."""
+    if isinstance(value, str):
+        parsed = ids.from_decimal(value)
+        if parsed is None or parsed == 0:
+            raise _bad(
+                f"{value!r} is not a line item id: give its id as the retail media API shows it",
+                "ownLineItemId",
+            )
+        return parsed
+    return _int(value, "ownLineItemId", optional=True)
 
 
 def campaign_json(c: NetworkCampaign) -> dict[str, Any]:
@@ -490,7 +530,7 @@ def ad_set_changes(body: AdSetBody, current: AdSet) -> AdSet:
     if "externalId" in given:
         ad_set = replace(ad_set, external_id=body.externalId)
     if "ownLineItemId" in given:
-        ad_set = replace(ad_set, line_item_id=_int(body.ownLineItemId, "ownLineItemId", optional=True))
+        ad_set = replace(ad_set, line_item_id=_own_line_item_id(body.ownLineItemId))
     return ad_set
 
 
