@@ -98,6 +98,9 @@ def test_verdict_reason_status_and_log() -> None:
     assert not only_weak.flagged(0.8) and only_weak.status(0.8) is Status.FLAGGED
     assert CLEAN.status(0.8) is Status.CLEAN and not CLEAN.flagged(0.0) and CLEAN.reason is None
     assert Verdict.of([]) is CLEAN
+    # Rejected when scored above the threshold, as the tracking issue says: equal to it passes.
+    assert not only_weak.flagged(0.5) and only_weak.status(0.5) is Status.FLAGGED
+    assert only_weak.flagged(0.49) and only_weak.status(0.49) is Status.REJECTED
 
 
 def test_reason_codes_and_labels() -> None:

@@ -121,7 +121,7 @@ class Status(StrEnum):
 
     CLEAN = "clean"  # no signal at all
     FLAGGED = "flagged"  # some signals, score below the threshold: billed, visible for review
-    REJECTED = "rejected"  # score at or above the threshold: IVT, logged, not billed
+    REJECTED = "rejected"  # score above the threshold: IVT, logged, not billed
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,13 +165,14 @@ class Verdict:
         return frozenset(s.reason for s in self.signals)
 
     def flagged(self, threshold: float) -> bool:
-        """Invalid traffic: kept in the log, counted as IVT, not billed."""
-        return bool(self.signals) and self.score >= threshold
+        """Invalid traffic: kept in the log, counted as IVT, not billed. Scored above the
+        threshold, as the tracking issue words it: a score equal to it passes."""
+        return bool(self.signals) and self.score > threshold
 
     def status(self, threshold: float) -> Status:
         if not self.signals:
             return Status.CLEAN
-        return Status.REJECTED if self.score >= threshold else Status.FLAGGED
+        return Status.REJECTED if self.flagged(threshold) else Status.FLAGGED
 
     def merged(self, other: Verdict) -> Verdict:
         if not other.signals:

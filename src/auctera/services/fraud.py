@@ -83,7 +83,7 @@ class FraudSettings:
     """Thresholds and limits. The defaults are meant for a general performance network; every one is
     explained in docs/fraud.md.
 
-    flag_threshold: scores at or above it are IVT (matches Settings.default_fraud_threshold, 0.8).
+    flag_threshold: scores above it are IVT (matches Settings.default_fraud_threshold, 0.8).
     datacenter_confidence / vpn_confidence: how much an IP in an imported list counts. Both are above
         the threshold: the operator imported those lists to block that traffic.
     clicks: a person does not click 10 ads a minute; 120 per minute per IP allows for carrier NAT.
