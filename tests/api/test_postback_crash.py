@@ -8,7 +8,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,16 +27,11 @@ from auctera.domain.signatures import sign
 from auctera.domain.tracking import tracking_links
 from auctera.services.conversions import IN_FLIGHT
 from auctera.store.tables import conversions
+from support.ports import free_port
 
 CLICKS = 500
 ORDERS_PER_CLICK = 20  # 10,000 postbacks
 KILLS = 3
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import io
 import random
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -44,6 +43,7 @@ from auctera.services.spend import Click
 from auctera.store.tables import spend_ledger, spend_periods
 from auctera.tracking.handlers import PIXEL
 from support.clock import FrozenClock
+from support.ports import free_port
 
 from .conftest import Api, app_at, error
 
@@ -433,19 +433,13 @@ def test_the_network_sets_balances_and_accounts_read_their_own(
 # --- THE concurrency test, through a real server ---------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[RootApp, str]]:
     """The real app behind uvicorn on loopback, in a thread; the visitor's address comes from
     X-Forwarded-For, so each simulated visitor has its own."""
     settings = Settings(data_dir=tmp_path / "data", client_ip_header="X-Forwarded-For", tracking_url=TRACKING)
     application = create_app(settings)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", backlog=2048)
     )

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+
+from support.ports import free_port
 
 AUCTERA = shutil.which("auctera", path=str(Path(sys.executable).parent)) or "auctera"
 
@@ -133,17 +140,30 @@ def test_blocklist_rejects_live_campaigns_sending_traffic_there(tmp_path: Path) 
     assert run_json("blocklist", "list", data_dir=tmp_path)["data"] == []
 
 
-def test_demo_loads_once_and_its_keys_work(tmp_path: Path) -> None:
+def test_demo_loads_once_its_keys_work_and_its_bids_reach_the_simulated_network(tmp_path: Path) -> None:
+    port = free_port()
+    first = run_json("demo", "--partner-port", str(port), data_dir=tmp_path)
+    partner = first["simulated_partner"]
+    try:
+        assert (first["status"], partner["status"]) == ("loaded", "started")
+        assert first["events"] > 10_000
+        again = run_json("demo", "--partner-port", str(port), data_dir=tmp_path)
+        assert (again["status"], again["simulated_partner"]["status"]) == (
+            "already loaded",
+            "running already",
+        )
+        _the_demo_works(tmp_path, first, partner["url"])
+    finally:
+        os.kill(partner["pid"], signal.SIGTERM)
+
+
+def _the_demo_works(tmp_path: Path, first: dict[str, Any], partner_url: str) -> None:
     from starlette.testclient import TestClient
 
     from auctera.app import create_app
     from auctera.config import Settings
     from auctera.domain.ids import to_base36
 
-    first = run_json("demo", data_dir=tmp_path)
-    assert first["status"] == "loaded"
-    assert first["events"] > 10_000
-    assert run_json("demo", data_dir=tmp_path)["status"] == "already loaded"
     creds = json.loads((tmp_path / "demo-credentials.json").read_text())
     assert (tmp_path / "demo-credentials.json").stat().st_mode & 0o077 == 0  # secrets: owner only
     advertiser = next(a for a in creds["accounts"] if a["name"] == "Northwind Outfitters")
@@ -173,6 +193,16 @@ def test_demo_loads_once_and_its_keys_work(tmp_path: Path) -> None:
         )
     assert links.status_code == 200, links.text
     assert "&ch=" in links.json()["tracking_url"]
+
+    # The bids: the server's bid sync pushes them to the simulated network the demo started.
+    held: list[dict[str, Any]] = []
+    with TestClient(app):
+        for _ in range(300):  # up to 30 s on a starved machine; a second or so here
+            held = httpx.get(f"{partner_url}/_bids").json()["bids"]
+            if len(held) == first["bid_management"]["bids"]:
+                break
+            time.sleep(0.1)
+    assert sorted(b["valueMicros"] for b in held) == [600_000, 720_000, 850_000]
 
 
 def test_exchange_rates(tmp_path: Path) -> None:

@@ -26,6 +26,10 @@ DataDir = Annotated[
 ]
 
 
+# The port of the simulated ad network `auctera demo` starts and its bids go to (cli/demo.py).
+DEMO_PARTNER_PORT = 9100
+
+
 def fail(message: str) -> typer.Exit:
     """A one-line error on stderr; raise what it returns (exit status 2, as click's usage errors)."""
     err.print(f"[red]error[/red]: {message}", soft_wrap=True)  # one line, however long

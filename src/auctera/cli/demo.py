@@ -2,7 +2,8 @@
 
 A network operator, three advertisers with campaigns of every type, two publishers, a retail
 site with a product catalog where one advertiser's line item promotes its boots, two merchants
-whose catalogs share products with it, a SmartLink, and 30 days of impressions, clicks and
+whose catalogs share products with it, a SmartLink, bids on the simulated ad network (which
+the `demo` command starts: `start_simulated_partner`), and 30 days of impressions, clicks and
 conversions in the event log, so the performance figures are not all zero. Idempotent: a
 second run changes nothing. The credentials are written to `data_dir/demo-credentials.json`
 (mode 0600), since keys are shown only once.
@@ -13,15 +14,23 @@ from __future__ import annotations
 import io
 import os
 import random
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 
+from auctera.api.compat.bids import translate
+from auctera.api.compat.bids.schemas import AdSetBody, CampaignBody, NetworkBody
 from auctera.api.v2.schemas import CampaignCreate
 from auctera.bootstrap import Container
+from auctera.cli.common import DEMO_PARTNER_PORT
 from auctera.domain.accounts import Principal, render_account_id
 from auctera.domain.campaigns import Campaign, CampaignStatus, CampaignType
 from auctera.domain.catalog import FeedFormat
@@ -30,12 +39,15 @@ from auctera.domain.ids import MAX_NODE, SEQ_BITS, IdGenerator, render
 from auctera.domain.line_items import LineItemSettings, LineItemStatus
 from auctera.domain.money import MICROS
 from auctera.domain.pricing import BidStrategy
+from auctera.services.bids import BidService
 from auctera.services.channels import ChannelFields, ChannelService
 from auctera.services.line_items import LineItemWrite
 from auctera.services.programs import CommissionSpec, ProgramService, ProgramSettings, RateSpec
 from auctera.services.smartlinks import SmartLinkCreate
 
 NETWORK = "Auctera Network (demo)"
+# The token of the simulated ad network `auctera demo` starts (docs/api-bids.md).
+PARTNER_TOKEN = "demo-partner-token"
 
 ADVERTISERS: list[dict[str, Any]] = [
     {
@@ -164,7 +176,9 @@ def _principal(account_id: int, new: Any) -> Principal:
     return Principal(account_id, a.kind, a.timezone, a.currency, a.rate_limit_per_minute, "demo")
 
 
-def load_demo(c: Container, *, days: int = 30, seed: int = 7) -> dict[str, Any]:
+def load_demo(
+    c: Container, *, days: int = 30, seed: int = 7, partner_port: int = DEMO_PARTNER_PORT
+) -> dict[str, Any]:
     credentials = c.settings.data_dir / "demo-credentials.json"
     if any(a.name == NETWORK for a in c.accounts.list_accounts()):
         return {"status": "already loaded", "credentials": str(credentials)}
@@ -222,6 +236,7 @@ def load_demo(c: Container, *, days: int = 30, seed: int = 7) -> dict[str, Any]:
     out["campaigns"] = len(campaigns)
     out["auction_engine"] = _auction_engine(c, who, campaigns)
     out["affiliate_program"] = _affiliate_program(c, who, campaigns)
+    out["bid_management"] = _bid_management(c, who["Northwind Outfitters"], partner_port)
     credentials.write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2))
     os.chmod(credentials, 0o600)
     return {"status": "loaded", "credentials": str(credentials), **out}
@@ -419,3 +434,80 @@ def _affiliate_program(c: Container, who: dict[str, Principal], campaigns: list[
         },
         "applications": [render("app", approved.id), render("app", pending.id)],
     }
+
+
+def _bid_management(c: Container, northwind: Principal, port: int) -> dict[str, Any]:
+    """Northwind bids on the simulated ad network (`auctera partners simulate`, which `auctera
+    demo` starts on `port`): a campaign in DE and US, an ad set, three bids left pending
+    for the bid sync of `auctera serve` (or `auctera bids sync`) to push."""
+    network_body = {
+        "name": "Simulated ad network",
+        "kind": "simulated",
+        "baseUrl": f"http://127.0.0.1:{port}",
+        "credentials": {"token": PARTNER_TOKEN},
+        "bidding": {
+            "enabled": True,
+            "campaignBidding": True,
+            "adSetBidding": True,
+            "minBidUsd": Decimal("0.01"),
+        },
+    }
+    service = BidService(c.uow, c.ids, c.clock)
+    draft = translate.network_changes(translate.parse(NetworkBody, network_body), translate.new_network())
+    network = service.create_network(northwind, draft)
+    campaign_body = {"name": "Winter boots - installs", "countries": ["DE", "US"], "optimizationType": "cpi"}
+    campaign = service.create_campaign(
+        northwind,
+        network.id,
+        translate.campaign_changes(translate.parse(CampaignBody, campaign_body), translate.new_campaign()),
+    )
+    ad_set = service.create_ad_set(
+        northwind,
+        campaign.id,
+        translate.ad_set_changes(translate.parse(AdSetBody, {"name": "Hikers"}), translate.new_ad_set()),
+    )
+    rows = [
+        {"campaign": {"id": campaign.id}, "country": "US", "optimalBidUsd": Decimal("0.85")},
+        {"campaign": {"id": campaign.id}, "country": "DE", "optimalBidUsd": Decimal("0.6")},
+        {
+            "campaign": {"id": campaign.id},
+            "adSetId": ad_set.id,
+            "country": "DE",
+            "optimalBidUsd": Decimal("0.72"),
+        },
+    ]
+    result = service.upload(northwind, translate.upload_rows(rows))
+    assert not result.rejections, result.rejections  # the demo's own bids are valid
+    return {"network_id": network.id, "campaign_id": campaign.id, "ad_set_id": ad_set.id, "bids": len(rows)}
+
+
+def start_simulated_partner(
+    log: Path, port: int = DEMO_PARTNER_PORT, wait_seconds: float = 15.0
+) -> dict[str, Any]:
+    """The simulated ad network on `port`, as a process of its own that outlives this
+    command (its own session: a Ctrl-C in the terminal that ran the demo does not stop it), its
+    output in `log`; or the one already answering there. Its bids are held in memory: restarted,
+    it holds none, and the next sync of the demo's bids sees that."""
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            reply = httpx.get(f"{url}/_bids", timeout=1.0)
+        except httpx.HTTPError:
+            return False
+        return reply.status_code == 200
+
+    if answers():
+        return {"url": url, "status": "running already"}
+    command = [sys.executable, "-c", "from auctera.cli.entry import main; main()", "partners", "simulate"]
+    command += ["--port", str(port), "--token", PARTNER_TOKEN]
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=output, stderr=output, start_new_session=True
+        )
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        if answers():
+            return {"url": url, "status": "started", "pid": process.pid, "log": str(log)}
+        time.sleep(0.2)
+    return {"url": url, "status": f"did not start (see {log})"}

@@ -15,7 +15,16 @@ from rich.table import Table
 
 from auctera.cli.audiences import audiences_app
 from auctera.cli.bids import bids_app, partners_app
-from auctera.cli.common import DataDir, container_for, emit, err, fail, prepare_data_dir, settings_for
+from auctera.cli.common import (
+    DEMO_PARTNER_PORT,
+    DataDir,
+    container_for,
+    emit,
+    err,
+    fail,
+    prepare_data_dir,
+    settings_for,
+)
 from auctera.cli.exports import exports_app
 from auctera.cli.feeds import feeds_app, retailers_app
 from auctera.cli.fraud import fraud_app
@@ -486,12 +495,30 @@ def serve(
 
 
 @app.command("demo")
-def demo(data_dir: DataDir = None) -> None:
-    """Load a realistic demo marketplace (idempotent: does nothing if demo data exists)."""
-    from auctera.cli.demo import load_demo
+def demo(
+    data_dir: DataDir = None,
+    partner: Annotated[
+        bool,
+        typer.Option(
+            "--partner/--no-partner",
+            help="Start the simulated ad network the demo's bids go to, in the background, "
+            "unless it answers there already.",
+        ),
+    ] = True,
+    partner_port: Annotated[
+        int,
+        typer.Option("--partner-port", min=1, max=65535, help="Its port on 127.0.0.1 (set on first load)."),
+    ] = DEMO_PARTNER_PORT,
+) -> None:
+    """Load a realistic demo marketplace (idempotent: does nothing if demo data exists), and
+    start the simulated ad network its bids are synced to."""
+    from auctera.cli.demo import load_demo, start_simulated_partner
 
     with container_for(data_dir) as c:
-        summary = load_demo(c)
+        summary = load_demo(c, partner_port=partner_port)
+        log = c.settings.data_dir / "simulated-partner.log"
+    if partner:
+        summary["simulated_partner"] = start_simulated_partner(log, partner_port)
     emit(summary)
 
 

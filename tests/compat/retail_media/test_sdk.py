@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ import uvicorn
 from auctera.api.compat.retail_media.envelope import VERSIONS
 from auctera.app import RootApp, create_app
 from auctera.config import Settings
+from support.ports import free_port
 
 from .conftest import Catalog
 
@@ -33,17 +33,11 @@ SDKS = Path(__file__).resolve().parents[3] / ".venv" / "sdks"
 FLOW = Path(__file__).with_name("sdk_flow.py")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RootApp, str]]:
     """The real app (real clock) served by uvicorn in a thread on a free loopback port."""
     app = create_app(Settings(data_dir=tmp_path_factory.mktemp("sdk") / "data"))
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
