@@ -383,6 +383,16 @@ def test_a_landing_page_with_macros_and_a_fragment_gets_the_click_id_in_its_quer
     assert query["o"] == [idfmt.to_base36(offer_id)] and urlsplit(location).fragment == "reviews"
 
 
+def test_a_campaigns_own_link_cannot_be_made_a_publishers(
+    acme: Api, publisher: Api, client: TestClient
+) -> None:
+    campaign = acme.create(destination_url="https://shop.example.com/dsp")  # not an offer
+    own = urlsplit(acme.get(campaign)["tracking"]["click_url"])
+    assert click(client, f"{own.path}?{own.query}").status_code == 302
+    forged = click(client, f"{own.path}?{own.query}&p={idfmt.to_base36(publisher.account.id)}")
+    assert forged.status_code == 404 and "not an offer" in forged.text
+
+
 def test_revenue_in_another_currency_is_converted_at_the_operators_rate(
     app: RootApp, acme: Api, clicked: str
 ) -> None:

@@ -242,7 +242,9 @@ class TrackingService:
         if campaign.type in AFFILIATE_TYPES:
             self._check_publisher(link, campaign)
         elif link.publisher_id is not None:
-            self._publisher(link.publisher_id)
+            # A campaign's own links name no publisher (GET /v2/offers/links builds publisher links
+            # for offers only): one added by hand would credit a publisher with the campaign's traffic.
+            raise TrackingRefused(404, "This campaign is not an offer publishers can run.")
         return link, campaign
 
     def _check_publisher(self, link: LinkParams, campaign: Campaign) -> None:
