@@ -104,19 +104,41 @@ def _amount(micros: int | None, attribute: str, minimum: int = 0) -> list[Proble
     return []
 
 
+# The least each amount may be, by attribute.
+_MINIMUM_MICROS = {
+    "budget": 0,
+    "monthlyPacing": 0,
+    "dailyPacing": 0,
+    "targetBid": 0,
+    "maxBid": MIN_MAX_BID_MICROS,
+}
+AMOUNT_ATTRIBUTES = frozenset(_MINIMUM_MICROS)
+
+
+def attribute_problems(name: str | None = None, **amounts: int | None) -> list[Problem]:
+    """What is wrong with each of these attributes on its own (a name; amounts by attribute): also
+    checked when other attributes could not be read, so one answer names every bad attribute."""
+    found: list[Problem] = []
+    if name is not None and (not name.strip() or len(name) > MAX_NAME):
+        found.append(Problem("name", "invalid-name", f"name must be 1-{MAX_NAME} characters"))
+    for attribute, micros in amounts.items():
+        found += _amount(micros, attribute, _MINIMUM_MICROS[attribute])
+    return found
+
+
 def problems(s: LineItemSettings, *, min_bid_micros: int | None = None) -> list[Problem]:
     """Everything wrong with these settings. `min_bid_micros`: the greatest minBid of the line
     item's products (None: no products, or none with a minimum)."""
-    found: list[Problem] = []
-    if not s.name.strip() or len(s.name) > MAX_NAME:
-        found.append(Problem("name", "invalid-name", f"name must be 1-{MAX_NAME} characters"))
+    found = attribute_problems(s.name)
     if s.end_date is not None and s.end_date < s.start_date:
         found.append(Problem("endDate", "invalid-date-range", "endDate is before startDate"))
-    found += _amount(s.budget_micros, "budget")
-    found += _amount(s.monthly_pacing_micros, "monthlyPacing")
-    found += _amount(s.daily_pacing_micros, "dailyPacing")
-    found += _amount(s.target_bid_micros, "targetBid")
-    found += _amount(s.max_bid_micros, "maxBid", MIN_MAX_BID_MICROS)
+    found += attribute_problems(
+        budget=s.budget_micros,
+        monthlyPacing=s.monthly_pacing_micros,
+        dailyPacing=s.daily_pacing_micros,
+        targetBid=s.target_bid_micros,
+        maxBid=s.max_bid_micros,
+    )
     if min_bid_micros is not None and s.target_bid_micros < min_bid_micros:
         found.append(
             Problem(

@@ -92,6 +92,24 @@ def test_nulls_where_the_seed_says_not_nullable(acme: Tenant, setup: tuple[str, 
     }
 
 
+def test_one_answer_names_every_bad_attribute(acme: Tenant, setup: tuple[str, int]) -> None:
+    """Values that cannot be read and values out of range, in one answer (not one per try)."""
+    campaign, retailer = setup
+    attributes = {**FULL, "targetRetailerId": str(retailer)}
+    response = post(acme, campaign, **{**attributes, "bidStrategy": "x", "budget": -1, "maxBid": 0.001})
+    assert {(p["source"]["pointer"], p["code"]) for p in problems(response)} == {
+        ("/data/attributes/bidStrategy", "invalid-value"),
+        ("/data/attributes/budget", "out-of-range"),
+        ("/data/attributes/maxBid", "out-of-range"),
+    }
+    response = post(acme, campaign, **{**attributes, "monthlyPacing": -5, "budget": "abc", "name": " "})
+    assert {p["source"]["pointer"] for p in problems(response)} == {
+        "/data/attributes/monthlyPacing",
+        "/data/attributes/budget",
+        "/data/attributes/name",
+    }
+
+
 def test_unknown_attributes_are_named(acme: Tenant, setup: tuple[str, int]) -> None:
     campaign, retailer = setup
     response = post(

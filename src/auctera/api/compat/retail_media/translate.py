@@ -21,6 +21,7 @@ from auctera.domain.accounts import Account, AccountKind
 from auctera.domain.campaigns import BudgetPatch, CampaignPatch, CampaignStatus
 from auctera.domain.ids import from_decimal
 from auctera.domain.line_items import (
+    AMOUNT_ATTRIBUTES,
     MAX_MICROS,
     BidStrategy,
     LineItemInvalid,
@@ -28,6 +29,7 @@ from auctera.domain.line_items import (
     LineItemState,
     LineItemStatus,
     Problem,
+    attribute_problems,
 )
 from auctera.domain.money import to_micros
 from auctera.services.line_items import LineItemWrite, RetailCampaign
@@ -213,8 +215,11 @@ def line_item_write(body: Any, *, line_item_id: int | None = None) -> LineItemWr
         required = a.required_on_create if creating else a.required_on_put
         if required and name not in attributes:
             found.append(Problem(name, "required", f"{name} is required"))
-    if found:
-        raise LineItemInvalid(found)
+    if found:  # with what is wrong with each attribute that could be read, on its own
+        named = {p.attribute for p in found}
+        readable = {n: v for n, v in given.items() if n not in named and v is not None}
+        amounts = {n: v for n, v in readable.items() if n in AMOUNT_ATTRIBUTES}
+        raise LineItemInvalid(found + attribute_problems(readable.get("name"), **amounts))
     if "id" in given and given["id"] != line_item_id:
         raise LineItemInvalid([Problem("id", "read-only", "id must be the line item in the path")])
     defaults = LineItemSettings(name="", start_date=date.min)
