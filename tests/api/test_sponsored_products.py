@@ -340,6 +340,11 @@ def test_ivt_requests_get_no_sponsored_products_and_are_logged(
     assert decide(w["shop"], w["retailer"], {"type": "search", "keywords": "shoe"}, user=human)["products"]
 
 
+def test_an_unknown_auction_is_named_as_asked(shop_world: dict[str, Any]) -> None:
+    answer = shop_world["shop"].call("GET", "/v2/auctions/au_zzz")
+    assert answer.status_code == 404 and answer.json()["error"]["message"] == "auction au_zzz not found"
+
+
 def test_the_auction_log_is_read_by_its_owner_and_each_advertiser_sees_its_own(
     market: Market, shop_world: dict[str, Any]
 ) -> None:

@@ -195,5 +195,8 @@ def sponsored_products(
 @router.get("/auctions/{auction_id}", summary="Why an auction was won and lost, per candidate")
 async def get_auction(request: Request, auction_id: str, caller: Caller) -> dict[str, Any]:
     value = _auction_id(auction_id)
-    log = await run_in_threadpool(container_of(request).auctions.auction_log, caller, value)
+    try:
+        log = await run_in_threadpool(container_of(request).auctions.auction_log, caller, value)
+    except NotFound:  # named as the caller wrote it, not by the number inside
+        raise NotFound(f"auction {auction_id} not found", field="auction_id") from None
     return log_json(log, auction_id)
