@@ -128,11 +128,19 @@ def _json_lines(stream: BinaryIO, batch_rows: int) -> Iterator[FeedBatch]:
         seen += 1
         try:
             item = json.loads(text, parse_float=str, parse_int=str)
-        except UnicodeDecodeError:
-            batch.errors.append(RowError(line, None, "is not valid UTF-8"))
-            continue
-        except ValueError as exc:
-            batch.errors.append(RowError(line, None, f"is not valid JSON ({exc})"))
+        except ValueError as exc:  # UnicodeDecodeError included
+            reason = (
+                "is not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else f"is not valid JSON ({exc})"
+            )
+            if not raw.endswith((b"\n", b"\r")):
+                # The last line, unreadable and without its line ending: the feed was cut short
+                # there, and what follows is missing, not a bad row.
+                if batch.rows or batch.errors:
+                    yield batch
+                raise FeedError(
+                    line, f"the feed ends in the middle of a line (it {reason}): truncated?"
+                ) from None
+            batch.errors.append(RowError(line, None, reason))
             continue
         except RecursionError:
             batch.errors.append(RowError(line, None, "is not valid JSON (nested too deep)"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import deque
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -84,29 +85,110 @@ def read_tabular(
 
     walker = _Records(first_line=2 + text.count("\n"), columns=len(names))
     unique = list(dict.fromkeys(names))
-    source = Replay(header + b"\n" + rest, stream)
+    # A record fits in a block (pyarrow fails on a longer one): two blocks hold the last one.
+    source = Replay(header + b"\n" + rest, stream, tail=2 * block_size if quoting else 0)
     try:
         reader = _open(source, walker, delimiter, quoting, block_size, unique)
     except pa.ArrowInvalid as exc:  # opening parses the first block
         raise _unreadable(exc, walker.line, block_size) from None
+    # Each batch is handed on once the next is read: the last one may hold a row the end of the
+    # feed cut short, which must not be stored.
+    held: FeedBatch | None = None
     while True:
         try:
             batch = reader.read_next_batch()
         except StopIteration:
             break
         except pa.ArrowInvalid as exc:
+            if held is not None:
+                yield held
             raise _unreadable(exc, walker.line, block_size) from None
-        yield walker.batch(batch, quoting, rules)
+        if held is not None:
+            yield held
+        held = walker.batch(batch, quoting, rules)
     errors: list[RowError] = []
     walker.take_rejected(errors, everything=True)
-    # A last row cut short, with no line ending: the feed was truncated, not a bad row.
-    truncated = walker.last_rejected == walker.record - 1 and source.last_byte not in (b"\n", b"\r")
-    if truncated:
-        cut = errors.pop()
+    cut = walker.last_line
+    reason = None
+    if quoting and _ends_in_quotes(source, walker):
+        # pyarrow closes a quoted value at the end of the file: the rest of it was cut off.
+        reason = "the feed ends inside a quoted value (its closing quote is missing): truncated?"
+    elif walker.last_rejected == walker.record - 1 and source.last_byte not in (b"\n", b"\r"):
+        # A last row short of values, with no line ending: the feed was truncated, not a bad row.
+        reason = f"the feed ends in the middle of a row ({errors[-1].reason}): truncated?"
+    if reason is not None:
+        errors = [e for e in errors if e.line != cut]
+        held = _without_line(held, cut) if held is not None else None
+    if held is not None:
+        yield held
     if errors:
         yield FeedBatch([], errors)
-    if truncated:
-        raise FeedError(cut.line, f"the feed ends in the middle of a row ({cut.reason}): truncated?")
+    if reason is not None:
+        raise FeedError(cut, reason)
+
+
+def _without_line(batch: FeedBatch, line: int) -> FeedBatch:
+    """The batch without what it holds of the record starting on `line`."""
+    products = batch.products
+    if products is not None:
+        products = products.without({i for i, at in enumerate(products.lines) if at == line})
+    rows = [(at, raw) for at, raw in batch.rows if at != line]
+    return FeedBatch(rows, [e for e in batch.errors if e.line != line], products)
+
+
+_FIELD_END = re.compile(rb"[,\r\n]")
+
+
+def _ends_in_quotes(source: Replay, last: _Records) -> bool:
+    """Whether the feed ends inside a quoted value (pyarrow closes one at the end of the file)."""
+    if last.last_text is not None:  # a rejected record: pyarrow gave its text
+        return _read_record(last.last_text.encode("utf-8", "surrogatepass"), 0)[0]
+    # A returned one. Had it ended inside quotes, its values would hold every LF after its start
+    # (it spans `last_span` lines): it would start after the LF before those.
+    tail = source.tail()
+    at = len(tail)
+    for _ in range(last.last_span):
+        at = tail.rfind(b"\n", 0, at)
+        if at == -1:
+            return False
+    at += 1
+    while True:
+        quoted, first, at = _read_record(tail, at)
+        if at >= len(tail):
+            break
+    # Read from there, it must be that record: the one pyarrow read last, open at the end.
+    return quoted and first == last.last_first
+
+
+def _read_record(data: bytes, at: int) -> tuple[bool, bytes, int]:
+    """Reads the record starting at `at` as pyarrow does (a quote opens a value only as its first
+    character, `""` in it is a quote, after the closing quote the value runs on unquoted to a
+    comma or line break): (whether the data ends inside its quoted value, its first value, where
+    the next record starts)."""
+    first: bytes | None = None
+    while True:
+        value = b""
+        if data[at : at + 1] == b'"':
+            at += 1
+            while True:
+                quote = data.find(b'"', at)
+                if quote == -1:
+                    return True, value + data[at:] if first is None else first, len(data)
+                value += data[at:quote]
+                at = quote + 1
+                if data[at : at + 1] != b'"':  # not an escaped quote: the closing one
+                    break
+                value += b'"'
+                at += 1
+        end = _FIELD_END.search(data, at)
+        stop = end.start() if end else len(data)
+        if first is None:
+            first = value + data[at:stop]
+        if end is None:
+            return False, first, len(data)
+        if end[0] != b",":  # a line break: CRLF, LF or a lone CR
+            return False, first, stop + (2 if data[stop : stop + 2] == b"\r\n" else 1)
+        at = end.end()
 
 
 def _open(
@@ -142,6 +224,11 @@ class _Records:
         self._columns = columns
         self._rejected: deque[tuple[int | None, int, str]] = deque()
         self.last_rejected: int | None = None  # record number
+        # The last record walked: its line, and its text (rejected) or first value (returned).
+        self.last_line = first_line
+        self.last_text: str | None = None
+        self.last_first: bytes | None = None
+        self.last_span = 1  # the lines a returned one spans
 
     def reject(self, row: pacsv.InvalidRow) -> str:
         self._rejected.append((row.number, row.actual_columns, row.text))
@@ -155,6 +242,7 @@ class _Records:
                 return
             self._rejected.popleft()
             self.last_rejected = self.record
+            self.last_line, self.last_text = self.line, text
             errors.append(RowError(self.line, None, f"has {columns} columns, the header has {self._columns}"))
             self.line += 1 + text.count("\n")
             self.record += 1
@@ -170,6 +258,9 @@ class _Records:
                 if len(where):
                     steps += np.bincount(np.searchsorted(offsets, where, side="right") - 1, minlength=n)
         lines = self._lines(steps, errors)
+        if n:  # the last record walked, until rejected ones follow
+            self.last_line, self.last_text, self.last_span = int(lines[-1]), None, int(steps[-1])
+            self.last_first = batch.column(0)[n - 1].as_py()
         undecodable: dict[int, str] = {}  # row -> the first column that is not UTF-8
         columns = [
             self._decoded(name, column, undecodable)
