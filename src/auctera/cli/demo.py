@@ -234,6 +234,9 @@ def load_demo(
 
     out["events"] = len(events)
     out["campaigns"] = len(campaigns)
+    with c.uow() as uow:  # in effect since the history began: a rate set today changes today on
+        uow.fx_rates.set("SEK", "USD", Decimal(SEK_IN_USD), began, (began - timedelta(days=days)).date())
+        uow.commit()
     out["auction_engine"] = _auction_engine(c, who, campaigns)
     out["affiliate_program"] = _affiliate_program(c, who, campaigns)
     out["bid_management"] = _bid_management(c, who["Northwind Outfitters"], partner_port)
@@ -245,9 +248,6 @@ def load_demo(
 def _auction_engine(c: Container, who: dict[str, Principal], campaigns: list[Campaign]) -> dict[str, Any]:
     """Harbor Market's catalog, Northwind's line item promoting its boots there, the merchants'
     catalogs (shared GTINs), and a SmartLink on Deal Hunters Blog for a skillet Nordic Home bids on."""
-    with c.uow() as uow:
-        uow.fx_rates.set("SEK", "USD", Decimal(SEK_IN_USD), c.clock())
-        uow.commit()
     site = who[RETAIL_SITE[0]]
     harbor = c.catalog.create_retailer(site, RETAIL_SITE[0], RETAIL_SITE[2])
     rows = [
