@@ -558,6 +558,19 @@ def test_an_offline_event_the_service_refuses_fails_alone_and_writes_nothing_of_
         "SELECT (attrs->>'order_id') FROM events WHERE type = 'conversion' ORDER BY 1"
     )
     assert rows == [("ok-1",), ("ok-2",)]
+    # A currency without a rate is invalid whoever the event would match: nobody's sale in CHF
+    # can be counted, and calling it "unmatched" would send the advertiser looking for visitors.
+    stranger = {"event_id": "chf-2", "email": "nobody@example.com", "value": 14, "currency": "CHF"}
+    answer = acme.call("POST", "/v2/conversions/offline", {"events": [stranger]}).json()
+    assert (answer["unmatched_events"], answer["invalid_events"]) == (0, 1)
+    assert [e["field"] for e in answer["errors"]] == ["currency"]
+    # Two addresses for one person: which one bought? Neither is guessed.
+    both = {"event_id": "two", "email": "bob@example.com", "hashed_email": alice, "value": 5}
+    same = {"event_id": "one", "email": ALICE, "hashed_email": alice, "value": 5}
+    answer = acme.call("POST", "/v2/conversions/offline", {"events": [both, same]}).json()
+    assert (answer["matched_events"], answer["invalid_events"]) == (1, 1)
+    assert [(e["index"], e["field"]) for e in answer["errors"]] == [(0, "email")]
+    assert "bob@" not in json.dumps(answer)
     error(acme.client.post("/v2/conversions/offline", content=b"{bad", headers=acme.headers), 400)
     misspelt = error(acme.call("POST", "/v2/conversions/offline", {"events": [], "evnts": []}), 422)
     assert (misspelt["code"], misspelt["field"]) == ("unknown_field", "evnts")
@@ -597,6 +610,11 @@ def test_offline_csv_upload_and_lookback(
         headers=headers,
     ).json()
     assert (short["matched_events"], short["unmatched_events"]) == (0, 1)
+    # An unquoted comma shifts a line's cells: refused on its line, never read under the wrong columns.
+    shifted = f"event_id,hashed_email,value\nc-3,{alice},1,200\nc-4,{alice},3\n"
+    answer = acme.client.post("/v2/conversions/offline", content=shifted, headers=headers).json()
+    assert (answer["matched_events"], answer["invalid_events"]) == (1, 1)
+    assert [(e["index"], e["field"]) for e in answer["errors"]] == [(0, "events")]
     bad = acme.client.post("/v2/conversions/offline", content="who,what\n1,2\n", headers=headers)
     error(bad, 422, "events")
     error(publisher.call("POST", "/v2/conversions/offline", {"events": []}), 403)

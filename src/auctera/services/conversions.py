@@ -480,6 +480,7 @@ class ConversionService:
                     batch.append((position, uploads[position], _checked_offline(uploads[position], now)))
                 except ValidationFailed as exc:  # fails alone: the rest of the upload goes on
                     invalid.append(OfflineProblem(position, exc.field, exc.message))
+            batch = self._convertible(principal.account_id, batch, invalid)
             if not batch:
                 continue
             times = [at for _, _, at in batch]
@@ -499,6 +500,28 @@ class ConversionService:
             matched += len(matches) - len(refused)
             invalid.extend(refused)
         return OfflineResult(matched, unmatched, tuple(sorted(invalid, key=lambda p: p.position)))
+
+    def _convertible(
+        self, account_id: int, batch: list[tuple[int, OfflineEvent, datetime]], invalid: list[OfflineProblem]
+    ) -> list[tuple[int, OfflineEvent, datetime]]:
+        """The events of `batch` whose value converts into the account's currency on their day;
+        the others are invalid whether they would match or not, as the docs say."""
+        account = self._lookups.account(account_id)
+        if account is None or all(
+            (u.currency or account.currency).upper() == account.currency for _, u, _ in batch
+        ):
+            return batch
+        kept = []
+        with self._uow(read_only=True) as uow:
+            for position, upload, at in batch:
+                currency = (upload.currency or account.currency).upper()
+                try:
+                    self._in_account_currency(uow, upload.value_micros, currency, account, at, "value")
+                except ValidationFailed as exc:
+                    invalid.append(OfflineProblem(position, exc.field, exc.message))
+                    continue
+                kept.append((position, upload, at))
+        return kept
 
     def _record_matches(
         self, principal: Principal, matches: list[tuple[int, OfflineEvent, datetime, Event]]

@@ -68,13 +68,18 @@ class _Identified(_Write):
     phone: str | None = Field(default=None, max_length=40, description="E.164, hashed on arrival")
 
     def identifiers(self) -> tuple[tuple[str, str], ...]:
-        found: dict[str, str] = {}
+        found: dict[str, tuple[str, str]] = {}  # hashed kind -> (field, digest)
         for name, kind in _IDENTIFIER_FIELDS.items():
             value = getattr(self, name)
             if value is not None:
                 hashed_kind, digest = hashed(kind, value, field=name)
-                found.setdefault(hashed_kind.value, digest)
-        return tuple(found.items())
+                first = found.setdefault(hashed_kind.value, (name, digest))
+                if first[1] != digest:  # which one is the person? Guessing would link a stranger
+                    raise ValidationFailed(
+                        f"{first[0]} and {name} name different people: send one, or both of the same",
+                        field=name,
+                    )
+        return tuple((kind, digest) for kind, (_, digest) in found.items())
 
 
 _IDENTIFIER_FIELDS = {
@@ -277,7 +282,7 @@ async def upload_offline(
     service, lookback = _service(request), timedelta(days=lookback_days)
     service.check_offline_uploader(caller)  # before reading a byte of the upload
     if request.headers.get("content-type", "").split(";")[0].strip() == "text/csv":
-        rows: AsyncIterator[dict[str, Any]] = _csv_rows(request.stream())
+        rows: AsyncIterator[Any] = _csv_rows(request.stream())
     else:
         rows = _each(_json_rows(await request.body()))
     matched = unmatched = invalid = 0
@@ -340,7 +345,7 @@ def _json_rows(body: bytes) -> list[Any]:
     return list(document["events"])
 
 
-async def _csv_rows(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any]]:
+async def _csv_rows(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any] | ValidationFailed]:
     """Rows of a CSV body as its bytes arrive: a header line naming the columns, then one event
     per line (offline events hold no line breaks inside a field)."""
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
@@ -354,7 +359,7 @@ async def _csv_rows(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any
                 if header is None:
                     header = _csv_header(values)
                 elif values:
-                    yield {k: v for k, v in zip(header, values, strict=False) if v}
+                    yield _csv_event(header, values)
         last = pending + decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         raise ValidationFailed("the CSV is not UTF-8", field="events") from None
@@ -362,9 +367,22 @@ async def _csv_rows(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any
         if header is None:
             header = _csv_header(values)
         elif values:
-            yield {k: v for k, v in zip(header, values, strict=False) if v}
+            yield _csv_event(header, values)
     if header is None:
         _csv_header([])
+
+
+def _csv_event(header: list[str], values: list[str]) -> dict[str, Any] | ValidationFailed:
+    """A CSV line's event (empty and missing trailing cells are absent fields), or, for a line
+    with more cells than the header has columns (a shifted row: an unquoted comma in a value),
+    the row's error: taking the first cells would put values under the wrong columns."""
+    if len(values) > len(header):
+        return ValidationFailed(
+            f"{len(values)} values for the header's {len(header)} columns "
+            "(a comma inside a value must be quoted)",
+            field="events",
+        )
+    return {k: v for k, v in zip(header, values, strict=False) if v}
 
 
 def _csv_header(names: list[str]) -> list[str]:
@@ -381,6 +399,8 @@ def _offline_event(index: int, row: Any, errors: list[dict[str, Any]]) -> Offlin
     """The event of one uploaded row, or None with its error (index, field, message) noted: one
     bad row does not cost the rest of the upload. Messages never repeat a raw identifier."""
     try:
+        if isinstance(row, ValidationFailed):  # a CSV line that cannot be read as an event
+            raise row
         parsed = OfflineEventIn.model_validate(row)
         identifiers = parsed.identifiers()
         if not identifiers:
