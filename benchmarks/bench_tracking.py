@@ -73,11 +73,10 @@ from auctera.api.v2.schemas import CampaignCreate
 from auctera.bootstrap import build
 from auctera.config import Settings
 from auctera.domain.campaigns import CampaignType
-from auctera.domain.ids import render
+from auctera.domain.ids import CLICK_PREFIX, render
 from auctera.domain.signatures import HEADER, sign
 from auctera.domain.tracking import parse_link, tracking_links
 from auctera.services.fraud import FraudSettings
-from auctera.services.tracking import CLICK_ID_PREFIX
 from auctera.store.tables import conversions as conversions_table
 from auctera.tracking.handlers import PIXEL
 from benchmarks.bench_api import baselines_first, env_float, env_int, serving
@@ -150,7 +149,7 @@ def serve(data_dir: str, port: int) -> None:
 
     async def floor(scope: Scope, receive: Receive, send: Send) -> None:
         link = parse_link(scope["query_string"].decode("latin-1"))
-        click_id = render(CLICK_ID_PREFIX, ids.next_id())
+        click_id = render(CLICK_PREFIX, ids.next_id())
         ip = next((v for k, v in scope["headers"] if k == b"x-forwarded-for"), b"").decode("latin-1")
         line = {"id": click_id, "at": time.time_ns() // 1000, "o": link.campaign_id, "ip": ip}
         os.write(floor_log, orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))

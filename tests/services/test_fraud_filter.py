@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from auctera.counters.velocity import SlidingWindowCounter
+from auctera.domain import ids as idfmt
+from auctera.domain.events import Event, EventType
 from auctera.domain.fraud import RangeHit, RangeKind, Reason, RequestFacts
 from auctera.services.fraud import (
     ConversionLimits,
@@ -177,6 +179,14 @@ def test_replayed_click_id() -> None:
     assert all(r.signals == () for r in results[:3])
     assert results[3].reason is Reason.CLICK_ID_VELOCITY
     assert results[4].signals[0].telemetry["subject"] == "clk_9"
+
+
+def test_a_replayed_postback_names_its_click_as_the_api_does() -> None:
+    """The fraud log's telemetry is read by people: the click id they sent, not our row number."""
+    f = make()
+    click = Event(id=1_234_567, type=EventType.CLICK, at=NOW, account_id=1)
+    results = [f.check_postback(click, NOW + timedelta(minutes=5 + i)) for i in range(5)]
+    assert results[4].signals[0].telemetry["subject"] == idfmt.render("auc", 1_234_567)
 
 
 def test_scripted_touch_cadence_before_the_conversion() -> None:

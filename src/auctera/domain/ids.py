@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+CLICK_PREFIX = "auc"  # click ids look like the seed's `auc_982hfj28`
 EPOCH_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 NODE_BITS = 8
 SEQ_BITS = 14

@@ -51,7 +51,6 @@ from auctera.services.spend import ChargeGroup, Click, SpendService
 from auctera.services.webhooks import PostbackOutbox
 
 TRANSACTION_PREFIX = "txn"
-CLICK_PREFIX = "auc"
 # A row not yet logged is left to the request writing it for this long before the sweep steps in.
 IN_FLIGHT = timedelta(seconds=60)
 
@@ -414,7 +413,7 @@ class ConversionService:
         )
 
     def _click(self, principal: Principal, text: str) -> Event:
-        click_id = idfmt.parse(CLICK_PREFIX, text)
+        click_id = idfmt.parse(idfmt.CLICK_PREFIX, text)
         click = self._find_click(click_id) if click_id is not None else None
         if click is None or (not principal.is_network and click.account_id != principal.account_id):
             raise ValidationFailed(
@@ -659,7 +658,7 @@ class ConversionService:
             campaign_id=c.campaign_id,
             publisher_id=c.publisher_id,
             creative_id=c.attrs.get("creative_id"),
-            click_id=idfmt.render(CLICK_PREFIX, c.click_id),
+            click_id=idfmt.render(idfmt.CLICK_PREFIX, c.click_id),
             country=c.attrs.get("country"),
             device_type=c.attrs.get("device_type"),
             cost_micros=c.cost_micros,
@@ -681,7 +680,7 @@ class ConversionService:
             campaign_id=c.campaign_id,
             publisher_id=c.publisher_id,
             creative_id=c.attrs.get("creative_id"),
-            click_id=idfmt.render(CLICK_PREFIX, c.click_id),
+            click_id=idfmt.render(idfmt.CLICK_PREFIX, c.click_id),
             cost_micros=-c.cost_micros,
             revenue_micros=-c.revenue_micros,
             payout_micros=-c.payout_micros,

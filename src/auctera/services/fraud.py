@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from auctera.domain import ids as idfmt
 from auctera.domain.events import Event
 from auctera.domain.fraud import (
     CLEAN,
@@ -219,7 +220,9 @@ class FraudFilter:
         so its headers say nothing), plus whatever its click was found to be: a conversion from a
         bot's click is no better than the click."""
         inherited = Verdict.of(signals_from_log(click.attrs.get("fraud_signals") or ()))
-        return self.check_conversion(None, click.at, conversion_at, str(click.id)).merged(inherited)
+        return self.check_conversion(
+            None, click.at, conversion_at, idfmt.render(idfmt.CLICK_PREFIX, click.id)
+        ).merged(inherited)
 
     def is_ivt(self, verdict: Verdict) -> bool:
         return verdict.flagged(self.settings.flag_threshold)

@@ -35,7 +35,6 @@ from auctera.services.group_commit import GroupCommit
 from auctera.services.ports import EventStore, LedgerEntry, UnitOfWorkFactory
 from auctera.services.spend import Charge, ChargeOutcome, Click, SpendService, charged_event
 from auctera.services.tracking import (
-    CLICK_ID_PREFIX,
     BegunClick,
     Logged,
     Redirect,
@@ -159,7 +158,7 @@ class SponsoredService:
             raise TrackingRefused(404, "This product is no longer available.")
         verdict = self._screen.check_request(request.facts)
         click_id = self._ids.next_id()
-        rendered = idfmt.render(CLICK_ID_PREFIX, click_id)
+        rendered = idfmt.render(idfmt.CLICK_PREFIX, click_id)
         uid = request.uid or secrets.token_hex(12)
         event = self._event(EventType.CLICK, click_id, token, campaign, request, uid, verdict, rendered)
         begun = BegunClick(event, _with_click_id(page, rendered), rendered, uid)

@@ -50,7 +50,6 @@ from auctera.services.group_commit import GroupCommit
 from auctera.services.ports import EventStore
 from auctera.services.spend import Charge, Click, SpendService, charged_event
 
-CLICK_ID_PREFIX = "auc"  # click ids look like the seed's `auc_982hfj28`
 UID_COOKIE = "auc_uid"  # first-party visitor id on the tracking host, ties touches into paths
 MAX_HEADER = 512  # user agent and referrer are cut to this length in the log
 
@@ -179,7 +178,7 @@ class TrackingService:
             landing = self._landing(link, campaign)
         verdict = self._screen.check_request(request.facts)
         click_id = self._ids.next_id()
-        rendered = idfmt.render(CLICK_ID_PREFIX, click_id)
+        rendered = idfmt.render(idfmt.CLICK_PREFIX, click_id)
         uid = request.uid or _new_uid()
         # CPC offers pay the publisher per click, and the advertiser is charged as much: under the
         # campaign's caps and the prepaid balance (`SpendService`), else for nothing.

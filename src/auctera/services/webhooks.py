@@ -52,7 +52,6 @@ from auctera.services.ports import UnitOfWork, UnitOfWorkFactory
 
 OFFER_PREFIX = "off"  # as services/offers.py renders an offer (a campaign)
 TRANSACTION_PREFIX = "txn"
-CLICK_PREFIX = "auc"
 MAX_PAGE = 500
 MAX_CACHED = 65_536  # publishers whose postbacks are cached
 
@@ -126,7 +125,7 @@ class PostbackOutbox:
             return []
         now = self._clock()
         values = macro_values(
-            click_id=idfmt.render(CLICK_PREFIX, conversion.click_id),
+            click_id=idfmt.render(idfmt.CLICK_PREFIX, conversion.click_id),
             payout_micros=conversion.payout_micros,
             currency=conversion.currency,
             geo=conversion.attrs.get("country"),

@@ -450,6 +450,6 @@ def fraud_log_json(c: Conversion) -> dict[str, Any]:
         "reason": c.fraud_reason,
         "confidence_score": c.fraud_score,
         "signals": list(c.fraud_signals),
-        "click_id": idfmt.render("auc", c.click_id),
+        "click_id": idfmt.render(idfmt.CLICK_PREFIX, c.click_id),
         "recorded_at": c.created_at.isoformat().replace("+00:00", "Z"),
     }

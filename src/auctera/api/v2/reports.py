@@ -24,11 +24,12 @@ from auctera.domain.attribution import AttributionModel, round_credits
 from auctera.domain.campaigns import CampaignType
 from auctera.domain.creatives import creative_prefix
 from auctera.domain.events import Totals
+from auctera.domain.ids import CLICK_PREFIX
 from auctera.domain.money import from_micros
 from auctera.domain.reports import ExportFormat, ExportJob, ExportStatus, ExportType
 from auctera.errors import NotFound, ValidationFailed
 from auctera.services.attribution import AttributionService, Journey
-from auctera.services.conversions import CLICK_PREFIX, TRANSACTION_PREFIX
+from auctera.services.conversions import TRANSACTION_PREFIX
 from auctera.services.reports import (
     MAX_OFFSET,
     MAX_PAGE,
