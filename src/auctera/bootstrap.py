@@ -21,6 +21,7 @@ from auctera.domain.creatives import DEFAULT_SCRIPT_HOSTS
 from auctera.domain.ids import MAX_NODE, IdGenerator
 from auctera.events.audience_staging import AudienceStagingFiles
 from auctera.events.audiences import EventAudienceGraph
+from auctera.events.click_delays import EventLogClickDelays
 from auctera.events.creative_stats import EventLogVariantStats
 from auctera.events.duckdb_store import DuckDBEventStore
 from auctera.feeds import read_feed
@@ -220,7 +221,7 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
         pool_seconds=settings.auction_cache_seconds,
         inventory_seconds=settings.auction_inventory_seconds,
     )
-    reports = ReportService(uow, events, clock)
+    reports = ReportService(uow, events, clock, EventLogClickDelays(events))
     exports = ExportService(
         uow,
         ids,

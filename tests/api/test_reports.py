@@ -5,7 +5,7 @@ boundaries, late events restating final days), reconciled with the log's own sum
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from auctera.app import RootApp
 from auctera.domain import ids as idfmt
-from auctera.domain.accounts import render_account_id
+from auctera.domain.accounts import AccountKind, render_account_id
 from auctera.domain.events import Event, EventType
 from auctera.domain.ids import IdGenerator
 from auctera.events import DuckDBEventStore
@@ -25,6 +25,7 @@ from .conftest import app_at, bearer, error
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 NY = "America/New_York"
+ADVERTISER, PUBLISHER = AccountKind.ADVERTISER, AccountKind.PUBLISHER
 
 
 class Reporter:
@@ -53,9 +54,10 @@ class Reporter:
         """Log an event that happened at `at`, recorded at `logged_at` (default: then): its id tells."""
         ms = int((logged_at or at).timestamp() * 1000)
         fields.setdefault("campaign_id", self.display)
-        event = Event(
-            IdGenerator(1, lambda: ms).next_id() + len(self.logged), kind, at, self.account.id, **fields
-        )
+        event_id = IdGenerator(1, lambda: ms).next_id() + len(self.logged)
+        if kind is EventType.CLICK:  # a click names itself, as tracking's do: conversions join on it
+            fields.setdefault("click_id", idfmt.render("auc", event_id))
+        event = Event(event_id, kind, at, self.account.id, **fields)
         self.sink.append(event)
         self.logged.append(event)
         return event
@@ -411,3 +413,82 @@ def test_reports_answer_the_same_after_compaction(acme: Reporter) -> None:
     before = answers()
     assert events.compact() == 1  # now answered from the segment's rollups
     assert answers() == before
+
+
+# --- click-to-conversion time (click flooding) ----------------------------------------------------
+
+
+def _converted(acme: Reporter, publisher: int, clicked: datetime, delay: timedelta) -> None:
+    """A click of `publisher` and its conversion `delay` later, as tracking and postbacks log them."""
+    click = acme.log(EventType.CLICK, clicked, publisher_id=publisher, campaign_id=acme.affiliate)
+    acme.log(
+        EventType.CONVERSION,
+        clicked + delay,
+        publisher_id=publisher,
+        campaign_id=acme.affiliate,
+        click_id=click.click_id,
+        revenue_micros=10_000_000,
+    )
+
+
+def test_a_publisher_whose_conversions_spread_over_days_is_suspected_of_click_flooding(
+    acme: Reporter, app: RootApp, client: TestClient
+) -> None:
+    honest = app.container.accounts.create_account("Honest", "publisher").account.id
+    flooder = app.container.accounts.create_account("Flooder", "publisher").account.id
+    start = utc("2026-10-01T12:00")
+    # Honest: 30 sales, 26 within the hour of their click, 4 two days on (people do come back).
+    for i in range(30):
+        delay = timedelta(minutes=5 + i) if i < 26 else timedelta(hours=50)
+        _converted(acme, honest, start + timedelta(minutes=i), delay)
+    # Flooder: 30 sales, their delays flat over two weeks.
+    for i in range(30):
+        _converted(acme, flooder, start + timedelta(minutes=i), timedelta(hours=11 * i + 1))
+    report = acme.get("/v2/reports/click-to-conversion", start_date="2026-10-01", end_date="2026-10-31")
+    assert (report["timezone"], report["late_after_seconds"]) == (NY, 86_400)
+    rows = {r["publisher_id"]: r for r in report["data"]}
+    fair, flood = rows[render_account_id(PUBLISHER, honest)], rows[render_account_id(PUBLISHER, flooder)]
+    assert fair["advertiser_id"] == render_account_id(ADVERTISER, acme.account.id)
+    assert (fair["conversions"], fair["late_conversions"], fair["late_share"]) == (30, 4, 0.1333)
+    assert [b["conversions"] for b in fair["buckets"]] == [0, 0, 6, 20, 0, 0, 4, 0]
+    assert [b["up_to_seconds"] for b in fair["buckets"]] == [10, 60, 600, 3600, 21600, 86400, 604800, None]
+    assert fair["flooding"]["suspected"] is False
+    assert (flood["conversions"], flood["late_conversions"]) == (30, 27)  # 11 h x i + 1 h > 24 h from i = 3
+    assert [b["conversions"] for b in flood["buckets"]] == [0, 0, 0, 1, 0, 2, 13, 14]
+    assert flood["median_seconds"] == pytest.approx((11 * 14.5 + 1) * 3600)
+    assert flood["flooding"]["suspected"] is True
+    assert flood["flooding"]["reference_late_share"] == 0.1333  # the honest publisher's
+    assert flood["flooding"]["p_value"] < 1e-12
+    # One campaign's worth alone; another campaign has none of these sales.
+    theirs = acme.get(
+        "/v2/reports/click-to-conversion",
+        start_date="2026-10-01",
+        end_date="2026-10-31",
+        campaign_id=idfmt.render("cmp", acme.display),
+    )
+    assert theirs["data"] == []
+    # The days are the account's: Oct 1 in New York ends at 04:00 UTC on Oct 2, so the flooder's
+    # sales at 13:00 and 00:01 UTC count, and none after.
+    first = acme.get("/v2/reports/click-to-conversion", start_date="2026-10-01", end_date="2026-10-01")
+    counts = {r["publisher_id"]: r["conversions"] for r in first["data"]}
+    assert counts == {render_account_id(PUBLISHER, honest): 26, render_account_id(PUBLISHER, flooder): 2}
+    few = {r["publisher_id"]: r["flooding"] for r in first["data"]}
+    assert few[render_account_id(PUBLISHER, flooder)]["suspected"] is None  # 2 sales tell nothing
+
+
+def test_click_to_conversion_is_the_advertisers_view_and_no_one_elses(
+    acme: Reporter, app: RootApp, client: TestClient
+) -> None:
+    partner = app.container.accounts.create_account("Partner", "publisher")
+    _converted(acme, partner.account.id, utc("2026-10-01T12:00"), timedelta(minutes=3))
+    days = {"start_date": "2026-10-01", "end_date": "2026-10-07"}
+    path = "/v2/reports/click-to-conversion"
+    assert len(acme.get(path, **days)["data"]) == 1
+    error(client.get(path, params=days, headers=bearer(partner.api_key)), 403)
+    other = Reporter(app, client, "Other")
+    assert other.get(path, **days)["data"] == []
+    theirs = {**days, "campaign_id": idfmt.render("cmp", acme.affiliate)}
+    error(client.get(path, params=theirs, headers=other.headers), 404, "campaign_id")
+    error(client.get(path, params={"start_date": "2026-10-01"}, headers=acme.headers), 422, "end_date")
+    backwards = {"start_date": "2026-10-07", "end_date": "2026-10-01"}
+    error(client.get(path, params=backwards, headers=acme.headers), 422, "end_date")

@@ -35,7 +35,7 @@ from auctera.domain.accounts import Principal, render_account_id
 from auctera.domain.campaigns import Campaign, CampaignStatus, CampaignType
 from auctera.domain.catalog import FeedFormat
 from auctera.domain.events import Event, EventType
-from auctera.domain.ids import MAX_NODE, SEQ_BITS, IdGenerator, render
+from auctera.domain.ids import CLICK_PREFIX, MAX_NODE, SEQ_BITS, IdGenerator, render
 from auctera.domain.line_items import LineItemSettings, LineItemStatus
 from auctera.domain.money import MICROS
 from auctera.domain.pricing import BidStrategy
@@ -138,6 +138,7 @@ ADVERTISERS: list[dict[str, Any]] = [
     },
 ]
 PUBLISHERS = [("Deal Hunters Blog", "America/New_York"), ("Budget Travel Weekly", "Europe/Berlin")]
+FLOODER = 1  # Budget Travel Weekly's sales come days after its clicks: click flooding, for the report
 # A retail site: sponsored products serve on it (retail media), so its account is a publisher.
 RETAIL_SITE = ("Harbor Market", "America/Chicago", "market.example.com")
 
@@ -318,16 +319,28 @@ def _history(c: Container, live: list[Campaign], publishers: list[int], days: in
             conversions = sum(rng.random() < cvr for _ in range(clicks))
             for _ in range(impressions):
                 yield _event(c, campaign, EventType.IMPRESSION, base, rng, publishers, cost=cpm // 1000)
+            day_clicks = []
             for _ in range(clicks):
-                yield _event(
+                click = _event(
                     c, campaign, EventType.CLICK, base, rng, publishers, cost=cpc or 0, payout=cpc or 0
                 )
-            for _ in range(conversions):
+                click = replace(click, click_id=render(CLICK_PREFIX, click.id))  # it names itself
+                day_clicks.append(click)
+                yield click
+            for _ in range(conversions if day_clicks else 0):
                 revenue = rng.randint(40, 120) * 1_000_000
-                yield _event(
+                click = rng.choice(day_clicks)
+                # Most sales come within the hour of their click. The flooder's clicks are sent
+                # hoping to be the last before sales made anyway: their delays spread over days
+                # (GET /v2/reports/click-to-conversion tells it apart).
+                flooding = click.publisher_id == publishers[FLOODER]
+                delay = rng.uniform(0, 14 * 86_400) if flooding else rng.lognormvariate(7, 1.2)
+                conversion = _event(
                     c, campaign, EventType.CONVERSION, base, rng, publishers,
                     cost=cpa or 0, revenue=revenue, payout=cpa or 0,
                 )  # fmt: skip
+                at = min(click.at + timedelta(seconds=delay), now)
+                yield replace(conversion, at=at, publisher_id=click.publisher_id, click_id=click.click_id)
 
 
 def _recorded_as_they_happened(c: Container, events: list[Event], before: datetime) -> list[Event]:
@@ -341,9 +354,14 @@ def _recorded_as_they_happened(c: Container, events: list[Event], before: dateti
     issued_at = [0]
     ids = IdGenerator(node, lambda: issued_at[0])
     out = []
+    renamed: dict[str | None, str] = {}  # a click's id as generated -> as issued (clicks come first)
     for e in events:
         issued_at[0] = min(int(e.at.timestamp() * 1000), latest)
-        out.append(replace(e, id=ids.next_id()))
+        e = replace(e, id=ids.next_id())
+        if e.type is EventType.CLICK:
+            renamed[e.click_id] = render(CLICK_PREFIX, e.id)
+        e = replace(e, click_id=renamed.get(e.click_id))
+        out.append(e)
     return out
 
 

@@ -44,6 +44,7 @@ from auctera.domain.catalog import (
     Retailer,
     RowRules,
 )
+from auctera.domain.click_delays import Delays
 from auctera.domain.compliance import BlockedDomain
 from auctera.domain.conversions import Conversion
 from auctera.domain.creatives import Asset, CreativeStanding, Format, MediaFacts, ScanResult
@@ -1412,6 +1413,20 @@ class MediaInspector(Protocol):
         ...
 
     def probe_video(self, data: bytes) -> MediaFacts: ...
+
+
+class ClickDelaySource(Protocol):
+    def click_delays(
+        self,
+        account_id: int | None,
+        campaign_id: int | None,
+        start: datetime,
+        end: datetime,
+        late_after: timedelta,
+    ) -> dict[tuple[int, int], Delays]:
+        """Per (advertiser, publisher), the conversions start <= at < end by delay after their
+        click (adapter: events/click_delays.py); `account_id` None: every advertiser."""
+        ...
 
 
 class VariantStatsSource(Protocol):

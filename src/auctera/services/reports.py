@@ -17,13 +17,22 @@ from typing import Literal, Protocol
 from auctera.domain import reports as calc
 from auctera.domain.accounts import AccountKind, Principal
 from auctera.domain.campaigns import CampaignType
+from auctera.domain.click_delays import Delays, FloodingRule, FloodingTest
 from auctera.domain.dates import DateSpan
 from auctera.domain.events import Totals
 from auctera.domain.ids import issued_at_ms, render
-from auctera.errors import Conflict, NotFound, ValidationFailed
+from auctera.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from auctera.services.clock import Clock
+from auctera.services.fraud import FraudSettings
 from auctera.services.fx import Rate, RateHistory, histories
-from auctera.services.ports import EventReports, EventStore, LateDay, ReportRow, UnitOfWorkFactory
+from auctera.services.ports import (
+    ClickDelaySource,
+    EventReports,
+    EventStore,
+    LateDay,
+    ReportRow,
+    UnitOfWorkFactory,
+)
 
 MAX_DAYS = 366
 # The dates reports, exports and campaign figures take, checked by `check_dates`. The event log
@@ -34,6 +43,10 @@ LAST_DATE = date(2999, 12, 31)
 MAX_PAGE = 1000
 MAX_OFFSET = 2**63 - 1 - MAX_PAGE  # offset + limit stays a 64-bit integer (JSON readers, SQL)
 MAX_CAMPAIGNS_PER_TYPE = 100_000
+# A conversion later than this after its click is "late" (the fraud filter's per-conversion
+# click-flooding bound); FLOODING judges a publisher's share of them.
+LATE_AFTER = FraudSettings().flooding_after
+FLOODING = FloodingRule()
 PublisherSort = Literal["spend", "impressions", "clicks", "conversions", "payout", "revenue"]
 
 
@@ -183,11 +196,31 @@ class CreativeReport:
     costs: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class PublisherDelays:
+    advertiser_id: int
+    publisher_id: int
+    delays: Delays
+    flooding: FloodingTest
+
+
+@dataclass(frozen=True, slots=True)
+class ClickDelayReport:
+    start: date
+    end: date
+    timezone: str
+    late_after: timedelta
+    rows: list[PublisherDelays]
+
+
 class ReportService:
-    def __init__(self, uow: UnitOfWorkFactory, events: ReportEvents, clock: Clock) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, events: ReportEvents, clock: Clock, delays: ClickDelaySource
+    ) -> None:
         self._uow = uow
         self._events = events
         self._clock = clock
+        self._delays = delays
 
     # --- daily -------------------------------------------------------------------------------
 
@@ -357,6 +390,39 @@ class ReportService:
         if costs or sort != "spend":
             ordered.sort(key=_PUBLISHER_KEYS[sort], reverse=descending)
         return PublisherPage(ordered[offset : offset + limit], len(ordered), offset, in_currency, costs)
+
+    # --- click-to-conversion time ----------------------------------------------------------------
+
+    def click_delays(
+        self, principal: Principal, start: date, end: date, *, campaign_id: int | None = None
+    ) -> ClickDelayReport:
+        """Each publisher's conversions over the local days `start` to `end` by delay after their
+        click, each tested for click flooding against the same advertiser's other publishers
+        (domain/click_delays.py). For the advertisers and the network, who judge publishers."""
+        if principal.kind is AccountKind.PUBLISHER:
+            raise Forbidden("click-to-conversion times are the advertisers' view of their publishers")
+        _check_span(start, end)
+        scope = self._scope(principal, campaign_id, None)
+        lo, hi = _window(principal.timezone, start, end)
+        assert lo is not None and hi is not None
+        found = self._delays.click_delays(scope.account_id, campaign_id, lo, hi, LATE_AFTER)
+        conversions: dict[int, int] = {}
+        late: dict[int, int] = {}
+        for (advertiser, _), d in found.items():
+            conversions[advertiser] = conversions.get(advertiser, 0) + d.conversions
+            late[advertiser] = late.get(advertiser, 0) + d.late
+        rows = [
+            PublisherDelays(
+                advertiser,
+                publisher,
+                d,
+                FLOODING.test(
+                    d.late, d.conversions, late[advertiser] - d.late, conversions[advertiser] - d.conversions
+                ),
+            )
+            for (advertiser, publisher), d in found.items()
+        ]
+        return ClickDelayReport(start, end, principal.timezone, LATE_AFTER, rows)
 
     # --- creatives -----------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from auctera.domain import reports as calc
 from auctera.domain.accounts import AccountKind, Principal, parse_account_id, render_account_id
 from auctera.domain.attribution import AttributionModel, round_credits
 from auctera.domain.campaigns import CampaignType
+from auctera.domain.click_delays import BUCKET_BOUNDS
 from auctera.domain.creatives import creative_prefix
 from auctera.domain.events import Totals
 from auctera.domain.ids import CLICK_PREFIX
@@ -307,6 +308,61 @@ def publishers(
             "next_offset": after if after < page.total else None,
         },
     }
+
+
+@router.get(
+    "/reports/click-to-conversion",
+    summary="Each publisher's conversions by delay after their click, tested for click flooding",
+)
+def click_to_conversion(
+    request: Request,
+    caller: Caller,
+    start_date: Day,
+    end_date: Day,
+    campaign_id: Annotated[str | None, Query(description="cmp_…: one campaign")] = None,
+) -> dict[str, Any]:
+    report = container_of(request).reports.click_delays(
+        caller, start_date, end_date, campaign_id=_campaign(campaign_id)
+    )
+    bounds: list[int | None] = [*BUCKET_BOUNDS, None]
+    data = []
+    for row in report.rows:
+        d, test = row.delays, row.flooding
+        data.append(
+            {
+                "advertiser_id": render_account_id(AccountKind.ADVERTISER, row.advertiser_id),
+                "publisher_id": render_account_id(AccountKind.PUBLISHER, row.publisher_id),
+                "conversions": d.conversions,
+                "buckets": [
+                    {"up_to_seconds": bound, "conversions": n}
+                    for bound, n in zip(bounds, d.buckets, strict=True)
+                ],
+                "median_seconds": _seconds(d.median_seconds),
+                "p90_seconds": _seconds(d.p90_seconds),
+                "late_conversions": d.late,
+                "late_share": _share(test.late_share),
+                "flooding": {
+                    "suspected": test.suspected,
+                    "reference_late_share": _share(test.reference_late_share),
+                    "p_value": test.p_value,
+                },
+            }
+        )
+    return {
+        "start_date": report.start.isoformat(),
+        "end_date": report.end.isoformat(),
+        "timezone": report.timezone,
+        "late_after_seconds": int(report.late_after.total_seconds()),
+        "data": data,
+    }
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _share(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 def _percent(interval: calc.Interval | None) -> list[Number | None] | None:
