@@ -66,6 +66,9 @@ PREFIXED = (SMARTLINK_PREFIX, v2_campaigns.CAMPAIGN_PREFIX)  # hot routes taking
 CONVERSION_SWEEP_SECONDS = 30.0
 HOT_METRICS_SECONDS = 5.0
 AUCTION_STATS_SECONDS = 5.0
+# A query over 30 days of conversions and their clicks: often enough for a days-long pattern. The
+# first soon after start, so a restart does not leave flooders unflagged for the interval.
+FLOODING_WATCH_SECONDS, FLOODING_WATCH_FIRST = 300.0, 5.0
 
 
 # Hot routes served through the FastAPI middleware (api/raw_routes.py), which counts them already.
@@ -159,6 +162,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         # ...and their caches (spend, inventories) are kept fresh off the request path.
         upkeep = min(max(settings.auction_cache_seconds / 2, 0.5), 1.0)
         auction_caches = Periodic("auction-caches", upkeep, container.auctions.refresh_caches)
+        # Publishers whose conversions come days after their clicks, far more than others' do.
+        flooding = Periodic(
+            "flooding-watch",
+            FLOODING_WATCH_SECONDS,
+            container.flooding.refresh,
+            first_after=FLOODING_WATCH_FIRST,
+        )
         # Publisher postbacks: the outbox drained in the background (or by `auctera webhooks work`).
         webhook_worker = None
         if settings.webhook_worker:
@@ -198,6 +208,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
                 audience_worker.stop()
             auction_stats.stop()
             auction_caches.stop()
+            flooding.stop()
             sweep.stop()
             spend_sweep.stop()
             if webhook_worker is not None:

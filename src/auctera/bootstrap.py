@@ -46,7 +46,7 @@ from auctera.services.conversions import ConversionService
 from auctera.services.creatives import CDN_PATH, CreativeService
 from auctera.services.exports import ExportService
 from auctera.services.feed_files import FeedFiles
-from auctera.services.fraud import FraudFilter
+from auctera.services.fraud import FloodingWatch, FraudFilter, FraudSettings
 from auctera.services.line_items import LineItemService
 from auctera.services.partner_programs import PartnerProgramService
 from auctera.services.ports import RateLimiter
@@ -87,6 +87,7 @@ class Container:
     webhooks: WebhookService
     audiences: AudienceService
     reports: ReportService
+    flooding: FloodingWatch  # publishers suspected of click flooding, refreshed by the server
     exports: ExportService
     export_runner: ExportRunner  # writes report exports (jobs/exports.py)
     creatives: CreativeService
@@ -181,7 +182,11 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
     events = DuckDBEventStore(
         settings.events_dir, writer_id=f"n{node}", fsync_interval=settings.fsync_interval
     )
-    fraud = FraudFilter(default_crawlers(), IpRanges(settings.data_dir), SlidingWindowCounter())
+    delays = EventLogClickDelays(events)
+    flooding = FloodingWatch(delays, clock, late_after=FraudSettings().flooding_after)
+    fraud = FraudFilter(
+        default_crawlers(), IpRanges(settings.data_dir), SlidingWindowCounter(), flooding=flooding
+    )
     lookups = CachedLookups(uow, settings.tracking_cache_seconds)
     spend = SpendService(uow, ids)
     tracking = TrackingService(
@@ -221,7 +226,7 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
         pool_seconds=settings.auction_cache_seconds,
         inventory_seconds=settings.auction_inventory_seconds,
     )
-    reports = ReportService(uow, events, clock, EventLogClickDelays(events))
+    reports = ReportService(uow, events, clock, delays)
     exports = ExportService(
         uow,
         ids,
@@ -280,6 +285,7 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
         catalog=CatalogService(uow, ids, clock, read_feed, after_import=feed_renders.submit),
         line_items=LineItemService(uow, ids, clock),
         auctions=auctions,
+        flooding=flooding,
         smartlinks=SmartLinkService(uow, ids, clock),
         webhooks=WebhookService(
             uow,

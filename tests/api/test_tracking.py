@@ -20,7 +20,7 @@ from auctera.app import RootApp, create_app
 from auctera.bootstrap import build
 from auctera.config import Settings
 from auctera.domain import ids as idfmt
-from auctera.domain.events import EventType
+from auctera.domain.events import Event, EventType
 from auctera.domain.signatures import sign
 from auctera.domain.tracking import link_query, tracking_links
 from auctera.tracking.handlers import PIXEL
@@ -464,6 +464,48 @@ def test_a_conversion_seconds_after_its_click_is_rejected_and_explained(
     assert log["confidence_score"] == answer["fraud_score"]
     (signal,) = log["signals"]
     assert signal["telemetry"]["click_to_conversion_seconds"] == 2.0
+
+
+def _history(app: RootApp, acme: Api, offer_id: int, publisher: Api, delays: list[timedelta]) -> None:
+    """Sales of `publisher` in the past weeks, each `delay` after its click, as the log holds them."""
+    now, log = app.container.clock(), app.container.events
+    for i, delay in enumerate(delays):
+        clicked = now - timedelta(days=25) + timedelta(minutes=i)
+        click_id = app.container.ids.next_id()
+        common = {"campaign_id": offer_id, "publisher_id": publisher.account.id}
+        rendered = idfmt.render("auc", click_id)
+        log.append(Event(click_id, EventType.CLICK, clicked, acme.account.id, click_id=rendered, **common))
+        sale_id, sold = app.container.ids.next_id(), clicked + delay
+        log.append(Event(sale_id, EventType.CONVERSION, sold, acme.account.id, click_id=rendered, **common))
+
+
+def test_late_sales_from_a_publisher_suspected_of_click_flooding_are_rejected(
+    app: RootApp, acme: Api, publisher: Api, client: TestClient, clock: FrozenClock
+) -> None:
+    offer_id, honest = offer(acme), Api(app, client, "publisher", "Honest")
+    _history(app, acme, offer_id, honest, [timedelta(minutes=20)] * 27 + [timedelta(days=2)] * 3)
+    _history(app, acme, offer_id, publisher, [timedelta(hours=1 + 12 * i) for i in range(30)])
+    assert app.container.flooding.refresh() == 1  # the server does it every 5 minutes
+
+    def sale(by: Api, after: timedelta) -> dict[str, Any]:
+        click_id = click_id_of(click(client, click_url(offer_id, by)))
+        clock.now += after
+        answer = postback(acme, {"click_id": click_id, "event_type": "purchase", "revenue": 80}).json()
+        return dict(
+            acme.call("GET", "/v2/conversions/fraud-log", transaction_id=answer["transaction_id"]).json()
+        )
+
+    late = sale(publisher, timedelta(days=3))
+    assert (late["status"], late["reason"]) == ("rejected", "click_flooding")
+    strongest = max(late["signals"], key=lambda s: s["confidence"])
+    assert strongest["telemetry"]["rule"] == "late_from_flooding_publisher"
+    assert strongest["telemetry"]["publisher_late_share"] == pytest.approx(28 / 30)
+    assert strongest["telemetry"]["reference_late_share"] == pytest.approx(3 / 30)
+    # The same publisher's sale within the hour is its own; another's late sale is a person returning.
+    assert sale(publisher, timedelta(minutes=30))["status"] == "approved"
+    returning = sale(honest, timedelta(days=3))
+    assert (returning["status"], returning["reason"]) == ("approved", "click_flooding")  # a weak signal
+    assert [s["telemetry"]["rule"] for s in returning["signals"]] == ["long_ctit_without_touches"]
 
 
 def test_bot_clicks_are_redirected_but_logged_as_ivt_and_not_paid(

@@ -19,6 +19,7 @@ by a hair, which is no flood.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 # Upper bounds of the delay buckets, in seconds: 10 s (click injection's range), 1 min, 10 min,
@@ -66,3 +67,20 @@ class FloodingRule:
         assert share is not None
         suspected = p_value < self.alpha and share >= self.min_share and share >= self.min_ratio * reference
         return FloodingTest(suspected, share, reference, p_value)
+
+
+def flooding_tests(
+    delays: Mapping[tuple[int, int], Delays], rule: FloodingRule = FloodingRule()
+) -> dict[tuple[int, int], FloodingTest]:
+    """Per (advertiser, publisher), `rule`'s test against the advertiser's other publishers."""
+    conversions: dict[int, int] = {}
+    late: dict[int, int] = {}
+    for (advertiser, _), d in delays.items():
+        conversions[advertiser] = conversions.get(advertiser, 0) + d.conversions
+        late[advertiser] = late.get(advertiser, 0) + d.late
+    return {
+        (advertiser, publisher): rule.test(
+            d.late, d.conversions, late[advertiser] - d.late, conversions[advertiser] - d.conversions
+        )
+        for (advertiser, publisher), d in delays.items()
+    }

@@ -27,6 +27,8 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Final
 
+from auctera.domain.click_delays import FloodingTest
+
 
 class Reason(StrEnum):
     """Why traffic was judged invalid. GIVT: the first five; SIVT: the rest (MRC terms)."""
@@ -513,7 +515,7 @@ def timing_signals(
     the symptom, not prove it, so the signal stays below the default threshold on purpose and needs
     company (a data-centre IP, a velocity excess) to reject. Precisely: CTIT > `flooding_after`
     (default 24 h) AND no other touch strictly between the click and the conversion: 0.5, or 0.6 when
-    CTIT exceeds 7 x `flooding_after`. Per-publisher CTIT distributions are the reporting side's job.
+    CTIT exceeds 7 x `flooding_after`. A publisher's whole distribution is `flooding_source_signal`'s.
     """
     ctit = (conversion_at - click_at).total_seconds()
 
@@ -538,6 +540,25 @@ def timing_signals(
             found = telemetry(rule="long_ctit_without_touches", flooding_after_seconds=limit)
             return [Signal(Reason.CLICK_FLOODING, confidence, found)]
     return []
+
+
+def flooding_source_signal(
+    click_at: datetime, conversion_at: datetime, source: FloodingTest, *, confidence: float, window_days: int
+) -> Signal:
+    """A late conversion from a publisher whose late share over the last `window_days` is
+    improbably far above its advertiser's other publishers' (domain/click_delays.py): the
+    distribution `timing_signals` cannot see from one conversion, so this one may reject."""
+    found = {
+        "click_at": click_at.isoformat(),
+        "conversion_at": conversion_at.isoformat(),
+        "click_to_conversion_seconds": (conversion_at - click_at).total_seconds(),
+        "rule": "late_from_flooding_publisher",
+        "publisher_late_share": source.late_share,
+        "reference_late_share": source.reference_late_share,
+        "p_value": source.p_value,
+        "window_days": window_days,
+    }
+    return Signal(Reason.CLICK_FLOODING, confidence, found)
 
 
 def cadence_signals(

@@ -10,18 +10,24 @@ log = logging.getLogger(__name__)
 
 
 class Periodic:
-    """Calls `work` every `interval` seconds (first after one interval) until `stop()`. A failing
-    round is logged and the next one runs as planned: the work must be safe to repeat."""
+    """Calls `work` every `interval` seconds (first after `first_after`, default one interval)
+    until `stop()`. A failing round is logged and the next one runs as planned: the work must be
+    safe to repeat."""
 
-    def __init__(self, name: str, interval: float, work: Callable[[], object]) -> None:
+    def __init__(
+        self, name: str, interval: float, work: Callable[[], object], *, first_after: float | None = None
+    ) -> None:
         self._work = work
         self._interval = interval
+        self._first_after = interval if first_after is None else first_after
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        wait = self._first_after
+        while not self._stop.wait(wait):
+            wait = self._interval
             try:
                 self._work()
             except Exception:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from auctera.domain import ids as idfmt
+from auctera.domain.click_delays import FloodingRule, FloodingTest, flooding_tests
 from auctera.domain.events import Event
 from auctera.domain.fraud import (
     CLEAN,
@@ -29,13 +30,15 @@ from auctera.domain.fraud import (
     cadence_signals,
     device_key,
     fingerprint_signals,
+    flooding_source_signal,
     header_signals,
     range_signal,
     signals_from_log,
     timing_signals,
     velocity_signal,
 )
-from auctera.services.ports import CrawlerMatcher, IpRangeLookup, VelocityCounter
+from auctera.services.clock import Clock
+from auctera.services.ports import ClickDelaySource, CrawlerMatcher, IpRangeLookup, VelocityCounter
 
 # --- settings ------------------------------------------------------------------------------------
 
@@ -93,6 +96,8 @@ class FraudSettings:
         id converting again and again is a replayed postback; duplicates of one transaction are
         handled by idempotency before this).
     min_click_to_conversion / flooding_after: see `domain.fraud.timing_signals`.
+    flooding_source_confidence: a late conversion from a publisher `FloodingWatch` suspects of click
+        flooding; above the threshold: the evidence is its whole distribution, not one sale.
     cadence_min_intervals / cadence_max_cv: see `domain.fraud.cadence_signals`.
     """
 
@@ -114,6 +119,7 @@ class FraudSettings:
     )
     min_click_to_conversion: timedelta = timedelta(seconds=10)
     flooding_after: timedelta = timedelta(hours=24)
+    flooding_source_confidence: float = 0.9
     cadence_min_intervals: int = 5
     cadence_max_cv: float = 0.05
     cadence_window: timedelta = timedelta(hours=1)  # clicks of one device looked at for a cadence
@@ -134,6 +140,36 @@ _KEYS = {
 }
 
 
+class FloodingWatch:
+    """The publishers suspected of click flooding over the last `window` (domain/click_delays.py,
+    the test `GET /v2/reports/click-to-conversion` shows), refreshed in the background so that a
+    postback's check is a dictionary lookup. Until the first refresh nobody is suspected."""
+
+    def __init__(
+        self,
+        delays: ClickDelaySource,
+        clock: Clock,
+        *,
+        late_after: timedelta,
+        window: timedelta = timedelta(days=30),
+        rule: FloodingRule = FloodingRule(),
+    ) -> None:
+        self._delays, self._clock, self._rule = delays, clock, rule
+        self._late_after, self.window = late_after, window
+        self._suspected: dict[tuple[int, int], FloodingTest] = {}
+
+    def refresh(self) -> int:
+        """Test every advertiser's publishers again; returns how many are suspected."""
+        now = self._clock()
+        found = self._delays.click_delays(None, None, now - self.window, now, self._late_after)
+        tests = flooding_tests(found, self._rule)
+        self._suspected = {key: test for key, test in tests.items() if test.suspected}  # swapped whole
+        return len(self._suspected)
+
+    def suspected(self, advertiser_id: int, publisher_id: int | None) -> FloodingTest | None:
+        return None if publisher_id is None else self._suspected.get((advertiser_id, publisher_id))
+
+
 @dataclass(slots=True)
 class FraudFilter:
     """Composes the pure detectors with the three lookups. Thread-safe if its collaborators are."""
@@ -142,6 +178,7 @@ class FraudFilter:
     ranges: IpRangeLookup
     velocity: VelocityCounter
     settings: FraudSettings = field(default_factory=FraudSettings)
+    flooding: FloodingWatch | None = None
 
     def check_request(self, facts: RequestFacts, traffic: Traffic = Traffic.CLICK) -> Verdict:
         """Judge a click, an impression or (before an auction) a bid request. Counts it for velocity.
@@ -220,9 +257,22 @@ class FraudFilter:
         so its headers say nothing), plus whatever its click was found to be: a conversion from a
         bot's click is no better than the click."""
         inherited = Verdict.of(signals_from_log(click.attrs.get("fraud_signals") or ()))
-        return self.check_conversion(
+        verdict = self.check_conversion(
             None, click.at, conversion_at, idfmt.render(idfmt.CLICK_PREFIX, click.id)
-        ).merged(inherited)
+        )
+        watch = self.flooding
+        if watch is not None and conversion_at - click.at > self.settings.flooding_after:
+            source = watch.suspected(click.account_id, click.publisher_id)
+            if source is not None:  # late, from a publisher whose late share is improbably high
+                found = flooding_source_signal(
+                    click.at,
+                    conversion_at,
+                    source,
+                    confidence=self.settings.flooding_source_confidence,
+                    window_days=watch.window.days,
+                )
+                verdict = Verdict.of((*verdict.signals, found))
+        return verdict.merged(inherited)
 
     def is_ivt(self, verdict: Verdict) -> bool:
         return verdict.flagged(self.settings.flag_threshold)

@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 from auctera.domain import reports as calc
 from auctera.domain.accounts import AccountKind, Principal
 from auctera.domain.campaigns import CampaignType
-from auctera.domain.click_delays import Delays, FloodingRule, FloodingTest
+from auctera.domain.click_delays import Delays, FloodingTest, flooding_tests
 from auctera.domain.dates import DateSpan
 from auctera.domain.events import Totals
 from auctera.domain.ids import issued_at_ms, render
@@ -43,10 +43,8 @@ LAST_DATE = date(2999, 12, 31)
 MAX_PAGE = 1000
 MAX_OFFSET = 2**63 - 1 - MAX_PAGE  # offset + limit stays a 64-bit integer (JSON readers, SQL)
 MAX_CAMPAIGNS_PER_TYPE = 100_000
-# A conversion later than this after its click is "late" (the fraud filter's per-conversion
-# click-flooding bound); FLOODING judges a publisher's share of them.
+# A conversion later than this after its click is "late": the fraud filter's click-flooding bound.
 LATE_AFTER = FraudSettings().flooding_after
-FLOODING = FloodingRule()
 PublisherSort = Literal["spend", "impressions", "clicks", "conversions", "payout", "revenue"]
 
 
@@ -406,22 +404,8 @@ class ReportService:
         lo, hi = _window(principal.timezone, start, end)
         assert lo is not None and hi is not None
         found = self._delays.click_delays(scope.account_id, campaign_id, lo, hi, LATE_AFTER)
-        conversions: dict[int, int] = {}
-        late: dict[int, int] = {}
-        for (advertiser, _), d in found.items():
-            conversions[advertiser] = conversions.get(advertiser, 0) + d.conversions
-            late[advertiser] = late.get(advertiser, 0) + d.late
-        rows = [
-            PublisherDelays(
-                advertiser,
-                publisher,
-                d,
-                FLOODING.test(
-                    d.late, d.conversions, late[advertiser] - d.late, conversions[advertiser] - d.conversions
-                ),
-            )
-            for (advertiser, publisher), d in found.items()
-        ]
+        tests = flooding_tests(found)
+        rows = [PublisherDelays(a, p, d, tests[(a, p)]) for (a, p), d in found.items()]
         return ClickDelayReport(start, end, principal.timezone, LATE_AFTER, rows)
 
     # --- creatives -----------------------------------------------------------------------------
