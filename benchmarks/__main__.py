@@ -49,7 +49,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], None]]] = {
     "bids": ("100k bids: upload vs polars parsing them; sync vs the partner alone", bench_bids.main),
     "creatives": ("(c1) upload and audit of a 150 KB image vs a POST storing it", bench_creatives.main),
     "affiliate-v3": ("(v1) 100k-product feed streamed, (v2) 10k programs listed", bench_affiliate_v3.main),
-    "reports": ("(r1) daily, (r2) publisher report, (r3) 10M-row export vs plain DuckDB", bench_reports.main),
+    "reports": ("(r1-r2) reports, (r4) flooding watch, (r3) 10M-row export vs DuckDB", bench_reports.main),
     "audiences": ("(s1) 1M raw emails synced, (s2) 10M-user overlap, (s3) lookalike", bench_audiences.main),
 }
 

@@ -8,13 +8,17 @@
      restatement check of final days).
 (r2) the publisher report of one campaign (per publisher, SSP, domain, app bundle): plain
      DuckDB, the store raw (goal <= 1.5x), the store from rollups.
+(r4) what the fraud filter's flooding watch runs every 5 minutes per server process: every
+     advertiser's conversions of 30 days joined to their clicks, per publisher (beside plain
+     DuckDB running the same query), and its share of the interval.
 (r3) a log-level Parquet export of BENCH_EXPORT_ROWS impressions (default 10M), zipped, beside
      DuckDB's own COPY of the same rows and columns; each in a child process whose peak memory
      (VmHWM) is reported (goal: <= 2x the time, under 500 MB).
 
 BENCH_REPORT_EVENTS (default 50,000,000) events are generated with DuckDB straight into the
 store's Parquet layout, in time order as compaction writes segments, with Snowflake ids of
-their own time; one timed `compact()` then builds their rollups. BENCH_REPORT_DIR keeps the
+their own time (a log kept in BENCH_REPORT_DIR from before r4 has no click ids: generate anew);
+one timed `compact()` then builds their rollups. BENCH_REPORT_DIR keeps the
 generated log between runs; BENCH_ROUNDS (default 5) rounds per figure.
 """
 
@@ -36,11 +40,13 @@ import duckdb
 
 from auctera.domain.ids import EPOCH_MS
 from auctera.events import DuckDBEventStore
-from auctera.events.codec import COLUMNS
+from auctera.events.click_delays import CLICK_DELAYS_SQL, EventLogClickDelays
+from auctera.events.codec import COLUMNS, to_micros
 from auctera.events.layout import PARQUET, Layout, Segment
 from auctera.events.report_queries import export_select
 from auctera.events.report_rollups import DIMENSIONS, raw_report_aggregates
 from auctera.events.sql import daily_totals_query
+from auctera.services.fraud import FloodingWatch
 from auctera.services.reports import ReportService
 from benchmarks.bench_events import env_int, interleaved, ratio, timed
 
@@ -83,7 +89,11 @@ def generate(directory: Path, count: int) -> None:
           {campaign} AS campaign_id,
           {publisher} AS publisher_id,
           NULL::BIGINT AS line_item_id, ({campaign} * 2 + i % 2)::BIGINT AS creative_id,
-          NULL::VARCHAR AS click_id, 'US' AS country, 'mobile' AS device_type,
+          -- A click names itself; a conversion names an event up to 50,000 before it (a click
+          -- one time in six: the others find none, as conversions from impressions do).
+          (CASE WHEN {kind} BETWEEN 800 AND 959 THEN 'auc_' || i
+                WHEN {kind} BETWEEN 985 AND 996 THEN 'auc_' || (i - 1 - hash(i * 11) % 50000)
+           END)::VARCHAR AS click_id, 'US' AS country, 'mobile' AS device_type,
           (CASE WHEN {kind} < 800 THEN 1500 + hash(i * 5) % 1000
                 WHEN {kind} BETWEEN 800 AND 959 THEN 200000 + hash(i * 5) % 100000 ELSE 0 END)::BIGINT
             AS cost_micros,
@@ -137,7 +147,8 @@ def bench_daily(directory: Path, rounds: int) -> None:
         DuckDBEventStore(directory, "bench-reader", compact_interval=None) as store,
         DuckDBEventStore(directory, "bench-raw", compact_interval=None, use_rollups=False) as raw,
     ):
-        service = ReportService(None, store, lambda: now)  # type: ignore[arg-type]  # no state store needed
+        # No state store needed.
+        service = ReportService(None, store, lambda: now, EventLogClickDelays(store))  # type: ignore[arg-type]
 
         def run_plain() -> Any:
             return plain.execute(plain_sql, params).fetchall()
@@ -214,6 +225,52 @@ def bench_publishers(directory: Path, rounds: int) -> None:
     rolled_ratio = ratio(times, "rollups", "plain", statistics.median)
     print(f"    ratio store (raw events) / plain DuckDB  {raw_ratio:8.2f}      (target <= 1.5)")
     print(f"    ratio store (rollups) / plain DuckDB     {rolled_ratio:8.2f}")
+
+
+def bench_flooding(directory: Path, rounds: int) -> None:
+    """(r4) what the fraud filter's `FloodingWatch` runs every 5 minutes in each server process:
+    every advertiser's conversions over 30 days joined to their clicks, per publisher."""
+    files = f"read_parquet('{directory / PARQUET}/*.parquet')"
+    start = datetime.combine(START, datetime.min.time(), tzinfo=UTC)
+    end = start + timedelta(days=DAYS)
+    late = timedelta(hours=24)
+    params = {
+        "account": None,
+        "campaign": None,
+        "lo": to_micros(start),
+        "hi": to_micros(end),
+        "clicks_from": to_micros(start - timedelta(days=120)),
+        "late": late.total_seconds(),
+    }
+    plain_sql = f"WITH events AS (SELECT * FROM {files})\n{CLICK_DELAYS_SQL}"
+    plain = duckdb.connect()
+    with DuckDBEventStore(directory, "bench-reader", compact_interval=None) as store:
+        delays = EventLogClickDelays(store)
+        watch = FloodingWatch(delays, lambda: end, late_after=late)
+
+        def run_plain() -> Any:
+            return plain.execute(plain_sql, params).fetchall()
+
+        def run_store() -> Any:
+            return delays.click_delays(None, None, start, end, late)
+
+        found = run_store()
+        assert len(found) == len(run_plain())
+        conversions = sum(d.conversions for d in found.values())
+        times = interleaved(rounds, {"plain": run_plain, "store": run_store, "watch": watch.refresh})
+    print(f"(r4) click-to-conversion times, {conversions:,} conversions with their clicks, {rounds} rounds")
+    table(
+        times,
+        [
+            ("plain DuckDB, the same query, raw events", "plain"),
+            ("EventLogClickDelays.click_delays", "store"),
+            ("FloodingWatch.refresh (query + tests)", "watch"),
+        ],
+    )
+    slower = ratio(times, "store", "plain", statistics.median)
+    print(f"    ratio store / plain DuckDB               {slower:8.2f}")
+    share = statistics.median(times["watch"]) / 300
+    print(f"    share of the 300 s refresh interval      {share:8.2%}  (one core, per server process)")
 
 
 def export_window(count: int, rows: int) -> tuple[datetime, datetime]:
@@ -299,6 +356,7 @@ def main() -> None:
         prepare(directory, count)
         bench_daily(directory, rounds)
         bench_publishers(directory, rounds)
+        bench_flooding(directory, rounds)
         bench_export(directory, Path(scratch), count, rows, rounds)
 
 

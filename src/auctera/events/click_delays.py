@@ -25,7 +25,7 @@ _BUCKETS = ", ".join(
     ]
     + [f"count(*) FILTER (WHERE seconds > {BUCKET_BOUNDS[-1]})"]
 )
-_SQL = f"""
+CLICK_DELAYS_SQL = f"""
 , converted AS (
     SELECT c.account_id, c.publisher_id, (c."at" - k."at") / 1e6 AS seconds
     FROM events c JOIN events k
@@ -61,7 +61,7 @@ class EventLogClickDelays:
             "late": late_after.total_seconds(),
         }
         found = {}
-        for account, publisher, conversions, late, *rest in self._events.query(_SQL, params):
+        for account, publisher, conversions, late, *rest in self._events.query(CLICK_DELAYS_SQL, params):
             *buckets, median, p90 = rest
             found[(int(account), int(publisher))] = Delays(
                 int(conversions), tuple(int(b) for b in buckets), int(late), median, p90
