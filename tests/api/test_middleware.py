@@ -375,6 +375,13 @@ def test_real_app_https_policy_spares_healthz(tmp_path: Path) -> None:
         # The routes served raw (api/raw_routes.py) keep the rule.
         assert client.get("/v2/campaigns/cmp_abc").json()["error"]["code"] == "https_required"
         assert client.post("/v2/conversions").json()["error"]["code"] == "https_required"
+        # An OAuth2 client reads RFC 6749's error members, whatever refused it.
+        token = client.post("/oauth2/token", data={"grant_type": "client_credentials"})
+        assert token.status_code == 403
+        assert token.json() == {
+            "error": "invalid_request",
+            "error_description": "https_required: HTTPS is required: this API refuses plain-HTTP calls",
+        }
         forwarded = client.get("/v2/account", headers={"X-Forwarded-Proto": "https"})
         assert forwarded.status_code == 401  # through to auth
     finally:

@@ -249,6 +249,14 @@ def test_cpa_and_roas() -> None:
     assert p.roas == Decimal(4)
 
 
+def test_cpa_and_roas_agree_with_the_spend_and_revenue_shown() -> None:
+    """Spend 17.406 shows as 17.41: one conversion's CPA is 17.41 too, not 17.406 cut to 17.40."""
+    period = Totals(conversions=1, cost_micros=17_406_000, revenue_micros=669_000_000)
+    p = Performance(today=Totals(), period=period, lifetime=period)
+    assert p.cpa == Decimal("17.41")
+    assert p.roas == Decimal(669) / Decimal("17.41")
+
+
 def test_no_conversions_no_cpa_no_spend_no_roas() -> None:
     p = Performance(Totals(), Totals(cost_micros=5_000_000), Totals())
     assert p.cpa is None

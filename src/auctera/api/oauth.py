@@ -14,6 +14,7 @@ from urllib.parse import unquote_plus
 from fastapi import Form, Request
 
 from auctera.api.deps import container_of
+from auctera.api.errors import register_envelope
 from auctera.api.responses import OrjsonResponse
 from auctera.api.routing import IndexedRouter
 from auctera.errors import Unauthorized
@@ -30,6 +31,19 @@ def _oauth_error(
         status_code=status,
         headers={"Cache-Control": "no-store", "Pragma": "no-cache", **(headers or {})},
     )
+
+
+def _oauth_envelope(status: int, code: str, message: str, field: str | None) -> dict[str, str]:
+    """What the app's own errors (HTTPS required, rate limits, a server fault) look like here: an
+    OAuth2 client reads `error` and `error_description` whatever went wrong (RFC 6749 5.2 names no
+    codes beyond its own; ours is kept in the description)."""
+    error = "invalid_client" if status == 401 else "server_error" if status >= 500 else "invalid_request"
+    if status == 503:
+        error = "temporarily_unavailable"
+    return {"error": error, "error_description": f"{code}: {message}"}
+
+
+register_envelope("/oauth2/", _oauth_envelope)
 
 
 class _BadBasic(ValueError):

@@ -15,6 +15,7 @@ from enum import Enum, StrEnum
 from typing import TypeVar
 
 from auctera.domain.events import Totals
+from auctera.domain.money import display
 from auctera.errors import Conflict
 
 MAX_MICROS = 10**15  # one billion currency units: far above any real budget, far below int64
@@ -522,14 +523,16 @@ class Performance:
     def conversions(t: Totals) -> int:
         return max(t.conversions - t.reversals, 0)
 
+    # CPA and ROAS from the spend and revenue as shown beside them (to the cent), so that a
+    # reader's own division agrees: one conversion's CPA is the spend shown, not a cent off it.
     @property
     def cpa(self) -> Decimal | None:
         """Spend per conversion over the period, in currency units; None without conversions."""
         n = self.conversions(self.period)
-        return Decimal(self.period.cost_micros) / n / 1_000_000 if n else None
+        return display(self.period.cost_micros) / n if n else None
 
     @property
     def roas(self) -> Decimal | None:
-        """Revenue over spend for the period; None without spend."""
-        spend = self.period.cost_micros
-        return Decimal(self.period.revenue_micros) / spend if spend > 0 else None
+        """Revenue over spend for the period; None without spend (as shown: under half a cent)."""
+        spend = display(self.period.cost_micros)
+        return display(self.period.revenue_micros) / spend if spend > 0 else None
