@@ -334,6 +334,16 @@ def test_reversal_window_and_bad_reversals(acme: Api, clicked: str, clock: Froze
     assert late["code"] == "reversal_window_expired" and "30 days" in late["message"]
 
 
+def test_a_reversal_deducts_exactly_what_was_paid(
+    acme: Api, publisher: Api, client: TestClient, clock: FrozenClock
+) -> None:
+    click_id = click_id_of(click(client, click_url(offer(acme, payout=2.7775), publisher)))
+    clock.now += timedelta(minutes=5)
+    txn = postback(acme, {"click_id": click_id, "event_type": "purchase"}).json()["transaction_id"]
+    reversed_ = acme.call("POST", "/v2/conversions/reversal", {"transaction_id": txn, "reason": "refund"})
+    assert '"payout_deducted":2.7775' in reversed_.text  # not 2.78: what the publisher was paid
+
+
 def test_postback_signatures(acme: Api, clicked: str, clock: FrozenClock) -> None:
     body = {"click_id": clicked, "event_type": "purchase"}
     unsigned = acme.client.post("/v2/conversions", json=body, headers=acme.headers)

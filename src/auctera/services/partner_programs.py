@@ -4,7 +4,8 @@ applied to its programs.
 
 Who sees what:
 - a publisher sees a program that is live or closing, whose campaign is active, and that is
-  public or that it applied to (with any channel or publisher-wide); its channels are its own;
+  public or private with one of its applications approved (a channel's or publisher-wide); its
+  channels are its own;
 - an advertiser calling a partner endpoint is told 403 for its own program (the wrong kind of
   key) and 404 for anyone else's, so nothing about other tenants leaks; a publisher calling a
   client endpoint is told 403;

@@ -28,7 +28,7 @@ def ids(programs: list[dict[str, Any]]) -> list[int]:
     return [p["programId"] for p in programs]
 
 
-def test_a_partner_sees_live_public_programs_and_those_it_applied_to(world: World) -> None:
+def test_a_partner_sees_live_public_programs_and_the_private_ones_it_was_approved_for(world: World) -> None:
     net, pub = world.net, world.net.account("Newcomer", "publisher")
     private = net.program(world.advertiser, "Private", visibility="private")
     paused = net.program(world.advertiser, "Paused")
@@ -36,8 +36,12 @@ def test_a_partner_sees_live_public_programs_and_those_it_applied_to(world: Worl
     norway = net.program(world.advertiser, "Norway", market="NO")
     assert ids(listed(world, pub)) == [world.program_id]
     assert ids(listed(world, pub, market="NO")) == [norway]
-    # Applying (even pending) opens a private program to its applicant.
+    # A private program is its approved publishers' alone: not a pending or refused applicant's.
     net.apply(private, pub, net.channel(pub))
+    net.apply(private, pub, net.channel(pub, "Refused"), ApprovalStatus.REJECTED)
+    assert ids(listed(world, pub)) == [world.program_id]
+    assert pub.get(f"/v3/partner/programs/commissions/{private}").status_code == 404
+    net.apply(private, pub, net.channel(pub, "Approved"), ApprovalStatus.APPROVED)
     assert ids(listed(world, pub)) == [world.program_id, private]
     # A paused campaign's program is gone, its terms too.
     assert pub.get(f"/v3/partner/programs/commissions/{paused}").status_code == 404

@@ -66,16 +66,20 @@ def uow(uow_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
             )
         programs = {
             10: _campaign(10),  # public, live
-            11: _campaign(11, visibility=Visibility.PRIVATE),  # private: only to applicants
+            11: _campaign(11),  # public, applied to: pending
             12: _campaign(12, status=CampaignStatus.PAUSED),  # campaign not active: hidden
             13: _campaign(13),  # closing
             14: _campaign(14),  # another market
-            15: _campaign(15, visibility=Visibility.PRIVATE),  # private, rejected
+            15: _campaign(15),  # public, applied to: rejected
+            # A private program is its approved publishers' alone.
+            16: _campaign(16, visibility=Visibility.PRIVATE),  # rejected: hidden
+            17: _campaign(17, visibility=Visibility.PRIVATE),  # approved: shown
+            18: _campaign(18, visibility=Visibility.PRIVATE),  # pending: hidden
         }
         for c in programs.values():
             u.campaigns.add(c)
         for p in (_program(10), _program(11), _program(12), _program(13, status=ProgramStatus.CLOSING),
-                  _program(14, market="NO"), _program(15)):  # fmt: skip
+                  _program(14, market="NO"), *(_program(n) for n in (15, 16, 17, 18))):  # fmt: skip
             u.programs.add(p)
         u.channels.add(Channel(CH, PUB, "Blog", ChannelType.BLOG, None, None, T0, T0))
         u.channels.add(Channel(OTHER_CH, OTHER_PUB, "Other", ChannelType.WEBSITE, None, None, T0, T0))
@@ -84,6 +88,9 @@ def uow(uow_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
         u.channels.add_application(_apply(102, 13, PUB, None, ApprovalStatus.REJECTED))
         u.channels.add_application(_apply(103, 15, PUB, CH, ApprovalStatus.REJECTED))
         u.channels.add_application(_apply(104, 10, OTHER_PUB, OTHER_CH, ApprovalStatus.APPROVED))
+        u.channels.add_application(_apply(105, 16, PUB, CH, ApprovalStatus.REJECTED))
+        u.channels.add_application(_apply(106, 17, PUB, CH, ApprovalStatus.APPROVED))
+        u.channels.add_application(_apply(107, 18, PUB, CH, ApprovalStatus.PENDING))
         u.commit()
     return uow_factory
 
@@ -95,8 +102,9 @@ def _page(uow: SqlUnitOfWorkFactory, **query: object) -> tuple[list[int], int]:
 
 
 def test_visibility(uow: SqlUnitOfWorkFactory) -> None:
-    assert _page(uow, publisher_id=PUB, market="SE") == ([10, 11, 13, 15], 4)
-    assert _page(uow, publisher_id=OTHER_PUB, market="SE") == ([10, 13], 2)
+    assert _page(uow, publisher_id=PUB, market="SE") == ([10, 11, 13, 15, 17], 5)
+    assert _page(uow, publisher_id=OTHER_PUB, market="SE") == ([10, 11, 13, 15], 4)
+    assert _page(uow, publisher_id=PUB, program_id=18) == ([], 0)  # private, pending
     assert _page(uow, publisher_id=PUB, market="NO") == ([14], 1)
     assert _page(uow, publisher_id=PUB, program_id=12) == ([], 0)
 
@@ -104,7 +112,7 @@ def test_visibility(uow: SqlUnitOfWorkFactory) -> None:
 def test_filters_and_pages(uow: SqlUnitOfWorkFactory) -> None:
     assert _page(uow, publisher_id=PUB, market="SE", status=3) == ([13], 1)
     # The best standing: 13 is approved (channel) though rejected publisher-wide.
-    assert _page(uow, publisher_id=PUB, market="SE", approval_status=ApprovalStatus.APPROVED) == ([13], 1)
+    assert _page(uow, publisher_id=PUB, market="SE", approval_status=ApprovalStatus.APPROVED) == ([13, 17], 2)
     assert _page(uow, publisher_id=PUB, market="SE", approval_status=ApprovalStatus.PENDING) == ([11], 1)
     assert _page(uow, publisher_id=PUB, market="SE", approval_status=ApprovalStatus.REJECTED) == ([15], 1)
     # One channel's own status.
@@ -114,7 +122,7 @@ def test_filters_and_pages(uow: SqlUnitOfWorkFactory) -> None:
         [15],
         1,
     )
-    assert _page(uow, publisher_id=PUB, market="SE", offset=1, limit=2) == ([11, 13], 4)
+    assert _page(uow, publisher_id=PUB, market="SE", offset=1, limit=2) == ([11, 13], 5)
     with uow(read_only=True) as u:
         [listed], _ = u.programs.partner_page(PartnerProgramQuery(publisher_id=PUB, program_id=10))
     assert (listed.name, listed.currency) == ("Program 10", "SEK")
@@ -123,13 +131,13 @@ def test_filters_and_pages(uow: SqlUnitOfWorkFactory) -> None:
 def test_program_channels(uow: SqlUnitOfWorkFactory) -> None:
     with uow(read_only=True) as u:
         found, count = u.channels.program_channels(ProgramChannelQuery(account_id=ADV))
-        assert count == 4  # the publisher-wide application is not a channel's
-        assert [f.application.id for f in found] == [104, 103, 101, 100]
-        assert found[0].channel.name == "Other" and found[0].publisher_name == "Account 4"
+        assert count == 7  # the publisher-wide application is not a channel's
+        assert [f.application.id for f in found] == [107, 106, 105, 104, 103, 101, 100]
+        assert found[3].channel.name == "Other" and found[3].publisher_name == "Account 4"
         only, count = u.channels.program_channels(
             ProgramChannelQuery(account_id=ADV, publisher_id=PUB, status=ApprovalStatus.REJECTED)
         )
-        assert [f.application.id for f in only] == [103] and count == 1
+        assert [f.application.id for f in only] == [105, 103] and count == 2
         none, count = u.channels.program_channels(ProgramChannelQuery(account_id=OTHER_ADV))
         assert none == [] and count == 0
 

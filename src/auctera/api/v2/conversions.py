@@ -24,12 +24,12 @@ from auctera.api.json_body import parse_json
 from auctera.api.middleware import send_error
 from auctera.api.raw_routes import documented_route, served_raw
 from auctera.api.routing import IndexedRouter
-from auctera.api.v2.schemas import Amount, DecimalJSONRoute, _Write, number
+from auctera.api.v2.schemas import Amount, DecimalJSONRoute, _Write, money
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
 from auctera.domain.conversions import Conversion, ReversalReason
 from auctera.domain.identifiers import IdentifierType, hashed
-from auctera.domain.money import display, to_micros
+from auctera.domain.money import to_micros
 from auctera.domain.signatures import HEADER
 from auctera.errors import AucteraError, ValidationFailed
 from auctera.services.conversions import (
@@ -110,10 +110,6 @@ _POSTBACK_SCHEMA = PostbackIn.model_json_schema()
 class ReversalIn(_Write):
     transaction_id: str = Field(min_length=1, max_length=64)
     reason: ReversalReason
-
-
-def money(micros: int) -> Any:
-    return number(display(micros, 2))
 
 
 @router.post(

@@ -380,7 +380,12 @@ def _partner_where(q: PartnerProgramQuery) -> list[Any]:
         campaigns.c.type.in_(sorted(t.value for t in AFFILIATE_TYPES)),
         campaigns.c.status == CampaignStatus.ACTIVE.value,
         programs.c.status.in_([int(s) for s in ProgramStatus]),
-        or_(campaigns.c.visibility == Visibility.PUBLIC.value, applied()),
+        # A private program is its approved publishers' alone (issue 5): an applicant pending or
+        # refused learns its standing from its application (/v2/network/applications), not the terms.
+        or_(
+            campaigns.c.visibility == Visibility.PUBLIC.value,
+            applied(a.status == int(ApprovalStatus.APPROVED)),
+        ),
     ]
     if q.market is not None:
         found.append(programs.c.market == q.market)
