@@ -505,6 +505,15 @@ def test_other_tenants_see_nothing(world: tuple[RootApp, TestClient], adv: Api) 
     assert other.call("GET", "/v2/audiences").json()["data"][0]["id"] != audience_id
 
 
+@pytest.mark.parametrize("kind", ["publisher", "network"])
+def test_only_an_advertiser_holds_audiences(world: tuple[RootApp, TestClient], kind: str) -> None:
+    """A publisher or the operator has no campaigns to target with one: no place for hashed emails."""
+    caller = Api(*world, kind, "Not an advertiser")
+    refused = caller.call("POST", "/v2/audiences", {"name": "Buyers"})
+    assert refused.status_code == 403 and "advertiser" in refused.json()["error"]["message"]
+    assert caller.call("GET", "/v2/audiences").json()["data"] == []
+
+
 # --- pixel-event and lookalike audiences ---------------------------------------------------------
 
 

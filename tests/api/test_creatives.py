@@ -179,6 +179,16 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded(app: RootApp, acme
     assert stored(app) == []
 
 
+def test_an_animation_over_its_frames_budget_is_refused_naming_that_limit(app: RootApp, acme: Api) -> None:
+    """Each 1 MP frame is fine; 68 of them are over the 67 MP all frames may decode to."""
+    frames = [Image.new("P", (1000, 1000), i) for i in range(68)]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    failure = error(upload(acme, "long.gif", out.getvalue()), 422, "file")
+    assert "68 frames of 1000x1000" in failure["message"] and "67 MP" in failure["message"]
+    assert stored(app) == []
+
+
 def test_the_eicar_file_is_flagged_and_never_stored(app: RootApp, acme: Api, client: TestClient) -> None:
     body = uploaded(acme, "eicar.com", EICAR)
     assert body["cdn_url"] is None

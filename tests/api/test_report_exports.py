@@ -160,6 +160,20 @@ def test_a_csv_export_reads_back_row_by_row(acme: Advertiser) -> None:
 
 def test_a_daily_export_holds_the_daily_report(acme: Advertiser) -> None:
     clicks(acme, datetime(2026, 10, 1, 21, 59, 57, tzinfo=UTC), 5)  # Stockholm midnight at 22:00Z
+    # A sale of Oct 2 logged today, long after the day became final: a restatement.
+    late = IdGenerator(3, lambda: int(acme.app.container.clock().timestamp() * 1000)).next_id()
+    sale = datetime(2026, 10, 2, 12, tzinfo=UTC)
+    acme.app.container.events.append(
+        Event(
+            late,
+            EventType.CONVERSION,
+            sale,
+            acme.account.id,
+            acme.campaign,
+            revenue_micros=99_500_000,
+            payout_micros=5_000_000,
+        )
+    )
     job_id = acme.export(type="daily", start_date="2026-10-01", end_date="2026-10-07", format="csv")
     _, data = unzip(acme.client, acme.poll(job_id)["download_url"])
     rows = list(csv.DictReader(io.StringIO(data.decode())))
@@ -167,6 +181,9 @@ def test_a_daily_export_holds_the_daily_report(acme: Advertiser) -> None:
         ("2026-10-01", "3", "True"),
         ("2026-10-02", "1", "True"),  # the fourth click is IVT
     ]
+    restated = [(r["restated_conversions"], r["restated_revenue"], r["restated_payout"]) for r in rows]
+    assert restated == [("", "", ""), ("1", "99.5", "5")]  # the changes: the day keeps its final figures
+    assert (rows[1]["conversions"], rows[1]["revenue"]) == ("0", "0")
     report = acme.client.get(
         "/v2/reports/daily",
         params={"start_date": "2026-10-01", "end_date": "2026-10-07"},
@@ -228,6 +245,8 @@ def test_bad_requests_name_the_field(acme: Advertiser) -> None:
     error(post(type="daily"), 422, "date")
     error(post(type="daily", date="2026-10-01", start_date="2026-10-01"), 422, "date")
     error(post(type="daily", start_date="2026-10-05", end_date="2026-10-01"), 422, "end_date")
+    error(post(type="daily", start_date="2026-10-05"), 422, "end_date")  # never taken for one day
+    error(post(type="daily", end_date="2026-10-05"), 422, "start_date")
     error(post(type="daily", start_date="2026-01-01", end_date="2026-10-01"), 422, "end_date")
 
 

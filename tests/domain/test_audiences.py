@@ -179,6 +179,12 @@ def test_small_audiences_overlap_exactly() -> None:
     assert o.percentage_low == o.percentage_high == 10.0
 
 
+def test_exact_bounds_are_the_figure_shown() -> None:
+    """A third: 33.3, and the bounds 33.3 too, not 33.33."""
+    o = overlap([sketch_of(f"u:{i}" for i in range(2)), sketch_of(f"u:{i}" for i in range(1, 3))])
+    assert (o.exact, o.percentage, o.percentage_low, o.percentage_high) == (True, 33.3, 33.3, 33.3)
+
+
 @pytest.mark.parametrize(("size", "shared"), [(200_000, 0.3), (120_000, 0.05)])
 def test_large_overlaps_fall_within_the_stated_bound(size: int, shared: float) -> None:
     common = int(size * shared)

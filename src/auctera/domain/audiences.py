@@ -15,6 +15,7 @@ theta sketch keeps every hash: counts are exact, and the error bound is zero.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -468,15 +469,18 @@ def overlap(sketches: Sequence[bytes]) -> Overlap:
     share = common.get_estimate() / total
     low = common.get_lower_bound(STD_DEVS) / union.get_upper_bound(STD_DEVS)
     high = min(common.get_upper_bound(STD_DEVS) / union.get_lower_bound(STD_DEVS), 1.0)
-    if exact:
-        low = high = share
+    percentage = round(share * 100, 1)
+    # The bounds to the figure's one decimal, outward so that they still hold; exact: the figure.
+    low_pct, high_pct = (
+        (percentage, percentage) if exact else (math.floor(low * 1000) / 10, math.ceil(high * 1000) / 10)
+    )
     return Overlap(
-        percentage=round(share * 100, 1),
+        percentage=percentage,
         unique_users=round(total),
         common_users=round(common.get_estimate()),
         exact=exact,
-        percentage_low=round(low * 100, 2),
-        percentage_high=round(high * 100, 2),
+        percentage_low=low_pct,
+        percentage_high=high_pct,
         unique_low=round(union.get_lower_bound(STD_DEVS)),
         unique_high=round(union.get_upper_bound(STD_DEVS)),
     )

@@ -82,6 +82,8 @@ MAX_BYTES = {AssetKind.IMAGE: 5 * 2**20, AssetKind.VIDEO: 100 * 2**20, AssetKind
 MAX_UPLOAD = max(MAX_BYTES.values())
 # Decompression-bomb guard: images declaring more pixels than this (all frames) are not decoded.
 MAX_PIXELS = 4096 * 4096
+# An animation's frames together: four full-size images (a 300x250 banner hits MAX_FRAMES first).
+MAX_ANIMATION_PIXELS = 4 * MAX_PIXELS
 MAX_FRAMES = 500
 # Video: exchanges take MP4 with these codecs, up to this long.
 VIDEO_CODECS = frozenset({"h264", "hevc", "av1", "vp9"})

@@ -46,6 +46,8 @@ DAILY_COLUMNS: Final = (
     "ivt_blocked",
     "restated_spend",
     "restated_conversions",
+    "restated_revenue",
+    "restated_payout",
 )
 
 
@@ -148,6 +150,8 @@ def _write_daily(report: DailyReport, target: Path, file_format: ExportFormat) -
                 "ivt_blocked": t.ivt_blocked,
                 "restated_spend": None if delta is None else from_micros(delta.cost_micros),
                 "restated_conversions": None if delta is None else net_conversions(delta),
+                "restated_revenue": None if delta is None else from_micros(delta.revenue_micros),
+                "restated_payout": None if delta is None else from_micros(delta.payout_micros),
             }
         )
     if file_format is ExportFormat.CSV:
@@ -171,6 +175,8 @@ def _write_daily(report: DailyReport, target: Path, file_format: ExportFormat) -
                 ("ivt_blocked", pa.int64()),
                 ("restated_spend", money),
                 ("restated_conversions", pa.int64()),
+                ("restated_revenue", money),
+                ("restated_payout", money),
             ]
         )
         pq.write_table(pa.Table.from_pylist(rows, schema=schema), target, compression="zstd")

@@ -13,7 +13,14 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from auctera.domain.creatives import MAX_FRAMES, MAX_PIXELS, Format, MediaFacts, MediaRefused
+from auctera.domain.creatives import (
+    MAX_ANIMATION_PIXELS,
+    MAX_FRAMES,
+    MAX_PIXELS,
+    Format,
+    MediaFacts,
+    MediaRefused,
+)
 
 FFPROBE_TIMEOUT = 30.0
 # What changes how the pixels look or move, kept through the re-encode; everything else goes.
@@ -33,10 +40,15 @@ class MediaInspector:
                 # The header's size, before a pixel is decoded: a bomb is refused here.
                 width, height = image.size
                 frames = getattr(image, "n_frames", 1)
-                if width * height > MAX_PIXELS or width * height * min(frames, MAX_FRAMES) > 4 * MAX_PIXELS:
+                if width * height > MAX_PIXELS:
                     raise MediaRefused(
-                        f"the image declares {width}x{height} pixels ({frames} frames): over the "
-                        f"{MAX_PIXELS // 1_000_000} MP decompression-bomb limit"
+                        f"the image declares {width}x{height} pixels: over the "
+                        f"{MAX_PIXELS // 1_000_000} MP decompression-bomb limit for one frame"
+                    )
+                if width * height * min(frames, MAX_FRAMES) > MAX_ANIMATION_PIXELS:
+                    raise MediaRefused(
+                        f"the image declares {frames} frames of {width}x{height} pixels: over the "
+                        f"{MAX_ANIMATION_PIXELS // 1_000_000} MP decompression-bomb limit for all frames"
                     )
                 if frames > MAX_FRAMES:
                     raise MediaRefused(f"the image has {frames} frames; at most {MAX_FRAMES}")

@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from auctera.domain import ids as idfmt
 from auctera.domain import lookalike
-from auctera.domain.accounts import Principal
+from auctera.domain.accounts import AccountKind, Principal
 from auctera.domain.audiences import (
     MAX_IDENTIFIERS,
     MAX_OVERLAP_IDS,
@@ -55,7 +55,7 @@ from auctera.domain.audiences import (
 from auctera.domain.campaigns import AUDIENCE_PAUSE, CampaignStatus, set_status
 from auctera.domain.identifiers import IdentifierType, InvalidIdentifier
 from auctera.domain.line_items import LineItemStatus
-from auctera.errors import Conflict, NotFound, ValidationFailed
+from auctera.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from auctera.services.campaigns import COUNTRIES
 from auctera.services.clock import Clock, Ids
 from auctera.services.ports import (
@@ -213,6 +213,8 @@ class AudienceService:
     def create(
         self, principal: Principal, name: str, source: AudienceSource, rule: PixelRule | None = None
     ) -> Audience:
+        if principal.kind is not AccountKind.ADVERTISER:  # only an advertiser's campaigns target them
+            raise Forbidden("audiences belong to advertisers: use the advertiser's API key")
         problem = name_problem(name)
         if problem:
             raise ValidationFailed(problem, field="name")

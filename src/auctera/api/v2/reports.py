@@ -470,8 +470,10 @@ def start_export(
     if body.day is not None and (body.start_date is not None or body.end_date is not None):
         raise ValidationFailed("give either date or start_date and end_date", field="date")
     check_dates(date=body.day, start_date=body.start_date, end_date=body.end_date)  # named as sent
-    start = body.day or body.start_date
-    end = body.day or body.end_date or start
+    if body.day is None and (body.start_date is None) != (body.end_date is None):
+        missing = "end_date" if body.end_date is None else "start_date"
+        raise ValidationFailed(f"start_date and end_date go together: {missing} is missing", field=missing)
+    start, end = body.day or body.start_date, body.day or body.end_date
     if start is None or end is None:
         raise ValidationFailed("date (or start_date and end_date) is required", field="date")
     container = container_of(request)
