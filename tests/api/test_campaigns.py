@@ -103,7 +103,7 @@ def test_money_is_parsed_exactly(acme: Api) -> None:
         ({"targeting": {"geo": ["US", "XX"]}}, "targeting.geo"),
         ({"targeting": {"dmas": ["12"]}}, "targeting.dmas"),
         ({"targeting": {"zip_codes": ["ABCDE"]}}, "targeting.zip_codes"),
-        ({"targeting": {"device_types": ["smartwatch"]}}, "targeting.device_types.0"),
+        ({"targeting": {"device_types": ["smartwatch"]}}, "targeting.device_types[0]"),
         ({"pacing": "slow"}, "pacing"),
         ({"bidding": {"strategy": "target_roas"}}, "bidding.target_amount"),
         ({"bid_multipliers": {"device_type": {"mobile": 11}}}, "bid_multipliers.device_type"),

@@ -119,7 +119,7 @@ def test_the_programs_list_is_paginated(kitchen: Api) -> None:
         ({"market": "SE", "status": "paused"}, "status"),
         ({"market": "SE", "cookie_duration_days": 0}, "cookie_duration_days"),
         ({"market": "SE", "cookie_duration_days": 366}, "cookie_duration_days"),
-        ({"market": "SE", "promotion_methods": ["ppc", "tv"]}, "promotion_methods.1"),
+        ({"market": "SE", "promotion_methods": ["ppc", "tv"]}, "promotion_methods[1]"),
         ({"market": "SE", "program_url": "javascript:alert(1)"}, "program_url"),
         ({"market": "SE", "logo_url": "//cdn.example.com/x.png"}, "logo_url"),
         ({"market": "SE", "tracking_type": "carrier_pigeon"}, "tracking_type"),
@@ -221,8 +221,8 @@ def test_commission_types_render_as_seed_003_shows(kitchen: Api) -> None:
         ({"value": 0.0000001}, "value"),
         ({"event_type": "Sale!"}, "event_type"),
         ({"name": ""}, "name"),
-        ({"categories": [{"category": "Books", "type": "NOK", "value": 1}]}, "categories.0.type"),
-        ({"categories": [{"category": "Books", "type": "%", "value": 1, "x": 1}]}, "categories.0.x"),
+        ({"categories": [{"category": "Books", "type": "NOK", "value": 1}]}, "categories[0].type"),
+        ({"categories": [{"category": "Books", "type": "%", "value": 1, "x": 1}]}, "categories[0].x"),
         (
             {
                 "thresholds": [
@@ -230,9 +230,9 @@ def test_commission_types_render_as_seed_003_shows(kitchen: Api) -> None:
                     {"order_value": 10, "type": "%", "value": 2},
                 ]
             },
-            "thresholds.1.order_value",
+            "thresholds[1].order_value",
         ),
-        ({"thresholds": [{"order_value": -1, "type": "%", "value": 1}]}, "thresholds.0.order_value"),
+        ({"thresholds": [{"order_value": -1, "type": "%", "value": 1}]}, "thresholds[0].order_value"),
         ({"segment_id": "seg_zz"}, "segment_id"),
         ({"segment_id": "gold"}, "segment_id"),
         ({"surprise": True}, "surprise"),

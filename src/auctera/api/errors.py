@@ -26,7 +26,17 @@ Renderer = Callable[[int, str, str, str | None], Any]
 
 
 def v2_envelope(status: int, code: str, message: str, field: str | None) -> Any:
-    return {"success": False, "error": {"code": code, "message": message, "field": field}}
+    return {"success": False, "error": {"code": code, "message": message, "field": v2_field(field)}}
+
+
+# An item of a list, as a service names it ("categories.0.type"): an all-digit segment.
+_DOTTED_INDEX = re.compile(r"\.(\d+)(?=\.|\[|$)")
+
+
+def v2_field(field: str | None) -> str | None:
+    """A field in /v2's one style, whatever named it: `categories[0].type`, as `field_from_loc`
+    and the JSON text check (`json_body`) write it, for the services' `categories.0.type`."""
+    return field if field is None or "." not in field else _DOTTED_INDEX.sub(r"[\1]", field)
 
 
 _ENVELOPES: list[tuple[re.Pattern[str], Renderer, str]] = []
@@ -49,10 +59,24 @@ def _render(request: Request, status: int, code: str, message: str, field: str |
     return OrjsonResponse(renderer(status, code, message, field), status_code=status, media_type=media_type)
 
 
+# What Pydantic adds to a location besides the fields and list indexes of the input: "[key]"
+# after a dict key that failed, and the member tags of a union ("dict[str,any]", "str").
+_SCALAR_TAGS = frozenset({"str", "int", "float", "bool", "bytes", "decimal", "none"})
+
+
 def field_from_loc(loc: Sequence[Any]) -> str | None:
-    """('body', 'budget', 'daily') -> 'budget.daily'; the request part (body/query/path) is dropped."""
-    parts = [str(p) for p in loc[1:]]
-    return ".".join(parts) or (str(loc[0]) if loc else None)
+    """('body', 'targeting', 'device_types', 0) -> 'targeting.device_types[0]': dotted names, a
+    list item's index in brackets (as `json_body` names a field), Pydantic's own bookkeeping
+    left out; the request part (body/query/path) is dropped."""
+    field = ""
+    for part in loc[1:]:
+        if isinstance(part, int):
+            field += f"[{part}]"
+        elif "[" in str(part) or part in _SCALAR_TAGS:
+            continue
+        else:
+            field += f".{part}" if field else str(part)
+    return field or (str(loc[0]) if loc else None)
 
 
 def _validation_message(err: dict[str, Any]) -> str:

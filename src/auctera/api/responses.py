@@ -7,6 +7,7 @@ response-model validation on purpose, so they keep a response class of their own
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -19,6 +20,14 @@ class OrjsonResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return dumps_text_safe(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+def json_decimal(value: Decimal) -> orjson.Fragment:
+    """`value` as a JSON number in plain decimal digits, exactly as it is: 5000, 1240.5, 0.000001.
+    Through a float orjson would write 1e-6 (and 1e+16), and a long amount could be rounded; the
+    seeds write plain digits. The trailing zeros go (1240.50 is 1240.5), as a float's would."""
+    text = format(value.normalize(), "f") if value else "0"  # "0", not "0.00" or "-0"
+    return orjson.Fragment(text.encode())
 
 
 def dumps_text_safe(content: Any, **kw: Any) -> bytes:

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
 
 from auctera.bootstrap import Container, build
 from auctera.config import Settings
@@ -34,6 +36,36 @@ def fail(message: str) -> typer.Exit:
     """A one-line error on stderr; raise what it returns (exit status 2, as click's usage errors)."""
     err.print(f"[red]error[/red]: {message}", soft_wrap=True)  # one line, however long
     return typer.Exit(2)
+
+
+@contextmanager
+def one_line_usage_errors() -> Iterator[None]:
+    """Click's usage errors (a value of the wrong type or out of range, a missing option or
+    argument, an unknown command) as `fail` writes its errors: one line on stderr naming the
+    command and the option, exit status 2, instead of a usage line, a hint and a boxed message."""
+    try:
+        yield
+    except typer.TyperException as exc:  # the base of click's exceptions in typer's own click
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help, as typer shows it
+            raise
+        ctx = getattr(exc, "ctx", None)
+        where = f"{ctx.command_path}: " if ctx is not None else ""
+        err.print(f"[red]error[/red]: {escape(where + exc.format_message())}", soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
+class OneLineErrorsGroup(TyperGroup):
+    """The root `auctera` group. Every usage error, however deep the subcommand, is raised while
+    the root group makes its context or invokes its subcommand, so catching it here covers every
+    command, through the console script and through CliRunner alike; --help is untouched."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with one_line_usage_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with one_line_usage_errors():
+            return super().invoke(ctx)
 
 
 def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:

@@ -18,6 +18,7 @@ from auctera.cli.bids import bids_app, partners_app
 from auctera.cli.common import (
     DEMO_PARTNER_PORT,
     DataDir,
+    OneLineErrorsGroup,
     container_for,
     emit,
     err,
@@ -34,7 +35,11 @@ from auctera.domain import ids as idfmt
 from auctera.domain.accounts import parse_account_id, render_account_id
 from auctera.domain.ids import from_decimal
 
-app = typer.Typer(help="Auctera: self-hosted performance-marketing engine.", no_args_is_help=True)
+app = typer.Typer(
+    help="Auctera: self-hosted performance-marketing engine.",
+    no_args_is_help=True,
+    cls=OneLineErrorsGroup,  # usage errors in one line, exit 2 (docs/operations.md)
+)
 accounts_app = typer.Typer(
     help="Accounts (advertisers, publishers, the network operator).", no_args_is_help=True
 )
@@ -325,7 +330,9 @@ MAX_RATE_DIGITS = 12
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-@fx_app.command("set")
+# `fx set EUR USD -1`: a negative rate reaches the rate check, which names it, rather than being
+# taken for an unknown option (an option that is truly unknown is still refused, as extra).
+@fx_app.command("set", context_settings={"ignore_unknown_options": True})
 def fx_set(
     base: Annotated[str, typer.Argument(help="ISO 4217 code, e.g. EUR")],
     quote: Annotated[str, typer.Argument(help="ISO 4217 code, e.g. USD")],

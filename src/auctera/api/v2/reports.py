@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.routing import IndexedRouter
-from auctera.api.v2.schemas import Day, DecimalJSONRoute, _Write
+from auctera.api.v2.schemas import Day, DecimalJSONRoute, Number, _Write, number
 from auctera.domain import ids as idfmt
 from auctera.domain import reports as calc
 from auctera.domain.accounts import AccountKind, Principal, parse_account_id, render_account_id
@@ -121,14 +121,11 @@ def _utc(at: datetime) -> str:
 
 # --- daily, publisher and creative reports (docs/api-v2-reports.md) ----------------------------
 
-Number = int | float
 PROBABILITY_PLACES = Decimal("0.0001")
 
 
 def _number(value: Decimal | None) -> Number | None:
-    if value is None:
-        return None
-    return int(value) if value == value.to_integral_value() else float(value)
+    return None if value is None else number(value)
 
 
 def _money(micros: int) -> Number | None:

@@ -11,13 +11,17 @@ types would refuse the Decimal a JSON number arrives as. The types below take wh
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 from collections.abc import Callable, Coroutine
 from datetime import date, datetime
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import Request, Response
+from fastapi.dependencies.utils import get_typed_signature
 from fastapi.routing import APIRoute
 from pydantic import (
     AfterValidator,
@@ -32,6 +36,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from auctera.api.json_body import check_text, decimal_json, is_json, json_number
+from auctera.api.responses import dumps_text_safe, json_decimal
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import AccountKind, render_account_id
 from auctera.domain.campaigns import (
@@ -68,7 +73,11 @@ class _DecimalRequest(Request):
 
 class DecimalJSONRoute(APIRoute):
     """FastAPI route whose JSON bodies keep decimal numbers as Decimal, and whose text is
-    Unicode (`json_body.check_text`: a lone surrogate is a 400 naming the field, not a 500)."""
+    Unicode (`json_body.check_text`: a lone surrogate is a 400 naming the field, not a 500);
+    the dicts it answers are written by orjson, money in plain digits (`_answered_by_orjson`)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, _answered_by_orjson(endpoint, kwargs.get("status_code")), **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -88,6 +97,64 @@ class DecimalJSONRoute(APIRoute):
             return await handler(exact)
 
         return route
+
+
+_ANSWERS = "__auctera_answers_json__"
+_SUB_RESPONSE = "auctera_sub_response"
+
+
+def _answered_by_orjson(endpoint: Callable[..., Any], status_code: int | None) -> Callable[..., Any]:
+    """`endpoint`, its dict or list answer written by orjson as the response, not serialised by
+    FastAPI. Money is an `orjson.Fragment` of plain digits (`number`): FastAPI's Pydantic pass
+    would refuse it, and a float would be written 1e-6. The response keeps what FastAPI would
+    give it: the route's status code, or the one the endpoint set on its `Response` parameter,
+    and that parameter's headers (one is declared for the endpoint when it has none, for those a
+    dependency sets). An answer orjson cannot write (a model, a Decimal) is left to FastAPI."""
+    if getattr(endpoint, _ANSWERS, False) or not inspect.isfunction(endpoint):
+        return endpoint
+    if inspect.isgeneratorfunction(endpoint) or inspect.isasyncgenfunction(endpoint):
+        return endpoint  # a stream: FastAPI's
+    signature = inspect.signature(endpoint)
+    typed = get_typed_signature(endpoint)
+    own = next((p.name for p in typed.parameters.values() if p.annotation is Response), None)
+
+    def answer(result: Any, sub: Response | None) -> Any:
+        if not isinstance(result, dict | list):
+            return result
+        try:
+            body = dumps_text_safe(result, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:
+            return result
+        status = (sub.status_code if sub is not None else None) or status_code or 200
+        response = Response(body, status_code=status, media_type="application/json")
+        if sub is not None:
+            response.headers.raw.extend(sub.headers.raw)
+        return response
+
+    def sub_response(kwargs: dict[str, Any]) -> Response | None:
+        return kwargs.pop(_SUB_RESPONSE, None) if own is None else kwargs.get(own)
+
+    if inspect.iscoroutinefunction(endpoint):
+
+        @functools.wraps(endpoint)
+        async def answered(**kwargs: Any) -> Any:
+            sub = sub_response(kwargs)
+            return answer(await endpoint(**kwargs), sub)
+
+    else:
+
+        @functools.wraps(endpoint)
+        def answered(**kwargs: Any) -> Any:
+            sub = sub_response(kwargs)
+            return answer(endpoint(**kwargs), sub)
+
+    if own is None:  # FastAPI passes its response (status and headers of dependencies) here
+        extra = inspect.Parameter(_SUB_RESPONSE, inspect.Parameter.KEYWORD_ONLY, annotation=Response)
+        answered.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[*signature.parameters.values(), extra]
+        )
+    setattr(answered, _ANSWERS, True)
+    return answered
 
 
 # --- request value types ----------------------------------------------------------------------
@@ -314,12 +381,13 @@ class BlockedDomainIn(_Write):
 
 # --- responses -----------------------------------------------------------------------------
 
-Number = int | float
+# A JSON number in plain digits (`responses.json_decimal`); orjson writes it as it is.
+Number = orjson.Fragment
 
 
 def number(value: Decimal) -> Number:
-    """A JSON number as the seed writes them: 5000, 1240.5."""
-    return int(value) if value == value.to_integral_value() else float(value)
+    """A JSON number as the seed writes them: 5000, 1240.5, and 0.000001, never 1e-6."""
+    return json_decimal(value)
 
 
 def money(micros: int | None) -> Number | None:

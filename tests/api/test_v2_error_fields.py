@@ -1,0 +1,35 @@
+"""/v2 errors name the field one way, whatever found the fault (Pydantic, the JSON text check, a
+service): dotted names, list items by index in brackets (`targeting.device_types[0]`), and
+nothing of Pydantic's own bookkeeping (`[key]`, union member tags) -- docs/api-v2-campaigns.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .conftest import Api, error
+
+BASE = {"name": "Holiday Promo", "type": "dsp_retargeting", "budget": 10000}
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"targeting": {"device_types": ["mobile", "phone"]}}, "targeting.device_types[1]"),
+        ({"targeting": {"geo": ["US", "Narnia"]}}, "targeting.geo"),  # the list: all bad codes named
+        ({"bid_multipliers": {"device_type": {"phone": 1}}}, "bid_multipliers.device_type.phone"),
+        ({"bid_multipliers": {"device_type": {"mobile": "x"}}}, "bid_multipliers.device_type.mobile"),
+        ({"budget": {"daily": "lots"}}, "budget.daily"),
+    ],
+)
+def test_a_bad_campaign_field_is_named_in_one_style(acme: Api, fields: dict[str, Any], field: str) -> None:
+    body = error(acme.call("POST", "/v2/campaigns", {**BASE, **fields}), 422, field)
+    assert "[key]" not in body["message"], body
+    assert acme.call("GET", "/v2/campaigns").json()["data"] == []
+
+
+def test_a_nul_in_a_list_item_is_named_as_the_others_are(acme: Api) -> None:
+    # D45: refused as JSON no store can hold (400 invalid_json), naming the item as a 422 would.
+    response = acme.call("POST", "/v2/campaigns", {**BASE, "targeting": {"geo": ["US\u0000"]}})
+    error(response, 400, "targeting.geo[0]")
