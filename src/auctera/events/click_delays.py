@@ -18,7 +18,7 @@ from auctera.events.duckdb_store import DuckDBEventStore
 # How far before the first conversion its click is looked for: longer than any lookback.
 _CLICKS_BEFORE = timedelta(days=120)
 _BUCKETS = ", ".join(
-    [f"count(*) FILTER (WHERE seconds <= {bound})" for bound in BUCKET_BOUNDS[:1]]
+    [f"count(*) FILTER (WHERE seconds <= {BUCKET_BOUNDS[0]})"]
     + [
         f"count(*) FILTER (WHERE seconds > {low} AND seconds <= {high})"
         for low, high in pairwise(BUCKET_BOUNDS)
