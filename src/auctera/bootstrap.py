@@ -183,9 +183,11 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
         settings.events_dir, writer_id=f"n{node}", fsync_interval=settings.fsync_interval
     )
     delays = EventLogClickDelays(events)
-    flooding = FloodingWatch(delays, clock, late_after=FraudSettings().flooding_after)
+    # One settings object: the watch counts as "late" exactly what the filter then judges late.
+    fraud_settings = FraudSettings()
+    flooding = FloodingWatch(delays, clock, late_after=fraud_settings.flooding_after)
     fraud = FraudFilter(
-        default_crawlers(), IpRanges(settings.data_dir), SlidingWindowCounter(), flooding=flooding
+        default_crawlers(), IpRanges(settings.data_dir), SlidingWindowCounter(), fraud_settings, flooding
     )
     lookups = CachedLookups(uow, settings.tracking_cache_seconds)
     spend = SpendService(uow, ids)
