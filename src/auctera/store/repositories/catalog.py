@@ -9,7 +9,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from auctera.domain.accounts import AccountKind
@@ -23,11 +22,8 @@ from auctera.domain.catalog import (
     Retailer,
     RowError,
 )
+from auctera.store.repositories.owned import OwnedRows, dialect_of
 from auctera.store.tables import accounts, feed_imports, products, retailers, sqlite_text
-
-
-def _dialect(conn: Connection) -> Any:
-    return postgresql if conn.dialect.name == "postgresql" else sqlite
 
 
 def _retailer(row: Any) -> Retailer:
@@ -37,7 +33,11 @@ def _retailer(row: Any) -> Retailer:
 
 
 # A retailer with its account's kind (publisher: a retail site; advertiser: a merchant).
-_RETAILERS = select(retailers, accounts.c.kind).join(accounts, accounts.c.id == retailers.c.account_id)
+_RETAILERS = OwnedRows(
+    retailers,
+    _retailer,
+    select(retailers, accounts.c.kind).join(accounts, accounts.c.id == retailers.c.account_id),
+)
 
 
 class SqlRetailerRepository:
@@ -47,7 +47,7 @@ class SqlRetailerRepository:
     def add(self, retailer: Retailer) -> bool:
         """False when the account has a retailer on this domain already (nothing is written)."""
         stmt = (
-            _dialect(self._conn)
+            dialect_of(self._conn)
             .insert(retailers)
             .values(
                 id=retailer.id,
@@ -62,26 +62,13 @@ class SqlRetailerRepository:
         return self._conn.execute(inserted).first() is not None
 
     def get(self, retailer_id: int, *, account_id: int | None = None) -> Retailer | None:
-        stmt = _RETAILERS.where(retailers.c.id == retailer_id)
-        if account_id is not None:
-            stmt = stmt.where(retailers.c.account_id == account_id)
-        row = self._conn.execute(stmt).first()
-        return _retailer(row) if row else None
+        return _RETAILERS.get(self._conn, retailer_id, account_id)
 
     def page(self, *, account_id: int | None, before_id: int | None, limit: int) -> list[Retailer]:
-        stmt = _RETAILERS
-        if account_id is not None:
-            stmt = stmt.where(retailers.c.account_id == account_id)
-        if before_id is not None:
-            stmt = stmt.where(retailers.c.id < before_id)
-        stmt = stmt.order_by(retailers.c.id.desc()).limit(limit)
-        return [_retailer(r) for r in self._conn.execute(stmt)]
+        return _RETAILERS.page(self._conn, account_id, before_id, limit)
 
     def many(self, retailer_ids: Sequence[int]) -> dict[int, Retailer]:
-        if not retailer_ids:
-            return {}
-        stmt = _RETAILERS.where(retailers.c.id.in_(list(retailer_ids)))
-        return {r.id: _retailer(r) for r in self._conn.execute(stmt)}
+        return _RETAILERS.many(self._conn, retailer_ids)
 
     def touch(self, retailer_id: int, at: datetime) -> None:
         self._conn.execute(update(retailers).where(retailers.c.id == retailer_id).values(updated_at=at))

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, exists, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from auctera.domain.campaigns import AFFILIATE_TYPES, CampaignStatus, Visibility
 from auctera.domain.programs import (
@@ -31,6 +30,7 @@ from auctera.services.ports import (
     PartnerProgramQuery,
     ProgramChannelQuery,
 )
+from auctera.store.repositories.owned import OwnedRows, dialect_of
 from auctera.store.tables import (
     accounts,
     campaigns,
@@ -40,11 +40,6 @@ from auctera.store.tables import (
     program_segments,
     programs,
 )
-
-
-def _dialect(conn: Connection) -> Any:
-    return postgresql if conn.dialect.name == "postgresql" else sqlite
-
 
 # --- rows <-> domain ---------------------------------------------------------------------------
 
@@ -145,6 +140,10 @@ def _channel(row: Any) -> Channel:
     )
 
 
+_PROGRAMS = OwnedRows(programs, _program)
+_CHANNELS = OwnedRows(channels, _channel)
+
+
 def _channel_values(c: Channel) -> dict[str, Any]:
     return {
         "account_id": c.account_id,
@@ -210,33 +209,20 @@ class SqlProgramRepository:
         )
 
     def get(self, program_id: int, *, account_id: int | None = None) -> Program | None:
-        stmt = select(programs).where(programs.c.id == program_id)
-        if account_id is not None:
-            stmt = stmt.where(programs.c.account_id == account_id)
-        row = self._conn.execute(stmt).first()
-        return _program(row) if row else None
+        return _PROGRAMS.get(self._conn, program_id, account_id)
 
     def many(self, program_ids: Sequence[int]) -> dict[int, Program]:
-        if not program_ids:
-            return {}
-        rows = self._conn.execute(select(programs).where(programs.c.id.in_(list(program_ids))))
-        return {row.id: _program(row) for row in rows}
+        return _PROGRAMS.many(self._conn, program_ids)
 
     def page(self, *, account_id: int | None, before_id: int | None, limit: int) -> list[Program]:
-        """Newest first, ids below `before_id`; account_id None: every account's."""
-        stmt = select(programs).order_by(programs.c.id.desc()).limit(limit)
-        if account_id is not None:
-            stmt = stmt.where(programs.c.account_id == account_id)
-        if before_id is not None:
-            stmt = stmt.where(programs.c.id < before_id)
-        return [_program(row) for row in self._conn.execute(stmt)]
+        return _PROGRAMS.page(self._conn, account_id, before_id, limit)
 
     # segments
 
     def add_segment(self, segment: Segment) -> bool:
         """False when the program has a segment of this name already (nothing is written)."""
         stmt = (
-            _dialect(self._conn)
+            dialect_of(self._conn)
             .insert(program_segments)
             .values(
                 id=segment.id,
@@ -293,7 +279,7 @@ class SqlProgramRepository:
     def add_commission(self, commission: CommissionType) -> bool:
         """False when the segment pays for this event type already (nothing is written)."""
         stmt = (
-            _dialect(self._conn)
+            dialect_of(self._conn)
             .insert(commission_types)
             .values(id=commission.id, **_commission_values(commission))
             .on_conflict_do_nothing()
@@ -426,26 +412,13 @@ class SqlChannelRepository:
         self._conn.execute(delete(channels).where(channels.c.id == channel_id))
 
     def get(self, channel_id: int, *, account_id: int | None = None) -> Channel | None:
-        stmt = select(channels).where(channels.c.id == channel_id)
-        if account_id is not None:
-            stmt = stmt.where(channels.c.account_id == account_id)
-        row = self._conn.execute(stmt).first()
-        return _channel(row) if row else None
+        return _CHANNELS.get(self._conn, channel_id, account_id)
 
     def many(self, channel_ids: Sequence[int]) -> dict[int, Channel]:
-        if not channel_ids:
-            return {}
-        rows = self._conn.execute(select(channels).where(channels.c.id.in_(list(channel_ids))))
-        return {row.id: _channel(row) for row in rows}
+        return _CHANNELS.many(self._conn, channel_ids)
 
     def page(self, *, account_id: int | None, before_id: int | None, limit: int) -> list[Channel]:
-        """Newest first, ids below `before_id`; account_id None: every account's."""
-        stmt = select(channels).order_by(channels.c.id.desc()).limit(limit)
-        if account_id is not None:
-            stmt = stmt.where(channels.c.account_id == account_id)
-        if before_id is not None:
-            stmt = stmt.where(channels.c.id < before_id)
-        return [_channel(row) for row in self._conn.execute(stmt)]
+        return _CHANNELS.page(self._conn, account_id, before_id, limit)
 
     # applications
 
@@ -453,7 +426,7 @@ class SqlChannelRepository:
         """False when the channel (or, publisher-wide, the publisher) has applied to the program
         already (nothing is written)."""
         stmt = (
-            _dialect(self._conn)
+            dialect_of(self._conn)
             .insert(program_applications)
             .values(id=application.id, **_application_values(application))
             .on_conflict_do_nothing()
