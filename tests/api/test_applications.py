@@ -5,6 +5,8 @@ applies to the next click here (in production within the cache delay, 0.5 s)."""
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -285,11 +287,36 @@ def test_a_private_offer_opens_on_approval_and_closes_on_rejection(
     assert click(client, hand_made_link(private, other_pub)).status_code == 404
 
     reject(fintech, application, 11)
-    refused = click(client, link)
-    assert refused.status_code == 404
-    assert "not approved" in refused.text
+    assert same_as_no_offer(client, link)
     assert catalogue(pub) == [public]
     error(links(pub, private), 404, "offer_id")
+
+
+def same_as_no_offer(client: TestClient, link: str) -> bool:
+    """The link's answer is exactly that of a link to an offer id nobody has."""
+    o = re.search(r"[?&]o=([0-9a-z]+)", link)
+    assert o is not None
+    unknown = link.replace(f"o={o.group(1)}", "o=zzzzzzzzzz")
+    refused, nowhere = click(client, link), click(client, unknown)
+    assert nowhere.status_code == 404 and "does not lead to any offer" in nowhere.text
+    return (refused.status_code, refused.text) == (nowhere.status_code, nowhere.text)
+
+
+def test_a_private_offer_tells_an_unapproved_publisher_nothing_whatever_its_state(
+    client: TestClient, fintech: Api, pub: Api, other_pub: Api
+) -> None:
+    """A click link must not reveal that a private offer exists, or whether it runs, to a
+    publisher it has not approved (docs/api-v2-offers.md)."""
+    private = make_offer(fintech, visibility="private")
+    approve(fintech, applied(pub, private))
+    assert click(client, hand_made_link(private, pub)).status_code == 302
+    link = hand_made_link(private, other_pub)
+    assert same_as_no_offer(client, link)
+    assert same_as_no_offer(client, link.split("&p=")[0])  # no publisher at all
+    paused = fintech.call("PATCH", f"/v2/campaigns/{private.replace('off_', 'cmp_')}", {"status": "paused"})
+    assert paused.status_code == 200, paused.text
+    assert "not running" in click(client, hand_made_link(private, pub)).text  # the approved one is told
+    assert same_as_no_offer(client, link)
 
 
 def test_the_geo_filter_and_pages_include_approved_private_offers(fintech: Api, pub: Api) -> None:

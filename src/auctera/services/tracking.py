@@ -228,7 +228,7 @@ class TrackingService:
                 400, f"This tracking link is malformed ({exc.field}: {exc.message})."
             ) from None
         campaign = self._lookups.campaign(link.campaign_id)
-        if campaign is None:
+        if campaign is None or self._hidden(link, campaign):
             raise TrackingRefused(404, "This link does not lead to any offer.")
         if campaign.status is CampaignStatus.ARCHIVED:
             raise TrackingRefused(410, "This offer has ended and its links no longer work.")
@@ -248,8 +248,9 @@ class TrackingService:
 
     def _check_publisher(self, link: LinkParams, campaign: Campaign) -> None:
         """The publisher may run the offer: a channel's link (`ch=`) needs that channel of that
-        publisher approved; a private offer's link without one needs any approved application of
-        the publisher (publisher-wide or a channel's, as GET /v2/offers/links gives such links)."""
+        publisher approved. (A private offer's link without one needs any approved application of
+        the publisher, publisher-wide or a channel's, as GET /v2/offers/links gives such links:
+        `_hidden`.)"""
         if link.publisher_id is None:
             raise TrackingRefused(400, "This offer link names no publisher (p=).")
         self._publisher(link.publisher_id)
@@ -261,10 +262,15 @@ class TrackingService:
                 or application.publisher_id != link.publisher_id
             ):
                 raise TrackingRefused(404, "This channel is not approved for this offer.")
-        elif campaign.visibility is Visibility.PRIVATE and not self._lookups.approved(
-            campaign.id, link.publisher_id
-        ):
-            raise TrackingRefused(404, "This publisher is not approved for this offer.")
+
+    def _hidden(self, link: LinkParams, campaign: Campaign) -> bool:
+        """A private offer's link from a publisher it has not approved leads nowhere, whatever
+        the offer's state: its answers must not tell such an offer from an id that does not exist."""
+        return (
+            campaign.visibility is Visibility.PRIVATE
+            and campaign.type in AFFILIATE_TYPES
+            and (link.publisher_id is None or not self._lookups.approved(campaign.id, link.publisher_id))
+        )
 
     def _landing(self, link: LinkParams, campaign: Campaign) -> str:
         """Where a product link (`pr=`) or a deep link (`url=`) lands: a product of one of the
