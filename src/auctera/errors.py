@@ -23,6 +23,8 @@ class ValidationFailed(AucteraError):
 class Unauthorized(AucteraError):
     status_code = 401
     code = "unauthorized"
+    # The WWW-Authenticate challenge: the scheme of the surface that refused (`api.auth`).
+    challenge = "Bearer"
 
 
 class Forbidden(AucteraError):

@@ -34,8 +34,13 @@ def test_bearer_on_v2(app: RootApp, client: TestClient) -> None:
     assert missing.status_code == 401
     assert missing.json() == {
         "success": False,
-        "error": {"code": "unauthorized", "message": "missing API key", "field": None},
+        "error": {
+            "code": "unauthorized",
+            "message": "missing API key: send Authorization: Bearer <api key>",
+            "field": None,
+        },
     }
+    assert missing.headers["www-authenticate"] == "Bearer"
     wrong_scheme = client.get("/v2/account", headers={"Authorization": f"Basic {new.api_key}"})
     assert wrong_scheme.status_code == 401
     bad = client.get("/v2/account", headers=bearer("auc_sk_not-a-real-key"))
@@ -152,3 +157,37 @@ def test_malformed_json_is_a_400_without_a_bogus_field(app: RootApp, client: Tes
     assert error["code"] == "invalid_json"
     assert error["field"] is None
     assert "not valid JSON" in error["message"]
+
+
+def test_each_surface_says_its_own_scheme_and_takes_only_its_credentials(
+    app: RootApp, client: TestClient
+) -> None:
+    """A 401 names the header the surface reads (a client following a `Bearer` challenge on the
+    bids surface got 401 again); access tokens are for /v2 and retail media only, so a client
+    issued for retail media cannot upload bids or manage v3 channels."""
+    _mount_probe_routes(app)
+    new = app.container.accounts.create_account("Acme", "advertiser")
+    form = {"grant_type": "client_credentials", "client_id": new.client_id, "client_secret": new.client_secret}
+    token = client.post("/oauth2/token", data=form).json()["access_token"]
+    me = {"account_id": new.account.id}
+
+    bids = client.get("/management/v0/_probe")
+    assert bids.status_code == 401 and bids.headers["www-authenticate"] == 'APIKey header="X-API-KEY"'
+    assert "send X-API-KEY: <api key>" in bids.text
+    refused = client.get("/management/v0/_probe", headers={"X-API-KEY": token})
+    assert refused.status_code == 401 and "use an API key" in refused.text
+
+    v3 = client.get("/v3/_probe")
+    assert v3.status_code == 401 and v3.headers["www-authenticate"] == 'APIKey header="X-Token"'
+    assert client.get("/v3/_probe", headers={"X-Token": token}).status_code == 401
+    assert client.get("/v3/_probe", params={"token": token}).status_code == 401
+
+    retail = "/2025-10/retail-media/_probe"
+    nothing = client.get(retail)
+    assert nothing.status_code == 401 and nothing.headers["www-authenticate"].startswith("Bearer")
+    assert "missing access token: send Authorization: Bearer <access token" in nothing.text
+    assert "access token from /oauth2/token is required" in client.get(retail, headers=bearer(new.api_key)).text
+
+    # /v2 takes both.
+    assert client.get("/v2/account", headers=bearer(token)).json()["name"] == "Acme"
+    assert client.get("/management/v0/_probe", headers={"X-API-KEY": new.api_key}).json() == me

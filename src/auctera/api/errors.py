@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute
 
 from auctera.api.allowed_methods import AllowedMethods
 from auctera.api.responses import OrjsonResponse
-from auctera.errors import AucteraError, RateLimited, ValidationFailed
+from auctera.errors import AucteraError, RateLimited, Unauthorized, ValidationFailed
 
 # (status, code, message, field) -> body
 Renderer = Callable[[int, str, str, str | None], Any]
@@ -106,8 +106,8 @@ def install_error_handlers(app: FastAPI, routes: Iterable[BaseRoute] = ()) -> No
         response = _render(request, exc.status_code, exc.code, exc.message, exc.field)
         if isinstance(exc, RateLimited):
             response.headers["Retry-After"] = str(exc.retry_after)
-        if exc.status_code == 401:
-            response.headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, Unauthorized):
+            response.headers["WWW-Authenticate"] = exc.challenge
         return response
 
     @app.exception_handler(RequestValidationError)

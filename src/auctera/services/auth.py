@@ -22,6 +22,8 @@ from auctera.errors import Forbidden, Unauthorized
 from auctera.services.clock import Clock
 from auctera.services.ports import UnitOfWork, UnitOfWorkFactory
 
+MISSING = "missing credential"  # each surface says which one it takes (`api.auth.Scheme`)
+
 
 @dataclass(frozen=True, slots=True)
 class IssuedToken:
@@ -78,7 +80,7 @@ class AuthService:
     def authenticate(self, credential: str | None) -> Principal:
         """An API key or an OAuth2 access token, as presented by any scheme."""
         if not credential:
-            raise Unauthorized("missing API key")
+            raise Unauthorized(MISSING)
         digest = hash_secret(credential)
         principal = self._from_cache(digest)
         if principal is not None:
@@ -100,7 +102,7 @@ class AuthService:
         """`authenticate` when the answer is in memory (no I/O: safe on an event loop); None when
         the credential has to be looked up, by `authenticate`."""
         if not credential:
-            raise Unauthorized("missing API key")
+            raise Unauthorized(MISSING)
         return self._from_cache(hash_secret(credential))
 
     def _from_cache(self, digest: str) -> Principal | None:

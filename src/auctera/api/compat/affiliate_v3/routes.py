@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
+from auctera.api.auth import V3, authenticated, v3_credential
 from auctera.api.deps import container_of, read
 from auctera.api.json_body import parse_json
 from auctera.api.routing import IndexedRouter
@@ -89,10 +90,7 @@ async def _principal(request: Request, *, client: bool) -> Principal:
     """The token's account, its request counted against its v3 quota (X-RateLimit-* headers,
     the reset in epoch milliseconds as the seed's examples have it; 429 past the quota)."""
     container = container_of(request)
-    credential = request.headers.get("x-token") or request.query_params.get("token")
-    principal = container.auth.cached(credential)
-    if principal is None:
-        principal = await run_in_threadpool(container.auth.authenticate, credential)
+    principal = await authenticated(request, V3, v3_credential(request))
     settings = container.settings
     default = settings.v3_client_rate_limit_per_minute if client else settings.v3_rate_limit_per_minute
     limit = principal.rate_limit_per_minute or default
