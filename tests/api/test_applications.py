@@ -6,7 +6,6 @@ applies to the next click here (in production within the cache delay, 0.5 s)."""
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any

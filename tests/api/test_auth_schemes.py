@@ -167,7 +167,11 @@ def test_each_surface_says_its_own_scheme_and_takes_only_its_credentials(
     issued for retail media cannot upload bids or manage v3 channels."""
     _mount_probe_routes(app)
     new = app.container.accounts.create_account("Acme", "advertiser")
-    form = {"grant_type": "client_credentials", "client_id": new.client_id, "client_secret": new.client_secret}
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": new.client_id,
+        "client_secret": new.client_secret,
+    }
     token = client.post("/oauth2/token", data=form).json()["access_token"]
     me = {"account_id": new.account.id}
 
@@ -186,7 +190,9 @@ def test_each_surface_says_its_own_scheme_and_takes_only_its_credentials(
     nothing = client.get(retail)
     assert nothing.status_code == 401 and nothing.headers["www-authenticate"].startswith("Bearer")
     assert "missing access token: send Authorization: Bearer <access token" in nothing.text
-    assert "access token from /oauth2/token is required" in client.get(retail, headers=bearer(new.api_key)).text
+    assert (
+        "access token from /oauth2/token is required" in client.get(retail, headers=bearer(new.api_key)).text
+    )
 
     # /v2 takes both.
     assert client.get("/v2/account", headers=bearer(token)).json()["name"] == "Acme"

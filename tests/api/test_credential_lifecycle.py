@@ -121,7 +121,11 @@ def test_the_old_secret_and_its_tokens_work_for_the_grace_period_only(
         assert create_campaign(client, acme, old).status_code == 201
     fresh = access(client, acme.client_id, rotated["client_secret"])
 
-    clock.now += timedelta(seconds=60)
+    clock.now += timedelta(seconds=59)
+    assert token(client, acme.client_id, acme.client_secret).json()["expires_in"] == 1
+    clock.now += timedelta(milliseconds=500)  # no token dead on arrival (`expires_in: 0`)
+    oauth_error(token(client, acme.client_id, acme.client_secret), 401, "invalid_client")
+    clock.now += timedelta(milliseconds=500)
     oauth_error(token(client, acme.client_id, acme.client_secret), 401, "invalid_client")
     for old in (earlier, during.json()["access_token"]):
         refused_on_retail_media(create_campaign(client, acme, old))
@@ -166,3 +170,13 @@ def test_a_retiring_key_or_a_token_manages_no_credentials(
     at = bearer(access(client, acme.client_id, acme.client_secret))
     assert "access token" in error(client.post("/v2/keys", json={}, headers=at), 403)["message"]
     assert client.post("/v2/keys", json={"name": "ci"}, headers=fresh).status_code == 201
+
+
+def test_a_key_and_a_signing_secret_are_made_without_a_body(client: TestClient, acme: NewAccount) -> None:
+    """docs/auth.md: every field of these requests is optional, so is the body."""
+    key = client.post("/v2/keys", headers=bearer(acme.api_key))
+    assert key.status_code == 201, key.text
+    assert key.json()["key"]["name"] == "default" and key.json()["api_key"].startswith("auc_sk_")
+    secret = client.post("/v2/account/signing-secret/rotate", headers=bearer(acme.api_key))
+    assert secret.status_code == 200, secret.text
+    assert secret.json()["api_secret"] != acme.account.signing_secret

@@ -315,6 +315,7 @@ def test_smartlinks_crud_and_resolution(world: dict[str, Any]) -> None:
     assert by_url["match_key"] and by_url["status"] == "active"
     products = publisher.call("POST", "/v2/smartlinks", {"product_id": "prd_zzzz"})
     assert products.status_code == 422 and products.json()["error"]["field"] == "product_id"
+    assert products.json()["error"]["message"] == "product prd_zzzz not found"  # as the caller named it
     unknown_url = publisher.call("POST", "/v2/smartlinks", {"product_url": "https://nowhere.example.com/p/1"})
     assert unknown_url.status_code == 422 and unknown_url.json()["error"]["field"] == "product_url"
     for field, body in (

@@ -254,7 +254,12 @@ def test_only_the_retailer_owner_runs_its_auctions(market: Market, shop_world: d
     w = shop_world
     path = f"/v2/retailers/{ret(w['retailer'])}/sponsored-products"
     body = {"page": {"type": "search", "keywords": "shoe"}}
-    assert w["brand"].call("POST", path, body).status_code == 404
+    refused = w["brand"].call("POST", path, body)
+    # Named as the caller named it, not by the internal number.
+    assert (
+        refused.status_code == 404
+        and refused.json()["error"]["message"] == f"retailer {ret(w['retailer'])} not found"
+    )
     assert w["shop"].call("POST", "/v2/retailers/ret_zz/sponsored-products", body).status_code == 404
 
 
@@ -368,7 +373,11 @@ def test_the_auction_log_is_read_by_its_owner_and_each_advertiser_sees_its_own(
     assert own["complete"] is False and [c["line_item_id"] for c in own["candidates"]] == [str(w["zoom_li"])]
     assert own["winners"] == []
     stranger = market.account(name="Stranger")
-    assert stranger.call("GET", path).status_code == 404
+    hidden = stranger.call("GET", path)
+    assert (
+        hidden.status_code == 404
+        and hidden.json()["error"]["message"] == f"auction {path.rsplit('/', 1)[1]} not found"
+    )
     assert w["shop"].call("GET", "/v2/auctions/au_zzzz").status_code == 404
     assert w["shop"].call("GET", "/v2/auctions/nonsense").status_code == 404
 

@@ -288,7 +288,7 @@ class AuctionService:
         with self._uow(read_only=True) as uow:
             merchant = uow.inventory.merchant(retailer_id)
         if merchant is None or not (principal.is_network or merchant.account_id == principal.account_id):
-            raise NotFound(f"retailer {retailer_id} not found", field="retailer_id")
+            raise NotFound(f"retailer {idfmt.render('ret', retailer_id)} not found", field="retailer_id")
         placement = Placement(request.slots, request.reserve_micros, request.pricing)
         owner_key = f"{TokenPlacement.RETAIL.value}:{merchant.account_id}"
         auction_id = self._ids.next_id()
@@ -430,10 +430,14 @@ class AuctionService:
         issued = datetime.fromtimestamp(idfmt.issued_at_ms(auction_id) / 1000, UTC)
         event = self._events.find_event(auction_id, issued)
         if event is None or event.type is not EventType.AUCTION:
-            raise NotFound(f"auction {auction_id} not found", field="auction_id")
+            raise NotFound(
+                f"auction {idfmt.render(AUCTION_PREFIX, auction_id)} not found", field="auction_id"
+            )
         attrs = event.attrs
         if attrs.get("placement", {}).get("kind") == "candidates":  # a listing, not an auction
-            raise NotFound(f"auction {auction_id} not found", field="auction_id")
+            raise NotFound(
+                f"auction {idfmt.render(AUCTION_PREFIX, auction_id)} not found", field="auction_id"
+            )
         owner = principal.is_network or event.account_id == principal.account_id
         columns = attrs.get("candidates") or {}
         if "candidates_ref" in attrs:
@@ -449,7 +453,9 @@ class AuctionService:
             mine = str(principal.account_id)
             candidates = [c for c in candidates if c["account_id"] == mine]
             if not candidates:
-                raise NotFound(f"auction {auction_id} not found", field="auction_id")
+                raise NotFound(
+                    f"auction {idfmt.render(AUCTION_PREFIX, auction_id)} not found", field="auction_id"
+                )
             winners = [w for w in winners if w["account_id"] == mine]
         return AuctionLog(
             auction_id=auction_id,

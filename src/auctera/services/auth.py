@@ -163,7 +163,8 @@ class AuthService:
                 and client.previous_secret_hash is not None
                 and until is not None
                 and hmac.compare_digest(client.previous_secret_hash, given)
-                and now < until
+                # Its last second gives no token: one would answer `expires_in: 0`, dead on arrival.
+                and until - now >= timedelta(seconds=1)
             )
             if client is None or client.revoked_at is not None or not (current or previous):
                 raise Unauthorized("invalid client credentials", code="invalid_client")

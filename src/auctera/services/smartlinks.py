@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
+from auctera.domain import ids as idfmt
 from auctera.domain.accounts import AccountKind, Principal
 from auctera.domain.catalog import Product, canonical_url, gtin14
 from auctera.errors import Forbidden, NotFound, ValidationFailed
@@ -148,7 +149,9 @@ class SmartLinkService:
         if body.product_id is not None:
             product = uow.inventory.product(body.product_id)
             if product is None or not _nameable(uow, principal, {product.retailer_id}):
-                raise ValidationFailed(f"product {body.product_id} not found", field="product_id")
+                raise ValidationFailed(
+                    f"product {idfmt.render('prd', body.product_id)} not found", field="product_id"
+                )
             return product, product.gtin, product.match_key
         if body.product_url is not None:
             # Catalogs store pages by their canonical URL (host case, trailing dot, IDNA); before

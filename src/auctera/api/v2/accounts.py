@@ -128,8 +128,10 @@ def update_own_account(request: Request, body: AccountSettingsIn, caller: Caller
     "/account/signing-secret/rotate",
     summary="A new postback signing secret (api_secret); the old one passes for the grace period",
 )
-def rotate_signing_secret(request: Request, body: SecretRotate, caller: Caller) -> dict[str, Any]:
-    grace = None if body.grace_seconds is None else timedelta(seconds=body.grace_seconds)
+def rotate_signing_secret(
+    request: Request, caller: Caller, body: SecretRotate | None = None
+) -> dict[str, Any]:
+    grace = None if body is None or body.grace_seconds is None else timedelta(seconds=body.grace_seconds)
     account = container_of(request).accounts.rotate_signing_secret(caller.account_id, grace, by=caller)
     until = account.previous_signing_secret_until
     return {
@@ -186,8 +188,9 @@ def list_keys(request: Request, caller: Caller) -> dict[str, Any]:
 
 
 @router.post("/keys", status_code=201, summary="Create an API key; the key is shown once")
-def create_key(request: Request, body: KeyCreate, caller: Caller) -> dict[str, Any]:
-    new = container_of(request).accounts.create_key(caller.account_id, body.name, by=caller)
+def create_key(request: Request, caller: Caller, body: KeyCreate | None = None) -> dict[str, Any]:
+    name = (body or KeyCreate()).name
+    new = container_of(request).accounts.create_key(caller.account_id, name, by=caller)
     return {"success": True, "key": key_json(new.key), "api_key": new.secret}
 
 
