@@ -23,6 +23,7 @@ from auctera.domain import ids as idfmt
 from auctera.domain.events import Event, EventType
 from auctera.domain.signatures import sign
 from auctera.domain.tracking import link_query, tracking_links
+from auctera.services.conversions import OfflineEvent
 from auctera.tracking.handlers import PIXEL
 from support.clock import FrozenClock
 
@@ -639,10 +640,37 @@ def test_an_offline_upload_without_event_ids_or_times_is_counted_once_a_day(
     assert acme.call("POST", "/v2/conversions/offline", body).json()["matched_events"] == 1
     clock.now += timedelta(minutes=10)
     assert acme.call("POST", "/v2/conversions/offline", body).json()["matched_events"] == 1  # a retry
+    # The account's currency named, in either case, is the same sale as no currency (it was paid again).
+    for currency in ("USD", "usd"):
+        named = {"events": [{"hashed_email": alice, "value": 50, "currency": currency}]}
+        assert acme.call("POST", "/v2/conversions/offline", named).json()["matched_events"] == 1
     clock.now += timedelta(days=1)
     acme.call("POST", "/v2/conversions/offline", body)  # another day's sale
     rows = app.container.events.query("SELECT count(*) FROM events WHERE type = 'conversion'")
     assert rows == [(2,)]
+
+
+def test_an_offline_event_stored_by_an_earlier_release_is_not_paid_again(
+    app: RootApp, acme: Api, publisher: Api, client: TestClient, clock: FrozenClock
+) -> None:
+    """Earlier releases keyed an event without an id by the currency as sent (None when left
+    out); re-uploading the same file after an upgrade must find those rows."""
+    alice = hashlib.sha256(ALICE.encode()).hexdigest()
+    click(client, click_url(offer(acme), publisher) + f"&em={alice}")
+    clock.now += timedelta(hours=2)
+    body = {"events": [{"hashed_email": alice, "value": 50}]}
+    assert acme.call("POST", "/v2/conversions/offline", body).json()["matched_events"] == 1
+    upload = OfflineEvent((("email_sha256", alice),), 50_000_000)
+    old_key, new_key = upload.dedup_key(clock.now, None), upload.dedup_key(clock.now, "USD")
+    with app.container.engine.begin() as conn:
+        changed = conn.exec_driver_sql(
+            "UPDATE conversions SET dedup_key = ? WHERE dedup_key = ?", (old_key, new_key)
+        )
+        assert changed.rowcount == 1
+    clock.now += timedelta(minutes=10)
+    assert acme.call("POST", "/v2/conversions/offline", body).json()["matched_events"] == 1
+    rows = app.container.events.query("SELECT count(*) FROM events WHERE type = 'conversion'")
+    assert rows == [(1,)]
 
 
 def test_offline_csv_upload_and_lookback(

@@ -83,14 +83,15 @@ class OfflineEvent:
     event_id: str | None = None
     event_type: str = OFFLINE_EVENT_TYPE
 
-    def dedup_key(self, at: datetime) -> str:
-        """Without an event id: the identifiers, value and time, or, for an event without a time
-        (which is recorded at `at`, now), the day it arrived: a retried upload is not paid twice,
-        a repeat purchase uploaded another day is counted."""
+    def dedup_key(self, at: datetime, currency: str | None) -> str:
+        """Without an event id: the identifiers, value, currency (`currency`: as resolved, so an
+        event sent once with the account's currency and once without it is one sale) and time,
+        or, for an event without a time (which is recorded at `at`, now), the day it arrived: a
+        retried upload is not paid twice, a repeat purchase uploaded another day is counted."""
         if self.event_id is not None:
             return f"offline:{self.event_id}"
         when = at.isoformat() if self.event_time is not None else f"received {at.date().isoformat()}"
-        content = f"{sorted(self.identifiers)}|{self.value_micros}|{self.currency}|{when}"
+        content = f"{sorted(self.identifiers)}|{self.value_micros}|{currency}|{when}"
         return f"offline:~{hashlib.sha256(content.encode()).hexdigest()}"
 
 
@@ -534,11 +535,14 @@ class ConversionService:
             owners = {t.campaign_id: self._owners(t) for _, _, _, t in matches}
             fresh = []
             for position, upload, at, touch in matches:
-                key = upload.dedup_key(at)
-                if uow.conversions.by_keys(principal.account_id, key, None) is not None:
-                    continue  # uploaded before
                 account, campaign = owners[touch.campaign_id]
                 currency = (upload.currency or account.currency).upper()
+                key = upload.dedup_key(at, currency)
+                # Keys stored by earlier releases hold the currency as sent (None when left out):
+                # looked up too, so re-uploading a file after an upgrade pays nothing twice.
+                keys = {key, upload.dedup_key(at, upload.currency)}
+                if any(uow.conversions.by_keys(principal.account_id, k, None) is not None for k in keys):
+                    continue  # uploaded before
                 try:
                     revenue = self._in_account_currency(
                         uow, upload.value_micros, currency, account, at, "value"
