@@ -663,6 +663,13 @@ def test_networks_campaigns_and_ad_sets_are_created_listed_read_and_changed(
         f"/management/v0/networks/{network['id']}", json={"bidding": {"batchSize": 500}}, headers=headers
     ).json()
     assert changed["bidding"]["batchSize"] == 500 and changed["bidding"]["minBidUsd"] == 0.01
+    # The documented range, 0 to 1,000,000,000 USD (above 1,000,000 it said "must not be negative").
+    path = f"/management/v0/networks/{network['id']}"
+    high = client.patch(path, json={"bidding": {"minBidUsd": 1_000_000_000}}, headers=headers)
+    assert high.status_code == 200 and high.json()["bidding"]["minBidUsd"] == 1_000_000_000
+    over = client.patch(path, json={"bidding": {"minBidUsd": 1_000_000_000.000001}}, headers=headers)
+    assert over.status_code == 400 and "from 0 to 1000000000" in over.json()["error"], over.text
+    client.patch(path, json={"bidding": {"minBidUsd": 0.01}}, headers=headers)
     renamed = client.patch(
         f"/management/v0/ad-sets/{ad_set['id']}", json={"name": "Renamed"}, headers=headers
     )

@@ -61,6 +61,7 @@ class OperationKind(StrEnum):
 MAX_DECIMAL_PRECISION = 6  # micros
 MAX_NAME = 255  # names and external ids: their columns are String(255) (store/tables.py)
 MAX_URL = 2048  # a network's baseUrl
+MAX_BID_MICROS = 10**15  # 1,000,000,000 USD: the greatest bid and minimum bid the API takes
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,7 @@ class BidOperation:
 
 # Bounds of a network's settings: (lowest, highest), inclusive, by the field the API names.
 SETTING_BOUNDS: dict[str, tuple[int, int]] = {
-    "bidding.minBidUsd": (0, 10**12),
+    "bidding.minBidUsd": (0, MAX_BID_MICROS),
     "bidding.decimalPrecision": (0, MAX_DECIMAL_PRECISION),
     "bidding.maxChangePercent": (1, 10**6),
     "bidding.batchSize": (1, 10_000),
@@ -233,8 +234,8 @@ def network_problem(network: Network) -> tuple[str, str] | None:
     for name, value in values.items():
         low, high = SETTING_BOUNDS[name]
         if value is not None and not low <= value <= high:
-            if name == "bidding.minBidUsd":
-                return name, f"{name} must not be negative"
+            if name == "bidding.minBidUsd":  # held in micros, said in USD
+                return name, f"{name} must be a number from 0 to {high // 1_000_000}"
             return name, f"{name} must be from {low} to {high}"
     return None
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from auctera.api.errors import validation_failure
 from auctera.domain import ids
 from auctera.domain.bids import (
+    MAX_BID_MICROS,
     AdSet,
     Bid,
     BiddingSettings,
@@ -40,7 +41,7 @@ from auctera.services.ports import SyncBatchInfo
 from .schemas import AdSetBody, CampaignBody, NetworkBody
 
 MAX_ID = 2**63 - 1
-MAX_BID_USD = Decimal(1_000_000_000)
+MAX_BID_USD = Decimal(MAX_BID_MICROS) / 1_000_000
 MAX_SOURCE_ID = 255
 REJECTED_STATUS = "invalid"  # the `status` of a bidsValidation entry: the bid was not accepted
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
