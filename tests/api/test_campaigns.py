@@ -106,7 +106,7 @@ def test_money_is_parsed_exactly(acme: Api) -> None:
         ({"targeting": {"device_types": ["smartwatch"]}}, "targeting.device_types[0]"),
         ({"pacing": "slow"}, "pacing"),
         ({"bidding": {"strategy": "target_roas"}}, "bidding.target_amount"),
-        ({"bid_multipliers": {"device_type": {"mobile": 11}}}, "bid_multipliers.device_type"),
+        ({"bid_multipliers": {"device_type": {"mobile": 11}}}, "bid_multipliers.device_type.mobile"),
         ({"destination_url": "javascript:alert(1)"}, "destination_url"),
         ({"destination_url": "https://x.example.com/{clickid}"}, "destination_url"),
         ({"payout": 5}, "payout"),

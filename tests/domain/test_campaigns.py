@@ -151,10 +151,10 @@ def test_multiplier_checks() -> None:
     assert multiplier_problems({DeviceType.MOBILE: Decimal("1.25"), DeviceType.CTV: Decimal(0)}) == []
     assert multiplier_problems({DeviceType.MOBILE: Decimal("1.500")}) == []  # trailing zeros are fine
     assert fields(multiplier_problems({DeviceType.MOBILE: Decimal("10.5")})) == [
-        "bid_multipliers.device_type"
+        "bid_multipliers.device_type.mobile"
     ]
-    assert fields(multiplier_problems({DeviceType.TABLET: Decimal("1.125")})) == [
-        "bid_multipliers.device_type"
+    assert fields(multiplier_problems({DeviceType.TABLET: Decimal("1.125"), DeviceType.CTV: Decimal(1)})) == [
+        "bid_multipliers.device_type.tablet"
     ]
 
 

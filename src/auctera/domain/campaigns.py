@@ -358,15 +358,14 @@ def bidding_problems(b: Bidding) -> list[Problem]:
 
 def multiplier_problems(multipliers: Mapping[DeviceType, Decimal]) -> list[Problem]:
     # 0 stops bidding on that device type; 1 is neutral.
-    bad = [d.value for d, m in multipliers.items() if not (0 <= m <= MAX_MULTIPLIER) or _decimals(m) > 2]
-    if bad:
-        return [
-            Problem(
-                "bid_multipliers.device_type",
-                f"must be 0 to {MAX_MULTIPLIER} with at most 2 decimals: {', '.join(bad)}",
-            )
-        ]
-    return []
+    # Each entry named by its key, as every /v2 map entry is (`bid_multipliers.device_type.phone`).
+    return [
+        Problem(
+            f"bid_multipliers.device_type.{d.value}", f"must be 0 to {MAX_MULTIPLIER} with at most 2 decimals"
+        )
+        for d, m in multipliers.items()
+        if not (0 <= m <= MAX_MULTIPLIER) or _decimals(m) > 2
+    ]
 
 
 def _decimals(value: Decimal) -> int:
