@@ -213,3 +213,21 @@ def test_iso_dates_are_still_taken(acme: Api) -> None:
     assert export.status_code == 202, export.text
     campaign = acme.create(start_date="2026-01-01", end_date="2026-12-31")
     assert acme.get(campaign)["start_date"] == "2026-01-01"
+
+
+def test_a_v2_answer_writes_a_raw_datetime_as_pydantic_would() -> None:
+    """The answers are written by orjson; a UTC time still ends in Z, never +00:00."""
+    from datetime import UTC, datetime
+
+    from fastapi import APIRouter, FastAPI
+    from starlette.testclient import TestClient
+
+    router = APIRouter(route_class=DecimalJSONRoute)
+
+    @router.get("/at")
+    def at() -> dict[str, Any]:
+        return {"at": datetime(2026, 11, 24, 10, 0, tzinfo=UTC)}
+
+    app = FastAPI()
+    app.include_router(router)
+    assert TestClient(app).get("/at").json() == {"at": "2026-11-24T10:00:00Z"}

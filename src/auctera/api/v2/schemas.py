@@ -122,7 +122,8 @@ def _answered_by_orjson(endpoint: Callable[..., Any], status_code: int | None) -
         if not isinstance(result, dict | list):
             return result
         try:
-            body = dumps_text_safe(result, option=orjson.OPT_NON_STR_KEYS)
+            # OPT_UTC_Z: a UTC datetime ends in Z, as Pydantic writes it, not +00:00.
+            body = dumps_text_safe(result, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z)
         except TypeError:
             return result
         status = (sub.status_code if sub is not None else None) or status_code or 200
