@@ -176,6 +176,8 @@ RAISES: dict[str, tuple[int, ...]] = {
     "POST /v3/client/channels": (403,),
     "PUT /v3/client/channels": (403, 404, 409),
     "GET /v3/productfeed": (403, 404),  # a signature that does not match; a feed gone since
+    # retail media: only an advertiser's token creates campaigns (docs/api-retail-media.md)
+    "POST /{version}/retail-media/accounts/{accountId}/campaigns": (403,),
     # retail media: archived campaigns and line items take no changes
     "POST /{version}/retail-media/campaigns/{campaignId}/auction-line-items": (409,),
     "PUT /{version}/retail-media/auction-line-items/{lineItemId}": (409,),

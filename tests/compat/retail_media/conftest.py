@@ -41,7 +41,8 @@ def client(app: RootApp) -> Iterator[TestClient]:
 
 
 class Tenant:
-    """An advertiser calling /{version}/retail-media with a token from /oauth2/token."""
+    """An account (an advertiser unless `kind` says otherwise) calling /{version}/retail-media
+    with a token from /oauth2/token."""
 
     def __init__(
         self,
@@ -50,8 +51,9 @@ class Tenant:
         name: str = "Acme",
         timezone: str = "UTC",
         version: str = VERSION,
+        kind: str = "advertiser",
     ) -> None:
-        new = app.container.accounts.create_account(name, "advertiser", timezone=timezone)
+        new = app.container.accounts.create_account(name, kind, timezone=timezone)
         form = {
             "grant_type": "client_credentials",
             "client_id": new.client_id,

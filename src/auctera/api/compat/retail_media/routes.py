@@ -21,12 +21,12 @@ from auctera.api.deps import container_of, read
 from auctera.api.json_body import parse_json
 from auctera.api.responses import OrjsonResponse
 from auctera.api.routing import IndexedRouter
-from auctera.domain.accounts import Principal
+from auctera.domain.accounts import AccountKind, Principal
 from auctera.domain.budgets import local_day
 from auctera.domain.campaigns import CampaignType
 from auctera.domain.ids import from_decimal
 from auctera.domain.line_items import LineItemInvalid, Problem
-from auctera.errors import NotFound, ValidationFailed
+from auctera.errors import Forbidden, NotFound, ValidationFailed
 
 from . import translate
 from .envelope import VERSIONS, errors, problem, single
@@ -135,9 +135,31 @@ def _today(request: Request, principal: Principal) -> date:
     return local_day(container_of(request).clock(), ZoneInfo(principal.timezone))
 
 
+def _campaign_owner(principal: Principal) -> None:
+    """Only an advertiser owns retail-media campaigns. A network token acts for the network's own
+    account only on this surface (it lists that account and reaches its line items alone), so it
+    cannot create one for an advertiser either: told so before the body is read, whatever it
+    holds, rather than sent after an `advertiser_id` this surface does not take."""
+    if principal.is_network:
+        raise Forbidden(
+            "network accounts cannot own retail-media campaigns, and a network token acts only for"
+            " its own account here: create the campaign with the advertiser's own OAuth2 client"
+            " (auctera clients create --account <advertiser> issues one)"
+        )
+    if principal.kind is not AccountKind.ADVERTISER:
+        raise Forbidden(
+            "publisher accounts cannot own retail-media campaigns: an advertiser creates them"
+            " with its own OAuth2 client"
+        )
+
+
 def _account_of(principal: Principal, account_id: str) -> None:
     if _path_id(account_id, "accountId") != principal.account_id:
-        raise NotFound(f"account {account_id} not found", field="accountId")
+        # The same words for every caller: a token acts for its own account, the one /accounts lists.
+        raise NotFound(
+            f"account {account_id} not found: a token acts for its own account only (GET /accounts)",
+            field="accountId",
+        )
 
 
 async def _respond(produce: Callable[[], Any]) -> Any:
@@ -148,9 +170,8 @@ async def _respond(produce: Callable[[], Any]) -> Any:
         return _invalid(list(exc.problems))
     except QueryInvalid as exc:
         return _invalid(exc.problems, query=True)
-    except ValidationFailed as exc:
-        attribute = translate.CAMPAIGN_FIELDS.get(exc.field or "", exc.field)
-        return _invalid([Problem(attribute or "data", exc.code.replace("_", "-"), exc.message)])
+    except ValidationFailed as exc:  # the campaign checks shared with /v2
+        return _invalid([translate.campaign_problem(exc.field, exc.code, exc.message)])
 
 
 # --- accounts ----------------------------------------------------------------------------------
@@ -219,7 +240,8 @@ async def create_campaign(
     request: Request, version: str, accountId: str, principal: Principal = Depends(oauth_principal)
 ) -> Any:
     _version(version)
-    _account_of(principal, accountId)
+    _account_of(principal, accountId)  # another account's id is 404 for every kind, as on reads
+    _campaign_owner(principal)
     container = container_of(request)
 
     async def produce() -> Any:

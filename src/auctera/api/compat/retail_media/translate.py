@@ -299,6 +299,38 @@ CAMPAIGN_FIELDS = {
     "end_date": "endDate",
     "name": "name",
 }
+# The campaign checks are shared with /v2 and name no code of their own ("validation_error"):
+# each field gets one of the 400 codes docs/api-retail-media.md lists.
+_CAMPAIGN_CODES = {
+    "name": "invalid-name",
+    "budget": "required",  # neither a lifetime nor a daily cap
+    "budget.total": "out-of-range",
+    "budget.daily": "out-of-range",
+    "start_date": "invalid-date-range",
+    "end_date": "invalid-date-range",
+}
+# Their messages in this surface's attribute names.
+_CAMPAIGN_WORDS = (
+    ("a daily or a total budget", "budget or dailyPacing"),
+    ("the daily budget", "dailyPacing"),
+    ("the total budget", "budget"),
+    ("start_date", "startDate"),
+    ("end_date", "endDate"),
+)
+
+
+def campaign_problem(field: str | None, code: str, message: str) -> Problem:
+    """A failed campaign check (a ValidationFailed of the campaign service) as this surface
+    says it: its attribute, a documented code, the message without the /v2 field names."""
+    attribute = CAMPAIGN_FIELDS.get(field or "", field) or "data"
+    if code == "validation_error":
+        code = _CAMPAIGN_CODES.get(field or "", "invalid-value")
+    detail = message.removeprefix(f"{field}: ")
+    if detail.startswith("must "):  # "budget.total: must be greater than zero"
+        detail = f"{attribute} {detail}"
+    for old, new in _CAMPAIGN_WORDS:
+        detail = detail.replace(old, new)
+    return Problem(attribute, code.replace("_", "-"), detail)
 
 
 def product_refs(body: Any) -> list[str]:
