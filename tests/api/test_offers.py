@@ -117,6 +117,7 @@ def test_seed_offer_list(fintech: Api, pub: Api) -> None:
                 "type": "affiliate_cpa",
                 "payout": 65,
                 "currency": "USD",
+                "commissions": [],  # no program commission types: the flat payout is what pays
                 "epc": None,  # no clicks yet
                 "geo": ["US"],
                 "promotional_rules": ["No Incentivized Traffic", "Email Only"],

@@ -10,6 +10,11 @@ Links carry no signature: the click handler looks the offer and the publisher up
 click (`services/tracking.py`), so a forged `p=` only credits the publisher it names and a
 forged `o=` for an offer that publisher may not run is refused. An offer that is not open
 answers 404 here exactly like an unknown id, so nothing about other tenants leaks.
+
+What an offer pays is what the commission engine would pay this publisher: the flat payout until
+the offer's program has commission types, then the types that apply to the publisher's segment,
+chosen by the engine itself (`domain.programs.commission`) so the list cannot promise one thing
+while postbacks pay another.
 """
 
 from __future__ import annotations
@@ -20,10 +25,10 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from auctera.domain.accounts import AccountKind, Principal
-from auctera.domain.campaigns import AFFILIATE_TYPES, Campaign, CampaignStatus, Visibility
+from auctera.domain.campaigns import AFFILIATE_TYPES, Campaign, CampaignStatus, CampaignType, Visibility
 from auctera.domain.events import Totals
 from auctera.domain.money import MICROS
-from auctera.domain.programs import ApprovalStatus
+from auctera.domain.programs import ApprovalStatus, CommissionType, commission
 from auctera.domain.tracking import MAX_SUB_ID_LENGTH, SUB_IDS, tracking_links
 from auctera.errors import Forbidden, NotFound, ValidationFailed
 from auctera.services.campaigns import COUNTRIES, DEFAULT_PAGE, MAX_PAGE, decode_cursor, encode_cursor
@@ -43,6 +48,18 @@ class Offer:
     campaign: Campaign
     advertiser: str  # the owning account's name
     epc: Decimal | None  # payout per click over EPC_WINDOW, to the cent; None without clicks
+    # The program's commission types that price this publisher's conversions, one per event type
+    # (by event type); None when the program has none (or no program settings): the flat payout.
+    commissions: tuple[CommissionType, ...] | None = None
+
+    @property
+    def payout_micros(self) -> int | None:
+        """One amount per action, where there is one: a CPC offer's per click (the click handler
+        pays it whatever the program says), a CPA offer's flat payout while its program has no
+        commission types; None once commission types price each conversion (`commissions`)."""
+        if self.commissions is not None and self.campaign.type is CampaignType.AFFILIATE_CPA:
+            return None
+        return self.campaign.payout_micros
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +124,10 @@ class OfferService:
             for account_id in {c.account_id for c in page}:
                 account = uow.accounts.get(account_id)
                 names[account_id] = account.name if account is not None else ""
+            terms = _publisher_terms(uow, publisher, [c.id for c in page])
         earnings = self._epc(page)
         return OfferPage(
-            [Offer(c, names[c.account_id], earnings.get(c.id)) for c in page],
+            [Offer(c, names[c.account_id], earnings.get(c.id), terms.get(c.id)) for c in page],
             encode_cursor(page[-1].id) if more else None,
         )
 
@@ -204,6 +222,46 @@ def _approved_private(
         ):
             found.append(campaign)
     return found
+
+
+def _publisher_terms(
+    uow: UnitOfWork, publisher: int, offer_ids: Sequence[int]
+) -> dict[int, tuple[CommissionType, ...]]:
+    """For each offer whose program has commission types, those that price this publisher's
+    conversions. The segment is the one the engine uses for a click without a channel: the
+    publisher-wide application's when approved, else the standard segment (a link with `ch=` is
+    priced by that channel's segment instead). Three queries for the whole page."""
+    by_program: dict[int, list[CommissionType]] = {}
+    for t in uow.programs.commissions(offer_ids):
+        by_program.setdefault(t.program_id, []).append(t)
+    if not by_program:
+        return {}
+    priced = list(by_program)
+    standard = {s.program_id: s.id for s in uow.programs.segments_of(priced) if s.standard}
+    approved = uow.channels.applications(
+        publisher_id=publisher, program_ids=priced, status=ApprovalStatus.APPROVED
+    )
+    segment = {a.program_id: a.segment_id for a in approved if a.channel_id is None}
+    return {
+        program: applicable_types(types, segment.get(program), standard.get(program))
+        for program, types in by_program.items()
+    }
+
+
+def applicable_types(
+    types: Sequence[CommissionType], segment_id: int | None, standard_segment_id: int | None
+) -> tuple[CommissionType, ...]:
+    """The commission type that pays each event type the program lists, for a publisher in
+    `segment_id` (None: the standard segment), by event type; event types that pay nothing in
+    this segment are left out. The engine itself makes each choice (its segment, then standard
+    fallback), so this cannot disagree with what a postback is paid; the order value does not
+    matter to which type applies, only to its rate."""
+    by_id = {t.id: t for t in types}
+    chosen = (
+        commission(types, segment_id, standard_segment_id, event_type, 0, None, None).commission_type_id
+        for event_type in sorted({t.event_type for t in types})
+    )
+    return tuple(by_id[i] for i in chosen if i is not None)
 
 
 def _merged(public: list[Campaign], private: list[Campaign], limit: int) -> list[Campaign]:
