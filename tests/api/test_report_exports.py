@@ -22,6 +22,7 @@ from auctera.domain import ids as idfmt
 from auctera.domain.events import Event, EventType
 from auctera.domain.ids import IdGenerator
 from auctera.domain.reports import ExportFormat, ExportType
+from auctera.services.exports import LEASE
 from support.clock import FrozenClock
 
 from .conftest import app_at, bearer, error
@@ -295,11 +296,17 @@ def test_an_export_left_running_by_a_dead_runner_is_taken_again(
     day = date(2026, 10, 1)
     job = service.request(caller, ExportType.LOG_LEVEL_CLICKS, ExportFormat.CSV, day, day)  # no nudge
     claimed = service.claim()
-    assert claimed is not None and claimed.id == job.id  # ...and its runner dies
+    assert claimed is not None and claimed.id == job.id  # ...and its runner dies (kill -9)
     assert service.claim() is None  # held by the lease
-    clock.now += timedelta(minutes=31)
+    clock.now += LEASE - timedelta(seconds=1)
+    assert app.container.export_runner.run_pending() == 0  # nobody renewed it, but it still holds
+    assert acme.poll(idfmt.render("exp", job.id))["status"] == "processing"
+    clock.now += timedelta(seconds=2)  # a minute after the crash
     assert app.container.export_runner.run_pending() == 1
-    assert acme.poll(idfmt.render("exp", job.id))["status"] == "completed"
+    status = acme.poll(idfmt.render("exp", job.id))
+    assert status["status"] == "completed" and status["rows"] == 3
+    _, data = unzip(acme.client, status["download_url"])
+    assert len(list(csv.DictReader(io.StringIO(data.decode())))) == 3
 
 
 def test_a_csv_export_defuses_cells_a_spreadsheet_would_run(acme: Advertiser, clock: FrozenClock) -> None:

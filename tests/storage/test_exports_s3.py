@@ -22,6 +22,7 @@ from api.test_report_exports import NOW, Advertiser, clicks, expected_row
 from auctera.app import RootApp
 from auctera.domain import ids as idfmt
 from auctera.domain.reports import ExportFormat, ExportType
+from auctera.services.exports import LEASE
 from auctera.services.ports import StorageUnavailable
 from support.clock import FrozenClock
 from support.s3 import S3Server
@@ -57,7 +58,11 @@ def download(acme: Advertiser, url: str) -> tuple[str, bytes]:
 
 
 def object_key(acme: Advertiser, job_id: str) -> str:
-    return f"auctera/exports/{acme.account.id}/{idfmt.parse('exp', job_id)}.zip"
+    """The completed job's object: `<job id>-<attempt>.zip`, the name its runner stored it under."""
+    with acme.app.container.uow(read_only=True) as uow:
+        job = uow.exports.get(idfmt.parse("exp", job_id) or 0, account_id=acme.account.id)
+    assert job is not None and job.file_name is not None and job.file_name.startswith(f"{job.id}-")
+    return f"auctera/exports/{acme.account.id}/{job.file_name}"
 
 
 def test_an_export_is_kept_in_the_bucket_and_streamed_through_our_link(
@@ -154,7 +159,7 @@ def test_a_runner_killed_mid_upload_leaves_no_completed_job_without_its_object(
     day = date(2026, 10, 1)
     job = service.request(caller, ExportType.LOG_LEVEL_CLICKS, ExportFormat.CSV, day, day)
     assert service.claim() is not None  # a runner takes it, starts its upload, and is killed:
-    key = object_key(acme, idfmt.render("exp", job.id))
+    key = f"auctera/exports/{acme.account.id}/{job.id}-1.zip"
     upload = s3.client.create_multipart_upload(Bucket=bucket, Key=key)
     s3.client.upload_part(
         Bucket=bucket, Key=key, UploadId=upload["UploadId"], PartNumber=1, Body=b"x" * 5 * 2**20
@@ -162,9 +167,9 @@ def test_a_runner_killed_mid_upload_leaves_no_completed_job_without_its_object(
     status = acme.poll(idfmt.render("exp", job.id))
     assert status["status"] == "processing" and "download_url" not in status
     assert s3.keys(bucket) == []  # parts of an unfinished upload are no object
-    clock.now += timedelta(minutes=31)  # the lease runs out: another runner takes the job
+    clock.now += LEASE + timedelta(seconds=1)  # the lease runs out: another runner takes the job
     assert app.container.export_runner.run_pending() == 1
     status = acme.poll(idfmt.render("exp", job.id))
-    assert status["status"] == "completed" and s3.keys(bucket) == [key]
+    assert status["status"] == "completed" and s3.keys(bucket) == [object_key(acme, status["job_id"])]
     _, data = download(acme, status["download_url"])
     assert len(list(csv.DictReader(io.StringIO(data.decode())))) == 3

@@ -1,9 +1,11 @@
 """The export job table (store/repositories/exports.py) on both backends: runners racing for
-jobs each take a job once (a compare-and-set on the row), and a dead runner's lease runs out."""
+jobs each take a job once (a compare-and-set on the row), a dead runner's lease runs out, and a
+runner whose job was taken over can no longer write it."""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -54,6 +56,26 @@ def test_jobs_are_claimed_oldest_first_and_leases_run_out(uow_factory: SqlUnitOf
     assert later is not None and later.id == first.id
     with uow_factory(read_only=True) as uow:
         assert uow.exports.get(first.id, account_id=first.account_id + 1) is None  # another tenant
+
+
+def test_only_the_lease_holder_writes_a_running_job(uow_factory: SqlUnitOfWorkFactory) -> None:
+    [job] = _jobs(uow_factory, 1)
+    first = _claim(uow_factory, NOW)
+    assert first is not None and first.locked_until is not None
+    renewed = replace(first, locked_until=NOW + timedelta(minutes=1))
+    with uow_factory() as uow:
+        assert uow.exports.update_held(renewed, first.locked_until)  # the holder renews
+        uow.commit()
+    second = _claim(uow_factory, NOW + timedelta(minutes=2))  # the first runner stalled past it
+    assert second is not None and second.id == job.id and second.locked_until is not None
+    done = replace(first, status=ExportStatus.COMPLETED, rows=3, file_name="stale.zip", locked_until=None)
+    with uow_factory() as uow:
+        assert not uow.exports.update_held(done, first.locked_until)  # neither of its leases
+        assert not uow.exports.update_held(done, NOW + timedelta(minutes=1))
+        assert uow.exports.update_held(replace(second, progress=80), second.locked_until)
+        uow.commit()
+    with uow_factory(read_only=True) as uow:
+        assert uow.exports.get(job.id) == replace(second, progress=80)
 
 
 @pytest.mark.postgres

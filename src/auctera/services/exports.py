@@ -6,6 +6,13 @@ an HMAC-SHA256 of `<job id>.<account id>.<expires>` under a key of this installa
 for `LINK_TTL`. It works without credentials (like an S3 pre-signed URL, so BI tools can fetch
 it), is bound to the tenant (the account id is signed, and credentials of another account
 presented with it answer 404), and cannot be stretched (the expiry is signed).
+
+A runner holds a running job by a short lease (`locked_until`, `LEASE` ahead) that it renews
+every `RENEW_EVERY` while it works, so a live export of any length keeps its job and a crashed
+runner's job is taken again once the lease runs out, about a minute later. The lease's expiry is
+also its holder's token: every write of a running job is conditioned on it (`update_held`), and a
+runner taking the job over writes a later one, so a runner whose lease ran out can no longer
+change the job: its writes answer None, and it drops its work.
 """
 
 from __future__ import annotations
@@ -36,8 +43,11 @@ log = logging.getLogger(__name__)
 
 LINK_TTL = timedelta(minutes=15)
 MAX_EXPORT_DAYS = 93
-# A runner holds a job this long; one that dies mid-way leaves it to be taken again after.
-LEASE = timedelta(minutes=30)
+# A runner holds a job this long past its last renewal: a crashed runner's job is taken again
+# this long after the crash. Renewed every quarter of it, so a renewal or two may fail (a busy
+# database) without losing the job.
+LEASE = timedelta(seconds=60)
+RENEW_EVERY = LEASE / 4
 MAX_ERROR = 500
 
 
@@ -204,10 +214,22 @@ class ExportService:
             account = uow.accounts.get(account_id)
         return "UTC" if account is None else account.timezone
 
-    def progress(self, job: ExportJob, percent: int) -> ExportJob:
-        return self._save(replace(job, progress=percent, updated_at=self._clock()))
+    def file_name(self, job: ExportJob) -> str:
+        """The name one attempt at the job stores its file under: its own, so a runner that lost
+        the job (and does not know yet) cannot replace the file of the one that took it over."""
+        return f"{job.id}-{self._ids.next_id()}.zip"
 
-    def complete(self, job: ExportJob, file_name: str, rows: int, size_bytes: int) -> ExportJob:
+    # Each write below is of a job the caller holds (`claim`, then each write's result): it
+    # answers the job as written, or None when the lease is no longer the caller's (another
+    # runner took the job over), and then changes nothing.
+
+    def renew(self, job: ExportJob) -> ExportJob | None:
+        return self._write_held(job, replace(job, locked_until=self._clock() + LEASE))
+
+    def progress(self, job: ExportJob, percent: int) -> ExportJob | None:
+        return self._write_held(job, replace(job, progress=percent, updated_at=self._clock()))
+
+    def complete(self, job: ExportJob, file_name: str, rows: int, size_bytes: int) -> ExportJob | None:
         now = self._clock()
         done = replace(
             job,
@@ -220,9 +242,9 @@ class ExportService:
             updated_at=now,
             completed_at=now,
         )
-        return self._save(done)
+        return self._write_held(job, done)
 
-    def fail(self, job: ExportJob, reason: str) -> ExportJob:
+    def fail(self, job: ExportJob, reason: str) -> ExportJob | None:
         failed = replace(
             job,
             status=ExportStatus.FAILED,
@@ -230,7 +252,15 @@ class ExportService:
             locked_until=None,
             updated_at=self._clock(),
         )
-        return self._save(failed)
+        return self._write_held(job, failed)
+
+    def _write_held(self, held: ExportJob, job: ExportJob) -> ExportJob | None:
+        if held.status is not ExportStatus.RUNNING or held.locked_until is None:
+            return None  # not a claimed job (or one already finished): nothing to hold
+        with self._uow() as uow:
+            written = uow.exports.update_held(job, held.locked_until)
+            uow.commit()
+        return job if written else None
 
     def expire_old(self, remove: Callable[[ExportJob], None], limit: int = 500) -> int:
         """Remove the files of exports completed more than `retention` ago (`remove` deletes one)

@@ -1446,6 +1446,11 @@ class ExportRepository(Protocol):
 
     def update(self, job: ExportJob) -> None: ...
 
+    def update_held(self, job: ExportJob, held_until: datetime) -> bool:
+        """Write a running job only while its lease is still `held_until` (the writer's): False,
+        writing nothing, when another runner has taken it over since."""
+        ...
+
     def claim(self, now: datetime, lease_until: datetime) -> ExportJob | None:
         """Take the oldest queued job (or a running one whose lease ran out) until `lease_until`."""
         ...

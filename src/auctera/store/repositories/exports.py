@@ -73,6 +73,17 @@ class SqlExportRepository:
     def update(self, job: ExportJob) -> None:
         self._conn.execute(update(export_jobs).where(export_jobs.c.id == job.id).values(**_values(job)))
 
+    def update_held(self, job: ExportJob, held_until: datetime) -> bool:
+        """A compare-and-set on the lease: a runner taking a job over writes a later
+        `locked_until`, so the one that lost it matches no row."""
+        held = and_(
+            export_jobs.c.id == job.id,
+            export_jobs.c.status == ExportStatus.RUNNING.value,
+            export_jobs.c.locked_until == held_until,
+        )
+        result = self._conn.execute(update(export_jobs).where(held).values(**_values(job)))
+        return result.rowcount == 1
+
     def claim(self, now: datetime, lease_until: datetime) -> ExportJob | None:
         """Take the oldest queued job, or a running one whose runner's lease ran out (it died),
         for this runner until `lease_until`. A compare-and-set on the row: two runners never
