@@ -7,14 +7,18 @@
     auctera bids status [--account adv_…]               # operations per status, the stuck ones
     auctera partners simulate --port 9100 [--token T] [--faults faults.json]
 
-The CSV has the JSON upload's fields as columns: adSetId, campaign.id (or campaignId), country,
-sourceId, optimalBidUsd, delete; an empty cell is null. The upload is checked whole, as the API
-does: when a bid is rejected, nothing is stored, the rejected rows are listed and it exits 1.
+The CSV (UTF-8) has the JSON upload's fields as columns: adSetId, campaign.id (or campaignId),
+country, sourceId, optimalBidUsd, delete; an empty cell is null. A sheet that cannot be read as
+bids (a row with more or fewer cells than the header, a cell that is not a number) is refused in
+one line naming its line, exit 2. The upload is checked whole, as the API does: when a bid is
+rejected, nothing is stored, the rejected rows are listed and it exits 1.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import re
 import signal
 import threading
 from datetime import timedelta
@@ -27,9 +31,19 @@ import orjson
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from auctera.api.compat.bids import translate
-from auctera.cli.common import DataDir, bounded_seconds, container_for, emit, err, fail
+from auctera.cli.common import (
+    DataDir,
+    bounded_seconds,
+    container_for,
+    emit,
+    err,
+    fail,
+    progress,
+    read_text,
+)
 from auctera.domain.accounts import Principal, parse_account_id
 from auctera.domain.bids import BidFilter
 from auctera.errors import AucteraError
@@ -65,37 +79,66 @@ def _number(value: str | None, line: int, column: str) -> Decimal | int | None:
         raise fail(f"line {line}, {column}: not a number: {text!r}") from None
 
 
-def csv_rows(path: Path, progress: Progress) -> list[dict[str, Any]]:
-    """The CSV's rows as the JSON upload's objects (numbers exact, empty cells null)."""
-    task = progress.add_task(f"reading {path.name}", total=None)
+KNOWN_COLUMNS = {"adSetId", "campaign.id", "campaignId", "country", "sourceId", "optimalBidUsd", "delete"}
+
+
+def csv_rows(text: str, progress: Progress) -> tuple[list[dict[str, Any]], list[int]]:
+    """The CSV's rows as the JSON upload's objects (numbers exact, empty cells null), and the line
+    of the file each starts on (blank lines and line breaks inside quoted cells counted)."""
+    task = progress.add_task("reading the CSV", total=None)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None:
+        return [], []
+    unknown = set(header) - KNOWN_COLUMNS
+    if unknown:
+        raise fail(f"unknown columns {', '.join(sorted(unknown))}; use {', '.join(sorted(KNOWN_COLUMNS))}")
     rows: list[dict[str, Any]] = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        columns = set(reader.fieldnames or ())
-        known = {"adSetId", "campaign.id", "campaignId", "country", "sourceId", "optimalBidUsd", "delete"}
-        if columns - known:
+    lines: list[int] = []
+    start = reader.line_num + 1
+    for cells in reader:
+        line, start = start, reader.line_num + 1
+        if not cells:  # a blank line
+            continue
+        # A row of more cells than the header has columns is shifted (an unquoted comma: 1,25 for
+        # 1.25 is two cells), one of fewer lost some: either way the values are not under the
+        # columns they were meant for, and taking them as they fall would store other bids.
+        if len(cells) != len(header):
             raise fail(
-                f"unknown columns {', '.join(sorted(columns - known))}; use {', '.join(sorted(known))}"
+                f"line {line}: {len(cells)} cells for the header's {len(header)} columns "
+                "(a comma inside a value must be quoted; write decimals with a point: 1.25)"
             )
-        for line, record in enumerate(reader, start=2):
-            delete = (_cell(record.get("delete")) or "").lower()
-            if delete not in _BOOLEANS:
-                raise fail(f"line {line}, delete: write true or false, not {delete!r}")
-            campaign = record.get("campaign.id") if "campaign.id" in columns else record.get("campaignId")
-            rows.append(
-                {
-                    "adSetId": _number(record.get("adSetId"), line, "adSetId"),
-                    "campaign": {"id": _number(campaign, line, "campaign.id")},
-                    "country": _cell(record.get("country")),
-                    "sourceId": _cell(record.get("sourceId")),
-                    "optimalBidUsd": _number(record.get("optimalBidUsd"), line, "optimalBidUsd"),
-                    "delete": _BOOLEANS[delete],
-                }
-            )
-            if len(rows) % 10_000 == 0:
-                progress.update(task, description=f"read {len(rows):,} bids")
+        record = dict(zip(header, cells, strict=True))
+        delete = (_cell(record.get("delete")) or "").lower()
+        if delete not in _BOOLEANS:
+            raise fail(f"line {line}, delete: write true or false, not {delete!r}")
+        campaign = record.get("campaign.id") if "campaign.id" in record else record.get("campaignId")
+        rows.append(
+            {
+                "adSetId": _number(record.get("adSetId"), line, "adSetId"),
+                "campaign": {"id": _number(campaign, line, "campaign.id")},
+                "country": _cell(record.get("country")),
+                "sourceId": _cell(record.get("sourceId")),
+                "optimalBidUsd": _number(record.get("optimalBidUsd"), line, "optimalBidUsd"),
+                "delete": _BOOLEANS[delete],
+            }
+        )
+        lines.append(line)
+        if len(rows) % 10_000 == 0:
+            progress.update(task, description=f"read {len(rows):,} bids")
     progress.update(task, description=f"read {len(rows):,} bids", total=len(rows), completed=len(rows))
-    return rows
+    return rows, lines
+
+
+def _at_line(exc: AucteraError, lines: list[int]) -> str:
+    """A shape error of upload row [i] (`[3].country: ...`) said as the CSV line it came from."""
+    field = exc.field or ""
+    found = re.match(r"\[(\d+)\]\.?", field)
+    if found is None or not exc.message.startswith(field) or int(found[1]) >= len(lines):
+        return exc.message
+    column = field[found.end() :]
+    where = f"line {lines[int(found[1])]}" + (f", {column}" if column else "")
+    return where + exc.message[len(field) :]
 
 
 @bids_app.command("upload")
@@ -108,42 +151,40 @@ def bids_upload(
     account_id = parse_account_id(account)
     if account_id is None:
         raise fail(f"not an account id: {account!r}")
-    if not file.is_file():
-        raise fail(f"cannot read {file}")
+    text = read_text(file)  # UTF-8 or refused, before anything is opened
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with container_for(data_dir) as c, Progress(*columns, console=err, transient=True) as progress:
+    with container_for(data_dir) as c, progress(*columns) as shown:
         principal = _principal(c.accounts.get_account(account_id))
         try:
-            raw = csv_rows(file, progress)
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:  # unreadable, binary, broken CSV
-            reason = exc.strerror if isinstance(exc, OSError) else exc
-            raise fail(f"cannot read {file} as a UTF-8 CSV: {reason}") from None
+            raw, lines = csv_rows(text, shown)
+        except csv.Error as exc:  # a quote left open at the end of the file
+            raise fail(f"{file}: not a CSV: {exc}") from None
         try:
             rows = translate.upload_rows(raw)
-        except AucteraError as exc:  # its field is "[i]...": the CSV's line is i + 2
-            raise fail(f"{exc.message} (row [0] is line 2 of the CSV)") from None
-        progress.add_task(f"validating and storing {len(rows):,} bids", total=None)
+        except AucteraError as exc:
+            raise fail(_at_line(exc, lines)) from None
+        shown.add_task(f"validating and storing {len(rows):,} bids", total=None)
         result = BidService(c.uow, c.ids, c.clock).upload(principal, rows)
     if result.rejections:
-        _show_rejections(result.rejections)
+        _show_rejections(result.rejections, lines)
         emit(translate.rejected_json(result.rejections, len(rows)))
         raise typer.Exit(1)
     emit({"uploadId": result.upload_id, "accepted": result.accepted, "status": "pending"})
 
 
-def _show_rejections(rejections: list[Any]) -> None:
+def _show_rejections(rejections: list[Any], lines: list[int]) -> None:
     table = Table(
         "line", "campaign", "ad set", "country", "source", "reason", title="bids rejected: none stored"
     )
     for r in rejections[:MAX_ERRORS_SHOWN]:
         row = r.row
         table.add_row(
-            str(r.index + 2),
+            str(lines[r.index]),
             str(row.campaign_id),
             str(row.ad_set_id or ""),
             row.country,
-            row.source_id or "",
-            r.message,
+            Text(row.source_id or ""),  # the sheet's text, not markup
+            Text(r.message),
         )
     err.print(table)
     if len(rejections) > MAX_ERRORS_SHOWN:
@@ -262,8 +303,8 @@ def partners_simulate(
     injected = []
     if faults is not None:
         try:
-            injected = [Fault.from_json(item) for item in orjson.loads(faults.read_bytes())]
-        except (OSError, ValueError, TypeError) as exc:
+            injected = [Fault.from_json(item) for item in orjson.loads(read_text(faults))]
+        except (ValueError, TypeError) as exc:
             raise fail(f"cannot use {faults}: {exc}") from None
     err.print(f"simulated ad network on http://{host}:{port} ({len(injected)} faults)")
     serve(port, host, injected, token)

@@ -14,6 +14,7 @@ import orjson
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress
 from typer.core import TyperGroup
 
 from auctera.bootstrap import Container, build
@@ -33,9 +34,35 @@ DEMO_PARTNER_PORT = 9100
 
 
 def fail(message: str) -> typer.Exit:
-    """A one-line error on stderr; raise what it returns (exit status 2, as click's usage errors)."""
-    err.print(f"[red]error[/red]: {message}", soft_wrap=True)  # one line, however long
+    """A one-line error on stderr; raise what it returns (exit status 2, as click's usage errors).
+    The message is plain text: a '[' in what the user typed is shown, not taken for markup."""
+    err.print(f"[red]error[/red]: {escape(message)}", soft_wrap=True)  # one line, however long
     return typer.Exit(2)
+
+
+def progress(*columns: Any) -> Progress:
+    """A progress display on stderr, shown only to a person at a terminal: to a pipe or a file it
+    would show nothing but write a blank line when it stops, before the command's error line."""
+    return Progress(*columns, console=err, transient=True, disable=not err.is_interactive)
+
+
+def read_text(path: Path) -> str:
+    """A file a command reads whole ('-': standard input), as docs/operations.md promises: UTF-8
+    text (a byte-order mark is dropped), else refused in one line naming the file and the line,
+    before anything is written. Never decoded with replacement characters: a list or a bid sheet
+    that is not UTF-8 is not what its author thinks it is."""
+    name = "standard input" if str(path) == "-" else str(path)
+    try:
+        data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    except FileNotFoundError:
+        raise fail(f"no such file: {name}") from None
+    except OSError as exc:  # a directory, no permission, an I/O error
+        raise fail(f"cannot read {name}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise fail(f"{name}: line {line} is not UTF-8 text (save the file as UTF-8)") from None
 
 
 @contextmanager

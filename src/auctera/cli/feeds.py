@@ -4,7 +4,9 @@
     auctera feeds import ret_… products.csv [--format csv|tsv|json|jsonl|xml]
 
 Both print one JSON object on stdout (what tools read). The import shows a progress bar (bytes of
-the file read) and a table of the rows it rejected on stderr, and exits 1 when the import failed.
+the file read) and a table of the rows it rejected on stderr. What is wrong inside the feed does
+not refuse the command: as over HTTP, the import is recorded with its report, and when it failed
+the error that stopped it is one `error:` line and it exits 1 (docs/operations.md says why).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -22,9 +25,10 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from auctera.api.v2.retailers import import_json, retailer_json
-from auctera.cli.common import DataDir, container_for, emit, err, fail
+from auctera.cli.common import DataDir, container_for, emit, err, fail, progress
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import parse_account_id
 from auctera.domain.catalog import FeedFormat, FeedImport, ImportStatus
@@ -103,18 +107,18 @@ def feeds_import(
         TimeRemainingColumn(),
     )
     with handle, container_for(data_dir) as c:
-        with Progress(*columns, console=err, transient=True) as progress:
-            task = progress.add_task(f"importing {file.name}", total=file.stat().st_size)
+        with progress(*columns) as shown:
+            task = shown.add_task(f"importing {file.name}", total=file.stat().st_size)
 
             def show(report: FeedImport) -> None:
-                progress.update(
+                shown.update(
                     task, description=f"{report.rows_valid:,} products, {report.rows_invalid:,} rejected"
                 )
 
             report = c.catalog.import_feed(
                 None,
                 retailer_id,
-                _Counted(handle, progress, task),
+                _Counted(handle, shown, task),
                 fmt,
                 source=file.name,
                 progress=show,  # type: ignore[arg-type]
@@ -131,15 +135,25 @@ def feeds_import(
 
 
 def _show_errors(report: FeedImport) -> None:
-    if not report.errors:
-        return
-    title = f"{report.rows_invalid:,} rows rejected" + (
-        " - the import failed" if report.status is ImportStatus.FAILED else ""
-    )
-    table = Table("line", "field", "reason", title=title)
-    for e in report.errors[:MAX_ERRORS_SHOWN]:
-        table.add_row(str(e.line), e.field or "", e.reason)
-    err.print(table)
-    if len(report.errors) > MAX_ERRORS_SHOWN:
-        hidden = len(report.errors) - MAX_ERRORS_SHOWN
-        err.print(f"... and {hidden} more (the first {len(report.errors):,} are in the JSON report)")
+    """The rejected rows as a table, then, when the import failed, the error that stopped it in one
+    `error:` line (it is the report's last error), as every command says what went wrong."""
+    rejected = list(report.errors)
+    stopped = rejected.pop() if report.status is ImportStatus.FAILED and rejected else None
+    if rejected:
+        table = Table("line", "field", "reason", title=f"{report.rows_invalid:,} rows rejected")
+        for e in rejected[:MAX_ERRORS_SHOWN]:
+            table.add_row(str(e.line), e.field or "", Text(e.reason))  # the feed's values, not markup
+        err.print(table)
+        if len(rejected) > MAX_ERRORS_SHOWN:
+            hidden = len(rejected) - MAX_ERRORS_SHOWN
+            err.print(f"... and {hidden} more (the first {len(rejected):,} are in the JSON report)")
+    if report.status is ImportStatus.FAILED:
+        where = f"line {stopped.line}: " if stopped is not None and stopped.line else ""
+        field = f"{stopped.field}: " if stopped is not None and stopped.field else ""
+        reason = stopped.reason if stopped is not None else "stopped"
+        import_id = idfmt.render("imp", report.id)
+        err.print(
+            f"[red]error[/red]: the import failed: {escape(where + field + reason)} "
+            f"({import_id}, its report on stdout)",
+            soft_wrap=True,
+        )

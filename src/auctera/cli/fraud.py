@@ -4,21 +4,23 @@
     auctera fraud list-ranges
     auctera fraud remove-ranges hosting
 
-Import prints one JSON object on stdout (what tools read) and a table of the bad lines, if any, on
-stderr. Running servers pick a new or changed list up within a few seconds, without a restart.
+The list is UTF-8 text (a file that is not is refused, naming its first such line). Import prints
+one JSON object on stdout (what tools read) and a table of the bad lines, if any, on stderr.
+Running servers pick a new or changed list up within a few seconds, without a restart.
 """
 
 from __future__ import annotations
 
-import sys
+import io
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from auctera.cli.common import DataDir, emit, err, fail, settings_for
+from auctera.cli.common import DataDir, emit, err, fail, read_text, settings_for
 from auctera.domain.fraud import RangeKind
 from auctera.ivt.ip_ranges import RangeImportError, import_ranges, list_ranges, remove_ranges
 
@@ -47,23 +49,17 @@ def import_ranges_cmd(
     data_dir: DataDir = None,
 ) -> None:
     """Import (or replace) an IP range list; bad lines are reported and skipped."""
+    # Read whole and strictly UTF-8 first: a list that is not text is refused, not half-read with
+    # replacement characters, and nothing (not even the data directory) is written before.
+    lines = io.StringIO(read_text(file), newline=None)  # universal newlines, as open() reads
     try:
-        if str(file) == "-":
-            result = import_ranges(_data_dir(data_dir), sys.stdin, name=name, kind=kind)
-        else:
-            with file.open(encoding="utf-8", errors="replace") as f:
-                result = import_ranges(_data_dir(data_dir), f, name=name, kind=kind)
-    except FileNotFoundError:
-        raise fail(f"no such file: {file}") from None
-    except OSError as exc:  # a directory, no permission, an I/O error
-        raise fail(f"cannot read {file}: {exc.strerror or exc}") from None
+        result = import_ranges(_data_dir(data_dir), lines, name=name, kind=kind)
     except RangeImportError as exc:
-        err.print(f"[red]error[/red]: {exc}")
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     if result.bad_lines:
         table = Table("line", "text", "error", title=f"{len(result.bad_lines)} bad lines skipped")
         for bad in result.bad_lines[:MAX_BAD_LINES_SHOWN]:
-            table.add_row(str(bad.line), bad.text, bad.error)
+            table.add_row(str(bad.line), Text(bad.text), Text(bad.error))  # the file's text, not markup
         err.print(table)
         if len(result.bad_lines) > MAX_BAD_LINES_SHOWN:
             err.print(f"... and {len(result.bad_lines) - MAX_BAD_LINES_SHOWN} more")
@@ -123,6 +119,5 @@ def remove_ranges_cmd(
     try:
         removed = remove_ranges(_data_dir(data_dir), name)
     except RangeImportError as exc:
-        err.print(f"[red]error[/red]: {exc}")
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     emit({"name": name, "removed": removed})

@@ -70,16 +70,14 @@ app.add_typer(exports_app, name="exports")
 def account_arg(text: str) -> int:
     value = parse_account_id(text)
     if value is None:
-        err.print(f"[red]error[/red]: not an account id: {text!r}")
-        raise typer.Exit(2)
+        raise fail(f"not an account id: {text!r}")
     return value
 
 
 def key_arg(text: str) -> int:
     value = idfmt.parse("key", text) if not text.isdigit() else from_decimal(text)
     if value is None:
-        err.print(f"[red]error[/red]: not a key id: {text!r}")
-        raise typer.Exit(2)
+        raise fail(f"not a key id: {text!r}")
     return value
 
 
@@ -308,8 +306,7 @@ def accounts_set_balance(
         try:
             micros = to_micros(amount)
         except ValueError as exc:
-            err.print(f"[red]error[/red]: {exc}")
-            raise typer.Exit(2) from None
+            raise fail(str(exc)) from None
     with container_for(data_dir) as c:
         account_id = account_arg(account)
         owner = c.accounts.get_account(account_id)
@@ -349,8 +346,7 @@ def fx_set(
 
     codes = [base.upper(), quote.upper()]
     if any(pycountry.currencies.get(alpha_3=code) is None for code in codes) or codes[0] == codes[1]:
-        err.print(f"[red]error[/red]: need two different ISO 4217 codes, got {base!r} and {quote!r}")
-        raise typer.Exit(2)
+        raise fail(f"need two different ISO 4217 codes, got {base!r} and {quote!r}")
     try:
         value = Decimal(rate.strip())
     except InvalidOperation:
