@@ -173,6 +173,27 @@ def test_one_access_line_per_request(tmp_path: Path) -> None:
     assert "account_id" not in lines[1]  # not authenticated
 
 
+def test_a_throttled_request_is_logged_with_its_account(tmp_path: Path) -> None:
+    """The operator sees which account is being throttled."""
+    client = TestClient(small_app(tmp_path, limits={"good-key": 1}))
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        assert client.get("/v2/things/1", headers=AUTH).status_code == 200
+        assert client.get("/v2/things/1", headers=AUTH).status_code == 429
+    lines = [e for e in logs if e["event"] == "request"]
+    assert [(e["status"], e.get("account_id")) for e in lines] == [
+        (200, render_account_id(AccountKind.ADVERTISER, 1)),
+        (429, render_account_id(AccountKind.ADVERTISER, 1)),
+    ]
+
+
+def test_http_client_requests_are_not_logged_with_their_urls(tmp_path: Path) -> None:
+    """httpx logs each request's full URL at info; a postback URL may carry a credential."""
+    configure_logging(Settings(data_dir=tmp_path, log_level="debug"))
+    assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+    assert not logging.getLogger("httpcore").isEnabledFor(logging.INFO)
+    assert logging.getLogger("auctera").isEnabledFor(logging.DEBUG)
+
+
 def test_server_errors_answer_in_the_envelope_with_the_request_id(tmp_path: Path) -> None:
     client = TestClient(small_app(tmp_path), raise_server_exceptions=False)
     with capture_logs() as logs:

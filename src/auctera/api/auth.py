@@ -87,12 +87,12 @@ async def _admit(request: Request, scheme: Scheme, credential: str | None) -> Pr
     decision = container.rate_limiter.hit(principal.credential_id, limit)
     state = request.state
     state.rate_limit = decision  # rendered as X-RateLimit-* headers by the middleware
+    state.principal = principal  # the access log names the account, a throttled one's too
     if not decision.allowed:
         raise RateLimited(
             f"rate limit of {decision.limit} requests per minute exceeded; retry in {decision.retry_after}s",
             retry_after=decision.retry_after,
         )
-    state.principal = principal
     return principal
 
 

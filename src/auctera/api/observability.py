@@ -110,6 +110,10 @@ def configure_logging(settings: LoggingSettings) -> None:
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx logs every request's full URL at info: a publisher's postback URL or a partner's may
+    # carry a credential in its query string (`?api_key=`), and logs are no place for it.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 # --- metrics -------------------------------------------------------------------------------------

@@ -99,6 +99,7 @@ async def _principal(request: Request, *, client: bool) -> Principal:
     )
     reset_ms = decision.reset_at * 1000
     request.state.rate_limit = replace(decision, reset_at=reset_ms)
+    request.state.principal = principal  # the access log names the account, a throttled one's too
     if not decision.allowed:
         # "Until reset" is until X-RateLimit-Reset (the full quota back, on the limiter's wall
         # clock); Retry-After is sooner: when one request is admitted again.
@@ -109,7 +110,6 @@ async def _principal(request: Request, *, client: bool) -> Principal:
             f" {decision.retry_after} s (Retry-After)",
             retry_after=decision.retry_after,
         )
-    request.state.principal = principal
     return principal
 
 
