@@ -27,6 +27,7 @@ from auctera.domain.bids import (
     PartnerKind,
 )
 from auctera.domain.ids import IdGenerator
+from auctera.errors import AucteraError
 from auctera.jobs.bid_sync import BidSyncWorker, NetworkPartners
 from auctera.partners.simulated import RunningNetwork, SimulatedNetwork
 from auctera.services.accounts import AccountService
@@ -430,3 +431,27 @@ def test_a_pending_change_is_no_base_for_the_next(
         "bid change of 120.00% exceeds the network's maximum change of 50% per upload"
     ]
     w.partners.close()
+
+
+def test_a_network_whose_partner_cannot_be_set_up_settles_its_bids(
+    world: World, served: RunningNetwork
+) -> None:
+    """A token no HTTP header can carry (stored before networks were checked for it) made every
+    step fail before the partner call, outside the retries: the bids stayed pending forever. Now
+    it is no answer like any other: retried, then settled."""
+    from auctera.store.tables import networks
+
+    with world.uow() as uow:
+        uow.bids._conn.execute(  # type: ignore[attr-defined]
+            networks.update().where(networks.c.id == world.network.id).values(credentials={"token": "…"})
+        )
+        uow.commit()
+    world.partners.close()  # its cached client holds the old token
+    world.upload(DE="0.1")
+    world.run()
+    assert world.stored() == {"DE": ("error", None)}  # never answered: its value is not known
+    assert partner_values(served) == {}
+    with pytest.raises(AucteraError, match=r"credentials\.token must be printable ASCII"):
+        world.bids.update_network(
+            world.principal, world.network.id, lambda n: replace(n, credentials={"token": "…"})
+        )

@@ -32,10 +32,12 @@ from auctera.domain.accounts import Principal
 from auctera.domain.bids import (
     NO_ANSWER,
     BatchPhase,
+    BatchResult,
     BidChange,
     BidOperation,
     BidStatus,
     Network,
+    PartnerBidKey,
     Settled,
     SyncBatch,
     SyncItem,
@@ -143,7 +145,10 @@ class BidSyncService:
         network = found[0]
         if not batch.items:  # nothing left unsettled (a crash after the last write)
             return self._record(batch, claim, BatchPhase.DONE, 0, None)
-        partner = self._partners.partner(network)
+        try:  # a partner that cannot even be set up (a header its client refuses) answers nothing
+            partner: BidPartner = _call(lambda: self._partners.partner(network))
+        except PartnerUnavailable as exc:
+            partner = _Unreachable(exc)
         if batch.phase is BatchPhase.APPLY:
             return self._apply(batch, claim, network, partner)
         return self._rollback(batch, claim, network, partner)
@@ -289,6 +294,23 @@ class BidSyncStatus:
 
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Unreachable:
+    """The partner of a network whose adapter could not be made: every call is no answer, so its
+    batches are retried, then rolled back, like those of a partner that does not answer."""
+
+    why: PartnerUnavailable
+
+    def apply(self, batch_id: str, changes: Sequence[BidChange]) -> BatchResult:
+        raise self.why
+
+    def read(self, keys: Sequence[PartnerBidKey]) -> dict[PartnerBidKey, int | None]:
+        raise self.why
+
+    def delete(self, batch_id: str, keys: Sequence[PartnerBidKey]) -> BatchResult:
+        raise self.why
 
 
 def _call(call: Callable[[], T]) -> T:

@@ -397,7 +397,8 @@ def _check_own_platform(network: Network, campaign: NetworkCampaign) -> None:
     """Our campaigns and line items have one bid, not one per country (partners/auctera)."""
     if network.kind is PartnerKind.AUCTERA and len(campaign.countries) != 1:
         raise AucteraError(
-            "a campaign of an auctera network has exactly one country: our campaigns have one bid",
+            "countries: a campaign of an auctera network has exactly one country"
+            " (our campaigns have one bid)",
             field="countries",
             code="validation_error",
         )
