@@ -217,10 +217,10 @@ def network_problem(network: Network) -> tuple[str, str] | None:
         problem = base_url_problem(network.base_url)
         if problem is not None:
             return "baseUrl", problem
-    for key, value in network.credentials.items():
+    for key, secret in network.credentials.items():
         # Sent in an HTTP header (`Authorization: Bearer <token>`): a value no header can carry
         # would fail every call, and the network's bids would wait on it.
-        if not (value.isascii() and value.isprintable()):
+        if not (secret.isascii() and secret.isprintable()):
             return (
                 f"credentials.{key}",
                 f"credentials.{key} must be printable ASCII (it is sent in an HTTP header)",
