@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal, Self
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# What AUCTERA_LOG_LEVEL may be (uvicorn's and the standard library's names, lower case).
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 class Settings(BaseSettings):
@@ -133,6 +137,33 @@ class Settings(BaseSettings):
 
     log_level: str = "info"
     log_json: bool = True
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        # Checked here, not when logging is configured: uvicorn and configure_logging would only
+        # fail once the server is starting (docs/operations.md lists these).
+        if value.lower() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return value.lower()
+
+    @field_validator("tracking_url", "cdn_url", "s3_endpoint_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        # Without a scheme every link built on it would be relative (`trk.example.com/click?...`)
+        # and broken, on every page it is put on: refused at start instead.
+        if value is None:
+            return value
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 (raises on a port that is not a number)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be an absolute http:// or https:// URL with a host (https://trk.example.com)"
+            )
+        return value
 
     @field_validator("network_timezone")
     @classmethod

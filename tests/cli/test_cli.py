@@ -217,7 +217,11 @@ def test_exchange_rates(tmp_path: Path) -> None:
     rates = run_json("fx", "list", data_dir=tmp_path)["rates"]
     assert [(r["base"], r["quote"], r["from"], r["rate"]) for r in rates] == [("EUR", "USD", today, "1.09")]
     # An earlier day's rate is kept beside it, for the reports of the days it covers.
-    run_json("fx", "set", "EUR", "USD", "1.05", "--from", "2026-01-01", data_dir=tmp_path)
+    # Shown as `fx set` echoed it (it listed the stored "1.0500").
+    assert (
+        run_json("fx", "set", "EUR", "USD", "1.0500", "--from", "2026-01-01", data_dir=tmp_path)["rate"]
+        == "1.05"
+    )
     rates = run_json("fx", "list", data_dir=tmp_path)["rates"]
     assert [(r["from"], r["rate"]) for r in rates] == [("2026-01-01", "1.05"), (today, "1.09")]
     for bad in (["EUR", "EUR", "1"], ["EUR", "XXY", "1"], ["EUR", "USD", "-2"], ["EUR", "USD", "abc"]):

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
 import typer
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
@@ -95,13 +97,48 @@ class OneLineErrorsGroup(TyperGroup):
             return super().invoke(ctx)
 
 
+# The settings a command's own flag sets (the flag is named in an error, not the variable).
+_SETTING_FLAGS = {"data_dir": "--data-dir"}
+# Never echoed back in an error (stderr ends up in logs).
+_SECRET_SETTINGS = {"click_token_secret", "database_url"}
+
+
+def settings_error(exc: ValidationError, flags: Collection[str] = ()) -> str:
+    """One line for a bad setting: the AUCTERA_* variable (or the flag) and what it may be, e.g.
+    `AUCTERA_NODE_ID: should be less than or equal to 255, got '300'`, not pydantic's report
+    naming the internal field over several lines."""
+    first = exc.errors(include_url=False)[0]
+    message = first["msg"].removeprefix("Value error, ").removeprefix("Input ")
+    if first["type"] == "bool_parsing":
+        message = "should be true or false (also 1/0, yes/no, on/off)"
+    if not first["loc"]:  # a check across settings: its message names the variables
+        return message
+    field = str(first["loc"][0])
+    # A value given by a flag (`flags`: the fields the command set) is named as the flag.
+    name = _SETTING_FLAGS.get(field, f"--{field}") if field in flags else f"AUCTERA_{field.upper()}"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    given = "" if field in _SECRET_SETTINGS else f", got {first['input']!r}"
+    return f"{name}: {message}{given}{more}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from AUCTERA_* variables (and a command's flags): a bad value is refused in one
+    line, exit status 2, before anything is started or written (docs/operations.md)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise fail(settings_error(exc, flags=overrides.keys())) from None
+    except SettingsError as exc:  # a value pydantic-settings could not even parse (JSON lists)
+        raise fail(str(exc)) from None
+
+
 def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:
     """The flag wins, else AUCTERA_DATA_DIR, else ./data. The directory is created, owner-only
     (0700: it holds the database, with signing and webhook secrets, in clear); one that exists
     keeps the permissions its operator gave it."""
     if data_dir is not None:
         overrides["data_dir"] = data_dir
-    settings = Settings(**overrides)
+    settings = load_settings(**overrides)
     prepare_data_dir(settings.data_dir)
     return settings
 

@@ -23,6 +23,7 @@ from auctera.cli.common import (
     emit,
     err,
     fail,
+    load_settings,
     prepare_data_dir,
     settings_for,
 )
@@ -30,7 +31,6 @@ from auctera.cli.exports import exports_app
 from auctera.cli.feeds import feeds_app, retailers_app
 from auctera.cli.fraud import fraud_app
 from auctera.cli.webhooks import webhooks_app
-from auctera.config import Settings
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import parse_account_id, render_account_id
 from auctera.domain.ids import from_decimal
@@ -368,8 +368,12 @@ def fx_set(
         with c.uow() as uow:
             uow.fx_rates.set(codes[0], codes[1], value, now, day)
             uow.commit()
-    shown = format(value.normalize(), "f")  # never 1E-9
-    emit({"base": codes[0], "quote": codes[1], "rate": shown, "from": day.isoformat()})
+    emit({"base": codes[0], "quote": codes[1], "rate": _rate_text(value), "from": day.isoformat()})
+
+
+def _rate_text(rate: Decimal) -> str:
+    """A rate as `fx set` and `fx list` both show it: plain digits, no trailing zeros, never 1E-9."""
+    return format(rate.normalize(), "f")
 
 
 def _day(text: str, option: str) -> date:
@@ -389,7 +393,13 @@ def fx_list(data_dir: DataDir = None) -> None:
     emit(
         {
             "rates": [
-                {"base": b, "quote": q, "from": day.isoformat(), "rate": str(r), "updated_at": at.isoformat()}
+                {
+                    "base": b,
+                    "quote": q,
+                    "from": day.isoformat(),
+                    "rate": _rate_text(r),
+                    "updated_at": at.isoformat(),
+                }
                 for b, q, day, r, at in rates
             ]
         }
@@ -465,13 +475,10 @@ def serve(
     if data_dir is not None:
         os.environ["AUCTERA_DATA_DIR"] = str(data_dir.resolve())
     # Tracking links point at this server unless the operator named a public tracking host.
-    os.environ.setdefault("AUCTERA_TRACKING_URL", f"http://{host}:{port}")
-    settings = Settings()
+    netloc = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
+    os.environ.setdefault("AUCTERA_TRACKING_URL", f"http://{netloc}:{port}")
+    settings = load_settings()  # a bad AUCTERA_* value: one line, exit 2, nothing started
     prepare_data_dir(settings.data_dir)
-    # Migrate once here, so workers starting together do not race on it.
-    from auctera.store.migrate import upgrade_url
-
-    upgrade_url(settings.sqlalchemy_url)
     if workers > 1:
         # Prometheus multiprocess mode: the workers share a directory of counters, emptied on
         # each start (stale files from a previous run would be summed in).
@@ -481,13 +488,26 @@ def serve(
         metrics_dir.mkdir(parents=True, exist_ok=True)
         for stale in metrics_dir.glob("*.db"):
             stale.unlink()
-    err.print(f"Auctera listening on http://{host}:{port} (data in {settings.data_dir})")
+    # This process (with --workers N, uvicorn's supervisor: start, SIGTERM, restarts) logs as the
+    # workers do, one JSON line on stdout each, not uvicorn's plain text on stderr: log_config=None
+    # below keeps uvicorn from installing its own handlers over these.
+    from auctera.api.observability import configure_logging
+
+    configure_logging(settings)
+    # Migrate once here, so workers starting together do not race on it.
+    from auctera.store.migrate import upgrade_url
+
+    upgrade_url(settings.sqlalchemy_url)
+    # One line however long the path (a log collector reads stderr too), taken as plain text.
+    listening = f"Auctera listening on http://{netloc}:{port} (data in {settings.data_dir})"
+    err.print(listening, soft_wrap=True, markup=False)
     uvicorn.run(
         "auctera.app:app_factory",
         factory=True,
         host=host,
         port=port,
         workers=workers,
+        log_config=None,  # logging configured above (and by each worker's app, the same way)
         access_log=False,  # our middleware logs each request as JSON
         log_level=settings.log_level,
         proxy_headers=True,
