@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 from starlette.responses import JSONResponse
 
+from auctera.domain.money import plain
+
 
 class OrjsonResponse(JSONResponse):
     """`application/json` from dicts, lists, str/int/float/bool/None, dates and datetimes
@@ -26,8 +28,7 @@ def json_decimal(value: Decimal) -> orjson.Fragment:
     """`value` as a JSON number in plain decimal digits, exactly as it is: 5000, 1240.5, 0.000001.
     Through a float orjson would write 1e-6 (and 1e+16), and a long amount could be rounded; the
     seeds write plain digits. The trailing zeros go (1240.50 is 1240.5), as a float's would."""
-    text = format(value.normalize(), "f") if value else "0"  # "0", not "0.00" or "-0"
-    return orjson.Fragment(text.encode())
+    return orjson.Fragment(plain(value).encode())
 
 
 def dumps_text_safe(content: Any, **kw: Any) -> bytes:

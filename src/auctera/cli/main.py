@@ -34,6 +34,7 @@ from auctera.cli.webhooks import webhooks_app
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import parse_account_id, render_account_id
 from auctera.domain.ids import from_decimal
+from auctera.domain.money import plain
 
 app = typer.Typer(
     help="Auctera: self-hosted performance-marketing engine.",
@@ -368,12 +369,8 @@ def fx_set(
         with c.uow() as uow:
             uow.fx_rates.set(codes[0], codes[1], value, now, day)
             uow.commit()
-    emit({"base": codes[0], "quote": codes[1], "rate": _rate_text(value), "from": day.isoformat()})
-
-
-def _rate_text(rate: Decimal) -> str:
-    """A rate as `fx set` and `fx list` both show it: plain digits, no trailing zeros, never 1E-9."""
-    return format(rate.normalize(), "f")
+    # Shown as `fx list` shows it: plain digits, no trailing zeros, never 1E-9.
+    emit({"base": codes[0], "quote": codes[1], "rate": plain(value), "from": day.isoformat()})
 
 
 def _day(text: str, option: str) -> date:
@@ -397,7 +394,7 @@ def fx_list(data_dir: DataDir = None) -> None:
                     "base": b,
                     "quote": q,
                     "from": day.isoformat(),
-                    "rate": _rate_text(r),
+                    "rate": plain(r),
                     "updated_at": at.isoformat(),
                 }
                 for b, q, day, r, at in rates

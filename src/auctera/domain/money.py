@@ -44,6 +44,12 @@ def from_micros(micros: int) -> Decimal:
     return value.quantize(_ONE) if value == value.to_integral_value() else value
 
 
+def plain(value: Decimal) -> str:
+    """`value` in plain digits, without trailing zeros or an exponent: 100 (not 1E+2), 1240.5,
+    0.000001 (not 1E-6); zero is "0", never "0.00" or "-0"."""
+    return format(value.normalize(), "f") if value else "0"
+
+
 def display(micros: int, places: int = 2) -> Decimal:
     """Round half-even to `places` for presentation (reports, API numbers)."""
     return (Decimal(micros) / MICROS).quantize(Decimal(1).scaleb(-places))

@@ -23,6 +23,7 @@ from xml.sax.saxutils import escape
 import orjson
 
 from auctera.domain.catalog import Product
+from auctera.domain.money import plain
 from auctera.services.ports import ListedProgram
 
 MICROS = Decimal(1_000_000)
@@ -40,7 +41,7 @@ RenderItems = Callable[[Iterator[list[FeedItem]], ListedProgram], Iterator[bytes
 
 def decimal_text(micros: int) -> str:
     """12_500_000 -> "12.5", 100_000_000 -> "100": no exponent, no trailing zeros."""
-    return format((Decimal(micros) / MICROS).normalize(), "f")
+    return plain(Decimal(micros) / MICROS)
 
 
 def ean(gtin: str | None) -> str | None:
