@@ -17,7 +17,7 @@ from pydantic import Field
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.routing import IndexedRouter
-from auctera.api.v2.schemas import Amount, Count, DecimalJSONRoute, _Write, money
+from auctera.api.v2.schemas import Amount, Count, DecimalJSONRoute, _Write, money, number
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
 from auctera.domain.money import to_micros
@@ -245,7 +245,7 @@ def program_json(v: ProgramView) -> dict[str, Any]:
         "logo_url": p.logo_url,
         "tracking_type": p.tracking_type.name.lower(),
         "feed_ids": [idfmt.render(RETAILER_PREFIX, f) for f in p.feed_ids],
-        "epc": None if v.epc is None else float(v.epc),
+        "epc": None if v.epc is None else number(v.epc),
         "segments": [segment_json(s) for s in v.segments],
         "created_at": _iso(p.created_at),
         "updated_at": _iso(p.updated_at),
