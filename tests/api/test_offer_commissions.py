@@ -101,9 +101,9 @@ class Offer:
 
 def rate(listed: dict[str, Any], revenue: str) -> Decimal:
     """What a listed rate promises on an order of `revenue`."""
-    if listed["kind"] == "fixed":
-        return Decimal(str(listed["amount"]))
-    return Decimal(str(listed["percent"])) * Decimal(revenue) / 100
+    if listed["type"] == "%":
+        return Decimal(str(listed["value"])) * Decimal(revenue) / 100
+    return Decimal(str(listed["value"]))
 
 
 def by_event(listed: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -123,28 +123,24 @@ def test_the_auditors_offer_lists_what_postbacks_pay(
     assert listed["payout"] is None  # no single amount: each event type pays its own
     assert listed["commissions"] == [
         {
-            "event_type": "lead",
             "name": "Lead",
-            "kind": "fixed",
-            "amount": 0.000001,
-            "percent": None,
-            "currency": "USD",
+            "event_type": "lead",
+            "type": "USD",
+            "value": 0.000001,
             "categories": [],
             "thresholds": [],
         },
         {
-            "event_type": "purchase",
             "name": "Sale",
-            "kind": "percent",
-            "amount": None,
-            "percent": 7.5,
-            "currency": "USD",
+            "event_type": "purchase",
+            "type": "%",
+            "value": 7.5,
             "categories": [],
             "thresholds": [],
         },
     ]
     raw = publisher.call("GET", "/v2/offers").text
-    assert '"amount":0.000001' in raw and '"percent":7.5' in raw and "e-" not in raw  # exact decimals
+    assert '"value":0.000001' in raw and '"value":7.5' in raw and "e-" not in raw  # exact decimals
 
     terms = by_event(listed)
     assert offer.convert(publisher, "purchase", revenue="33.33") == rate(terms["purchase"], "33.33")
@@ -174,9 +170,9 @@ def test_a_publisher_in_another_segment_sees_its_own_terms(
 
     # A publisher without an application: the standard segment.
     standard = by_event(offer.listed(publisher))
-    assert {e: (c["name"], c["amount"], c["percent"]) for e, c in standard.items()} == {
-        "lead": ("Lead", 2, None),
-        "purchase": ("Sale", None, 5),
+    assert {e: (c["name"], c["type"], c["value"]) for e, c in standard.items()} == {
+        "lead": ("Lead", "USD", 2),
+        "purchase": ("Sale", "%", 5),
     }
     assert offer.convert(publisher, "purchase", revenue=200) == rate(standard["purchase"], "200") == 10
     assert offer.convert(publisher, "lead") == rate(standard["lead"], "0") == 2
@@ -192,8 +188,8 @@ def test_a_publisher_in_another_segment_sees_its_own_terms(
         "purchase": "Gold sale",
     }
     sale = gold_terms["purchase"]
-    assert sale["categories"] == [{"category": "Books", "kind": "percent", "amount": None, "percent": 10}]
-    assert sale["thresholds"] == [{"order_value": 1000, "kind": "fixed", "amount": 80, "percent": None}]
+    assert sale["categories"] == [{"category": "Books", "type": "%", "value": 10}]
+    assert sale["thresholds"] == [{"order_value": 1000, "type": "USD", "value": 80}]
     assert offer.convert(gold_pub, "purchase", revenue=200) == rate(sale, "200") == 16
     assert offer.convert(gold_pub, "purchase", revenue=200, category="books") == rate(
         sale["categories"][0], "200"

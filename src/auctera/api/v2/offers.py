@@ -14,10 +14,10 @@ from fastapi import Depends, Query, Request, Response
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.routing import IndexedRouter
+from auctera.api.v2.programs import rate_terms
 from auctera.api.v2.schemas import DecimalJSONRoute, money, number
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal, parse_account_id
-from auctera.domain.programs import CommissionType, Rate
 from auctera.errors import ValidationFailed
 from auctera.services.campaigns import DEFAULT_PAGE, MAX_PAGE
 from auctera.services.channels import CHANNEL_PREFIX
@@ -49,30 +49,6 @@ def _publisher_id(text: str | None) -> int | None:
     return value
 
 
-def rate_json(r: Rate) -> dict[str, Any]:
-    """A rate as a publisher reads it: a fixed `amount` or a `percent` of the order value; the
-    other one null, so every rate has the same keys."""
-    return {
-        "kind": "percent" if r.percent else "fixed",
-        "amount": None if r.percent else money(r.micros),
-        "percent": money(r.micros) if r.percent else None,
-    }
-
-
-def commission_json(t: CommissionType, currency: str) -> dict[str, Any]:
-    return {
-        "event_type": t.event_type,
-        "name": t.name,
-        **rate_json(t.rate),
-        "currency": currency,
-        "categories": [{"category": x.category, **rate_json(x.rate)} for x in t.categories],
-        "thresholds": [
-            {"order_value": money(x.order_value_micros), **rate_json(x.rate)}
-            for x in sorted(t.thresholds, key=lambda x: x.order_value_micros)
-        ],
-    }
-
-
 def offer_json(o: Offer) -> dict[str, Any]:
     c = o.campaign
     currency = c.budget.currency
@@ -83,7 +59,7 @@ def offer_json(o: Offer) -> dict[str, Any]:
         "type": c.type.value,
         "payout": money(o.payout_micros),
         "currency": currency,
-        "commissions": [commission_json(t, currency) for t in o.commissions or ()],
+        "commissions": [rate_terms(t, currency) for t in o.commissions or ()],
         "epc": None if o.epc is None else number(o.epc),
         "geo": list(c.targeting.geo),
         "promotional_rules": list(c.promotional_rules),

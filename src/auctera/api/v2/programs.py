@@ -252,6 +252,30 @@ def program_json(v: ProgramView) -> dict[str, Any]:
     }
 
 
+def rate_terms(c: CommissionType, currency: str) -> dict[str, Any]:
+    """What a commission type pays, in the shape it is written in (seed 003's `type`: the
+    currency code for a fixed amount or "%" of the order value, and `value`), so the advertiser
+    writing terms and the publisher reading them at /v2/offers see the same fields."""
+    return {
+        "name": c.name,
+        "event_type": c.event_type,
+        "type": _type(c.rate, currency),
+        "value": money(c.rate.micros),
+        "categories": [
+            {"category": x.category, "type": _type(x.rate, currency), "value": money(x.rate.micros)}
+            for x in c.categories
+        ],
+        "thresholds": [
+            {
+                "order_value": money(t.order_value_micros),
+                "type": _type(t.rate, currency),
+                "value": money(t.rate.micros),
+            }
+            for t in sorted(c.thresholds, key=lambda t: t.order_value_micros)
+        ],
+    }
+
+
 def commission_json(v: CommissionView) -> dict[str, Any]:
     c: CommissionType = v.commission
     return {
@@ -259,23 +283,8 @@ def commission_json(v: CommissionView) -> dict[str, Any]:
         "program_id": idfmt.render(OFFER_PREFIX, c.program_id),
         "segment_id": idfmt.render(SEGMENT_PREFIX, c.segment_id),
         "segment": v.segment.name,
-        "name": c.name,
-        "event_type": c.event_type,
+        **rate_terms(c, v.currency),
         "transaction_type": transaction_type(c.event_type),
-        "type": _type(c.rate, v.currency),
-        "value": money(c.rate.micros),
-        "categories": [
-            {"category": x.category, "type": _type(x.rate, v.currency), "value": money(x.rate.micros)}
-            for x in c.categories
-        ],
-        "thresholds": [
-            {
-                "order_value": money(t.order_value_micros),
-                "type": _type(t.rate, v.currency),
-                "value": money(t.rate.micros),
-            }
-            for t in c.thresholds
-        ],
         "created_at": _iso(c.created_at),
     }
 
