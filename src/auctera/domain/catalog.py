@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 from urllib.parse import urlsplit, urlunsplit
 
@@ -190,6 +190,29 @@ class FeedImport:
     errors: tuple[RowError, ...]  # the first MAX_ERRORS_KEPT
     started_at: datetime
     finished_at: datetime | None
+    # While running: the time by which the importing process must have renewed its claim on the
+    # retailer (every IMPORT_RENEW_EVERY); past it, the process is taken for dead.
+    lease_until: datetime | None = None
+
+    def as_of(self, now: datetime) -> FeedImport:
+        """The import as it stands at `now`: one still `running` whose lease ran out was
+        interrupted (its process killed or lost), so it reads as failed, saying so."""
+        alive = self.lease_until is not None and self.lease_until > now
+        if self.status is not ImportStatus.RUNNING or alive:
+            return self
+        stopped = self.lease_until or self.started_at
+        errors = (*self.errors[: MAX_ERRORS_KEPT - 1], RowError(0, None, INTERRUPTED))
+        return replace(self, status=ImportStatus.FAILED, errors=errors, finished_at=stopped)
+
+
+# One import per retailer at a time: two would each take out of stock what the other listed. The
+# import claims its retailer for IMPORT_LEASE and renews the claim every IMPORT_RENEW_EVERY.
+IMPORT_LEASE = timedelta(seconds=60)
+IMPORT_RENEW_EVERY = 15.0
+INTERRUPTED = (
+    "the import was interrupted: its process stopped (killed or lost) before the end; the batches "
+    "it stored stand and nothing was taken out of stock: import the feed again"
+)
 
 
 @dataclass(frozen=True, slots=True)

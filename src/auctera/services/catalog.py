@@ -13,6 +13,9 @@ no valid product at all (a truncated or broken feed must not empty a catalog).
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import BinaryIO
@@ -21,6 +24,8 @@ import pycountry
 
 from auctera.domain.accounts import Account, AccountKind, Principal, render_account_id
 from auctera.domain.catalog import (
+    IMPORT_LEASE,
+    IMPORT_RENEW_EVERY,
     MAX_ERRORS_KEPT,
     FeedBatch,
     FeedError,
@@ -43,6 +48,8 @@ from auctera.errors import Conflict, NotFound, ValidationFailed
 from auctera.services.campaigns import decode_cursor, encode_cursor
 from auctera.services.clock import Clock, Ids
 from auctera.services.ports import FeedReader, UnitOfWork, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
 
 CURRENCIES = frozenset(c.alpha_3 for c in pycountry.currencies)
 MAX_PAGE = 100
@@ -172,7 +179,7 @@ class CatalogService:
             record = uow.feed_imports.get(import_id, retailer_id=retailer_id)
         if record is None:
             raise NotFound(f"feed import {render('imp', import_id)} not found", field="import_id")
-        return record
+        return record.as_of(self._clock())
 
     def import_feed(
         self,
@@ -184,11 +191,43 @@ class CatalogService:
         source: str = "api",
         progress: Progress | None = None,
     ) -> FeedImport:
-        """Read a feed into the retailer's catalog, a batch per transaction; returns the report."""
+        """Read a feed into the retailer's catalog, a batch per transaction; returns the report.
+        One import per retailer at a time (409 while another runs)."""
+        record, rules = self._begin(by, retailer_id, format, source)
+        try:
+            with _Claim(self._uow, self._clock, record.id):
+                finished = self._run(_Run(record, rules), stream, format, progress)
+        except _TakenOver:
+            # Ended by the next import, which took this one for dead (its lease ran out).
+            with self._uow(read_only=True) as uow:
+                stored = uow.feed_imports.get(record.id, retailer_id=record.retailer_id)
+            assert stored is not None  # imports are deleted only with their retailer
+            return stored
+        if finished.status is ImportStatus.SUCCEEDED and self._after_import is not None:
+            self._after_import(finished.retailer_id)
+        return finished
+
+    def _begin(
+        self, by: Principal | None, retailer_id: int, format: FeedFormat, source: str
+    ) -> tuple[FeedImport, RowRules]:
+        """The import's row, once no other import of the retailer runs: one whose process died
+        (its lease ran out) is failed for good here, saying so."""
         with self._uow() as uow:
             retailer = self._visible(uow, by, retailer_id)
             account = uow.accounts.get(retailer.account_id)
             assert account is not None  # a retailer's account is deleted with it (foreign key)
+            now = self._clock()
+            for other in uow.feed_imports.running(retailer.id):
+                ended = other.as_of(now)
+                if ended.status is ImportStatus.RUNNING:
+                    raise Conflict(
+                        f"feed import {render('imp', other.id)} of this retailer is running (started "
+                        f"{other.started_at.isoformat()}): import again once it has ended (GET its "
+                        "report); two at once would each take out of stock what the other listed",
+                        field="retailer_id",
+                        code="import_running",
+                    )
+                uow.feed_imports.update(ended)
             record = FeedImport(
                 id=self._ids.next_id(),
                 account_id=retailer.account_id,
@@ -201,27 +240,30 @@ class CatalogService:
                 rows_invalid=0,
                 marked_out_of_stock=0,
                 errors=(),
-                started_at=self._clock(),
+                started_at=now,
                 finished_at=None,
+                lease_until=now + IMPORT_LEASE,
             )
             uow.feed_imports.add(record)
             uow.commit()
-        run = _Run(record, RowRules(self._currencies, account.currency))
+        return record, RowRules(self._currencies, account.currency)
+
+    def _run(self, run: _Run, stream: BinaryIO, format: FeedFormat, progress: Progress | None) -> FeedImport:
         try:
             for batch in self._read_feed(stream, format, run.rules):
                 self._store(run, run.validate(batch))
                 if progress is not None:
                     progress(run.record)
+        except _TakenOver:
+            raise
         except FeedError as exc:
             run.fail(RowError(exc.line, exc.field, exc.reason))
         except BaseException as exc:
             run.fail(RowError(0, None, f"the import stopped: {type(exc).__name__}: {exc}"))
-            self._finish(run)
+            with contextlib.suppress(_TakenOver):
+                self._finish(run)
             raise
-        finished = self._finish(run)
-        if finished.status is ImportStatus.SUCCEEDED and self._after_import is not None:
-            self._after_import(finished.retailer_id)
-        return finished
+        return self._finish(run)
 
     def _store(self, run: _Run, products: ProductColumns) -> None:
         """One batch in one transaction: new products inserted (only they take new ids), those
@@ -255,7 +297,8 @@ class CatalogService:
                 now=now,
             )
             run.valid(len(products))
-            uow.feed_imports.update(run.record)
+            if not uow.feed_imports.update(run.record):
+                raise _TakenOver  # rolls this batch back
             uow.retailers.touch(record.retailer_id, now)  # its catalog changed (the auctions watch)
             uow.commit()
 
@@ -276,7 +319,8 @@ class CatalogService:
                 errors=tuple(run.errors if run.failed else sorted(run.errors, key=lambda e: e.line)),
                 finished_at=now,
             )
-            uow.feed_imports.update(run.record)
+            if not uow.feed_imports.update(run.record):
+                raise _TakenOver  # nothing taken out of stock
             uow.commit()
         return run.record
 
@@ -322,6 +366,42 @@ def _split(products: ProductColumns, positions: set[int]) -> tuple[ProductColumn
     if len(positions) == len(products):
         return ProductColumns.of([]), products
     return products.without(positions), products.without(set(range(len(products))) - positions)
+
+
+class _TakenOver(Exception):
+    """The import was ended by another one meanwhile (taken for dead): it must write nothing more."""
+
+
+class _Claim:
+    """An import's claim on its retailer, renewed every IMPORT_RENEW_EVERY seconds by a thread of
+    its own (the importing thread may wait minutes on a slow upload between two batches)."""
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, import_id: int) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._id = import_id
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._renew, name=f"feed-import-{import_id}", daemon=True)
+
+    def __enter__(self) -> _Claim:
+        self._beat.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._beat.join()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(IMPORT_RENEW_EVERY):
+            try:
+                with self._uow() as uow:
+                    held = uow.feed_imports.renew(self._id, self._clock() + IMPORT_LEASE)
+                    uow.commit()
+            except Exception:  # a busy database: the next beat tries again, well within the lease
+                log.warning("feed import %s: could not renew its lease", self._id, exc_info=True)
+                continue
+            if not held:  # ended: finished, or taken for dead (the importing thread finds out)
+                return
 
 
 class _Run:

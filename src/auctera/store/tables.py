@@ -326,6 +326,8 @@ feed_imports = Table(
     Column("errors", JSON, nullable=False),  # the first ones: [{"line", "field", "reason"}]
     Column("started_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=True),
+    # While running: its process's claim on the retailer, renewed as it goes (one import at a time).
+    Column("lease_until", UTCDateTime, nullable=True),
     Index("ix_feed_imports_retailer", "retailer_id", "id"),
 )
 

@@ -328,6 +328,7 @@ def _feed_import(row: Any) -> FeedImport:
         errors=tuple(RowError(e["line"], e["field"], e["reason"]) for e in row.errors),
         started_at=row.started_at,
         finished_at=row.finished_at,
+        lease_until=row.lease_until,
     )
 
 
@@ -353,12 +354,36 @@ class SqlFeedImportRepository:
         self._conn = conn
 
     def add(self, record: FeedImport) -> None:
-        self._conn.execute(insert(feed_imports).values(id=record.id, **_import_values(record)))
+        values = {"id": record.id, "lease_until": record.lease_until, **_import_values(record)}
+        self._conn.execute(insert(feed_imports).values(**values))
 
-    def update(self, record: FeedImport) -> None:
-        self._conn.execute(
-            update(feed_imports).where(feed_imports.c.id == record.id).values(**_import_values(record))
+    def update(self, record: FeedImport) -> bool:
+        """Write the import's figures, only while it still runs: False when it was ended meanwhile
+        (taken for dead and failed by the next import). The lease is `renew`'s alone."""
+        done = self._conn.execute(
+            update(feed_imports)
+            .where(feed_imports.c.id == record.id, feed_imports.c.status == ImportStatus.RUNNING.value)
+            .values(**_import_values(record))
         )
+        return done.rowcount == 1
+
+    def renew(self, import_id: int, until: datetime) -> bool:
+        done = self._conn.execute(
+            update(feed_imports)
+            .where(feed_imports.c.id == import_id, feed_imports.c.status == ImportStatus.RUNNING.value)
+            .values(lease_until=until)
+        )
+        return done.rowcount == 1
+
+    def running(self, retailer_id: int) -> list[FeedImport]:
+        """The retailer's imports marked running, the retailer's row locked until the transaction
+        ends (PostgreSQL; SQLite's writers are serialized already), so two imports starting at
+        once see each other."""
+        self._conn.execute(select(retailers.c.id).where(retailers.c.id == retailer_id).with_for_update())
+        stmt = select(feed_imports).where(
+            feed_imports.c.retailer_id == retailer_id, feed_imports.c.status == ImportStatus.RUNNING.value
+        )
+        return [_feed_import(row) for row in self._conn.execute(stmt)]
 
     def get(self, import_id: int, *, retailer_id: int) -> FeedImport | None:
         stmt = select(feed_imports).where(
