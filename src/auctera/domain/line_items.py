@@ -71,7 +71,7 @@ class LineItem:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    attribute: str  # the seed's attribute name
+    attribute: str  # the seed's attribute name, or a JSON pointer ("/data/0/id") into the body
     code: str
     message: str
 

@@ -36,6 +36,7 @@ from auctera.services.fx import rates_to
 from auctera.services.ports import UnitOfWork, UnitOfWorkFactory
 
 MAX_PRODUCTS_PER_CALL = 1_000
+MAX_PROBLEMS = 10  # products named in one refusal: each its own error, pointing at it in the body
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,10 +203,9 @@ class LineItemService:
                 raise LineItemInvalid(
                     [
                         Problem(
-                            "id",
-                            "unknown-product",
-                            f"not products of the line item's retailer: {', '.join(missing[:10])}",
+                            _at(refs, r), "unknown-product", f"{r}: not a product of the line item's retailer"
                         )
+                        for r in dict.fromkeys(missing[:MAX_PROBLEMS])
                     ]
                 )
             target = item.settings.target_bid_micros
@@ -217,7 +217,7 @@ class LineItemService:
                 raise LineItemInvalid(
                     [
                         Problem(
-                            "id",
+                            "data",
                             "no-exchange-rate",
                             f"no exchange rate from {', '.join(unpriced)} to {currency} to compare the "
                             "products' minBid with the line item's targetBid (`auctera fx set`)",
@@ -232,11 +232,8 @@ class LineItemService:
             if too_low:
                 raise LineItemInvalid(
                     [
-                        Problem(
-                            "id",
-                            "bid-below-min-bid",
-                            f"the line item's targetBid is below the minBid of {', '.join(too_low[:10])}",
-                        )
+                        Problem(_at(refs, r), "bid-below-min-bid", f"{r}: its minBid is above the targetBid")
+                        for r in too_low[:MAX_PROBLEMS]
                     ]
                 )
             # Each product once, though named twice or by both of its ids: the answer lists them.
@@ -266,6 +263,7 @@ class LineItemService:
 
     @staticmethod
     def _refs(refs: Sequence[str]) -> list[str]:
+        # (Problems name a product by its place in the body, `/data/<index>/id`: `_at`.)
         if not refs:
             raise LineItemInvalid([Problem("data", "required", "name at least one product")])
         if len(refs) > MAX_PRODUCTS_PER_CALL:
@@ -358,3 +356,8 @@ def _min_bids_in(
     undercut); None where no exchange rate is set."""
     rates = rates_to(uow, currency, {c for _, c in min_bids})
     return {(m, c): convert_up(m, rates[c]) if c in rates else None for m, c in min_bids}
+
+
+def _at(refs: Sequence[str], ref: str) -> str:
+    """The JSON pointer of a product named in an append's body (`{"data": [{"id": …}, …]}`)."""
+    return f"/data/{refs.index(ref)}/id"

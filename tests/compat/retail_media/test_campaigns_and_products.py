@@ -143,16 +143,21 @@ def test_products_that_cannot_be_promoted(acme: Tenant, catalog: Catalog) -> Non
     retailer = catalog.retailer()
     item = acme.line_item(acme.campaign(), retailer)
     elsewhere = catalog.product(catalog.retailer())
-    assert [e["code"] for e in problems(acme.append(item["id"], elsewhere))] == ["unknown-product"]
+    mine = catalog.product(retailer)
+    unknown = problems(acme.append(item["id"], mine, elsewhere, 999, elsewhere))
+    assert [(e["code"], e["source"]["pointer"]) for e in unknown] == [  # each where the body names it
+        ("unknown-product", "/data/1/id"),
+        ("unknown-product", "/data/2/id"),
+    ]
     assert [e["code"] for e in problems(acme.append(item["id"]))] == ["required"]
     product = catalog.product(retailer)
     override = {"data": [{"id": str(product), "attributes": {"bidOverride": 1.5}}]}
     assert pointers(acme.call("POST", f"/line-items/{item['id']}/products/append", override)) == {
-        "/data/attributes/bidOverride"
+        "/data/0/attributes/bidOverride"
     }
     paused = {"data": [{"id": str(product), "attributes": {"status": "paused"}}]}
     assert pointers(acme.call("POST", f"/line-items/{item['id']}/products/append", paused)) == {
-        "/data/attributes/status"
+        "/data/0/attributes/status"
     }
     assert acme.get(item["id"])["status"] == "draft"  # nothing was added
 

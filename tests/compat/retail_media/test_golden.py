@@ -147,13 +147,15 @@ def test_update_example(acme: Tenant, catalog: Catalog, clock: FrozenClock) -> N
 
 
 def test_python_update_example(acme: Tenant, catalog: Catalog) -> None:
-    """The seed's Python variant: numbers as strings, a read-back status ("draft") and the
+    """The seed's Python variant, at its URL: numbers as strings, a read-back status ("draft") and the
     targetRetailerId echoed. Both are accepted because they change nothing."""
     retailer = catalog.retailer()
     campaign = acme.campaign()
     item = acme.line_item(campaign, retailer, name="API Campaign")
     body = with_ids(golden("put_request_python.json"), id=item["id"], targetRetailerId=str(retailer))
-    response = acme.call("PUT", f"/auction-line-items/{item['id']}", body)
+    # At the seed's Python URL: API version 2023-07.
+    url = f"/2023-07/retail-media/auction-line-items/{item['id']}"
+    response = acme.client.request("PUT", url, json=body, headers=acme.headers)
     assert response.status_code == 200, response.text
     a = response.json()["data"]["attributes"]
     assert a["name"] == "API Campaign Updated new name"

@@ -169,5 +169,6 @@ def test_what_does_not_exist(acme: Tenant, app: RootApp) -> None:
     display = app.container.campaigns.create(principal, CampaignType.DSP_PROSPECTING, fields)
     _not_found(acme.call("GET", f"/campaigns/{display.id}"))
     _not_found(acme.call("GET", f"/campaigns/{display.id}/auction-line-items"))
-    unserved = acme.client.get("/2023-07/retail-media/accounts", headers=acme.headers)
+    unserved = acme.client.get("/2022-07/retail-media/accounts", headers=acme.headers)
     assert unserved.status_code == 404
+    assert "2022-07 is not served" in unserved.json()["errors"][0]["detail"]

@@ -53,7 +53,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RootApp, 
     thread.join(timeout=30)
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+# No SDK release of the versions before 2023-10 is on PyPI (they are served for the seed's examples).
+@pytest.mark.parametrize("version", [v for v in VERSIONS if v >= "2023-10"])
 def test_sdk_flow(server: tuple[RootApp, str], version: str) -> None:
     sdk_dir = SDKS / version
     module = f"criteo_api_retailmedia_v{version.replace('-', '_')}"

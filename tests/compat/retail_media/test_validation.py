@@ -237,8 +237,10 @@ def test_target_bid_at_least_the_greatest_min_bid(
         catalog.product(retailer, min_bid_micros=600_000),
     )
     assert acme.append(item["id"], cheap).status_code == 200
-    refused = acme.append(item["id"], dear)
-    assert [e["code"] for e in problems(refused)] == ["bid-below-min-bid"]
+    refused = acme.append(item["id"], cheap, dear)
+    assert [(e["code"], e["source"]) for e in problems(refused)] == [
+        ("bid-below-min-bid", {"pointer": "/data/1/id"})  # the second product of the body
+    ]
     assert put(acme, item["id"], **{**FULL, "targetBid": 0.6}).status_code == 200
     assert acme.append(item["id"], dear).status_code == 200
     lowered = put(acme, item["id"], **{**FULL, "targetBid": 0.59})
@@ -276,7 +278,7 @@ def test_read_only_attributes(acme: Tenant, setup: tuple[str, int], catalog: Cat
     other_id = acme.call(
         "PUT", f"/auction-line-items/{item['id']}", {"data": {"id": "12", "attributes": FULL}}
     )
-    assert problems(other_id)[0]["code"] == "read-only"
+    assert [(e["code"], e["source"]) for e in problems(other_id)] == [("read-only", {"pointer": "/data/id"})]
     echoed = {**item["attributes"], **FULL}
     echoed.pop("id")
     assert put(acme, item["id"], **echoed).status_code == 200  # computed figures and times: ignored

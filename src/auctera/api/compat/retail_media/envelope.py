@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-# The API versions served, oldest first: /{version}/retail-media/...
+# The API versions served, oldest first: /{version}/retail-media/... (2023-04 and 2023-07 because
+# seed 004's own examples call them, with the very bodies of 2023-10.)
 VERSIONS = (
+    "2023-04",
+    "2023-07",
     "2023-10",
     "2024-01",
     "2024-04",
@@ -39,7 +42,10 @@ _TITLES = {
 
 
 def pointer(attribute: str) -> str:
-    """The JSON pointer of an attribute of the request body ("data" names the body's data)."""
+    """The JSON pointer of an attribute of the request body ("data" names the body's data; a
+    problem elsewhere in the body, as in an array of products, names its pointer itself)."""
+    if attribute.startswith("/"):
+        return attribute
     return "/data" if attribute == "data" else f"/data/attributes/{attribute}"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -200,7 +201,7 @@ def line_item_write(body: Any, *, line_item_id: int | None = None) -> LineItemWr
         raise LineItemInvalid(found)
     found += _unknown(attributes, LINE_ITEM)
     if not creating and "id" in data and _id(data["id"], "id", []) != line_item_id:
-        found.append(Problem("id", "read-only", "id must be the line item in the path"))
+        found.append(Problem("/data/id", "read-only", "id must be the line item in the path"))
     given: dict[str, Any] = {}
     for name, a in LINE_ITEM.items():
         if a.read_only is ReadOnly.IGNORED or name not in attributes:
@@ -333,6 +334,9 @@ def campaign_problem(field: str | None, code: str, message: str) -> Problem:
     return Problem(attribute, code.replace("_", "-"), detail)
 
 
+PRODUCT_ATTRIBUTES = frozenset({"id", "bidOverride", "status"})
+
+
 def product_refs(body: Any) -> list[str]:
     """`{"data": [{"id": "<product id>", "type": ..., "attributes": {...}}]}`: the products named.
     Per-product bid overrides and paused products are not offered, so they are refused."""
@@ -341,7 +345,7 @@ def product_refs(body: Any) -> list[str]:
     if not isinstance(items, list):
         raise LineItemInvalid([Problem("data", "invalid-body", 'the body must be {"data": [{"id": ...}]}')])
     refs: list[str] = []
-    for item in items:
+    for i, item in enumerate(items):
         attributes = item.get("attributes") if isinstance(item, dict) else None
         attributes = attributes if isinstance(attributes, dict) else {}
         ref = item.get("id") if isinstance(item, dict) else None
@@ -349,13 +353,16 @@ def product_refs(body: Any) -> list[str]:
         if isinstance(ref, int) and not isinstance(ref, bool):
             ref = str(ref)
         if not isinstance(ref, str) or not ref.strip():
-            found.append(Problem("data", "invalid-id", "each product needs an id"))
+            found.append(Problem(f"/data/{i}/id", "invalid-id", "each product needs an id"))
             continue
+        at = f"/data/{i}/attributes/"  # problems point into this product of the array
         if attributes.get("bidOverride") is not None:
-            found.append(Problem("bidOverride", "not-supported", "per-product bid overrides are not offered"))
+            found.append(
+                Problem(f"{at}bidOverride", "not-supported", "per-product bid overrides are not offered")
+            )
         if attributes.get("status") not in (None, "active"):
-            found.append(Problem("status", "not-supported", "promoted products cannot be paused one by one"))
-        found += _unknown(attributes, frozenset({"id", "bidOverride", "status"}))
+            found.append(Problem(f"{at}status", "not-supported", "products cannot be paused one by one"))
+        found += [replace(p, attribute=at + p.attribute) for p in _unknown(attributes, PRODUCT_ATTRIBUTES)]
         refs.append(ref.strip())
     if found:
         raise LineItemInvalid(found)
