@@ -68,3 +68,24 @@ def test_fastapi_bodies_nested_without_end_are_a_400(acme: Api) -> None:
     refused = acme.client.post("/v2/campaigns", content=b"[" * 100_000 + b"]" * 100_000, headers=headers)
     assert refused.status_code == 400
     assert refused.json()["success"] is False
+
+
+def test_a_json_body_sent_as_curl_d_sends_it_is_read_as_json(acme: Api) -> None:
+    """`curl -d '{…}'` without `-H Content-Type` types the body as a form: it is read as JSON all
+    the same (as /v2/conversions and bid management read theirs); a real form body is refused as
+    not being JSON, not as 'not an object'."""
+    body = b'{"name": "Holiday Promo", "budget": 10000, "type": "dsp_retargeting"}'
+    for content_type in ("application/x-www-form-urlencoded", "text/plain; charset=utf-8"):
+        headers = {**acme.headers, "Content-Type": content_type}
+        created = acme.client.post("/v2/campaigns", content=body, headers=headers)
+        assert created.status_code == 201, created.text
+        campaign = created.json()["campaign_id"]
+        patch = b'{"budget": {"daily": 7500}}'
+        changed = acme.client.patch(f"/v2/campaigns/{campaign}", content=patch, headers=headers)
+        assert (changed.status_code, changed.json()["updated_fields"]) == (200, ["budget"])
+
+    form = {**acme.headers, "Content-Type": "application/x-www-form-urlencoded"}
+    refused = acme.client.post("/v2/campaigns", content=b"name=Holiday&budget=1", headers=form)
+    assert "JSON" in error(refused, 400)["message"]
+    listed = acme.call("GET", "/v2/campaigns").json()["data"]
+    assert [c["name"] for c in listed] == ["Holiday Promo", "Holiday Promo"]  # nothing else written
