@@ -499,7 +499,7 @@ def test_min_bids_are_compared_in_the_auction_currency(market: Market, shop_worl
         market.line_item(krona, market.campaign(krona), w["retailer"], ["shoe-2"], target_bid=1_000_000)
     market.fx("SEK", "USD", "0.095")
     # 1.00 SEK = 0.095 USD, under shoe-2's minBid of 0.10 USD (though 1.00 > 0.10): refused...
-    with pytest.raises(LineItemInvalid, match="below the minBid of shoe-2"):
+    with pytest.raises(LineItemInvalid, match="shoe-2: its minBid is above the targetBid"):
         market.line_item(krona, market.campaign(krona), w["retailer"], ["shoe-2"], target_bid=1_000_000)
     # ...while the krona was worth more; the auction compares in the rate of the day.
     market.fx("SEK", "USD", "0.2")

@@ -33,3 +33,17 @@ def test_a_nul_in_a_list_item_is_named_as_the_others_are(acme: Api) -> None:
     # D45: refused as JSON no store can hold (400 invalid_json), naming the item as a 422 would.
     response = acme.call("POST", "/v2/campaigns", {**BASE, "targeting": {"geo": ["US\u0000"]}})
     error(response, 400, "targeting.geo[0]")
+
+
+def test_an_unknown_query_parameter_is_refused_naming_it(acme: Api) -> None:
+    """A misspelled filter must not answer unfiltered figures as if they were filtered."""
+    acme.create()
+    misspelled = acme.call("GET", "/v2/campaigns", stauts="archived")
+    body = error(misspelled, 422, "stauts")
+    assert "unknown query parameter 'stauts'" in body["message"] and "status" in body["message"]
+    report = acme.call(
+        "GET", "/v2/reports/daily", start_date="2026-11-01", end_date="2026-11-02", campaign="x"
+    )
+    assert error(report, 422, "campaign")["message"].startswith("unknown query parameter 'campaign'")
+    one = acme.call("GET", "/v2/campaigns", status="active", limit=5)  # what a route takes still works
+    assert one.status_code == 200, one.text

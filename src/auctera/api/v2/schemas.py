@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import Request, Response, params
+from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_typed_signature
 from fastapi.routing import APIRoute
 from pydantic import (
@@ -59,7 +60,7 @@ from auctera.domain.compliance import BlockedDomain
 from auctera.domain.events import Totals
 from auctera.domain.money import display, from_micros, to_micros
 from auctera.domain.tracking import IMPRESSION_PATH, VIEWABLE_PATH, tracking_links
-from auctera.errors import NotFound
+from auctera.errors import NotFound, ValidationFailed
 
 # --- exact JSON numbers --------------------------------------------------------------------
 
@@ -69,6 +70,36 @@ class _DecimalRequest(Request):
         if not hasattr(self, "_json"):
             self._json = decimal_json(await self.body())
         return self._json
+
+
+def _known_query(
+    route: APIRoute, handler: Callable[[Request], Coroutine[Any, Any, Response]]
+) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+    """`handler`, refusing a query parameter the route does not take (422 naming it), as an
+    unknown body field is: a misspelled filter (`?stauts=`, `?campaign=`) would otherwise answer
+    unfiltered figures as if they were the filtered ones."""
+    known = _query_names(route.dependant)
+
+    async def checked(request: Request) -> Response:
+        if request.scope["query_string"]:
+            for name in request.query_params:
+                if name not in known:
+                    takes = f"; it takes {', '.join(sorted(known))}" if known else "; it takes none"
+                    raise ValidationFailed(f"unknown query parameter '{name}'{takes}", field=name)
+        return await handler(request)
+
+    return checked
+
+
+def _query_names(dependant: Dependant) -> frozenset[str]:
+    """The query parameters a route takes, its dependencies' included."""
+    names: set[str] = set()
+    todo = [dependant]
+    while todo:
+        d = todo.pop()
+        names.update(p.alias for p in d.query_params)
+        todo.extend(d.dependencies)
+    return frozenset(names)
 
 
 _FORM_TYPES = (b"application/x-www-form-urlencoded", b"text/plain")
@@ -91,8 +122,8 @@ class DecimalJSONRoute(APIRoute):
         super().__init__(path, _answered_by_orjson(endpoint, kwargs.get("status_code")), **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-        if self.body_field is None:  # no body to read: no per-request wrapper
+        handler = _known_query(self, super().get_route_handler())
+        if self.body_field is None:  # no body to read: no further wrapper
             return handler
         form = isinstance(self.body_field.field_info, params.Form)
 
