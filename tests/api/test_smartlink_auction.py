@@ -352,6 +352,8 @@ def test_smartlinks_crud_and_resolution(world: dict[str, Any]) -> None:
     hop = world["client"].get(f"/s/{by_url['auction_id']}", follow_redirects=False)
     assert hop.status_code == 302 and hop.headers["location"] == by_url["fallback_url"]
     assert world["client"].get("/s/123", follow_redirects=False).status_code == 404
+    posted = world["client"].post(f"/s/{by_url['auction_id']}")
+    assert (posted.status_code, posted.headers["allow"]) == (405, "GET, HEAD")  # RFC 9110: MUST
 
 
 def account(rendered: str) -> int:

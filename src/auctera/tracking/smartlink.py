@@ -110,7 +110,7 @@ def smartlink_handlers(
 
     async def redirect(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] not in ("GET", "HEAD"):
-            await page(send, 405, "SmartLinks answer GET only.")
+            await page(send, 405, "SmartLinks answer GET only.", allow=b"GET, HEAD")
             return
         text = scope["path"][len(SMARTLINK_PREFIX) :].rstrip("/")
         link_id = from_decimal(text)
