@@ -52,7 +52,7 @@ def register_envelope(prefix: str, renderer: Renderer, media_type: str = "applic
 
 
 def _render(request: Request, status: int, code: str, message: str, field: str | None) -> OrjsonResponse:
-    path = request.url.path
+    path = request.scope["path"]  # not request.url's: urlsplit drops a tab or line break from it
     renderer, media_type = next(
         ((r, m) for prefix, r, m in _ENVELOPES if prefix.match(path)), (v2_envelope, "application/json")
     )

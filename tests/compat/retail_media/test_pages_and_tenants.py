@@ -172,3 +172,6 @@ def test_what_does_not_exist(acme: Tenant, app: RootApp) -> None:
     unserved = acme.client.get("/2022-07/retail-media/accounts", headers=acme.headers)
     assert unserved.status_code == 404
     assert "2022-07 is not served" in unserved.json()["errors"][0]["detail"]
+    for blank in ("%09", "%0A", "%0D", "%20"):  # whitespace a URL parser would drop: still this surface's
+        odd = acme.client.get(f"/{blank}/retail-media/accounts", headers=acme.headers)
+        assert (odd.status_code, odd.json()["errors"][0]["code"]) == (404, "not-found"), blank
