@@ -244,13 +244,15 @@ def test_a_recorded_conversion_reads_back_exactly_as_answered(world: World) -> N
     # Rows are written straight through the driver on SQLite: times, JSON and flags must come back
     # as Core would have stored them.
     world.verdict = Verdict.of([Signal(Reason.CLICK_INJECTION, 0.95, {"seconds": 2})])
+    click_id = world.click()
+    world.clock.now += timedelta(seconds=2)  # an event_time ahead of the clock is booked on arrival
     postback = Postback(
-        world.click(),
+        click_id,
         "purchase",
         12_340_000,
         None,
         order_id="o-9",
-        event_time=(world.clock.now + timedelta(seconds=1)).replace(microsecond=123_456),
+        event_time=(world.clock.now - timedelta(seconds=1)).replace(microsecond=123_456),
         identifiers=(("email_sha256", "ab" * 32),),
     )
     recorded = world.service.record(world.advertiser, postback, "key-9")

@@ -72,6 +72,12 @@ class Postback:
 OFFLINE_LOOKBACK = timedelta(days=30)
 OFFLINE_BATCH = 10_000  # offline events matched per event-log query
 OFFLINE_EVENT_TYPE = "offline_purchase"
+# An event_time ahead of our clock by up to MAX_CLOCK_SKEW is a partner's drifting clock: recorded
+# at its arrival. Further ahead, it is refused.
+_FUTURE = (
+    f"event_time is in the future (more than {MAX_CLOCK_SKEW.seconds // 60} minutes ahead of "
+    "the server's clock)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +91,14 @@ class OfflineEvent:
 
     def dedup_key(self, at: datetime, currency: str | None) -> str:
         """Without an event id: the identifiers, value, currency (`currency`: as resolved, so an
-        event sent once with the account's currency and once without it is one sale) and time,
+        event sent once with the account's currency and once without it is one sale) and time as
+        sent (not as recorded: one a little ahead of our clock is recorded at `at`, its arrival),
         or, for an event without a time (which is recorded at `at`, now), the day it arrived: a
         retried upload is not paid twice, a repeat purchase uploaded another day is counted."""
         if self.event_id is not None:
             return f"offline:{self.event_id}"
-        when = at.isoformat() if self.event_time is not None else f"received {at.date().isoformat()}"
+        sent = self.event_time
+        when = sent.isoformat() if sent is not None else f"received {at.date().isoformat()}"
         content = f"{sorted(self.identifiers)}|{self.value_micros}|{currency}|{when}"
         return f"offline:~{hashlib.sha256(content.encode()).hexdigest()}"
 
@@ -295,7 +303,7 @@ class ConversionService:
             earlier = uow.conversions.by_keys(click.account_id, key, request.idempotency_key)
             assert earlier is not None, "a conflicting conversion must be readable"
             return earlier
-        conversion = self._pay(payouts, uow, conversion)
+        conversion = self._pay(payouts, uow, conversion, click.at)
         recorded.append(conversion)
         return conversion
 
@@ -303,15 +311,28 @@ class ConversionService:
         """The payouts charged in this write transaction (None: no spend service, nothing charged)."""
         return self._spend.group(uow) if self._spend is not None else None
 
-    def _pay(self, payouts: ChargeGroup | None, uow: UnitOfWork, c: Conversion) -> Conversion:
+    def _pay(
+        self, payouts: ChargeGroup | None, uow: UnitOfWork, c: Conversion, touched_at: datetime
+    ) -> Conversion:
         """Charge an approved conversion's payout (its row just written, in the same transaction)
         to the campaign's caps and the advertiser's prepaid balance, whole or not at all. Refused,
         the conversion stays recorded and approved (the sale happened; it is no fraud) but pays
-        nothing, and says why in `payout_refused` (a `ChargeOutcome`: `campaign_budget`,
-        `campaign_daily`, `no_funds`). Keyed on the conversion's id: a replay charges nothing."""
+        nothing, and says why in `payout_refused` (a `ChargeOutcome`: `not_live` for a touch made
+        at `touched_at` outside the campaign's flight, `campaign_budget`, `campaign_daily`,
+        `no_funds`). Keyed on the conversion's id: a replay charges nothing."""
         if payouts is None or c.cost_micros <= 0 or c.status is not ConversionStatus.APPROVED:
             return c
-        due = Click(c.id, c.campaign_id, None, c.cost_micros, c.occurred_at, c.publisher_id, live_only=False)
+        # Paid after a pause or the flight's end too (`live_only`), but only for a touch made in it.
+        due = Click(
+            c.id,
+            c.campaign_id,
+            None,
+            c.cost_micros,
+            c.occurred_at,
+            c.publisher_id,
+            live_only=False,
+            earned_at=touched_at,
+        )
         charge = payouts.charge(due, payout=True)
         if charge.charged:
             return c
@@ -562,7 +583,9 @@ class ConversionService:
             # By campaign: on PostgreSQL each payout locks its campaign's row, and two uploads
             # taking them in one order cannot deadlock.
             fresh.sort(key=lambda f: (f[0].campaign_id, f[0].occurred_at))
-            added = [(self._pay(payouts, uow, c), t) for c, key, t in fresh if uow.conversions.add(c, key)]
+            added = [
+                (self._pay(payouts, uow, c, t.at), t) for c, key, t in fresh if uow.conversions.add(c, key)
+            ]
             if payouts is not None:
                 payouts.close()
             if self._outbox is not None and added:
@@ -704,12 +727,12 @@ def _checked_offline(upload: OfflineEvent, now: datetime) -> datetime:
     if at.tzinfo is None:
         raise ValidationFailed("event_time needs a time zone offset (e.g. Z or +02:00)", field="event_time")
     if at > now + MAX_CLOCK_SKEW:
-        raise ValidationFailed("event_time is in the future", field="event_time")
+        raise ValidationFailed(_FUTURE, field="event_time")
     if at < now - MAX_EVENT_AGE:
         raise ValidationFailed(f"event_time is more than {MAX_EVENT_AGE.days} days ago", field="event_time")
     if upload.currency is not None and pycountry.currencies.get(alpha_3=upload.currency.upper()) is None:
         raise ValidationFailed(f"{upload.currency!r} is not an ISO 4217 currency code", field="currency")
-    return at
+    return min(at, now)  # a clock a little ahead of ours: booked on arrival, never in a day to come
 
 
 def _last_touch(
@@ -744,9 +767,11 @@ def _occurred_at(event_time: datetime | None, click: Event, now: datetime) -> da
     if event_time.tzinfo is None:
         raise ValidationFailed("event_time needs a time zone offset (e.g. Z or +02:00)", field="event_time")
     if event_time > now + MAX_CLOCK_SKEW:
-        raise ValidationFailed("event_time is in the future", field="event_time")
+        raise ValidationFailed(_FUTURE, field="event_time")
     if event_time < now - MAX_EVENT_AGE:
         raise ValidationFailed(f"event_time is more than {MAX_EVENT_AGE.days} days ago", field="event_time")
     if event_time < click.at:
         raise ValidationFailed("event_time is before the click it converts", field="event_time")
-    return event_time
+    # A partner's clock a little ahead of ours is tolerated, but the sale is booked when it reached
+    # us: at 23:56 an event_time of 00:00:30 must not count (and charge) in a day not begun.
+    return max(min(event_time, now), click.at)

@@ -77,6 +77,10 @@ class Click:
     # False for a conversion's payout: earned by a click made while the offer ran, it is paid
     # after a pause or the flight's end too (caps and balance still hold).
     live_only: bool = True
+    # A payout's click (or impression) time: a touch made outside the campaign's flight (its day
+    # in the account's zone) earns nothing, `not_live`. Links redirect a day either side of the
+    # flight (`links_in_flight`), so this, not the link, holds payouts to the exact days.
+    earned_at: datetime | None = None
 
     @classmethod
     def of_event(cls, event: Event, price_micros: int) -> Click:
@@ -273,6 +277,10 @@ class ChargeGroup:
         periods = [(s, p) for s in ids for p in (day_key(today), month_key(today), TOTAL)]
         spend = self._spend(ids, today)
         refused = _refusal(subjects, click.campaign_id, today, spend, click.price_micros, click.live_only)
+        if click.earned_at is not None:  # named first, as `not_live` is among the caps
+            earned_on = local_day(click.earned_at, ZoneInfo(subjects.timezone))
+            if not in_flight(subjects.campaign_start, subjects.campaign_end, earned_on):
+                refused = ChargeOutcome.NOT_LIVE
         if refused is not None:
             return Charge(refused)
         prepaid = subjects.balance_micros is not None

@@ -341,42 +341,90 @@ def _json_rows(body: bytes) -> list[Any]:
     return list(document["events"])
 
 
+# A CSV line longer than this is refused on its own, its bytes dropped as they arrive (memory stays
+# flat): the csv module's own cell limit, far above any valid event (its longest cell, an email, is
+# 320 characters).
+MAX_CSV_LINE = 131_072
+_BOM = codecs.BOM_UTF8
+
+
 async def _csv_rows(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any] | ValidationFailed]:
     """Rows of a CSV body as its bytes arrive: a header line naming the columns, then one event
-    per line (offline events hold no line breaks inside a field)."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    per line. Offline events hold no line breaks inside a field, so each line is read alone: one
+    the reader cannot read (not UTF-8, a NUL, a stray carriage return, longer than `MAX_CSV_LINE`)
+    is its event's error and the upload goes on, as for any invalid event; the lines before it
+    may be recorded already, so it must never fail the upload. A header that cannot be read fails
+    it, before anything is recorded."""
     header: list[str] | None = None
-    pending = ""
-    try:
-        async for chunk in chunks:
-            lines = (pending + decoder.decode(chunk)).split("\n")
-            pending = lines.pop()
-            for values in csv.reader(lines):
-                if header is None:
-                    header = _csv_header(values)
-                elif values:
-                    yield _csv_event(header, values)
-        last = pending + decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        raise ValidationFailed("the CSV is not UTF-8", field="events") from None
-    for values in csv.reader([last] if last.strip() else []):
+    number = 0  # the line's number in the file, the header's being 1
+    async for line in _csv_lines(chunks):
+        number += 1
         if header is None:
-            header = _csv_header(values)
-        elif values:
-            yield _csv_event(header, values)
+            header = _csv_header(_csv_cells(line, number, first=True))
+            continue
+        try:
+            values = _csv_cells(line, number)
+        except ValidationFailed as exc:
+            yield exc
+            continue
+        if values:
+            yield _csv_event(header, values, number)
     if header is None:
         _csv_header([])
 
 
-def _csv_event(header: list[str], values: list[str]) -> dict[str, Any] | ValidationFailed:
+async def _csv_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes | None]:
+    """The lines of a body as its bytes arrive (split on LF, which is never part of a multi-byte
+    UTF-8 character); None for a line longer than `MAX_CSV_LINE`, whose bytes are not kept."""
+    pending = b""
+    overlong = False  # the line being received is past the limit: dropped up to its end
+    async for chunk in chunks:
+        parts = chunk.split(b"\n")
+        for part in parts[:-1]:
+            line = None if overlong else pending + part
+            yield None if line is None or len(line) > MAX_CSV_LINE else line
+            pending, overlong = b"", False
+        if not overlong:
+            pending += parts[-1]
+            if len(pending) > MAX_CSV_LINE:
+                pending, overlong = b"", True
+    if overlong:
+        yield None
+    elif pending.strip():
+        yield pending
+
+
+def _csv_cells(line: bytes | None, number: int, *, first: bool = False) -> list[str]:
+    """The cells of one line (none for a blank line), or the error naming the line."""
+    if line is None:
+        raise _line_error(number, f"longer than {MAX_CSV_LINE:,} bytes")
+    if first and line.startswith(_BOM):
+        line = line[len(_BOM) :]
+    try:
+        text = line.decode()
+    except UnicodeDecodeError:
+        raise _line_error(number, "not UTF-8") from None
+    if "\x00" in text:  # no store can hold a NUL (decision D45)
+        raise _line_error(number, "holds a NUL character")
+    try:
+        return next(csv.reader([text]), [])
+    except csv.Error as exc:  # e.g. a carriage return inside an unquoted cell
+        raise _line_error(number, f"cannot be read as CSV ({exc})") from None
+
+
+def _line_error(number: int, why: str) -> ValidationFailed:
+    return ValidationFailed(f"line {number} of the CSV: {why}", field="events")
+
+
+def _csv_event(header: list[str], values: list[str], number: int) -> dict[str, Any] | ValidationFailed:
     """A CSV line's event (empty and missing trailing cells are absent fields), or, for a line
     with more cells than the header has columns (a shifted row: an unquoted comma in a value),
     the row's error: taking the first cells would put values under the wrong columns."""
     if len(values) > len(header):
-        return ValidationFailed(
+        return _line_error(
+            number,
             f"{len(values)} values for the header's {len(header)} columns "
             "(a comma inside a value must be quoted)",
-            field="events",
         )
     return {k: v for k, v in zip(header, values, strict=False) if v}
 
