@@ -348,6 +348,10 @@ class Reason(StrEnum):
     DUPLICATE = "the same bid appears more than once in this upload"
 
 
+# Not a Reason: the API refuses such a value as unreadable before any rule (docs/api-bids.md).
+OUT_OF_RANGE = f"bid value must be a finite number up to {MAX_BID_MICROS // 1_000_000}"
+
+
 class BidRow(NamedTuple):
     """One uploaded bid, parsed: `value` is the exact decimal the caller sent (None on a delete).
     A tuple, not a dataclass: an upload builds up to 100k of them."""
@@ -399,6 +403,16 @@ _HUNDRED = Decimal(100)
 _PERCENT_PLACES = Decimal("0.01")
 
 
+_MAX_BID_USD = Decimal(MAX_BID_MICROS) / MICROS
+
+
+def in_bid_range(value: Decimal) -> bool:
+    """Finite and at most MAX_BID_MICROS either way: the values a bid's arithmetic (scaling to
+    micros, the change's percentage) is done on. Far beyond it (-1e30, 1E+999999) that arithmetic
+    overflows Decimal's context, so every rule checks this first."""
+    return value.is_finite() and -_MAX_BID_USD <= value <= _MAX_BID_USD
+
+
 def micros_of(value: Decimal) -> int:
     return int(value * MICROS)
 
@@ -413,14 +427,22 @@ def delta_of(row: BidRow, existing: StoredBid | None) -> Delta:
     old = usd(confirmed) if confirmed is not None else None
     new = None if row.delete else row.value
     change = None
-    if old is not None and new is not None and old > 0:
+    # In range, |change| < 2e17 %: its two decimals fit Decimal's 28 digits.
+    if old is not None and new is not None and old > 0 and in_bid_range(new):
         change = ((new - old) / old * _HUNDRED).quantize(_PERCENT_PLACES)
     return Delta(old, new, change)
 
 
 def _decimal_places(value: Decimal) -> int:
-    exponent = value.normalize().as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 0
+    """Digits after the point, trailing zeros aside, counted on the digits as sent: normalize()
+    would round them to 28 (1.000…0001 with 50 decimals would count none) and can overflow."""
+    _, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):
+        return 0
+    zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    if zeros == len(digits):  # zero
+        return 0
+    return max(0, -(exponent + zeros))
 
 
 def _missing(required: Sequence[str], present: Mapping[str, str]) -> bool:
@@ -466,6 +488,8 @@ def _dimension_problem(row: BidRow, where: Hierarchy, network: Network) -> Reaso
 def _value_problem(row: BidRow, delta: Delta, settings: BiddingSettings) -> str | None:
     value = row.value
     assert value is not None
+    if not in_bid_range(value):  # first: the rules below compute with it
+        return Reason.BELOW_MINIMUM if value.is_finite() and value < 0 else OUT_OF_RANGE
     if _decimal_places(value) > min(settings.decimal_precision, MAX_DECIMAL_PRECISION):
         return Reason.DECIMAL_PRECISION
     if value <= 0 or micros_of(value) < settings.min_bid_micros:
@@ -503,8 +527,8 @@ class ExactValue(NamedTuple):
 
 
 def exact_value(value: Decimal) -> ExactValue | None:
-    """None for NaN or infinity, which no rule accepts."""
-    return ExactValue(_decimal_places(value), micros_of(value)) if value.is_finite() else None
+    """None for a value out of range (NaN, infinity, beyond MAX_BID_MICROS), which no rule accepts."""
+    return ExactValue(_decimal_places(value), micros_of(value)) if in_bid_range(value) else None
 
 
 class UploadRules:

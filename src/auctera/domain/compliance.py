@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
+import idna
+
 from auctera.domain.campaigns import (
     AUDIENCE_PAUSE,
     DSP_TYPES,
@@ -75,15 +77,43 @@ Check = Callable[[Campaign, CheckContext], list[Problem]]
 
 
 def normalize_domain(text: str) -> str:
-    """Lower-case ASCII (IDNA) form of a host name; ValueError when it is not one."""
-    name = text.strip().rstrip(".").lower()
+    """Lower-case ASCII form of a host name as browsers resolve it; ValueError when it is not one.
+
+    UTS 46 mapping (non-transitional) then IDNA 2008, as the WHATWG URL standard does: faß.de is
+    xn--fa-hia.de, a site of its own. Python's "idna" codec is IDNA 2003, which maps it to
+    fass.de, another one: a blocklist entry made that way misses the site it names."""
     try:
-        name = name.encode("idna").decode("ascii")
-    except UnicodeError:
+        mapped = idna.uts46_remap(text.strip(), std3_rules=False)  # case, width, "。" -> "."
+        name = ".".join(_ascii_label(label) for label in mapped.rstrip(".").split("."))
+    except UnicodeError:  # idna.IDNAError is one
         raise ValueError(f"not a domain name: {text!r}") from None
     if not name or len(name) > 253 or not all(_LABEL.fullmatch(label) for label in name.split(".")):
         raise ValueError(f"not a domain name: {text!r}")
     return name
+
+
+def _ascii_label(label: str) -> str:
+    if not label.isascii():
+        return idna.alabel(label).decode("ascii")
+    # The punycode must decode to a valid name (xn--zz does not) that it is the one spelling of
+    # (older idna releases skip that last check).
+    if label.startswith("xn--") and idna.alabel(idna.ulabel(label)).decode("ascii") != label:
+        raise idna.IDNAError(f"not the canonical spelling of {label!r}")
+    # Other ASCII labels are left to _LABEL: browsers take r3---sn-x (hyphens in 3rd and 4th
+    # position), which IDNA 2008 alone refuses.
+    return label
+
+
+def unicode_domain(name: str) -> str:
+    """The Unicode spelling of a normalised name (a URL may write its host either way); a label
+    that does not decode (an entry stored before IDNA 2008) stays as it is."""
+    labels = []
+    for label in name.split("."):
+        try:
+            labels.append(idna.ulabel(label) if label.startswith("xn--") else label)
+        except UnicodeError:
+            labels.append(label)
+    return ".".join(labels)
 
 
 # Common second-level registries (no lookups, no full Public Suffix List): with bare TLDs, the names

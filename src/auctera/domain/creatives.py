@@ -7,9 +7,12 @@ An asset is approved when no finding is an error. Warnings are shown but do not 
 from __future__ import annotations
 
 import io
+import lzma
 import posixpath
 import re
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -153,14 +156,35 @@ class Bundle:
     compressed_size: int
 
 
+# What zipfile and its decompressors raise on a malformed archive: offsets off the data
+# (ValueError "negative seek value"), a truncated stream (EOFError), an unknown compression method
+# (NotImplementedError), a corrupt deflate, bzip2 or lzma stream (zlib.error, OSError, LZMAError),
+# a header field that does not unpack (struct.error), a name that is not the UTF-8 its flag says
+# (UnicodeDecodeError, a ValueError), a password needed (RuntimeError).
+_MALFORMED = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    ValueError,
+    OSError,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    OverflowError,
+    zlib.error,
+    lzma.LZMAError,
+    struct.error,
+)
+
+
 def read_bundle(data: bytes) -> Bundle:
     """The files of a zipped HTML5 bundle, with the zip-bomb and path guards applied first."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+    except _MALFORMED:
         raise BundleError("the file is not a readable zip archive") from None
     with archive:
-        infos = [i for i in archive.infolist() if not i.is_dir()]
+        # Not ZipInfo.is_dir(): it indexes the name, and a malformed entry may have none.
+        infos = [i for i in archive.infolist() if not i.filename.endswith("/")]
         if len(infos) > MAX_BUNDLE_FILES:
             raise BundleError(f"the bundle holds {len(infos)} files; at most {MAX_BUNDLE_FILES}")
         if sum(i.file_size for i in infos) > MAX_BUNDLE_UNPACKED:
@@ -168,14 +192,16 @@ def read_bundle(data: bytes) -> Bundle:
         members: dict[str, bytes] = {}
         for info in infos:
             name = info.filename.replace("\\", "/")
-            if name.startswith("/") or ".." in name.split("/") or info.flag_bits & 0x1:
+            if not name or name.startswith("/") or ".." in name.split("/") or info.flag_bits & 0x1:
                 raise BundleError(f"unsafe or encrypted entry in the bundle: {info.filename!r}")
             if name.startswith("__MACOSX/"):
                 continue
             try:
                 members[name] = archive.read(info)
-            except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
-                raise BundleError(f"cannot read {info.filename!r} from the bundle ({exc})") from None
+            except _MALFORMED as exc:
+                raise BundleError(
+                    f"the file is not a readable zip archive: cannot read {info.filename!r} ({exc})"
+                ) from None
     return Bundle(members, len(data))
 
 

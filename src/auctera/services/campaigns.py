@@ -342,7 +342,7 @@ class CampaignService:
             if not uow.blocklist.add(entry):
                 entry = uow.blocklist.get(entry.domain) or entry  # listed already: keep the first entry
             # URLs may spell an internationalised host either way.
-            spellings = {entry.domain, entry.domain.encode().decode("idna")}
+            spellings = {entry.domain, compliance.unicode_domain(entry.domain)}
             for campaign in uow.campaigns.live_mentioning(sorted(spellings)):
                 host = host_of(campaign.destination_url or "")
                 if host is None or entry.domain not in domain_suffixes(host):
@@ -365,9 +365,16 @@ class CampaignService:
         Entries are the operator's objects: to anyone else they do not exist (404, not 403)."""
         if by is not None and not by.is_network:
             raise NotFound("domain is not on the blocklist", field="domain")
-        name = _domain(domain)
+        try:
+            name, invalid = _domain(domain), None
+        except ValidationFailed as exc:
+            # An entry stored under IDNA 2003 may not be a name today (xn--g6h.com, a symbol): it
+            # is removed by the spelling the list shows.
+            name, invalid = domain.strip().rstrip(".").lower(), exc
         with self._uow() as uow:
             removed = uow.blocklist.remove(name)
+            if invalid is not None and not removed:
+                raise invalid
             if removed:
                 now = self._clock()
                 for campaign in self._rejected_by_blocklist(uow, name):

@@ -31,6 +31,7 @@ from auctera.domain.bids import (
     OptimizationType,
     PartnerKind,
     RequiredAttributes,
+    in_bid_range,
     micros_of,
     usd,
 )
@@ -98,8 +99,10 @@ def _amount(value: Any, field: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise _bad("must be a number", field)
     amount = Decimal(value)
-    if not amount.is_finite() or amount > MAX_BID_USD:
-        raise _bad(f"must be a finite number up to {MAX_BID_USD}", field)
+    # Bounded either way before any arithmetic: -1e30 would overflow the change's percentage. A
+    # value in range at or below zero is a rule's rejection (below minimum), listed with its delta.
+    if not in_bid_range(amount):
+        raise _bad(f"must be a finite number from -{MAX_BID_USD} to {MAX_BID_USD}", field)
     return amount
 
 
@@ -213,7 +216,7 @@ def upload_rows(body: Any) -> list[BidRow]:
             if (
                 type(value) is Decimal
                 and value.is_finite()
-                and value <= MAX_BID_USD
+                and -MAX_BID_USD <= value <= MAX_BID_USD
                 and (delete is False or delete is True)
                 and type(campaign_id) is int
                 and 0 < campaign_id <= MAX_ID
