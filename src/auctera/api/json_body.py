@@ -5,13 +5,18 @@ neither the database drivers nor orjson can encode, so such a body used to fail 
 the first write, or after it, when the answer echoed the string. I-JSON (RFC 7493 2.1) forbids
 them. A NUL ("\\u0000") is valid JSON but no PostgreSQL text can hold it. Both are refused at
 the door, naming the field.
+
+Any body that cannot be read is a 400 invalid_json saying why in a client's words, not Python's:
+where the JSON breaks, the byte that is not UTF-8, or the field holding a number nothing could
+take (an integer longer than `sys.get_int_max_str_digits()`, an exponent past Decimal's range).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from decimal import Decimal
+import sys
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator
@@ -29,14 +34,82 @@ def parse_json(body: bytes) -> Any:
     """A JSON body with exact decimals (money), or 400 invalid_json naming what is wrong."""
     try:
         value = decimal_json(body)
-    except ValueError as exc:
+    except UnicodeDecodeError as exc:
+        raise AucteraError(
+            f"the request body is not valid JSON: it is not {exc.encoding.upper()} text"
+            f" (byte 0x{body[exc.start]:02x} at position {exc.start})",
+            code="invalid_json",
+        ) from None
+    except json.JSONDecodeError as exc:  # its message gives line, column and character
         raise AucteraError(f"the request body is not valid JSON ({exc})", code="invalid_json") from None
+    except (ValueError, InvalidOperation):
+        # int() refuses more digits than sys.get_int_max_str_digits() (its message tells the
+        # reader to raise that limit: words for us, not for a client); Decimal a huge exponent.
+        raise _unreadable_number(body) from None
     except RecursionError:
         raise AucteraError(
-            "the request body is not valid JSON (nested too deeply)", code="invalid_json"
+            "the request body is not valid JSON we can read: arrays or objects nested too deeply",
+            code="invalid_json",
         ) from None
     check_text(body, value)
     return value
+
+
+class _Unreadable:
+    """A number of the body Python cannot hold, marked where it was (`_unreadable_number`)."""
+
+    def __init__(self, text: str) -> None:
+        self.too_long = text.lstrip("-").isdigit()  # an integer; else a fraction or an exponent
+
+
+def _int_or_mark(text: str) -> Any:
+    try:
+        return int(text)
+    except ValueError:
+        return _Unreadable(text)
+
+
+def _decimal_or_mark(text: str) -> Any:
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return _Unreadable(text)
+
+
+# Run only on a body `decimal_json` could not read because of a number: it reads the rest.
+_MARKING_JSON = json.JSONDecoder(parse_float=_decimal_or_mark, parse_int=_int_or_mark)
+
+
+def _unreadable_number(body: bytes) -> AucteraError:
+    """400 invalid_json naming the field of the first number in `body` Python cannot hold."""
+    try:
+        found = _marked(_MARKING_JSON.decode(body.decode(json.detect_encoding(body), "surrogatepass")), "")
+    except (ValueError, RecursionError):
+        found = None
+    field, mark = found or (None, None)
+    if mark is None or mark.too_long:
+        what = f"a number of more than {sys.get_int_max_str_digits():,} digits"
+    else:
+        what = "a number whose exponent is out of range"
+    if field is None:
+        return AucteraError(f"the request body holds {what}", code="invalid_json")
+    return AucteraError(f"{field} is {what}: no field takes one", code="invalid_json", field=field)
+
+
+def _marked(value: Any, path: str) -> tuple[str, _Unreadable] | None:
+    """The path ("a.b[2]", "body" for the whole) and mark of the first `_Unreadable` in `value`."""
+    if isinstance(value, _Unreadable):
+        return path or "body", value
+    items: Any = ()
+    if isinstance(value, dict):
+        items = ((f"{path}.{key}" if path else str(key), item) for key, item in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{i}]", item) for i, item in enumerate(value))
+    for inner, item in items:
+        found = _marked(item, inner)
+        if found is not None:
+            return found
+    return None
 
 
 def decimal_json(body: bytes) -> Any:

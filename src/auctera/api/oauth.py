@@ -11,7 +11,7 @@ import binascii
 from typing import Annotated
 from urllib.parse import unquote_plus
 
-from fastapi import Form, Request
+from fastapi import Depends, Form, Request
 
 from auctera.api.deps import container_of
 from auctera.api.errors import register_envelope
@@ -67,13 +67,33 @@ def _basic(request: Request) -> tuple[str, str] | None:
     return unquote_plus(client_id), unquote_plus(client_secret)
 
 
+async def _repeated(request: Request) -> str | None:
+    """The first form parameter the body gives more than once, None when each comes once.
+
+    FastAPI's Form() keeps the last value, so `client_secret=WRONG&client_secret=<right>` would
+    authenticate and `grant_type=client_credentials&grant_type=password` read as a password
+    grant. RFC 6749 3.2: parameters "MUST NOT be included more than once", and 5.2 answers a
+    repeat with invalid_request. Identical repeats too: no reading of them is more right than
+    another, and a client that sends them is broken. (The form is FastAPI's, parsed once.)"""
+    form = await request.form()
+    seen: set[str] = set()
+    for name, _ in form.multi_items():  # every occurrence, in order
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
 @router.post("/oauth2/token", summary="Exchange client credentials for a short-lived access token")
 def token(
     request: Request,
+    repeated: Annotated[str | None, Depends(_repeated)],
     grant_type: Annotated[str | None, Form()] = None,
     client_id: Annotated[str | None, Form()] = None,
     client_secret: Annotated[str | None, Form()] = None,
 ) -> OrjsonResponse:
+    if repeated is not None:  # before anything is read from the form: any value could be meant
+        return _oauth_error(400, "invalid_request", f"{repeated} is given more than once")
     if not grant_type:  # a missing parameter is a malformed request (RFC 6749 5.2)
         return _oauth_error(400, "invalid_request", "grant_type is required")
     if grant_type != "client_credentials":

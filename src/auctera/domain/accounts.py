@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from auctera.domain.ids import from_decimal, parse, render
@@ -38,6 +39,23 @@ class Account:
         if self.previous_signing_secret and until is not None and now < until:
             return [self.signing_secret, self.previous_signing_secret]
         return [self.signing_secret]
+
+
+# A fraud threshold is a score from 0 to 1 in steps of 0.0001 (docs/fraud.md): finer means
+# nothing for a score built from a dozen signals' confidences, and a value of at most four places
+# is held exactly by the float column it is stored in (shortest repr gives back its digits).
+FRAUD_THRESHOLD_PLACES = 4
+_THRESHOLD_STEP = Decimal(1).scaleb(-FRAUD_THRESHOLD_PLACES)
+
+
+def fraud_threshold(value: Decimal) -> float:
+    """`value` as the threshold stored, -0 as 0; ValueError, saying why, outside 0 to 1 or past
+    four decimal places (5e-324 is not a threshold anyone means: refused, not rounded)."""
+    if not value.is_finite() or not Decimal(0) <= value <= Decimal(1):
+        raise ValueError("must be a number from 0 to 1")
+    if value != value.quantize(_THRESHOLD_STEP):  # trailing zeros (0.50000) are fine
+        raise ValueError(f"must have at most {FRAUD_THRESHOLD_PLACES} decimal places, e.g. 0.8 or 0.9525")
+    return float(value.copy_abs())
 
 
 KEY_PREFIX = "auc_sk_"  # recognisable by secret scanners

@@ -6,6 +6,7 @@ import secrets
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import pycountry
 
@@ -18,6 +19,7 @@ from auctera.domain.accounts import (
     ApiKey,
     OAuthClient,
     Principal,
+    fraud_threshold,
     hash_secret,
 )
 from auctera.domain.attribution import AttributionModel
@@ -61,7 +63,8 @@ MAX_RATE_LIMIT_PER_MINUTE = 1_000_000_000
 class AccountSettings:
     """What an account may change about itself; UNSET: leave as it is."""
 
-    fraud_threshold: float | Unset | None = UNSET  # conversions scoring above it are rejected
+    # Conversions scoring above it are rejected; exact (`domain.accounts.fraud_threshold`).
+    fraud_threshold: Decimal | Unset | None = UNSET
     attribution_model: str | Unset | None = UNSET  # the journey report's default model
 
 
@@ -144,9 +147,15 @@ class AccountService:
 
     def update_settings(self, account_id: int, settings: AccountSettings) -> Account:
         """Change the settings given (UNSET leaves one as it is; None restores its default)."""
-        threshold, model = settings.fraud_threshold, settings.attribution_model
-        if isinstance(threshold, float) and not 0.0 <= threshold <= 1.0:
-            raise ValidationFailed("fraud_threshold must be between 0 and 1", field="fraud_threshold")
+        model = settings.attribution_model
+        threshold: float | Unset | None
+        if isinstance(settings.fraud_threshold, Decimal):
+            try:
+                threshold = fraud_threshold(settings.fraud_threshold)
+            except ValueError as exc:
+                raise ValidationFailed(f"fraud_threshold {exc}", field="fraud_threshold") from None
+        else:
+            threshold = settings.fraud_threshold
         if isinstance(model, str) and model not in ATTRIBUTION_MODELS:
             allowed = ", ".join(sorted(ATTRIBUTION_MODELS))
             raise ValidationFailed(f"attribution_model must be one of {allowed}", field="attribution_model")

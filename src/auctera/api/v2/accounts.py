@@ -7,14 +7,16 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
-from pydantic import Field
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
+from auctera.api.json_body import json_number
 from auctera.api.routing import IndexedRouter
-from auctera.api.v2.schemas import Count, DecimalJSONRoute, Exact, Ratio, _Write
+from auctera.api.v2.schemas import Count, DecimalJSONRoute, Exact, Number, _Write, number
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import (
+    FRAUD_THRESHOLD_PLACES,
     Account,
     ApiKey,
     OAuthClient,
@@ -59,10 +61,18 @@ def account_json(a: Account) -> dict[str, Any]:
         "timezone": a.timezone,
         "currency": a.currency,
         "rate_limit_per_minute": a.rate_limit_per_minute,
-        "fraud_threshold": a.fraud_threshold,
+        "fraud_threshold": _threshold_json(a.fraud_threshold),
         "attribution_model": a.attribution_model,
         "created_at": a.created_at.isoformat(),
     }
+
+
+def _threshold_json(value: float | None) -> Number | None:
+    """The stored threshold in plain digits, as /v2 writes numbers (0.0001, never 1e-04): its
+    shortest repr is the decimal it was set as (`domain.accounts.fraud_threshold`)."""
+    if value is None:
+        return None
+    return number(Decimal(repr(value)) + 0)  # + 0: a -0.0 stored before it was refused is 0
 
 
 def key_json(k: ApiKey) -> dict[str, Any]:
@@ -97,9 +107,24 @@ def get_own_account(request: Request, caller: Caller) -> dict[str, Any]:
     return account_json(container_of(request).accounts.get_account(caller.account_id))
 
 
+# A JSON number read exactly (0.12345678901234567 is not rounded to a float's neighbour); the
+# service refuses more than FRAUD_THRESHOLD_PLACES decimal places. A number, never text: so says
+# the schema too (Pydantic's for a Decimal would offer a string).
+Threshold = Annotated[
+    Decimal,
+    Field(ge=0, le=1),
+    BeforeValidator(json_number),
+    WithJsonSchema({"type": "number", "minimum": 0, "maximum": 1}),
+]
+
+
 class AccountSettingsIn(_Write):
-    fraud_threshold: Ratio | None = Field(
-        default=None, description="0 to 1: conversions scoring above it are rejected; null: the default"
+    fraud_threshold: Threshold | None = Field(
+        default=None,
+        description=(
+            f"0 to 1, at most {FRAUD_THRESHOLD_PLACES} decimal places (0.9525): conversions scoring"
+            " above it are rejected; null: the default"
+        ),
     )
     attribution_model: AttributionModel | None = Field(
         default=None, description="The default model of /v2/reports/mta; null: last_click"

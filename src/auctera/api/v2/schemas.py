@@ -36,7 +36,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from auctera.api.json_body import check_text, decimal_json, is_json, json_number
+from auctera.api.json_body import decimal_json, is_json, json_number, parse_json
 from auctera.api.responses import dumps_text_safe, json_decimal
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import AccountKind, render_account_id
@@ -115,7 +115,8 @@ def _sent_as_form(scope: Any) -> bool:
 
 class DecimalJSONRoute(APIRoute):
     """FastAPI route whose JSON bodies keep decimal numbers as Decimal, and whose text is
-    Unicode (`json_body.check_text`: a lone surrogate is a 400 naming the field, not a 500);
+    Unicode (`json_body.parse_json`: a lone surrogate is a 400 naming the field, not a 500, and
+    a body that cannot be read a 400 invalid_json saying why);
     the dicts it answers are written by orjson, money in plain digits (`_answered_by_orjson`)."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
@@ -138,12 +139,11 @@ class DecimalJSONRoute(APIRoute):
             exact = _DecimalRequest(request.scope, request.receive)
             if is_json(exact.headers.get("content-type")):
                 body = await exact.body()
-                try:
-                    parsed = await exact.json()
-                except (ValueError, RecursionError):  # not JSON: FastAPI answers it
-                    pass
-                else:
-                    check_text(body, parsed)
+                if body:  # FastAPI reads an empty body as none sent
+                    # Unreadable JSON is a 400 invalid_json saying why (`parse_json`): FastAPI's
+                    # own is "There was an error parsing the body" for bad UTF-8, deep nesting or
+                    # a number past Python's digit limit. What it parsed, FastAPI reads from here.
+                    exact._json = parse_json(body)
             return await handler(exact)
 
         return route
@@ -243,9 +243,6 @@ Amount = Annotated[Exact, AfterValidator(_exact)]  # money: at most six decimal 
 # Strict in Python mode takes an int and nothing else (not true, "12" or 12.0): a JSON integer.
 Count = StrictInt
 Day = Annotated[date, BeforeValidator(_day)]  # ISO text, never a Unix timestamp (bodies and queries)
-# A JSON number from 0 to 1, never true or "0.5". The bounds go before the validator: bounds
-# given with Field(...) on `Ratio | None` would appear in OpenAPI as "ge"/"le", not "minimum".
-Ratio = Annotated[float, Field(ge=0, le=1), BeforeValidator(json_number)]
 
 
 def _micros(value: Decimal | None) -> int | None:

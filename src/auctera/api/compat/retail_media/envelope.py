@@ -10,6 +10,7 @@ SDKs type them as non-nullable strings.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 # The API versions served, oldest first: /{version}/retail-media/... (2023-04 and 2023-07 because
@@ -46,7 +47,11 @@ def pointer(attribute: str) -> str:
     problem elsewhere in the body, as in an array of products, names its pointer itself)."""
     if attribute.startswith("/"):
         return attribute
-    return "/data" if attribute == "data" else f"/data/attributes/{attribute}"
+    if attribute == "data":
+        return "/data"
+    # A field the JSON reader names (`data.attributes.name`, `data[1].id`): its path as a pointer.
+    path = "/".join(re.sub(r"\[(\d+)\]", r".\1", attribute).split("."))
+    return f"/{path}" if path.startswith("data/") else f"/data/attributes/{path}"
 
 
 def problem(
