@@ -14,7 +14,7 @@ from typing import IO
 
 from sqlalchemy import Engine
 
-from auctera.config import Settings
+from auctera.config import HEX_SECRET, Settings
 from auctera.counters.rate_limit import InProcessRateLimiter
 from auctera.counters.velocity import SlidingWindowCounter
 from auctera.domain.creatives import DEFAULT_SCRIPT_HOSTS
@@ -139,9 +139,15 @@ CLICK_TOKEN_SECRET_FILE = "click-token.secret"
 
 def click_token_secret(settings: Settings) -> bytes:
     """The key click tokens are signed with: AUCTERA_CLICK_TOKEN_SECRET, else 32 random bytes made
-    once and kept in data_dir (mode 0600), so restarts and every worker sharing the dir agree."""
-    if settings.click_token_secret:
-        return settings.click_token_secret.encode()
+    once and kept in data_dir (mode 0600), so restarts and every worker sharing the dir agree.
+    The variable's text is the key (its UTF-8 bytes: what deployments have used it as, whose
+    issued URLs must keep working), unless it is `hex:` and a file's hex digits (checked by
+    Settings): then the key those digits encode, so another machine can share the file's key."""
+    value = settings.click_token_secret
+    if value:
+        if value.startswith(HEX_SECRET):
+            return bytes.fromhex(value.removeprefix(HEX_SECRET).strip())
+        return value.encode()
     path = settings.data_dir / CLICK_TOKEN_SECRET_FILE
     if not path.exists():
         draft = path.with_name(f"{path.name}.{os.getpid()}.tmp")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal, Self
 from urllib.parse import urlsplit
@@ -12,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # What AUCTERA_LOG_LEVEL may be (uvicorn's and the standard library's names, lower case).
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+# AUCTERA_CLICK_TOKEN_SECRET=hex:<64 hex digits>: the key of a click-token.secret file, exactly.
+HEX_SECRET = "hex:"
 
 
 class Settings(BaseSettings):
@@ -49,7 +52,8 @@ class Settings(BaseSettings):
     tracking_cache_seconds: float = Field(default=0.5, ge=0)
     # Key sponsored click tokens are signed with (docs/spend.md). Unset: a random one generated once
     # and kept in data_dir/click-token.secret (mode 0600), shared by the workers using that dir.
-    # Machines not sharing a data dir must all be given the same one.
+    # Machines not sharing a data dir must all be given the same one. Taken as text (its UTF-8
+    # bytes are the key), or `hex:` and the 64 hex digits of a click-token.secret file (its key).
     click_token_secret: str | None = Field(default=None, min_length=16)
     # SmartLink auction API (/api/v1/auction/): requests per minute per origin (Origin header, else
     # the client's address) before it answers 429.
@@ -163,6 +167,19 @@ class Settings(BaseSettings):
             raise ValueError(
                 "must be an absolute http:// or https:// URL with a host (https://trk.example.com)"
             )
+        return value
+
+    @field_validator("click_token_secret", mode="before")
+    @classmethod
+    def _hex_secret(cls, value: object) -> object:
+        # Checked before the length: `hex:` cut short is a bad copy of the file, not a short key.
+        if isinstance(value, str) and value.startswith(HEX_SECRET):
+            digits = value.removeprefix(HEX_SECRET).strip()
+            if not re.fullmatch(r"[0-9a-fA-F]{64}", digits):
+                raise ValueError(
+                    f"a {HEX_SECRET} value must be {HEX_SECRET} and the 64 hex digits of a "
+                    "click-token.secret file (hex:$(cat data/click-token.secret))"
+                )
         return value
 
     @field_validator("network_timezone")

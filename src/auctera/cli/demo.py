@@ -6,7 +6,8 @@ whose catalogs share products with it, a SmartLink, bids on the simulated ad net
 the `demo` command starts: `start_simulated_partner`), and 30 days of impressions, clicks and
 conversions in the event log, so the performance figures are not all zero. Idempotent: a
 second run changes nothing. The credentials are written to `data_dir/demo-credentials.json`
-(mode 0600), since keys are shown only once.
+(mode 0600), since keys are shown only once; a second run with another data dir on the same
+database (PostgreSQL) says they are in the data dir that loaded it, not in its own.
 """
 
 from __future__ import annotations
@@ -177,12 +178,34 @@ def _principal(account_id: int, new: Any) -> Principal:
     return Principal(account_id, a.kind, a.timezone, a.currency, a.rate_limit_per_minute, "demo")
 
 
+def _already_loaded(credentials: Path, network_id: str) -> dict[str, Any]:
+    """The answer of a second run: the credentials file, if this data dir holds the one of the
+    demo in this database (its network account's id); else, the database shared with another
+    data dir (PostgreSQL) that loaded it, where the file was written instead, which the
+    database does not record."""
+    try:
+        written = orjson.loads(credentials.read_bytes())
+        ours = any(a.get("account_id") == network_id for a in written.get("accounts", []))
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if ours:
+        return {"status": "already loaded", "credentials": str(credentials)}
+    return {
+        "status": "already loaded",
+        "credentials": None,
+        "note": "this database's demo was loaded with another data dir: its credentials are in "
+        "demo-credentials.json in that data dir (on the machine that loaded it), "
+        f"not in {credentials.parent}",
+    }
+
+
 def load_demo(
     c: Container, *, days: int = 30, seed: int = 7, partner_port: int = DEMO_PARTNER_PORT
 ) -> dict[str, Any]:
     credentials = c.settings.data_dir / "demo-credentials.json"
-    if any(a.name == NETWORK for a in c.accounts.list_accounts()):
-        return {"status": "already loaded", "credentials": str(credentials)}
+    network = next((a for a in c.accounts.list_accounts() if a.name == NETWORK), None)
+    if network is not None:
+        return _already_loaded(credentials, render_account_id(network.kind, network.id))
 
     out: dict[str, Any] = {"accounts": []}
     began = c.clock()

@@ -475,6 +475,15 @@ def serve(
     netloc = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
     os.environ.setdefault("AUCTERA_TRACKING_URL", f"http://{netloc}:{port}")
     settings = load_settings()  # a bad AUCTERA_* value: one line, exit 2, nothing started
+    if workers > 1 and settings.node_id is not None:
+        # Every worker would build its ids and hold its journal writer as that one node: ids could
+        # collide and all but one worker fail to start. A worker cannot be given node_id + i
+        # either: the operator hands out node ids per machine, and the next one is another's.
+        raise fail(
+            f"AUCTERA_NODE_ID={settings.node_id} with --workers {workers}: a node id is one process's, "
+            "and each worker is a process; unset AUCTERA_NODE_ID so that the workers take free node "
+            "slots in the data dir, or run one `auctera serve --workers 1` per node id"
+        )
     prepare_data_dir(settings.data_dir)
     if workers > 1:
         # Prometheus multiprocess mode: the workers share a directory of counters, emptied on

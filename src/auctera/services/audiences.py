@@ -277,30 +277,35 @@ class AudienceService:
         staged: Staged,
         *,
         job_key: str | None = None,
+        key_field: str = "job_key",
     ) -> tuple[SyncJob, bool]:
         """Queue the staged identifiers as a job; (job, created). A job key used before returns
-        that job (the same call retried), and nothing is queued: the staged file goes."""
+        that job (the same call retried, or racing this one), and nothing is queued: the staged
+        file goes; used for another audience or action, a Conflict naming `key_field` (where
+        the key came from: the `job_key` field or the `Idempotency-Key` header)."""
         created = False
         try:
-            job, created = self._queue(principal, audience_id, action, staged, job_key)
+            job, created = self._queue(principal, audience_id, action, staged, job_key, key_field)
         finally:
             if not created:
                 self.discard(staged)
         return job, created
 
     def _queue(
-        self, principal: Principal, audience_id: int, action: SyncAction, staged: Staged, job_key: str | None
+        self,
+        principal: Principal,
+        audience_id: int,
+        action: SyncAction,
+        staged: Staged,
+        job_key: str | None,
+        key_field: str,
     ) -> tuple[SyncJob, bool]:
         with self._uow(read_only=True) as uow:
             audience = self._visible(uow, principal, audience_id)
             if job_key is not None:
                 seen = uow.audiences.job_by_key(principal.account_id, job_key)
                 if seen is not None:
-                    if seen.audience_id != audience_id or seen.action is not action:
-                        raise Conflict(
-                            "this job key was used for another audience or action", field="job_key"
-                        )
-                    return seen, False
+                    return self._retried(seen, audience_id, action, key_field), False
         if audience.source is not AudienceSource.CRM_SYNC:
             raise Conflict(
                 f"identifiers are synced into CRM Sync audiences; this one is {audience.source.label}",
@@ -328,13 +333,24 @@ class AudienceService:
         with self._uow() as uow:
             if uow.audiences.get(audience_id, principal.account_id) is None:  # deleted meanwhile
                 raise NotFound(f"audience {render_id(audience_id)} not found", field="audience_id")
-            if job_key is not None:
+            if not uow.audiences.add_job(job, []):
+                # A call with the same key committed its job since the read above (PostgreSQL:
+                # the insert waited for it, then did nothing); read committed, this sees it.
+                assert job_key is not None, "only a job key can conflict"
                 seen = uow.audiences.job_by_key(principal.account_id, job_key)
-                if seen is not None:  # the same call raced in: its job is the answer
-                    return seen, False
-            uow.audiences.add_job(job, [])
+                assert seen is not None, "the job that took the key must be readable"
+                return self._retried(seen, audience_id, action, key_field), False
             uow.commit()
         return job, True
+
+    @staticmethod
+    def _retried(seen: SyncJob, audience_id: int, action: SyncAction, key_field: str) -> SyncJob:
+        """The job a key made, answered to a call reusing the key: the same call retried, or,
+        naming another audience or action, a conflict."""
+        if seen.audience_id != audience_id or seen.action is not action:
+            what = "Idempotency-Key" if key_field == "Idempotency-Key" else "job key"
+            raise Conflict(f"this {what} was used for another audience or action", field=key_field)
+        return seen
 
     def discard(self, staged: Staged) -> None:
         """Staged identifiers of a call that will not become a job."""

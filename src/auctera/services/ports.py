@@ -1211,8 +1211,9 @@ class AudienceRepository(Protocol):
         """The audiences holding one of `keys` as a member, or linked to visitor `uid`."""
 
     # sync jobs
-    def add_job(self, job: SyncJob, chunks: Iterable[str]) -> None:
-        """The job and its staged chunks (member keys, one a line), in this transaction."""
+    def add_job(self, job: SyncJob, chunks: Iterable[str]) -> bool:
+        """The job and its staged chunks (member keys, one a line), in this transaction; False,
+        and nothing written, when the account has a job with its key already (a racing call's)."""
 
     def job(self, job_id: int, account_id: int | None = None) -> SyncJob | None: ...
 

@@ -130,7 +130,7 @@ def audience_json(a: Audience) -> dict[str, Any]:
 
 
 def job_json(job: SyncJob) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "success": job.state.value != "failed",
         "job_id": idfmt.render(JOB_PREFIX, job.id),
         "audience_id": render_id(job.audience_id),
@@ -145,6 +145,9 @@ def job_json(job: SyncJob) -> dict[str, Any]:
         "created_at": job.created_at.isoformat(),
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }
+    if job.error:  # a failed job says why, as a failed audience does
+        body["error"] = job.error
+    return body
 
 
 def _targets_json(t: Targets) -> dict[str, Any]:
@@ -403,7 +406,10 @@ async def sync_audience(
         service.discard(staged)
         raise
     job_key = idempotency_key or fields.get("job_key")
-    job, _ = await run_in_threadpool(service.sync, caller, audience_id, action, staged, job_key=job_key)
+    key_field = "Idempotency-Key" if idempotency_key else "job_key"
+    job, _ = await run_in_threadpool(
+        service.sync, caller, audience_id, action, staged, job_key=job_key, key_field=key_field
+    )
     return job_json(job)
 
 

@@ -301,9 +301,13 @@ class SqlAudienceRepository:
 
     # --- sync jobs -------------------------------------------------------------------------
 
-    def add_job(self, job: SyncJob, chunks: Iterable[str]) -> None:
-        self._conn.execute(
-            insert(audience_sync_jobs).values(
+    def add_job(self, job: SyncJob, chunks: Iterable[str]) -> bool:
+        # ON CONFLICT DO NOTHING: a concurrent call with the same job key that committed first
+        # makes this insert a no-op (PostgreSQL waits for it, then skips), not a UniqueViolation
+        # aborting the transaction; the caller reads that call's job instead.
+        added = self._conn.execute(
+            self._insert(audience_sync_jobs)
+            .values(
                 id=job.id,
                 account_id=job.account_id,
                 audience_id=job.audience_id,
@@ -320,9 +324,14 @@ class SqlAudienceRepository:
                 created_at=job.created_at,
                 updated_at=job.updated_at,
             )
-        )
+            .on_conflict_do_nothing()
+            .returning(audience_sync_jobs.c.id)
+        ).first()
+        if added is None:
+            return False
         for seq, keys in enumerate(chunks):
             self._conn.execute(insert(audience_sync_chunks).values(job_id=job.id, seq=seq, member_keys=keys))
+        return True
 
     def job(self, job_id: int, account_id: int | None = None) -> SyncJob | None:
         q = select(audience_sync_jobs).where(audience_sync_jobs.c.id == job_id)
