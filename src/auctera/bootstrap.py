@@ -58,6 +58,7 @@ from auctera.services.tracking import TrackingService
 from auctera.services.webhooks import PostbackOutbox, WebhookService
 from auctera.storage import object_store
 from auctera.store.database import WalCheckpointer, is_sqlite_file, make_engine
+from auctera.store.deployment import claim_event_log
 from auctera.store.migrate import upgrade
 from auctera.store.uow import SqlUnitOfWorkFactory
 
@@ -180,6 +181,7 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
     engine = make_engine(settings.sqlalchemy_url, background_checkpoints=checkpoints)
     if migrate:
         upgrade(engine)
+    claim_event_log(engine, settings.events_dir)  # one event log per database: OtherEventLog
     uow = SqlUnitOfWorkFactory(engine)
     # Ids from the same clock as event times: a click id tells when its click was logged. (The
     # wall clock read directly, without making a datetime, when that is the clock.)

@@ -1,6 +1,7 @@
-"""Several machines or processes on one database: the click-token key shared as the file's hex
-(AUCTERA_CLICK_TOKEN_SECRET=hex:…), AUCTERA_NODE_ID refused with --workers N, and `auctera demo`
-run again from another data dir saying where the credentials really are."""
+"""Deployments on one database: the click-token key pinned as the file's hex
+(AUCTERA_CLICK_TOKEN_SECRET=hex:…), AUCTERA_NODE_ID refused with --workers N, another data dir
+refused (one event log per database, D56), and `auctera demo` run again once its credentials
+file is gone saying so."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from auctera.config import Settings
 from auctera.domain import click_tokens
 from auctera.domain.click_tokens import ClickToken, ForgedToken, Placement
 from auctera.services.sponsored import SponsoredLinks
+from auctera.store.deployment import OtherEventLog
 
 runner = CliRunner()
 SCRIPT = Path(sys.executable).with_name("auctera")
@@ -104,7 +106,9 @@ def test_a_node_id_with_several_workers_is_refused_before_starting(tmp_path: Pat
     assert "Auctera listening" not in errors and not data.exists()
 
 
-def test_demo_loaded_again_from_another_data_dir_does_not_point_at_a_missing_file(tmp_path: Path) -> None:
+def test_another_data_dir_on_the_database_is_refused_and_demo_says_when_its_file_is_gone(
+    tmp_path: Path,
+) -> None:
     m1, m2 = tmp_path / "m1", tmp_path / "m2"
     m1.mkdir()
     m2.mkdir()
@@ -117,11 +121,32 @@ def test_demo_loaded_again_from_another_data_dir_does_not_point_at_a_missing_fil
         first.close()
     assert loaded["status"] == "loaded" and Path(loaded["credentials"]).is_file()
     assert again == {"status": "already loaded", "credentials": str(m1 / "demo-credentials.json")}
-    second = build(Settings(data_dir=m2, database_url=shared))
-    try:
-        elsewhere = load_demo(second, days=1)
-    finally:
-        second.close()
-    assert elsewhere["status"] == "already loaded" and elsewhere["credentials"] is None
-    assert "another data dir" in elsewhere["note"] and str(m2) in elsewhere["note"]
+
+    # Another data dir on the same database: refused before anything runs (its own event log).
+    with pytest.raises(OtherEventLog):
+        build(Settings(data_dir=m2, database_url=shared))
+    env = {**os.environ, "AUCTERA_DATABASE_URL": shared}
+    refused = subprocess.run(
+        [str(SCRIPT), "demo", "--no-partner", "--data-dir", str(m2)], capture_output=True, text=True, env=env
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.startswith("error: this database's events are written to another data directory")
     assert not (m2 / "demo-credentials.json").exists()
+    served = subprocess.run(  # `serve` checks before any worker starts, and starts none
+        [str(SCRIPT), "serve", "--data-dir", str(m2), "--port", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert served.returncode == 2 and "Auctera listening" not in served.stderr, served.stderr
+    assert "every process of a deployment must use the same data directory" in served.stderr
+
+    (m1 / "demo-credentials.json").unlink()  # lost: the keys cannot be shown again
+    first = build(Settings(data_dir=m1, database_url=shared))
+    try:
+        gone = load_demo(first, days=1)
+    finally:
+        first.close()
+    assert gone["status"] == "already loaded" and gone["credentials"] is None
+    assert "not in" in gone["note"] and "shown only once" in gone["note"]

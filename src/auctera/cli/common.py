@@ -22,6 +22,7 @@ from typer.core import TyperGroup
 from auctera.bootstrap import Container, build
 from auctera.config import Settings
 from auctera.errors import AucteraError
+from auctera.store.deployment import OtherEventLog
 
 err = Console(stderr=True)
 
@@ -166,7 +167,10 @@ def bounded_seconds(low: float, high: float) -> Any:
 
 @contextmanager
 def container_for(data_dir: Path | None) -> Iterator[Container]:
-    container = build(settings_for(data_dir))
+    try:
+        container = build(settings_for(data_dir))
+    except OtherEventLog as exc:
+        raise fail(str(exc)) from None
     try:
         yield container
     except AucteraError as exc:

@@ -6,8 +6,8 @@ whose catalogs share products with it, a SmartLink, bids on the simulated ad net
 the `demo` command starts: `start_simulated_partner`), and 30 days of impressions, clicks and
 conversions in the event log, so the performance figures are not all zero. Idempotent: a
 second run changes nothing. The credentials are written to `data_dir/demo-credentials.json`
-(mode 0600), since keys are shown only once; a second run with another data dir on the same
-database (PostgreSQL) says they are in the data dir that loaded it, not in its own.
+(mode 0600), since keys are shown only once; a second run whose data dir no longer holds that
+file says so (the keys cannot be shown again).
 """
 
 from __future__ import annotations
@@ -179,10 +179,8 @@ def _principal(account_id: int, new: Any) -> Principal:
 
 
 def _already_loaded(credentials: Path, network_id: str) -> dict[str, Any]:
-    """The answer of a second run: the credentials file, if this data dir holds the one of the
-    demo in this database (its network account's id); else, the database shared with another
-    data dir (PostgreSQL) that loaded it, where the file was written instead, which the
-    database does not record."""
+    """The answer of a second run: the credentials file, if the data dir still holds the one of
+    this database's demo (its network account's id), else a note saying it is gone."""
     try:
         written = orjson.loads(credentials.read_bytes())
         ours = any(a.get("account_id") == network_id for a in written.get("accounts", []))
@@ -193,9 +191,8 @@ def _already_loaded(credentials: Path, network_id: str) -> dict[str, Any]:
     return {
         "status": "already loaded",
         "credentials": None,
-        "note": "this database's demo was loaded with another data dir: its credentials are in "
-        "demo-credentials.json in that data dir (on the machine that loaded it), "
-        f"not in {credentials.parent}",
+        "note": f"the demo's credentials are not in {credentials} any more: they were written there "
+        "when the demo was loaded, and keys are shown only once",
     }
 
 

@@ -501,9 +501,18 @@ def serve(
 
     configure_logging(settings)
     # Migrate once here, so workers starting together do not race on it.
-    from auctera.store.migrate import upgrade_url
+    from auctera.store.database import make_engine
+    from auctera.store.deployment import OtherEventLog, claim_event_log
+    from auctera.store.migrate import upgrade
 
-    upgrade_url(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        upgrade(engine)
+        claim_event_log(engine, settings.events_dir)  # before any worker serves or sweeps
+    except OtherEventLog as exc:
+        raise fail(str(exc)) from None
+    finally:
+        engine.dispose()
     # One line however long the path (a log collector reads stderr too), taken as plain text.
     listening = f"Auctera listening on http://{netloc}:{port} (data in {settings.data_dir})"
     err.print(listening, soft_wrap=True, markup=False)

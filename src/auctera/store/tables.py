@@ -963,3 +963,12 @@ export_jobs = Table(
     Index("ix_export_jobs_status", "status", "created_at"),
     Index("ix_export_jobs_account", "account_id", "id"),
 )
+
+# Facts about the deployment the database belongs to, one row each: `event_log`, the id of the
+# event log (data directory) its events are written to (store/deployment.py).
+deployment = Table(
+    "deployment",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(200), nullable=False),
+)
