@@ -47,3 +47,11 @@ def test_an_unknown_query_parameter_is_refused_naming_it(acme: Api) -> None:
     assert error(report, 422, "campaign")["message"].startswith("unknown query parameter 'campaign'")
     one = acme.call("GET", "/v2/campaigns", status="active", limit=5)  # what a route takes still works
     assert one.status_code == 200, one.text
+
+
+@pytest.mark.parametrize("limit", ["1_0", "+10", " 10", "10.0", "1e1", "\u0661\u0660"])
+def test_a_query_number_is_written_in_plain_digits(acme: Api, limit: str) -> None:
+    """As bid management and retail media read theirs: Python's int() would take all of these."""
+    refused = acme.call("GET", "/v2/campaigns", limit=limit)
+    assert "whole number in digits" in error(refused, 422, "limit")["message"]
+    assert acme.call("GET", "/v2/campaigns", limit="10").json()["pagination"]["limit"] == 10

@@ -14,7 +14,7 @@ from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.routing import IndexedRouter
 from auctera.api.v2.channels import parse_channel_id, publisher_param
-from auctera.api.v2.schemas import Count, DecimalJSONRoute, _Write
+from auctera.api.v2.schemas import Count, DecimalJSONRoute, QueryInt, _Write
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import AccountKind, Principal, render_account_id
 from auctera.domain.programs import (
@@ -137,7 +137,7 @@ def list_applications(
     offer_id: Annotated[str | None, Query(description="off_…")] = None,
     channel_id: Annotated[str | None, Query(description="chn_…")] = None,
     publisher_id: Annotated[str | None, Query(description="pub_…: one publisher's")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    limit: Annotated[QueryInt, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(description="pagination.next_cursor of the previous page")] = None,
 ) -> dict[str, Any]:
     query = ApplicationQuery(

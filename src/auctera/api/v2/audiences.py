@@ -24,7 +24,7 @@ from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of, read
 from auctera.api.routing import IndexedRouter
 from auctera.api.v2.audience_sync_body import TOP_FIELDS, NotUniform, uniform
-from auctera.api.v2.schemas import Count, DecimalJSONRoute, Exact, _Write
+from auctera.api.v2.schemas import Count, DecimalJSONRoute, Exact, QueryInt, _Write
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
 from auctera.domain.audiences import (
@@ -169,7 +169,7 @@ async def create_audience(request: Request, body: AudienceIn, caller: Caller) ->
 async def list_audiences(
     request: Request,
     caller: Caller,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    limit: Annotated[QueryInt, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(description="pagination.next_cursor of the previous page")] = None,
 ) -> dict[str, Any]:
     before = decode_cursor(cursor) if cursor else None

@@ -22,6 +22,7 @@ from auctera.api.v2.schemas import (
     CampaignUpdate,
     Day,
     DecimalJSONRoute,
+    QueryInt,
     ReviewDecision,
     campaign_json,
     campaign_list_item,
@@ -95,7 +96,7 @@ def list_campaigns(
     ] = None,
     start_date: Day | None = None,
     end_date: Day | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    limit: Annotated[QueryInt, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(description="pagination.next_cursor of the previous page")] = None,
     advertiser_id: Annotated[
         str | None, Query(description="Network keys: one advertiser's campaigns")

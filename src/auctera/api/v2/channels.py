@@ -11,7 +11,7 @@ from pydantic import Field
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.routing import IndexedRouter
-from auctera.api.v2.schemas import DecimalJSONRoute, _Write
+from auctera.api.v2.schemas import DecimalJSONRoute, QueryInt, _Write
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import AccountKind, Principal, parse_account_id, render_account_id
 from auctera.domain.programs import MAX_NAME, MAX_URL, Channel, ChannelType
@@ -77,7 +77,7 @@ def channel_json(c: Channel) -> dict[str, Any]:
 def list_channels(
     request: Request,
     caller: Caller,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    limit: Annotated[QueryInt, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(description="pagination.next_cursor of the previous page")] = None,
     publisher_id: Annotated[
         str | None, Query(description="Network keys: one publisher's channels (default: all)")

@@ -24,7 +24,7 @@ from auctera.api.json_body import parse_json
 from auctera.api.middleware import send_error
 from auctera.api.raw_routes import documented_route, served_raw
 from auctera.api.routing import IndexedRouter
-from auctera.api.v2.schemas import Amount, DecimalJSONRoute, _Write, money
+from auctera.api.v2.schemas import Amount, DecimalJSONRoute, QueryInt, _Write, money
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
 from auctera.domain.conversions import Conversion, ReversalReason
@@ -270,7 +270,7 @@ MAX_REPORTED_ERRORS = 100
 async def upload_offline(
     request: Request,
     caller: Caller,
-    lookback_days: Annotated[int, Query(ge=1, le=90)] = 30,
+    lookback_days: Annotated[QueryInt, Query(ge=1, le=90)] = 30,
 ) -> dict[str, Any]:
     """A CSV upload is read from the socket as it arrives and matched in batches of
     `OFFLINE_BATCH` events, so memory stays flat however large the file; a JSON document is read

@@ -15,7 +15,7 @@ from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.routing import IndexedRouter
 from auctera.api.v2.programs import rate_terms
-from auctera.api.v2.schemas import DecimalJSONRoute, money, number
+from auctera.api.v2.schemas import DecimalJSONRoute, QueryInt, money, number
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal, parse_account_id
 from auctera.errors import ValidationFailed
@@ -73,7 +73,7 @@ def list_offers(
     geo: Annotated[
         str | None, Query(description="ISO 3166-1 alpha-2: offers allowing this country (worldwide included)")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    limit: Annotated[QueryInt, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(description="pagination.next_cursor of the previous page")] = None,
     publisher_id: PublisherParam = None,
 ) -> Response:

@@ -13,7 +13,7 @@ from pydantic import Field
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.routing import IndexedRouter
-from auctera.api.v2.schemas import DecimalJSONRoute, _Write
+from auctera.api.v2.schemas import DecimalJSONRoute, QueryInt, _Write
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
 from auctera.domain.webhooks import POSTBACK_PREFIX, Delivery, PublisherPostback
@@ -78,7 +78,7 @@ def delivery_json(d: Delivery) -> dict[str, Any]:
 StateParam = Annotated[
     Literal["pending", "delivered", "dead"] | None, Query(description="Only deliveries in this state")
 ]
-Limit = Annotated[int, Query(ge=1, le=500)]
+Limit = Annotated[QueryInt, Query(ge=1, le=500)]
 Cursor = Annotated[str | None, Query(description="pagination.next_cursor of the previous page")]
 
 

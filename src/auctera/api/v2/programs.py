@@ -17,7 +17,7 @@ from pydantic import Field
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.routing import IndexedRouter
-from auctera.api.v2.schemas import Amount, Count, DecimalJSONRoute, _Write, money, number
+from auctera.api.v2.schemas import Amount, Count, DecimalJSONRoute, QueryInt, _Write, money, number
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
 from auctera.domain.money import to_micros
@@ -305,7 +305,7 @@ def put_program(
 def list_programs(
     request: Request,
     caller: Caller,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    limit: Annotated[QueryInt, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(description="pagination.next_cursor of the previous page")] = None,
 ) -> dict[str, Any]:
     page = _service(request).list_programs(caller, cursor, limit)

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.routing import IndexedRouter
-from auctera.api.v2.schemas import Day, DecimalJSONRoute, Number, _Write, number
+from auctera.api.v2.schemas import Day, DecimalJSONRoute, Number, QueryInt, _Write, number
 from auctera.domain import ids as idfmt
 from auctera.domain import reports as calc
 from auctera.domain.accounts import AccountKind, Principal, parse_account_id, render_account_id
@@ -73,7 +73,7 @@ def mta(
             description="time_decay only; 0.01 to 2160; default 168 (7 days)",
         ),
     ] = None,
-    lookback_days: Annotated[int, Query(ge=1, le=MAX_LOOKBACK_DAYS)] = 30,
+    lookback_days: Annotated[QueryInt, Query(ge=1, le=MAX_LOOKBACK_DAYS)] = 30,
 ) -> dict[str, Any]:
     journey = _service(request).journey(
         caller,
@@ -261,8 +261,8 @@ def publishers(
         PublisherSort | None, Query(description="Default: spend (for a publisher: payout)")
     ] = None,
     order: Literal["asc", "desc"] = "desc",
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    limit: Annotated[QueryInt, Query(ge=1, le=MAX_PAGE)] = 100,
+    offset: Annotated[QueryInt, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     page = container_of(request).reports.publishers(
         caller,
@@ -526,7 +526,7 @@ def export_status(request: Request, caller: Caller, job_id: str) -> dict[str, An
 async def download_export(
     request: Request,
     job_id: str,
-    expires: Annotated[int | None, Query()] = None,
+    expires: Annotated[QueryInt | None, Query()] = None,
     signature: Annotated[str | None, Query(max_length=128)] = None,
 ) -> StreamingResponse:
     """Streamed from the object store in chunks (the store stays private: we check the link)."""

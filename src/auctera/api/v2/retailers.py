@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.routing import IndexedRouter
-from auctera.api.v2.schemas import DecimalJSONRoute, _Write, money
+from auctera.api.v2.schemas import DecimalJSONRoute, QueryInt, _Write, money
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal, parse_account_id, render_account_id
 from auctera.domain.catalog import FeedFormat, FeedImport, Product, Retailer
@@ -166,7 +166,7 @@ def create_retailer(request: Request, body: RetailerCreate, caller: Caller) -> d
 def list_retailers(
     request: Request,
     caller: Caller,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    limit: Annotated[QueryInt, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(description="pagination.next_cursor of the previous page")] = None,
 ) -> dict[str, Any]:
     page = _service(request).list_retailers(caller, limit=limit, cursor=cursor)
@@ -246,7 +246,7 @@ def list_products(
     caller: Caller,
     in_stock: bool | None = None,
     gtin: Annotated[str | None, Query(description="GTIN-8/12/13/14 (EAN, UPC)")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    limit: Annotated[QueryInt, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(description="pagination.next_cursor of the previous page")] = None,
 ) -> dict[str, Any]:
     rid = _id("ret", retailer_id, "retailer", "retailer_id")

@@ -238,6 +238,16 @@ def _day(value: Any) -> Any:
     raise PydanticCustomError("date_type", "Input should be a date as YYYY-MM-DD")
 
 
+def _whole(value: Any) -> Any:
+    if isinstance(value, str) and not _DIGITS.fullmatch(value):
+        raise PydanticCustomError("int_parsing", "Input should be a whole number in digits, e.g. 25")
+    return value
+
+
+_DIGITS = re.compile(r"[0-9]{1,18}")
+# A query's whole number in plain digits: "25", not "+25", " 25", "2_5" or "25.0" (Python's int()
+# and Pydantic's lax mode take those; bid management and retail media refuse them, so do we).
+QueryInt = Annotated[int, BeforeValidator(_whole)]
 Exact = Annotated[Decimal, BeforeValidator(_decimal)]
 Amount = Annotated[Exact, AfterValidator(_exact)]  # money: at most six decimal places
 # Strict in Python mode takes an int and nothing else (not true, "12" or 12.0): a JSON integer.

@@ -14,7 +14,7 @@ from pydantic import Field
 from auctera.api.auth import bearer_principal
 from auctera.api.deps import container_of
 from auctera.api.routing import IndexedRouter
-from auctera.api.v2.schemas import DecimalJSONRoute, _Write
+from auctera.api.v2.schemas import DecimalJSONRoute, QueryInt, _Write
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
 from auctera.domain.ids import from_decimal
@@ -94,7 +94,7 @@ def create_smartlink(request: Request, body: SmartLinkIn, caller: Caller) -> dic
 def list_smartlinks(
     request: Request,
     caller: Caller,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    limit: Annotated[QueryInt, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(description="pagination.next_cursor of the previous page")] = None,
     include_archived: bool = False,
 ) -> dict[str, Any]:
