@@ -159,6 +159,7 @@ RAISES: dict[str, tuple[int, ...]] = {
     "POST /v2/creatives/macros": (404,),
     "GET /v2/smartlinks": (403,),
     "POST /v2/retailers": (404, 409),
+    "POST /v2/retailers/{retailer_id}/feeds": (409,),  # another import of the retailer runs (D55)
     "POST /v2/audiences/sync": (404, 409, 413),
     "POST /v2/creatives/upload": (403, 404, 413, 415),
     "POST /v2/creatives/dco": (403, 404),
