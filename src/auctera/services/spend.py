@@ -77,8 +77,8 @@ class Click:
     # False for a conversion's payout: earned by a click made while the offer ran, it is paid
     # after a pause or the flight's end too (caps and balance still hold).
     live_only: bool = True
-    # A payout's click (or impression) time: a touch made outside the campaign's flight (its day
-    # in the account's zone) earns nothing, `not_live`. Links redirect a day either side of the
+    # A payout's click (or impression) time, whose day (in the account's zone) must be in the
+    # campaign's flight; None: the click's own time, `at`. Links redirect a day either side of the
     # flight (`links_in_flight`), so this, not the link, holds payouts to the exact days.
     earned_at: datetime | None = None
 
@@ -271,16 +271,15 @@ class ChargeGroup:
             return Charge(ChargeOutcome.CHARGED, earlier.amount_micros, replayed=True)
         if subjects is None:
             return Charge(ChargeOutcome.NOT_LIVE)
-        today = local_day(click.at, ZoneInfo(subjects.timezone))
+        zone = ZoneInfo(subjects.timezone)
+        today = local_day(click.at, zone)
+        # The flight holds the day the price was earned: a payout's click's, else today.
+        earned_on = today if click.earned_at is None else local_day(click.earned_at, zone)
         li = subjects.line_item
         ids = [click.campaign_id] if li is None else [li.id, click.campaign_id]
         periods = [(s, p) for s in ids for p in (day_key(today), month_key(today), TOTAL)]
         spend = self._spend(ids, today)
-        refused = _refusal(subjects, click.campaign_id, today, spend, click.price_micros, click.live_only)
-        if click.earned_at is not None:  # named first, as `not_live` is among the caps
-            earned_on = local_day(click.earned_at, ZoneInfo(subjects.timezone))
-            if not in_flight(subjects.campaign_start, subjects.campaign_end, earned_on):
-                refused = ChargeOutcome.NOT_LIVE
+        refused = _refusal(subjects, click, today, earned_on, spend)
         if refused is not None:
             return Charge(refused)
         prepaid = subjects.balance_micros is not None
@@ -331,18 +330,15 @@ def charged_event(event: Event, charge: Charge) -> Event:
 
 
 def _refusal(
-    subjects: ChargeSubjects,
-    campaign_id: int,
-    today: date,
-    spend: dict[int, Spend],
-    price: int,
-    live_only: bool = True,
+    subjects: ChargeSubjects, click: Click, today: date, earned_on: date, spend: dict[int, Spend]
 ) -> ChargeOutcome | None:
     """The first cap the price would cross, in the order a user reads them (line item, campaign,
-    balance); None: every cap has room for the whole price."""
+    balance); None: every cap has room for the whole price. Earned outside the campaign's flight
+    (`earned_on`), or, for a click (`live_only`), while the campaign is not live: `not_live`."""
+    campaign_id, price = click.campaign_id, click.price_micros
     li = subjects.line_item
-    live = subjects.campaign_live and in_flight(subjects.campaign_start, subjects.campaign_end, today)
-    if live_only and not live:
+    in_dates = in_flight(subjects.campaign_start, subjects.campaign_end, earned_on)
+    if not in_dates or (click.live_only and not subjects.campaign_live):
         return ChargeOutcome.NOT_LIVE
     if li is not None:
         if not li.live or not in_flight(li.start_date, li.end_date, today):
