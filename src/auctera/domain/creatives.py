@@ -157,17 +157,16 @@ class Bundle:
 
 
 # What zipfile and its decompressors raise on a malformed archive: offsets off the data
-# (ValueError "negative seek value"), a truncated stream (EOFError), an unknown compression method
-# (NotImplementedError), a corrupt deflate, bzip2 or lzma stream (zlib.error, OSError, LZMAError),
-# a header field that does not unpack (struct.error), a name that is not the UTF-8 its flag says
-# (UnicodeDecodeError, a ValueError), a password needed (RuntimeError).
+# (ValueError "negative seek value"), a truncated stream (EOFError), a compression method zipfile
+# does not offer or a password needed (RuntimeError and its subclasses), a corrupt deflate, bzip2 or
+# lzma stream (zlib.error, OSError, LZMAError), a header field that does not unpack (struct.error),
+# a name that is not the UTF-8 its flag says (UnicodeDecodeError, a ValueError).
 _MALFORMED = (
     zipfile.BadZipFile,
     zipfile.LargeZipFile,
     ValueError,
     OSError,
     EOFError,
-    NotImplementedError,
     RuntimeError,
     OverflowError,
     zlib.error,
