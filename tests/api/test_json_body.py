@@ -89,3 +89,12 @@ def test_a_json_body_sent_as_curl_d_sends_it_is_read_as_json(acme: Api) -> None:
     assert "JSON" in error(refused, 400)["message"]
     listed = acme.call("GET", "/v2/campaigns").json()["data"]
     assert [c["name"] for c in listed] == ["Holiday Promo", "Holiday Promo"]  # nothing else written
+
+
+def test_an_untyped_body_is_read_as_json_with_the_same_errors(acme: Api) -> None:
+    """No Content-Type at all: read as JSON, and refused as every /v2 body is when it is not."""
+    body = b'{"name": "Untyped", "budget": 10000, "type": "dsp_retargeting"}'
+    created = acme.client.post("/v2/campaigns", content=body, headers=acme.headers)
+    assert created.status_code == 201, created.text
+    broken = acme.client.post("/v2/campaigns", content=b'{"name": "\xff"}', headers=acme.headers)
+    assert "not UTF-8" in error(broken, 400)["message"]

@@ -105,12 +105,16 @@ def _query_names(dependant: Dependant) -> frozenset[str]:
 _FORM_TYPES = (b"application/x-www-form-urlencoded", b"text/plain")
 
 
-def _sent_as_form(scope: Any) -> bool:
-    """A body typed as curl's -d (or a browser form) types it."""
-    for k, v in scope["headers"]:
+def _typed_as_json(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The headers of a body with no type or typed as curl's -d (or a browser form) types it,
+    typed as JSON: such a body is read as JSON (FastAPI would read the untyped one as JSON with
+    its own errors, and the form-typed one not at all: "Input should be a JSON object")."""
+    for i, (k, v) in enumerate(headers):
         if k == b"content-type":
-            return v.partition(b";")[0].strip().lower() in _FORM_TYPES
-    return False
+            if v.partition(b";")[0].strip().lower() not in _FORM_TYPES:
+                return headers
+            return [*headers[:i], (k, b"application/json"), *headers[i + 1 :]]
+    return [*headers, (b"content-type", b"application/json")]
 
 
 class DecimalJSONRoute(APIRoute):
@@ -129,13 +133,8 @@ class DecimalJSONRoute(APIRoute):
         form = isinstance(self.body_field.field_info, params.Form)
 
         async def route(request: Request) -> Response:
-            if not form and _sent_as_form(request.scope):
-                # curl's -d without -H: the body is read as JSON all the same, as /v2/conversions
-                # and bid management read theirs (not "Input should be a JSON object").
-                request.scope["headers"] = [
-                    (k, b"application/json") if k == b"content-type" else (k, v)
-                    for k, v in request.scope["headers"]
-                ]
+            if not form:  # as /v2/conversions and bid management read theirs
+                request.scope["headers"] = _typed_as_json(request.scope["headers"])
             exact = _DecimalRequest(request.scope, request.receive)
             if is_json(exact.headers.get("content-type")):
                 body = await exact.body()
