@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -83,7 +84,8 @@ _MARKING_JSON = json.JSONDecoder(parse_float=_decimal_or_mark, parse_int=_int_or
 def _unreadable_number(body: bytes) -> AucteraError:
     """400 invalid_json naming the field of the first number in `body` Python cannot hold."""
     try:
-        found = _marked(_MARKING_JSON.decode(body.decode(json.detect_encoding(body), "surrogatepass")), "")
+        parsed = _MARKING_JSON.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+        found = _first(parsed, lambda v: isinstance(v, _Unreadable))
     except (ValueError, RecursionError):
         found = None
     field, mark = found or (None, None)
@@ -96,19 +98,23 @@ def _unreadable_number(body: bytes) -> AucteraError:
     return AucteraError(f"{field} is {what}: no field takes one", code="invalid_json", field=field)
 
 
-def _marked(value: Any, path: str) -> tuple[str, _Unreadable] | None:
-    """The path ("a.b[2]", "body" for the whole) and mark of the first `_Unreadable` in `value`."""
-    if isinstance(value, _Unreadable):
+def _first(value: Any, bad: Callable[[Any], bool], path: str = "") -> tuple[str, Any] | None:
+    """The path ("a.b[2]", "body" for the whole) and value of the first `bad` value in a parsed
+    body; a bad key names the object holding it."""
+    if bad(value):
         return path or "body", value
-    items: Any = ()
     if isinstance(value, dict):
-        items = ((f"{path}.{key}" if path else str(key), item) for key, item in value.items())
+        for key, item in value.items():
+            if bad(key):
+                return path or "body", key
+            found = _first(item, bad, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
     elif isinstance(value, list):
-        items = ((f"{path}[{i}]", item) for i, item in enumerate(value))
-    for inner, item in items:
-        found = _marked(item, inner)
-        if found is not None:
-            return found
+        for i, item in enumerate(value):
+            found = _first(item, bad, f"{path}[{i}]")
+            if found is not None:
+                return found
     return None
 
 
@@ -144,7 +150,8 @@ def check_text(body: bytes, value: Any) -> None:
     if _SUSPECT_ESCAPE.search(body) is None:
         return
     try:
-        field = _lone_surrogate(value, "")
+        found = _first(value, lambda v: isinstance(v, str) and not _storable(v))
+        field = None if found is None else found[0]
     except RecursionError:
         field = "body"
     if field is not None:
@@ -153,26 +160,6 @@ def check_text(body: bytes, value: Any) -> None:
             code="invalid_json",
             field=field,
         )
-
-
-def _lone_surrogate(value: Any, path: str) -> str | None:
-    """The path ("a.b[2]") of the first string in `value` holding a lone surrogate or a NUL."""
-    if isinstance(value, str):
-        return None if _storable(value) else path or "body"
-    if isinstance(value, dict):
-        for key, item in value.items():
-            inner = f"{path}.{key}" if path else str(key)
-            if not _storable(key):
-                return path or "body"
-            found = _lone_surrogate(item, inner)
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            found = _lone_surrogate(item, f"{path}[{i}]")
-            if found is not None:
-                return found
-    return None
 
 
 def _storable(text: str) -> bool:
