@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from auctera.domain.money import from_micros
 from auctera.domain.reports import ExportFormat, ExportJob, ExportStatus, ExportType
 from auctera.services.exports import RENEW_EVERY, ExportService, event_types
+from auctera.services.heartbeat import Heartbeat
 from auctera.services.ports import EventReports, ObjectStore, StoredObject
 from auctera.services.reports import DailyReport, net_conversions
 
@@ -64,29 +65,26 @@ class LeaseLost(Exception):
 
 
 class _Lease:
-    """A claimed job as this runner holds it, its lease renewed every `every` seconds by a thread
-    of its own (the working thread spends minutes in one DuckDB COPY or upload). Every write of
-    the job goes through `write`, under a lock, so a renewal and a write never race each other
+    """A claimed job as this runner holds it, its lease renewed every `every` seconds by a
+    heartbeat thread (the working thread spends minutes in one DuckDB COPY or upload). Every write
+    of the job goes through `write`, under a lock, so a renewal and a write never race each other
     with the same lease."""
 
     def __init__(self, service: ExportService, job: ExportJob, every: float) -> None:
         self.job = job
         self._service = service
-        self._every = every
         self._lock = threading.Lock()
         self._lost = False
-        self._stop = threading.Event()
-        self._beat = threading.Thread(target=self._renew, name=f"export-lease-{job.id}", daemon=True)
+        self._heartbeat = Heartbeat(f"export-lease-{job.id}", every, self._renew)
 
     def __enter__(self) -> _Lease:
-        self._beat.start()
+        self._heartbeat.__enter__()
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._stop.set()
-        self._beat.join()
+        self._heartbeat.__exit__(kind, exc, tb)
 
     def write(self, change: Callable[[ExportJob], ExportJob | None]) -> ExportJob:
         """`change` applied to the job as held (a service write); LeaseLost when it is not ours."""
@@ -100,18 +98,15 @@ class _Lease:
             self.job = written
             return written
 
-    def _renew(self) -> None:
-        while not self._stop.wait(self._every):
-            try:
-                # Checked under the write lock: a job finished meanwhile has no lease to renew.
-                held = self.write(lambda j: self._service.renew(j) if j.status is ExportStatus.RUNNING else j)
-                if held.status is not ExportStatus.RUNNING:
-                    return
-            except LeaseLost:
-                log.warning("export %s: lease lost, another runner has taken the job over", self.job.id)
-                return
-            except Exception:  # a database hiccup: the lease has time left for the next beat
-                log.exception("export %s: renewing the lease failed", self.job.id)
+    def _renew(self) -> bool:
+        """One beat: False once there is no lease left to renew (the job ended, or was lost)."""
+        try:
+            # Checked under the write lock: a job finished meanwhile has no lease to renew.
+            held = self.write(lambda j: self._service.renew(j) if j.status is ExportStatus.RUNNING else j)
+        except LeaseLost:
+            log.warning("export %s: lease lost, another runner has taken the job over", self.job.id)
+            return False
+        return held.status is ExportStatus.RUNNING
 
 
 class ExportRunner:

@@ -14,8 +14,6 @@ no valid product at all (a truncated or broken feed must not empty a catalog).
 from __future__ import annotations
 
 import contextlib
-import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import BinaryIO
@@ -47,9 +45,8 @@ from auctera.domain.ids import render
 from auctera.errors import Conflict, NotFound, ValidationFailed
 from auctera.services.campaigns import decode_cursor, encode_cursor
 from auctera.services.clock import Clock, Ids
+from auctera.services.heartbeat import Heartbeat
 from auctera.services.ports import FeedReader, UnitOfWork, UnitOfWorkFactory
-
-log = logging.getLogger(__name__)
 
 CURRENCIES = frozenset(c.alpha_3 for c in pycountry.currencies)
 MAX_PAGE = 100
@@ -195,7 +192,7 @@ class CatalogService:
         One import per retailer at a time (409 while another runs)."""
         record, rules = self._begin(by, retailer_id, format, source)
         try:
-            with _Claim(self._uow, self._clock, record.id):
+            with Heartbeat(f"feed-import-{record.id}", IMPORT_RENEW_EVERY, lambda: self._renew(record.id)):
                 finished = self._run(_Run(record, rules), stream, format, progress)
         except _TakenOver:
             # Ended by the next import, which took this one for dead (its lease ran out).
@@ -206,6 +203,15 @@ class CatalogService:
         if finished.status is ImportStatus.SUCCEEDED and self._after_import is not None:
             self._after_import(finished.retailer_id)
         return finished
+
+    def _renew(self, import_id: int) -> bool:
+        """Extend a running import's claim on its retailer (the importing thread may wait minutes
+        on a slow upload between two batches); False once it has ended (finished, or taken for
+        dead: the importing thread finds out at its next write)."""
+        with self._uow() as uow:
+            held = uow.feed_imports.renew(import_id, self._clock() + IMPORT_LEASE)
+            uow.commit()
+        return held
 
     def _begin(
         self, by: Principal | None, retailer_id: int, format: FeedFormat, source: str
@@ -370,38 +376,6 @@ def _split(products: ProductColumns, positions: set[int]) -> tuple[ProductColumn
 
 class _TakenOver(Exception):
     """The import was ended by another one meanwhile (taken for dead): it must write nothing more."""
-
-
-class _Claim:
-    """An import's claim on its retailer, renewed every IMPORT_RENEW_EVERY seconds by a thread of
-    its own (the importing thread may wait minutes on a slow upload between two batches)."""
-
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, import_id: int) -> None:
-        self._uow = uow
-        self._clock = clock
-        self._id = import_id
-        self._stop = threading.Event()
-        self._beat = threading.Thread(target=self._renew, name=f"feed-import-{import_id}", daemon=True)
-
-    def __enter__(self) -> _Claim:
-        self._beat.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._beat.join()
-
-    def _renew(self) -> None:
-        while not self._stop.wait(IMPORT_RENEW_EVERY):
-            try:
-                with self._uow() as uow:
-                    held = uow.feed_imports.renew(self._id, self._clock() + IMPORT_LEASE)
-                    uow.commit()
-            except Exception:  # a busy database: the next beat tries again, well within the lease
-                log.warning("feed import %s: could not renew its lease", self._id, exc_info=True)
-                continue
-            if not held:  # ended: finished, or taken for dead (the importing thread finds out)
-                return
 
 
 class _Run:
