@@ -17,6 +17,7 @@ from .conftest import bearer
 Doc = dict[str, Any]
 V2, BIDS, V3, RM = "V2Error", "BidsError", "V3Error", "RetailMediaErrors"
 RM_PATH = "/{version}/retail-media"
+V3_FEEDINFO = "/v3/partner/products/feedinfo/{programId}/{channelId}"
 JSON = "application/json"
 
 
@@ -58,7 +59,7 @@ def error_statuses(doc: Doc, method: str, template: str) -> dict[str, str]:
         ("post", "/management/v0/networks", {"400", "401", "409", "429"}, BIDS),
         ("get", "/management/v0/ad-sets/{adSetId}", {"401", "404", "429"}, BIDS),
         ("post", "/v3/partner/programs", {"400", "401", "403", "415", "429"}, V3),
-        ("get", "/v3/partner/products/feedinfo/{programId}/{channelId}", {"401", "403", "404", "429"}, V3),
+        ("get", V3_FEEDINFO, {"400", "401", "403", "404", "429"}, V3),
         ("get", "/v3/productfeed", {"400", "403", "404"}, V3),
         ("get", RM_PATH + "/campaigns/{campaignId}", {"401", "404", "429"}, RM),
         ("get", RM_PATH + "/accounts", {"400", "401", "404", "429"}, RM),

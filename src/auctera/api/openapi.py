@@ -171,9 +171,10 @@ RAISES: dict[str, tuple[int, ...]] = {
     # affiliate v3: partner endpoints take a publisher's token, client ones an advertiser's
     "POST /v3/partner/products/feed": (403, 404),
     "POST /v3/partner/programs": (403,),
-    "GET /v3/partner/programs/commissions/{programId}": (403,),
-    "GET /v3/partner/programs/commissions/{programId}/{channelId}": (403,),
-    "GET /v3/partner/products/feedinfo/{programId}/{channelId}": (403,),
+    # ... and their path ids are numbers: anything else is malformed, a 400
+    "GET /v3/partner/programs/commissions/{programId}": (400, 403),
+    "GET /v3/partner/programs/commissions/{programId}/{channelId}": (400, 403),
+    "GET /v3/partner/products/feedinfo/{programId}/{channelId}": (400, 403),
     "POST /v3/client/channels": (403,),
     "PUT /v3/client/channels": (403, 404, 409),
     "GET /v3/productfeed": (403, 404),  # a signature that does not match; a feed gone since

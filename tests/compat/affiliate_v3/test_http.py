@@ -61,7 +61,12 @@ def test_unknown_or_foreign_programs_and_channels_are_404(world: World) -> None:
     stranger_channel = world.net.channel(stranger, "Stranger's site")
     base = "/v3/partner/programs/commissions"
     envelope(world.publisher.get(f"{base}/12345"), 404, "programId")
-    envelope(world.publisher.get(f"{base}/abc"), 404, "programId")
+    envelope(world.publisher.get(f"{base}/0"), 404, "programId")
+    envelope(world.publisher.get(f"{base}/{'9' * 25}"), 404, "programId")
+    # The seed's ids are numbers: anything else is malformed syntax, its 400.
+    envelope(world.publisher.get(f"{base}/abc"), 400, "programId")
+    envelope(world.publisher.get(f"{base}/{world.program_id}/1e3"), 400, "channelId")
+    envelope(world.publisher.get(f"/v3/partner/products/feedinfo/{world.program_id}/-1"), 400, "channelId")
     envelope(world.publisher.get(f"{base}/{world.program_id}/{stranger_channel}"), 404, "channelId")
     feedinfo = f"/v3/partner/products/feedinfo/{world.program_id}/{stranger_channel}"
     envelope(world.publisher.get(feedinfo), 404, "channelId")

@@ -133,6 +133,9 @@ async def _body(request: Request, model: type[B]) -> B:
 
 
 def _path_id(value: str, name: str) -> int:
+    """The seed's ids are numbers: anything else is malformed (400); a number naming nothing, 404."""
+    if not (value.isascii() and value.isdigit()):
+        raise BadRequest(f"{name} must be a number, not {value!r}", field=name)
     number = from_decimal(value)
     if number:  # ids start at 1
         return number
