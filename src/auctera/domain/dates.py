@@ -37,6 +37,11 @@ class DateSpan:
         return start.astimezone(UTC), end.astimezone(UTC)
 
 
+def utc_text(at: datetime) -> str:
+    """An instant as every surface writes it: ISO 8601 in UTC, with `Z`."""
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def local_today(now: datetime, tz: str) -> date:
     return now.astimezone(ZoneInfo(tz)).date()
 

@@ -28,6 +28,7 @@ from functools import lru_cache
 from typing import Final
 
 from auctera.domain.click_delays import FloodingTest
+from auctera.domain.dates import utc_text
 
 
 class Reason(StrEnum):
@@ -520,7 +521,7 @@ def timing_signals(
     ctit = (conversion_at - click_at).total_seconds()
 
     def telemetry(**rule: object) -> dict[str, object]:  # built only when a rule fires
-        times = {"click_at": click_at.isoformat(), "conversion_at": conversion_at.isoformat()}
+        times = {"click_at": utc_text(click_at), "conversion_at": utc_text(conversion_at)}
         return {**times, "click_to_conversion_seconds": ctit, **rule}
 
     if ctit < 0:
@@ -549,8 +550,8 @@ def flooding_source_signal(
     improbably far above its advertiser's other publishers' (domain/click_delays.py): the
     distribution `timing_signals` cannot see from one conversion, so this one may reject."""
     found = {
-        "click_at": click_at.isoformat(),
-        "conversion_at": conversion_at.isoformat(),
+        "click_at": utc_text(click_at),
+        "conversion_at": utc_text(conversion_at),
         "click_to_conversion_seconds": (conversion_at - click_at).total_seconds(),
         "rule": "late_from_flooding_publisher",
         "publisher_late_share": source.late_share,

@@ -28,6 +28,7 @@ from auctera.api.v2.schemas import Amount, DecimalJSONRoute, QueryInt, _Write, m
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import Principal
 from auctera.domain.conversions import Conversion, ReversalReason
+from auctera.domain.dates import utc_text
 from auctera.domain.identifiers import IdentifierType, hashed
 from auctera.domain.money import to_micros
 from auctera.domain.signatures import HEADER
@@ -495,5 +496,5 @@ def fraud_log_json(c: Conversion) -> dict[str, Any]:
         "confidence_score": c.fraud_score,
         "signals": list(c.fraud_signals),
         "click_id": idfmt.render(idfmt.CLICK_PREFIX, c.click_id),
-        "recorded_at": c.created_at.isoformat().replace("+00:00", "Z"),
+        "recorded_at": utc_text(c.created_at),
     }

@@ -27,6 +27,7 @@ from auctera.domain.creatives import (
     Upload,
     read_bundle,
 )
+from auctera.domain.dates import utc_text
 from auctera.domain.dco import DCO_PREFIX, TemplateError, Variable, variable
 from auctera.errors import NotFound, ValidationFailed
 from auctera.services.creatives import CDN_PATH, CreativeService, TooLarge
@@ -80,7 +81,7 @@ def audit_json(asset: Asset, cdn_url: str | None) -> dict[str, Any]:
         "size_bytes": asset.size_bytes,
         "cdn_url": cdn_url if asset.servable else None,
         "campaign_ids": [idfmt.render("cmp", c) for c in asset.campaign_ids],
-        "audited_at": audit.audited_at.isoformat().replace("+00:00", "Z"),
+        "audited_at": utc_text(audit.audited_at),
     }
 
 

@@ -24,6 +24,7 @@ from auctera.domain.attribution import AttributionModel, round_credits
 from auctera.domain.campaigns import CampaignType
 from auctera.domain.click_delays import BUCKET_BOUNDS
 from auctera.domain.creatives import creative_prefix
+from auctera.domain.dates import utc_text
 from auctera.domain.events import Totals
 from auctera.domain.ids import CLICK_PREFIX
 from auctera.domain.money import from_micros
@@ -93,7 +94,7 @@ def journey_json(journey: Journey, lookback_days: int) -> dict[str, Any]:
         "conversion_id": idfmt.render(TRANSACTION_PREFIX, journey.conversion.id),
         "model": journey.model.value,
         "lookback_days": lookback_days,
-        "converted_at": _utc(journey.conversion.occurred_at),
+        "converted_at": utc_text(journey.conversion.occurred_at),
     }
     if journey.half_life is not None:
         body["half_life_hours"] = journey.half_life / timedelta(hours=1)
@@ -102,7 +103,7 @@ def journey_json(journey: Journey, lookback_days: int) -> dict[str, Any]:
             "channel": t.touchpoint.channel,
             "interaction": t.touchpoint.interaction,
             "credit": float(credit),
-            "at": _utc(t.touchpoint.at),
+            "at": utc_text(t.touchpoint.at),
             "campaign_id": _id("cmp", t.touchpoint.campaign_id),
             "click_id": _id(CLICK_PREFIX, t.touchpoint.event_id) if t.touchpoint.is_click else None,
         }
@@ -113,10 +114,6 @@ def journey_json(journey: Journey, lookback_days: int) -> dict[str, Any]:
 
 def _id(prefix: str, value: int | None) -> str | None:
     return None if value is None else idfmt.render(prefix, value)
-
-
-def _utc(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
 
 
 # --- daily, publisher and creative reports (docs/api-v2-reports.md) ----------------------------
@@ -193,11 +190,11 @@ def _figures(t: Totals, costs: bool) -> dict[str, Any]:
 
 def _day(row: DailyRow, costs: bool) -> dict[str, Any]:
     body = {"date": row.day.isoformat(), **_figures(row.totals, costs), "finalized": row.finalized}
-    body["final_at"] = _utc(row.final_at)
+    body["final_at"] = utc_text(row.final_at)
     if row.restatement is not None:
         body["restatement"] = {
             "reason": "events logged after the day was finalized (late conversions, reversals, clawbacks)",
-            "last_logged_at": _utc(row.restatement.last_logged_at),
+            "last_logged_at": utc_text(row.restatement.last_logged_at),
             "changes": _figures(row.restatement.delta, costs),
         }
     return body
@@ -502,13 +499,13 @@ def export_status(request: Request, caller: Caller, job_id: str) -> dict[str, An
         "format": job.file_format.value,
         "start_date": job.start.isoformat(),
         "end_date": job.end.isoformat(),
-        "created_at": _utc(job.created_at),
+        "created_at": utc_text(job.created_at),
     }
     if job.status is ExportStatus.COMPLETED:
         expires, signature = service.link(job)
         url = request.url_for("download_export", job_id=body["job_id"])
         body["download_url"] = str(url.include_query_params(expires=expires, signature=signature))
-        body["expires_at"] = _utc(datetime.fromtimestamp(expires, UTC))
+        body["expires_at"] = utc_text(datetime.fromtimestamp(expires, UTC))
         body["rows"] = job.rows
         body["size_bytes"] = job.size_bytes
     elif job.status is ExportStatus.FAILED:

@@ -35,6 +35,7 @@ from auctera.domain.bids import (
     micros_of,
     usd,
 )
+from auctera.domain.dates import utc_text
 from auctera.errors import AucteraError
 from auctera.services.bids import Rejection
 from auctera.services.ports import SyncBatchInfo
@@ -163,7 +164,7 @@ def bid_json(bid: Bid) -> dict[str, Any]:
 
 
 def _at(when: datetime | None) -> str | None:
-    return None if when is None else when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return None if when is None else utc_text(when)
 
 
 def stuck_json(op: BidOperation, batch: SyncBatchInfo | None) -> dict[str, Any]:
@@ -302,10 +303,6 @@ def parse(model: type[M], body: Any) -> M:
         raise AucteraError(failure.message, field=failure.field, code=failure.code) from None
 
 
-def _time(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
-
-
 def new_network() -> Network:
     """The settings a network starts with; create fills in the rest from its body."""
     return Network(
@@ -419,8 +416,8 @@ def network_json(n: Network) -> dict[str, Any]:
             "client": list(n.required.client),
             "campaign": list(n.required.campaign),
         },
-        "createdAt": _time(n.created_at),
-        "updatedAt": _time(n.updated_at),
+        "createdAt": utc_text(n.created_at),
+        "updatedAt": utc_text(n.updated_at),
     }
 
 
@@ -507,8 +504,8 @@ def campaign_json(c: NetworkCampaign) -> dict[str, Any]:
         "attributes": dict(c.attributes),
         "externalId": c.external_id,
         "ownCampaignId": c.campaign_id,
-        "createdAt": _time(c.created_at),
-        "updatedAt": _time(c.updated_at),
+        "createdAt": utc_text(c.created_at),
+        "updatedAt": utc_text(c.updated_at),
     }
 
 
@@ -546,6 +543,6 @@ def ad_set_json(a: AdSet) -> dict[str, Any]:
         "name": a.name,
         "externalId": a.external_id,
         "ownLineItemId": a.line_item_id,
-        "createdAt": _time(a.created_at),
-        "updatedAt": _time(a.updated_at),
+        "createdAt": utc_text(a.created_at),
+        "updatedAt": utc_text(a.updated_at),
     }
