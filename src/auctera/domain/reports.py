@@ -22,11 +22,19 @@ from auctera.domain.ids import EPOCH_MS, NODE_BITS, SEQ_BITS
 # clawbacks arrive within it (the seed: "finalized 24 hours post-event").
 FINALIZATION_DELAY = timedelta(hours=24)
 RATE_PLACES = Decimal("0.01")
+# In a CSV file a text cell starting with one of these is a formula to a spreadsheet (OWASP "CSV
+# injection"): CSV files a tenant's text reaches give such cells a leading ' (shown as text).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _CENT = Decimal("0.01")
 _MICROS = Decimal(1_000_000)
 Z_95 = 1.959963984540054  # two-sided 95 %
 WIN_THRESHOLD = 0.95  # a variant "wins" when it beats every other with this posterior probability
 POSTERIOR_DRAWS = 20_000
+
+
+def spreadsheet_text(text: str) -> str:
+    """`text` as a CSV cell a spreadsheet shows and never runs."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def rate(numerator: int, denominator: int) -> Decimal | None:

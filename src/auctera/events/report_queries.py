@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any, Final
 
 from auctera.domain.creatives import creative_prefix
+from auctera.domain.reports import FORMULA_STARTS
 from auctera.events.report_rollups import DIMENSIONS
 from auctera.events.sql import AGGREGATES, daily_prefilter, sql_string
 from auctera.events.timezones import local_day_sql
@@ -100,17 +101,14 @@ EXPORT_COLUMNS: Final[dict[str, str]] = {
     "currency": "currency",
     "ivt": "ivt",
 }
-# Text a visitor or a partner controls (a link's `cv`, the Referer, a postback's click id, ...).
-# In a CSV file a cell starting with = + - @ (or a tab or CR) is a formula to a spreadsheet
-# (OWASP "CSV injection"): such cells get a leading ' there. Parquet keeps the raw values.
+# Text a visitor or a partner controls (a link's `cv`, the Referer, a postback's click id, ...):
+# defused in CSV files as `spreadsheet_text` does (domain/reports.py). Parquet keeps the raw values.
 CSV_TEXT_COLUMNS: Final = ("variant", "domain", "app_bundle", "ssp", "click_id", "country", "device_type")
 
 
 def _csv_safe(column: str) -> str:
-    return (
-        f"CASE WHEN left({column}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) "
-        f"THEN chr(39) || {column} ELSE {column} END"
-    )
+    starts = ", ".join(f"chr({ord(c)})" for c in FORMULA_STARTS)
+    return f"CASE WHEN left({column}, 1) IN ({starts}) THEN chr(39) || {column} ELSE {column} END"
 
 
 def export_select(

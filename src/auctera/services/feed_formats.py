@@ -24,6 +24,7 @@ import orjson
 
 from auctera.domain.catalog import Product
 from auctera.domain.money import plain
+from auctera.domain.reports import spreadsheet_text
 from auctera.services.ports import ListedProgram
 
 MICROS = Decimal(1_000_000)
@@ -154,16 +155,23 @@ def _xml_items(batches: Iterator[list[FeedItem]], listed: ListedProgram) -> Iter
 
 
 def _csv_rows(batches: Iterator[list[FeedItem]], listed: ListedProgram) -> Iterator[bytes]:
-    """RFC 4180 rows; null fields are empty."""
+    """RFC 4180 rows; null fields are empty. The merchant's text is its publishers' to open in a
+    spreadsheet: a text cell that would be a formula there is defused (`spreadsheet_text`)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     for batch in batches:
         for item in batch:
             row = product_row(item, listed)
-            writer.writerow(["" if row[name] is None else _text(row[name]) for name in FILE_FIELDS])
+            writer.writerow([_csv_cell(row[name]) for name in FILE_FIELDS])
         yield buffer.getvalue().encode()
         buffer.seek(0)
         buffer.truncate()
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return spreadsheet_text(value) if isinstance(value, str) else _text(value)
 
 
 def _csv_header() -> bytes:

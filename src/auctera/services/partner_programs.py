@@ -70,7 +70,7 @@ MAX_ROWS = 2**63 - 1  # the last row a page may reach (a signed 64-bit OFFSET + 
 FEED_BATCH = 1000  # products per read transaction while a feed file is rendered
 # Part of every feed file's version: bump it when a format's rendering changes, so every file
 # is rendered again.
-FEED_FILES_VERSION = 1
+FEED_FILES_VERSION = 2  # 2: CSV cells that would be formulas are defused
 MAX_CACHED_COUNTS = 100_000
 PROGRAMS_PAGE = 500  # an account's programs read at a time, looking for those offering a catalog
 _QUARTER_HOUR = timedelta(minutes=15)

