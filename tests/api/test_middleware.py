@@ -200,6 +200,8 @@ def test_server_errors_answer_in_the_envelope_with_the_request_id(tmp_path: Path
         response = client.get("/boom", headers={"X-Request-ID": "req-boom"})
     assert response.status_code == 500
     assert response.headers["x-request-id"] == "req-boom"
+    # The server drops the connection after it: a keep-alive client is told not to reuse it.
+    assert response.headers["connection"] == "close"
     assert response.json() == {
         "success": False,
         "error": {"code": "internal_error", "message": "internal server error", "field": None},
