@@ -72,6 +72,32 @@ def test_max_keys_bounds_memory() -> None:
     assert c.tracked_keys() == 100
 
 
+def test_minute_keys_do_not_outlive_their_window_behind_hour_long_ones() -> None:
+    """The fraud filter's mix: per click, a minute-long key per IP and per device and an hour-long
+    cadence key per device. 100 new visitors a second for 10 minutes: what is tracked is what is
+    still in its window (a minute of IP and device keys, every cadence key), not every key made."""
+    c = SlidingWindowCounter()
+    for second in range(600):
+        for n in range(100):
+            visitor = f"{second}-{n}"
+            c.hit(f"ip:{visitor}", at(second), MINUTE)
+            c.hit(f"dev:{visitor}", at(second), MINUTE)
+            c.hit(f"cad:{visitor}", at(second), timedelta(hours=1))
+    in_window = 2 * 100 * 60 + 100 * 600
+    assert in_window <= c.tracked_keys() <= in_window + 2 * 100 * 2  # what a second's hits leave behind
+
+
+def test_at_the_bound_the_key_expiring_soonest_goes_first() -> None:
+    c = SlidingWindowCounter(max_keys=120)
+    for n in range(100):  # hour-long keys, hit first
+        c.hit(f"cad:{n}", at(n), timedelta(hours=1))
+    for n in range(400):  # then a new minute-long key a second: about 60 in their window at a time
+        c.hit(f"ip:{n}", at(100 + n), MINUTE)
+    assert c.tracked_keys() == 120
+    # The least recently hit keys were the hour-long ones, still in their window: all kept.
+    assert [c.count(f"cad:{n}", at(500), timedelta(hours=1)) for n in range(100)] == [1] * 100
+
+
 def test_count_saturates_at_max_hits_per_key() -> None:
     c = SlidingWindowCounter(max_hits_per_key=50)
     counts = [c.hit("k", T0, MINUTE) for _ in range(80)]

@@ -7,9 +7,12 @@ bucket by up to the whole burst): each key keeps the sorted timestamps of its hi
 Memory is bounded two ways:
   - per key, at most `max_hits_per_key` timestamps are kept (the newest), so a key's count saturates
     there: "at least this many". Keep it above every velocity limit and comparisons stay exact.
-  - keys live in least-recently-hit order; a key whose newest hit is older than its window carries no
-    information, and a couple of those are dropped from the old end on each hit; past `max_keys` the
-    least recently hit key is forgotten, which can only under-count it.
+  - keys live in least-recently-hit order, one order per window length; a key whose newest hit is
+    older than its window carries no information, and a couple of those are dropped from the old end
+    of its order on each hit; past `max_keys` the key expiring soonest is forgotten (an expired one
+    first), which can only under-count it. One order per window: in a single order, minute-long
+    keys behind an hour-long one would outlive their window there by up to the hour, filling the
+    bound with keys that count nothing and pushing out hour-long ones still in their window.
 
 Hits may arrive slightly out of order (threads, postbacks stamped by the advertiser): a late hit is
 inserted in order and counted against its own `at` (a hit older than the key's newest hit minus the
@@ -47,7 +50,9 @@ class SlidingWindowCounter:
             raise ValueError("max_keys and max_hits_per_key must be at least 1")
         self._max_keys = max_keys
         self._max_hits = max_hits_per_key
-        self._keys: OrderedDict[str, _Hits] = OrderedDict()  # least recently hit first
+        # window seconds -> its keys, least recently hit (so soonest expired) first
+        self._windows: dict[float, OrderedDict[str, _Hits]] = {}
+        self._size = 0  # keys over all windows
         self._now = float("-inf")  # the newest `at` seen: the counter's idea of now
         self._lock = threading.Lock()
 
@@ -55,10 +60,13 @@ class SlidingWindowCounter:
         t = at.timestamp()
         span = window.total_seconds()
         with self._lock:
-            keys = self._keys
+            keys = self._windows.get(span)
+            if keys is None:
+                keys = self._windows[span] = OrderedDict()
             hits = keys.get(key)
             if hits is None:
                 hits = keys[key] = _Hits()
+                self._size += 1
             else:
                 keys.move_to_end(key)
             times = hits.times
@@ -85,23 +93,32 @@ class SlidingWindowCounter:
                 if not keys or next(iter(keys.values())).expires > self._now:
                     break
                 keys.popitem(last=False)
-            if len(keys) > self._max_keys:
-                keys.popitem(last=False)
+                self._size -= 1
+            if self._size > self._max_keys:
+                self._forget_soonest_expiring()
         return count
+
+    def _forget_soonest_expiring(self) -> None:
+        oldest = min((k for k in self._windows.values() if k), key=lambda k: next(iter(k.values())).expires)
+        oldest.popitem(last=False)
+        self._size -= 1
 
     def count(self, key: str, at: datetime, window: timedelta) -> int:
         """Hits on `key` in (at - window, at], without recording one (diagnostics, tests)."""
         t = at.timestamp()
         with self._lock:
-            hits = self._keys.get(key)
+            hits = self._windows.get(window.total_seconds(), {}).get(key)
             if hits is None:
                 return 0
             return bisect_right(hits.times, t) - bisect_right(hits.times, t - window.total_seconds())
 
     def recent(self, key: str, last: int) -> list[float]:
         with self._lock:
-            hits = self._keys.get(key)
-            return hits.times[-last:] if hits is not None else []
+            for keys in self._windows.values():
+                hits = keys.get(key)
+                if hits is not None:
+                    return hits.times[-last:]
+            return []
 
     def tracked_keys(self) -> int:
-        return len(self._keys)
+        return self._size
