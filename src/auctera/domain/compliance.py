@@ -152,11 +152,62 @@ def host_of(url: str) -> str | None:
         return None
 
 
+# Whitespace and ASCII control characters: browsers drop a tab or line break from a URL before
+# parsing it, urlsplit drops them silently, and no HTTP header may carry them (the server refuses
+# a Location holding a CR/LF and drops the connection). Refused, never cleaned.
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+_NO_SPACES = "must not contain spaces or control characters (percent-encode them)"
+
+
+def redirect_problem(url: str) -> str | None:
+    """Why a visitor may not be sent to `url` (the Location of a redirect: a deep link, a
+    SmartLink's fallback), else None. One rule for every URL we redirect to.
+
+    A browser reads a URL by the WHATWG URL standard, not as urlsplit does: a backslash ends
+    the host (`https://evil.com\\.shop.example.com/` goes to evil.com, where urlsplit reads a
+    subdomain of shop.example.com), tabs and line breaks vanish, and the host is mapped (UTS 46,
+    IDNA) before it is resolved. So whatever the two could read differently is refused, and a
+    host is compared as `redirect_host` gives it: the name the browser resolves."""
+    if len(url) > MAX_URL:
+        return f"must be at most {MAX_URL} characters"
+    if _SPACE_OR_CONTROL.search(url):
+        return _NO_SPACES
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:  # also a host that NFKC maps onto "/", "?", "#", "@" or ":" (U+FF0F)
+        return "is not a valid URL"
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return "must be an absolute http:// or https:// URL"
+    if "\\" in parts.netloc:
+        return "must not have a backslash in its host (browsers read it as /)"
+    if "@" in parts.netloc:
+        return "must not carry credentials (user@host)"
+    if redirect_host(url) is None:
+        return "needs a host name such as shop.example.com"
+    return None
+
+
+def redirect_host(url: str) -> str | None:
+    """The host a browser resolves for `url` (normalised as `normalize_domain` does, or an IP
+    address), None when it has none we would send a visitor to. Use it on URLs that passed
+    `redirect_problem`: it does not look at the rest of the URL."""
+    try:
+        host = urlsplit(url).hostname
+        if not host:
+            return None
+        if ":" in host:  # an IPv6 literal (urlsplit checked it)
+            return str(ipaddress.ip_address(host))
+        return normalize_domain(host)
+    except ValueError:
+        return None
+
+
 def url_problems(url: str, where: str = "destination_url") -> list[Problem]:
     if len(url) > MAX_URL:
         return [Problem(where, f"must be at most {MAX_URL} characters")]
-    if any(ch.isspace() or ord(ch) < 32 for ch in url):
-        return [Problem(where, "must not contain spaces or control characters (percent-encode them)")]
+    if _SPACE_OR_CONTROL.search(url):
+        return [Problem(where, _NO_SPACES)]
     unknown = sorted({m for m in _MACRO.findall(url) if m not in KNOWN_MACROS})
     if unknown:
         known = ", ".join(f"{{{m}}}" for m in sorted(KNOWN_MACROS))

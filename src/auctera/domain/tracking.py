@@ -16,15 +16,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode
 
 from auctera.domain import ids
+from auctera.domain.compliance import redirect_host, redirect_problem
 from auctera.domain.creatives import creative_prefix
 
 SUB_IDS = ("sub_id1", "sub_id2", "sub_id3", "sub_id4", "sub_id5")
 _SUB_PARAMS = ("s1", "s2", "s3", "s4", "s5")
 MAX_SUB_ID_LENGTH = 255
-MAX_DEEP_URL = 2048
 
 _IDENTIFIER_PARAMS = {"em": "email_sha256", "ph": "phone_sha256"}
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
@@ -209,8 +209,11 @@ def _parse_link(query_string: str) -> LinkParams:
     if epi is not None and len(epi) > MAX_SUB_ID_LENGTH:
         raise LinkError("epi", f"longer than {MAX_SUB_ID_LENGTH} characters")
     deep_url = params.get("url") or None
-    if deep_url is not None and not _is_web_url(deep_url):
-        raise LinkError("url", "must be an absolute http(s) URL")
+    if deep_url is not None:
+        # Refused here, before the click is resolved, logged or charged.
+        problem = redirect_problem(deep_url)
+        if problem is not None:
+            raise LinkError("url", problem)
     product_id = None
     if params.get("pr"):
         product_id = ids.from_base36(params["pr"])
@@ -238,27 +241,28 @@ def _parse_link(query_string: str) -> LinkParams:
     )
 
 
-def _is_web_url(url: str) -> bool:
-    if len(url) > MAX_DEEP_URL:
-        return False
-    split = urlsplit(url)
-    return split.scheme in ("http", "https") and bool(split.hostname)
-
-
 def deep_link_allowed(deep_url: str, site_urls: Iterable[str | None]) -> bool:
-    """Whether a link's `url=` may be landed on: its host is one of the advertiser's sites (the
-    campaign's landing page, the program's URL, its catalogs' domains) or a subdomain of one, so
-    a tracking link can never be turned into an open redirect."""
-    host = (urlsplit(deep_url).hostname or "").lower()
-    if not host:
+    """Whether a link's `url=` may be landed on: a URL we may redirect to (`redirect_problem`)
+    whose host, as a browser resolves it, is one of the advertiser's sites (the campaign's
+    landing page, the program's URL, its catalogs' domains) or a subdomain of one, so a tracking
+    link can never be turned into an open redirect."""
+    if redirect_problem(deep_url) is not None:
+        return False
+    host = redirect_host(deep_url)
+    if host is None:
         return False
     for site in site_urls:
-        if not site:
-            continue
-        allowed = ((urlsplit(site).hostname or "") if "//" in site else site).lower().removeprefix("www.")
+        allowed = _site_host(site) if site else None
         if allowed and (host == allowed or host.endswith("." + allowed)):
             return True
     return False
+
+
+@functools.lru_cache(maxsize=4096)
+def _site_host(site: str) -> str | None:
+    """The host of one of an advertiser's sites (a URL or a bare domain), without `www.`."""
+    host = redirect_host(site if "//" in site else f"https://{site}")
+    return host.removeprefix("www.") if host else None
 
 
 # --- the redirect -------------------------------------------------------------------------

@@ -14,18 +14,17 @@ anyone else its products answer exactly as products nobody lists.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from urllib.parse import urlsplit
 
 from auctera.domain import ids as idfmt
 from auctera.domain.accounts import AccountKind, Principal
 from auctera.domain.catalog import Product, canonical_url, gtin14
+from auctera.domain.compliance import redirect_problem
 from auctera.errors import Forbidden, NotFound, ValidationFailed
 from auctera.services.campaigns import decode_cursor, encode_cursor
 from auctera.services.clock import Clock, Ids
 from auctera.services.ports import ListedProduct, SmartLink, UnitOfWork, UnitOfWorkFactory
 
 MAX_PAGE = 100
-MAX_URL = 2048
 MAX_NAME = 255
 
 
@@ -205,10 +204,8 @@ def _same_page(uow: UnitOfWork, principal: Principal, product: ListedProduct, ur
 
 
 def _check_url(url: str, field: str) -> None:
-    try:
-        parts = urlsplit(url)  # raises for a malformed IPv6 host ("http://[x/")
-        web = parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:
-        web = False
-    if len(url) > MAX_URL or not web:
-        raise ValidationFailed(f"{field} must be an http(s) URL of at most {MAX_URL} characters", field=field)
+    """Both URLs may become the link's fallback, the Location of its redirect: held to the rule
+    of every URL we redirect to (urlsplit alone drops a CR/LF that then breaks the response)."""
+    problem = redirect_problem(url)
+    if problem is not None:
+        raise ValidationFailed(f"{field} {problem}", field=field)

@@ -25,6 +25,7 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from auctera.domain.compliance import redirect_problem
 from auctera.domain.fraud import RequestFacts
 from auctera.domain.ids import from_decimal
 from auctera.services.auctions import AuctionService, SmartLinkAnswer, SmartLinkArchived, SmartLinkNotFound
@@ -121,11 +122,17 @@ def smartlink_handlers(
         try:
             answer = await call(service.smartlink_auction, link_id, facts, None)
             location = answer.winner.urls.click if answer.winner else answer.link.fallback_url
+            fallback = answer.winner is None
         except SmartLinkNotFound:
             await page(send, 404, "This SmartLink does not exist.")
             return
         except SmartLinkArchived as archived:
-            location = archived.link.fallback_url
+            location, fallback = archived.link.fallback_url, True
+        # A fallback stored before the create refused what no redirect may carry (a CR/LF breaks
+        # the response, a backslash host leads elsewhere): a page, not a dropped connection.
+        if fallback and redirect_problem(location) is not None:
+            await page(send, 404, "This SmartLink has no valid page to send visitors to.")
+            return
         headers = [(b"location", location.encode()), NO_STORE, (b"content-length", b"0")]
         await send({"type": "http.response.start", "status": 302, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
