@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
-import socket
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -37,6 +36,7 @@ from auctera.services.attribution import AttributionService
 from auctera.services.auctions import AuctionService
 from auctera.services.audiences import AudienceService
 from auctera.services.auth import AuthService
+from auctera.services.bids import PartnerTargets, resolve_host
 from auctera.services.caching import CachedLookups
 from auctera.services.campaigns import COUNTRIES, CampaignService
 from auctera.services.catalog import CatalogService
@@ -57,9 +57,9 @@ from auctera.services.sponsored import SponsoredLinks, SponsoredService
 from auctera.services.tracking import TrackingService
 from auctera.services.webhooks import PostbackOutbox, WebhookService
 from auctera.storage import object_store
-from auctera.store.database import WalCheckpointer, is_sqlite_file, make_engine
+from auctera.store.database import PostgresLimits, WalCheckpointer, is_sqlite_file, make_engine
 from auctera.store.deployment import claim_event_log
-from auctera.store.migrate import upgrade
+from auctera.store.migrate import upgrade, upgrade_url
 from auctera.store.uow import SqlUnitOfWorkFactory
 
 
@@ -94,6 +94,7 @@ class Container:
     creatives: CreativeService
     partner_programs: PartnerProgramService  # the /v3 affiliate API's service
     feed_renders: FeedFileRenders  # /v3 feed files rendered after imports (jobs/feed_files.py)
+    partner_targets: PartnerTargets  # where bid networks may be called (AUCTERA_PARTNER_ALLOW_PRIVATE)
     # Whether short reads of the state store may run on the event loop: SQLite reads a local file
     # in microseconds, less than a hop to the threadpool costs; a PostgreSQL round trip is I/O.
     inline_reads: bool = False
@@ -128,11 +129,6 @@ def claim_node_slot(data_dir: Path) -> tuple[int, IO[str]]:
         handle.flush()
         return node, handle
     raise RuntimeError(f"all {MAX_NODE + 1} node slots in {slots} are taken")
-
-
-def resolve_host(host: str) -> list[str]:
-    """The addresses `host` resolves to (an address resolves to itself)."""
-    return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)})
 
 
 CLICK_TOKEN_SECRET_FILE = "click-token.secret"
@@ -178,8 +174,11 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
         node, lock = settings.node_id, None
     # SQLite's WAL is copied back by a thread of its own, not inside a commit (WalCheckpointer).
     checkpoints = is_sqlite_file(settings.sqlalchemy_url)
-    engine = make_engine(settings.sqlalchemy_url, background_checkpoints=checkpoints)
-    if migrate:
+    limits = PostgresLimits.of(settings)
+    engine = make_engine(settings.sqlalchemy_url, background_checkpoints=checkpoints, limits=limits)
+    if migrate and engine.dialect.name == "postgresql":
+        upgrade_url(settings.sqlalchemy_url)  # an engine without the statement limit: DDL may be long (D59)
+    elif migrate:
         upgrade(engine)
     claim_event_log(engine, settings.events_dir)  # one event log per database: OtherEventLog
     uow = SqlUnitOfWorkFactory(engine)
@@ -327,6 +326,7 @@ def build(settings: Settings, *, migrate: bool = True, clock: Clock = utcnow) ->
         creatives=creative_service(settings, uow, ids, clock, events),
         partner_programs=partner_programs,
         feed_renders=feed_renders,
+        partner_targets=PartnerTargets(resolve_host, allow_private=settings.partner_allow_private),
         inline_reads=engine.dialect.name == "sqlite",
         _node_lock=lock,
         _checkpointer=WalCheckpointer(engine) if checkpoints else None,

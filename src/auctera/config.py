@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     # Deliveries in flight at once per worker, and each attempt's timeout (seconds).
     webhook_concurrency: int = Field(default=64, ge=1, le=4096)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Of those, at most this many per publisher (D60): a receiver that hangs holds only its share.
+    webhook_per_publisher: int = Field(default=8, ge=1, le=4096)
     # The first retry's delay (seconds); each next one doubles, up to an hour, with jitter.
     webhook_first_retry_seconds: float = Field(default=5.0, gt=0)
 
@@ -94,6 +96,11 @@ class Settings(BaseSettings):
     bid_sync_threads: int = Field(default=8, ge=1, le=256)
     bid_partner_timeout_seconds: float = Field(default=10.0, gt=0)
     bid_settle_seconds: float = Field(default=1800.0, gt=0)
+    # Bid networks whose baseUrl is on a private, loopback, link-local or reserved address are
+    # refused (at create/update and before each call) unless this is set (partners inside the
+    # operator's own network; tests on loopback). The operator's own networks (the demo's) may be
+    # there anyway (docs/decisions.md D57).
+    partner_allow_private: bool = False
 
     # Report exports (issue 7): the server runs the export runner (queued jobs, retention) unless
     # this is off (then run `auctera exports work`); completed files are deleted after this long.
@@ -141,6 +148,17 @@ class Settings(BaseSettings):
 
     log_level: str = "info"
     log_json: bool = True
+
+    # PostgreSQL time limits (docs/operations.md, "PostgreSQL time limits"; store/database.py):
+    # connecting (libpq counts whole seconds, at least 2) and the ping before a pooled connection
+    # is reused; each statement of the server's and workers' connections (0: none; migrations have
+    # none); the wait for a free pooled connection; TCP keepalives, so a vanished server is noticed.
+    database_connect_timeout_seconds: int = Field(default=5, ge=2, le=300)
+    database_statement_timeout_seconds: float = Field(default=30.0, ge=0)
+    database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    database_keepalives_idle_seconds: int = Field(default=30, ge=1)
+    database_keepalives_interval_seconds: int = Field(default=10, ge=1)
+    database_keepalives_count: int = Field(default=3, ge=1)
 
     @field_validator("log_level")
     @classmethod

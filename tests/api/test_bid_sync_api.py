@@ -14,11 +14,21 @@ from starlette.testclient import TestClient
 
 from api.conftest import app_at
 from api.test_bids import Bidder
-from auctera.app import RootApp
+from auctera.app import RootApp, create_app
+from auctera.config import Settings
 from auctera.partners.simulated import RunningNetwork, SimulatedNetwork
 from support.clock import FrozenClock
 
 STUCK = "/management/v0/bids/operations"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[RootApp]:
+    """The real app. Its bid networks are simulated partners on loopback, which the operator
+    allows here (AUCTERA_PARTNER_ALLOW_PRIVATE; refused by default: test_bid_network_targets.py)."""
+    application = create_app(Settings(data_dir=tmp_path / "data", log_json=True, partner_allow_private=True))
+    yield application
+    application.container.close()
 
 
 @pytest.fixture
@@ -57,7 +67,9 @@ def test_operations_pending_past_the_settle_bound_are_listed_as_stuck(
     tmp_path: Path, clock: FrozenClock
 ) -> None:
     with (
-        app_at(tmp_path, clock, "https://trk.example.com", bid_sync_worker=False) as app,
+        app_at(
+            tmp_path, clock, "https://trk.example.com", bid_sync_worker=False, partner_allow_private=True
+        ) as app,
         TestClient(app) as client,
     ):
         acme, other = Bidder(app, client), Bidder(app, client, "Other")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,8 @@ from starlette.testclient import TestClient
 
 from auctera.api.compat.bids import translate
 from auctera.api.json_body import parse_json
-from auctera.app import RootApp
+from auctera.app import RootApp, create_app
+from auctera.config import Settings
 from auctera.domain.bids import FILTER_COMBINATIONS, BidRow, Reason
 from auctera.errors import AucteraError
 from auctera.partners.simulated import RunningNetwork, SimulatedNetwork
@@ -28,6 +30,15 @@ OPEN_BIDDING = {
     "minBidUsd": 0.01,
     "decimalPrecision": 3,
 }
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[RootApp]:
+    """The real app. Its bid networks are simulated partners on loopback, which the operator
+    allows here (AUCTERA_PARTNER_ALLOW_PRIVATE; refused by default: test_bid_network_targets.py)."""
+    application = create_app(Settings(data_dir=tmp_path / "data", log_json=True, partner_allow_private=True))
+    yield application
+    application.container.close()
 
 
 class Bidder:

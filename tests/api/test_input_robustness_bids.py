@@ -4,17 +4,28 @@ server): each answers 400 naming the field, never a 500, and leaves the stored b
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
-from auctera.app import RootApp
+from auctera.app import RootApp, create_app
+from auctera.config import Settings
 from auctera.domain.bids import Reason
 from auctera.partners.simulated import RunningNetwork, SimulatedNetwork
 
 from .test_bids import OPEN_BIDDING, UPLOAD, Bidder, bid, rejected, settled
 
 HUGE = [b"-1e30", b"-1e400", b"-1e+308", b"-1E+999999", b"1E+999999", b"-1e20", b"-1000000000.000001"]
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[RootApp]:
+    """The real app. Its bid networks are simulated partners on loopback, which the operator
+    allows here (AUCTERA_PARTNER_ALLOW_PRIVATE; refused by default: test_bid_network_targets.py)."""
+    application = create_app(Settings(data_dir=tmp_path / "data", log_json=True, partner_allow_private=True))
+    yield application
+    application.container.close()
 
 
 @pytest.fixture

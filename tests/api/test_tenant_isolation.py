@@ -441,7 +441,7 @@ def bid_network(t: Tenants) -> Owned:
     body = {
         "name": "A's network",
         "kind": "simulated",
-        "baseUrl": "http://127.0.0.1:9",
+        "baseUrl": "https://bids.example.com",  # never called: a public host (loopback is refused)
         "bidding": {"enabled": True},
     }
     network_id = _bids_api(t, "POST", "/networks", body)["id"]

@@ -34,6 +34,7 @@ def test_sync_applies_what_is_pending_and_status_counts_it(tmp_path: Path) -> No
                     credentials={"token": "t"},
                     settings=BiddingSettings(enabled=True),
                 ),
+                trusted=True,  # registered by the operator (code on the host): on loopback
             )
             campaign = service.create_campaign(
                 principal,

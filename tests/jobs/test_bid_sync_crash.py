@@ -97,6 +97,7 @@ def test_10k_bids_with_faults_and_a_sigkill_end_with_zero_divergence(tmp_path: P
                         retry_max_attempts=5,
                     ),
                 ),
+                trusted=True,  # registered by the operator (code on the host): on loopback
             )
             campaign = service.create_campaign(
                 principal,

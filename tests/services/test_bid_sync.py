@@ -32,7 +32,7 @@ from auctera.jobs.bid_sync import BidSyncWorker, NetworkPartners
 from auctera.partners.simulated import RunningNetwork, SimulatedNetwork
 from auctera.services.accounts import AccountService
 from auctera.services.bid_sync import BidSyncService, SyncOptions
-from auctera.services.bids import BidService
+from auctera.services.bids import BidService, PartnerTargets
 from auctera.store.uow import SqlUnitOfWorkFactory
 
 COUNTRIES = ("DE", "FR", "US")
@@ -59,7 +59,9 @@ class World:
         )
         a = account.account
         self.principal = Principal(a.id, a.kind, "UTC", "USD", None, "test")
-        self.bids = BidService(uow, ids, self.clock)
+        # Simulated partners on loopback: the operator allows private networks here.
+        targets = PartnerTargets(allow_private=True)
+        self.bids = BidService(uow, ids, self.clock, targets)
         self.network = self.bids.create_network(
             self.principal,
             replace(
@@ -86,7 +88,7 @@ class World:
         )
         self.partners = NetworkPartners(uow, self.clock, timeout=0.5)
         self.sync = BidSyncService(
-            uow, ids, self.clock, self.partners, SyncOptions(lease=timedelta(seconds=5))
+            uow, ids, self.clock, self.partners, SyncOptions(lease=timedelta(seconds=5)), targets
         )
 
     def upload(self, **values: str | None) -> None:

@@ -16,7 +16,7 @@ from auctera.domain.accounts import Principal
 from auctera.domain.bids import BiddingSettings, BidFilter, BidRow, BidStatus, OptimizationType, PartnerKind
 from auctera.domain.ids import IdGenerator
 from auctera.services.accounts import AccountService
-from auctera.services.bids import BidService, paused_collector
+from auctera.services.bids import BidService, PartnerTargets, paused_collector
 from auctera.store.uow import SqlUnitOfWorkFactory
 from support.clock import FrozenClock
 
@@ -27,7 +27,8 @@ def _world(uow: SqlUnitOfWorkFactory) -> tuple[BidService, Principal, int, Froze
     account = AccountService(uow, ids, clock, rotation_grace=timedelta(0)).create_account("A", "advertiser")
     a = account.account
     principal = Principal(a.id, a.kind, "UTC", "USD", None, "test")
-    service = BidService(uow, ids, clock)
+    # A simulated partner on loopback: the operator allows private networks here.
+    service = BidService(uow, ids, clock, PartnerTargets(allow_private=True))
     network = service.create_network(
         principal,
         replace(

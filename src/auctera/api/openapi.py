@@ -898,11 +898,11 @@ RAW_PATHS: Schema = {
     "/sp/viewable": _pixel("Sponsored viewable-impression pixel", _SP_PIXEL, _SP_REFUSED),
     "/healthz": {
         "get": _raw(
-            "Ready once the app is built (migrations applied, event log open)",
+            "Ready once the app is built (migrations applied, event log open), while the state store answers",
             [],
             {
                 "200": {
-                    "description": "Ready",
+                    "description": "Ready: `status` is `ok`",
                     "content": {
                         JSON: {
                             "schema": {
@@ -911,7 +911,22 @@ RAW_PATHS: Schema = {
                             }
                         }
                     },
-                }
+                },
+                "503": {
+                    "description": "The state store does not answer (`status`: `unavailable`)",
+                    "content": {
+                        JSON: {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "status": {"type": "string"},
+                                    "error": {"type": "string"},
+                                    "version": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
             },
         )
     },

@@ -490,9 +490,10 @@ def _bid_management(c: Container, northwind: Principal, port: int) -> dict[str, 
             "minBidUsd": Decimal("0.01"),
         },
     }
-    service = BidService(c.uow, c.ids, c.clock)
+    service = BidService(c.uow, c.ids, c.clock, c.partner_targets)
     draft = translate.network_changes(translate.parse(NetworkBody, network_body), translate.new_network())
-    network = service.create_network(northwind, draft)
+    # The operator's own partner on loopback: trusted, as no tenant's network may be (D57).
+    network = service.create_network(northwind, draft, trusted=True)
     campaign_body = {"name": "Winter boots - installs", "countries": ["DE", "US"], "optimizationType": "cpi"}
     campaign = service.create_campaign(
         northwind,

@@ -64,6 +64,7 @@ def work(
             concurrency=s.webhook_concurrency if concurrency is None else concurrency,
             timeout=min(s.webhook_timeout_seconds, lease / 4),
             lease=timedelta(seconds=lease),
+            per_publisher=s.webhook_per_publisher,
         )
         worker = WebhookWorker(c.webhooks, options)
         stop = threading.Event()

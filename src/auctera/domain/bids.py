@@ -104,6 +104,10 @@ class Network:
     required: RequiredAttributes
     created_at: datetime
     updated_at: datetime
+    # Registered by the operator (`auctera demo`, code on the host), not by a tenant's API call:
+    # its baseUrl may be on a private or loopback address (docs/decisions.md D57). Lost when a
+    # tenant changes the baseUrl.
+    trusted: bool = False
 
     @property
     def has_credentials(self) -> bool:

@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 IDLE = 0.2  # seconds between looks for work when there is none
 PIXEL_REFRESH_SECONDS = 300.0  # pixel-event audiences are at most this much behind the event log
 SWEEP_SECONDS = 600.0  # how often staged files no job needs any more are looked for
+# After a failed round the next waits FIRST_RETRY seconds, doubling with each failure in a row up
+# to MAX_RETRY: a database that is away is not asked ten times a second, nor logged so.
+FIRST_RETRY = 1.0
+MAX_RETRY = 30.0
 
 
 class AudienceWorker:
@@ -53,16 +57,34 @@ class AudienceWorker:
         return False
 
     def run(self, stop: threading.Event, *, until_idle: bool = False) -> None:
+        failures = 0  # rounds failed in a row
         while not stop.is_set():
+            pause = IDLE
             try:
                 busy = self.step()
-            except Exception:  # the job's lease runs out and it is taken up again
-                log.exception("audience worker round failed")
-                busy = False
+            except Exception as exc:  # the job's lease runs out and it is taken up again
+                failures += 1
+                busy, pause = False, _failed(exc, failures)
+            else:
+                if failures:
+                    log.warning("audience worker rounds work again, after %d failed", failures)
+                failures = 0
             if not busy:
                 if until_idle and not self._service.pending_jobs():
                     return
-                stop.wait(IDLE)
+                stop.wait(pause)
+
+
+def _failed(exc: Exception, failures: int) -> float:
+    """Logs the `failures`-th failed round in a row; the seconds to wait before the next. A database
+    that is away fails every round the same way: its traceback once, then one line each."""
+    wait = min(FIRST_RETRY * 2.0 ** (failures - 1), MAX_RETRY)
+    if failures == 1:
+        log.exception("audience worker round failed")
+    else:
+        why = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        log.warning("audience worker round failed again (%d in a row, next in %g s): %s", failures, wait, why)
+    return wait
 
 
 class AudienceThread:

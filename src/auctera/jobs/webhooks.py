@@ -2,10 +2,12 @@
 
 It claims due deliveries with a lease, sends them with httpx (asyncio, at most `concurrency` in
 flight, each attempt bounded by `timeout`), signed with the Standard Webhooks scheme, and writes
-the outcomes in small groups. Claims are refilled as slots free up, so a slow or timing-out
-receiver holds only its own slots. Runs in the server's lifespan (a thread with its own event
-loop) or as `auctera webhooks work`, its own process: a worker killed mid-delivery leaves its
-leased rows to be claimed again once the lease runs out (at least once; same `webhook-id`).
+the outcomes in small groups. Claims are refilled as slots free up. A publisher has at most
+`per_publisher` of them in flight and twice that claimed (D60): a receiver that hangs until the
+timeout holds only its publisher's share, its backlog stays due in the outbox, and the other
+slots go to the other publishers, in turns. Runs in the server's lifespan (a thread with its own
+event loop) or as `auctera webhooks work`, its own process: a worker killed mid-delivery leaves
+its leased rows to be claimed again once the lease runs out (at least once; same `webhook-id`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -43,6 +45,7 @@ class WorkerOptions:
     batch: int = 256  # deliveries claimed at most per claim
     lease: timedelta = timedelta(seconds=60)  # a claimed row is left alone this long (> 3 timeouts)
     idle: float = 0.2  # seconds between looks at the outbox when nothing is due
+    per_publisher: int = 8  # deliveries in flight per publisher (twice that claimed)
 
 
 class WebhookWorker:
@@ -51,6 +54,8 @@ class WebhookWorker:
         self._options = options or WorkerOptions()
         if self._options.lease.total_seconds() <= 3 * self._options.timeout:
             raise ValueError("the lease must outlast three attempts' timeouts")
+        if self._options.per_publisher < 1:
+            raise ValueError("per_publisher must be at least 1")
         self.sent = 0
 
     async def run(self, stop: threading.Event, *, until_idle: bool = False) -> None:
@@ -62,7 +67,11 @@ class WebhookWorker:
         done: list[tuple[Delivery, Outcome]] = []
         busy = [0] * shards
         ready: deque[Delivery] = deque()
+        flying: Counter[int] = Counter()  # publisher (account id) -> its deliveries in flight
         last_flush = time.monotonic()
+        # After a claim that got less than it asked (the outbox had no more it may take now), the
+        # next waits for a publisher's share of freed slots or `idle`: not a claim per freed slot.
+        freed, next_look = 0, 0.0
         async with contextlib.AsyncExitStack() as stack:
             clients = [
                 await stack.enter_async_context(
@@ -71,21 +80,37 @@ class WebhookWorker:
                 for _ in range(shards)
             ]
             while not stop.is_set():
-                # Claimed ahead, up to one more round than is in flight: a claim (a write
-                # transaction) per many deliveries, not one per freed slot. The lease covers the
-                # wait: at most two rounds of timeouts before a claimed row is sent.
+                # Claimed ahead, up to one more round than is in flight (per publisher too): a
+                # claim (a write transaction) per many deliveries, not one per freed slot. The
+                # lease covers the wait: at most two rounds of timeouts before a claimed row is sent.
                 room = 2 * opts.concurrency - len(inflight) - len(ready)
                 claimed: list[Delivery] = []
-                if room >= max(opts.concurrency // 2, 1) or (not inflight and not ready):
-                    claimed = await asyncio.to_thread(self._service.claim, min(room, opts.batch), opts.lease)
+                if (not inflight and not ready) or (
+                    room >= max(opts.concurrency // 2, 1)
+                    and (freed >= opts.per_publisher or time.monotonic() >= next_look)
+                ):
+                    held = flying + Counter(d.account_id for d in ready)
+                    asked = min(room, opts.batch)
+                    claimed = await asyncio.to_thread(
+                        self._service.claim, asked, opts.lease, share=2 * opts.per_publisher, held=held
+                    )
                     ready.extend(claimed)
+                    freed = 0
+                    next_look = time.monotonic() + (opts.idle if len(claimed) < asked else 0.0)
+                waiting: deque[Delivery] = deque()  # of publishers with their share in flight
                 while ready and len(inflight) < opts.concurrency:
                     d = ready.popleft()
+                    if flying[d.account_id] >= opts.per_publisher:
+                        waiting.append(d)
+                        continue
+                    flying[d.account_id] += 1
                     shard = busy.index(min(busy))
                     busy[shard] += 1
                     task = asyncio.create_task(self._send(clients[shard], d))
                     task.add_done_callback(lambda _, s=shard: _release(busy, s))
                     inflight.add(task)
+                waiting.extend(ready)  # in the order claimed: each publisher's oldest first
+                ready = waiting
                 if inflight:
                     finished, _ = await asyncio.wait(
                         inflight, timeout=FLUSH_EVERY, return_when=asyncio.FIRST_COMPLETED
@@ -93,6 +118,11 @@ class WebhookWorker:
                     for task in finished:
                         inflight.discard(task)
                         done.append(task.result())
+                        account = task.result()[0].account_id
+                        flying[account] -= 1
+                        if not flying[account]:
+                            del flying[account]
+                        freed += 1
                 if done and (not inflight or time.monotonic() - last_flush >= FLUSH_EVERY):
                     await self._flush(done)
                     last_flush = time.monotonic()

@@ -46,6 +46,7 @@ from auctera.domain.bids import (
     rolled_back,
     split_result,
 )
+from auctera.services.bids import PartnerTargets
 from auctera.services.clock import Clock, Ids
 from auctera.services.ports import (
     BidPartner,
@@ -84,12 +85,14 @@ class BidSyncService:
         clock: Clock,
         partners: BidPartners,
         options: SyncOptions | None = None,
+        targets: PartnerTargets | None = None,
     ) -> None:
         self._uow = uow
         self._ids = ids
         self._clock = clock
         self._partners = partners
         self.options = options or SyncOptions()
+        self._targets = targets or PartnerTargets()
 
     # --- claiming -------------------------------------------------------------------------------
 
@@ -145,7 +148,12 @@ class BidSyncService:
         network = found[0]
         if not batch.items:  # nothing left unsettled (a crash after the last write)
             return self._record(batch, claim, BatchPhase.DONE, 0, None)
+        # Checked before every step, not only when the network was saved: its host may resolve
+        # elsewhere now. A refused target is called not at all: a failed attempt saying why.
+        refused = self._targets.refused(network, must_resolve=True)
         try:  # a partner that cannot even be set up (a header its client refuses) answers nothing
+            if refused is not None:
+                raise PartnerUnavailable(f"refused: {refused}")
             partner: BidPartner = _call(lambda: self._partners.partner(network))
         except PartnerUnavailable as exc:
             partner = _Unreachable(exc)

@@ -8,11 +8,13 @@ bids are stored `pending`, each with the operation the bid sync saga applies on 
 from __future__ import annotations
 
 import gc
+import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from auctera.domain.accounts import Principal
 from auctera.domain.bids import (
@@ -43,6 +45,7 @@ from auctera.domain.bids import (
     micros_of,
     network_problem,
 )
+from auctera.domain.webhooks import forbidden_address
 from auctera.errors import AucteraError, Conflict, NotFound
 from auctera.services.clock import Clock, Ids
 from auctera.services.ports import UnitOfWork, UnitOfWorkFactory
@@ -53,6 +56,46 @@ MAX_OFFSET = 2**63 - 1  # SQL's OFFSET is a 64-bit integer
 # Read per uploaded row: module globals are quicker than the enums' attributes.
 _PENDING = BidStatus.PENDING
 _UPDATE, _DELETE = OperationKind.UPDATE, OperationKind.DELETE
+
+
+# host -> its addresses (raises OSError when it does not resolve)
+Resolver = Callable[[str], list[str]]
+
+
+def resolve_host(host: str) -> list[str]:
+    """The addresses `host` resolves to (an address resolves to itself)."""
+    return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)})
+
+
+class PartnerTargets:
+    """Where a bid network may be called: not on a private, loopback, link-local or reserved
+    address (the rule publisher postbacks follow: domain/webhooks.forbidden_address), else any
+    tenant could make the bid sync call the operator's internal services with its token. Checked
+    when a network is saved and again before every call (DNS may have changed since). A network
+    the operator registered (`trusted`), or every network when the operator allows private
+    targets (AUCTERA_PARTNER_ALLOW_PRIVATE), may be anywhere."""
+
+    def __init__(self, resolve: Resolver = resolve_host, *, allow_private: bool = False) -> None:
+        self._resolve = resolve
+        self.allow_private = allow_private
+
+    def refused(self, network: Network, *, must_resolve: bool) -> str | None:
+        """Why `network` may not be called at its baseUrl, else None. A host that does not
+        resolve is refused when `must_resolve` (a call), accepted otherwise (it may, later)."""
+        if self.allow_private or network.trusted or network.base_url is None:
+            return None
+        host = urlsplit(network.base_url).hostname or ""
+        try:
+            addresses = self._resolve(host)
+        except (OSError, ValueError):  # ValueError: a name no resolver takes (a bad IDNA label)
+            return f"baseUrl: the host {host!r} does not resolve" if must_resolve else None
+        # Every address: a client may connect to any of them.
+        if not addresses or any(forbidden_address(a) for a in addresses):
+            return (
+                f"baseUrl: the host {host!r} resolves to a private, loopback, link-local or reserved "
+                "address; the operator may allow such networks with AUCTERA_PARTNER_ALLOW_PRIVATE=true"
+            )
+        return None
 
 
 @dataclass(frozen=True)
@@ -73,20 +116,30 @@ class UploadResult:
 
 
 class BidService:
-    def __init__(self, uow: UnitOfWorkFactory, ids: Ids, clock: Clock) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, ids: Ids, clock: Clock, targets: PartnerTargets | None = None
+    ) -> None:
         self._uow = uow
         self._ids = ids
         self._clock = clock
+        self._targets = targets or PartnerTargets()
 
     # --- networks -----------------------------------------------------------------------------
 
-    def create_network(self, principal: Principal, draft: Network) -> Network:
-        """`draft` as the caller described it; its id, owner and times are set here."""
+    def create_network(self, principal: Principal, draft: Network, *, trusted: bool = False) -> Network:
+        """`draft` as the caller described it; its id, owner and times are set here. `trusted`:
+        the operator registers it (the demo, code on the host; never an API call), so its
+        baseUrl may be on an internal address."""
         now = self._clock()
         network = replace(
-            draft, id=self._ids.next_id(), account_id=principal.account_id, created_at=now, updated_at=now
+            draft,
+            id=self._ids.next_id(),
+            account_id=principal.account_id,
+            created_at=now,
+            updated_at=now,
+            trusted=trusted,
         )
-        _check_network(network)
+        self._check_network(network)
         with self._uow() as uow:
             if not uow.bids.add_network(network):
                 raise Conflict(f"a network named {network.name!r} exists already", field="name")
@@ -96,6 +149,12 @@ class BidService:
     def networks(self, principal: Principal) -> list[Network]:
         with self._uow(read_only=True) as uow:
             return uow.bids.networks(None, account_id=principal.account_id)
+
+    def _check_network(self, network: Network) -> None:
+        _check_network(network)
+        refused = self._targets.refused(network, must_resolve=False)
+        if refused is not None:
+            raise AucteraError(refused, field="baseUrl", code="validation_error")
 
     def network(self, principal: Principal, network_id: int) -> Network:
         with self._uow(read_only=True) as uow:
@@ -107,8 +166,14 @@ class BidService:
         with self._uow() as uow:
             current = _network_of(uow, principal, network_id)
             network = replace(change(current), id=current.id, account_id=current.account_id)
-            network = replace(network, created_at=current.created_at, updated_at=self._clock())
-            _check_network(network)
+            network = replace(
+                network,
+                created_at=current.created_at,
+                updated_at=self._clock(),
+                # The operator vouched for its baseUrl, not for one a tenant puts in its place.
+                trusted=current.trusted and network.base_url == current.base_url,
+            )
+            self._check_network(network)
             if not uow.bids.update_network(network):
                 raise Conflict(f"a network named {network.name!r} exists already", field="name")
             uow.commit()

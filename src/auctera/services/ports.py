@@ -5,7 +5,7 @@ Adapters in `store/`, `events/` and `counters/` implement them; `bootstrap.py` w
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -258,14 +258,25 @@ class WebhookRepository(Protocol):
         limit: int = 100,
     ) -> list[Delivery]: ...
 
-    def has_due(self, now: datetime) -> bool: ...
+    def has_due(self, now: datetime, exclude: Collection[int] = ()) -> bool: ...
 
     def next_due(self) -> datetime | None:
         """When the first pending delivery is next due (its retry, or the end of the lease a
         worker holds it by); None when none is pending."""
         ...
 
-    def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]: ...
+    def claim(
+        self,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        *,
+        share: int | None = None,
+        held: Mapping[int, int] | None = None,
+    ) -> list[Delivery]:
+        """Due deliveries leased until `lease_until`; with a `share`, at most that many of each
+        publisher less what the worker `held` of it, every publisher's first before any's second."""
+        ...
 
     def record_outcomes(self, deliveries: Sequence[Delivery]) -> None: ...
 
@@ -1065,6 +1076,25 @@ class BidRepository(Protocol):
 
     def due_batches(self, now: datetime, limit: int) -> list[tuple[int, int]]:
         """(batch id, network id) of open batches nobody holds, due for their next step."""
+        ...
+
+    # what the worker's fair claim looks at (jobs/bid_sync.FairClaims)
+
+    def due_networks(self, now: datetime) -> dict[int, tuple[int, int]]:
+        """Networks with open batches due for a step: {network id: (how many, fewest attempts)}."""
+        ...
+
+    def next_due_batch(self, network_id: int, now: datetime) -> int | None:
+        """The network's open batch to step next (fewest attempts, then longest due), locked
+        (PostgreSQL, skipping one another worker holds); None: none."""
+        ...
+
+    def sync_networks(self, network_ids: Sequence[int]) -> list[Network]:
+        """These networks, of any account, unlocked, in id order."""
+        ...
+
+    def leased_by_network(self, now: datetime) -> dict[int, int]:
+        """Open batches leased now, per network (by any worker)."""
         ...
 
     def lease_batch(self, batch_id: int, lease_until: datetime, token: int) -> None: ...

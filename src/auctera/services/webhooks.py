@@ -18,7 +18,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -375,14 +375,21 @@ class WebhookService:
     def now(self) -> datetime:
         return self._clock()
 
-    def claim(self, limit: int, lease: timedelta) -> list[Delivery]:
+    def claim(
+        self, limit: int, lease: timedelta, *, share: int | None = None, held: Mapping[int, int] | None = None
+    ) -> list[Delivery]:
+        """Up to `limit` due deliveries, leased. With a `share`: at most that many of a publisher's,
+        less the rows the caller already holds of it (`held`, by account), every publisher's first
+        due row before any's second (D60)."""
         now = self._clock()
-        # A read first: an idle worker (most of the time) takes no write lock from the postbacks.
+        full = [a for a, n in (held or {}).items() if share is not None and n >= share]
+        # A read first: an idle worker (most of the time), or one whose due rows are all of
+        # publishers it holds in full, takes no write lock from the postbacks.
         with self._uow(read_only=True) as uow:
-            if not uow.webhooks.has_due(now):
+            if not uow.webhooks.has_due(now, full):
                 return []
         with self._uow() as uow:
-            claimed = uow.webhooks.claim(now, now + lease, limit)
+            claimed = uow.webhooks.claim(now, now + lease, limit, share=share, held=dict(held or {}))
             uow.commit()
         return claimed
 

@@ -587,6 +587,8 @@ networks = Table(
     Column("name", String(255), nullable=False),
     Column("kind", String(16), nullable=False),  # auctera | http | simulated
     Column("base_url", Text, nullable=True),
+    # Registered by the operator: base_url may be private (D57). A tenant's network: false.
+    Column("trusted", Boolean, nullable=False, server_default=text("false")),
     Column("credentials", JSON, nullable=False),  # {} when none; never rendered
     Column("bidding_enabled", Boolean, nullable=False),
     Column("campaign_bidding", Boolean, nullable=False),

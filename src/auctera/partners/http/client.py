@@ -4,6 +4,9 @@ One call, one HTTP request: retries, backoff and batching are the bid sync's (it
 network's retry policy); this adapter only says what happened. A timeout, a 5xx or a 429 raise
 `PartnerUnavailable` (with the 429's Retry-After); a 4xx with `{"error"}` rejects the batch whole;
 a 200 gives a result per item, in the order sent.
+
+Redirects are not followed (a 3xx is no answer): the target was checked before the call
+(services/bids.PartnerTargets), and a redirect could lead anywhere, an internal address included.
 """
 
 from __future__ import annotations
@@ -29,7 +32,11 @@ class HttpBidPartner:
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.Client(
-            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,
         )
 
     def close(self) -> None:
@@ -48,6 +55,11 @@ class HttpBidPartner:
             raise PartnerUnavailable(f"{path}: no answer in time ({exc.__class__.__name__})") from None
         except httpx.TransportError as exc:
             raise PartnerUnavailable(f"{path}: {exc.__class__.__name__}: {exc}") from None
+        if response.is_redirect:
+            raise PartnerUnavailable(
+                f"{path}: the network answered {response.status_code} (a redirect to "
+                f"{response.headers.get('location', '')[:200]!r}); redirects are not followed"
+            )
         if response.status_code == 429:
             raise PartnerUnavailable(f"{path}: rate limited (429)", retry_after=_retry_after(response))
         if response.status_code >= 500:

@@ -83,6 +83,7 @@ def _network(row: Any) -> Network:
         ),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        trusted=row.trusted,
     )
 
 
@@ -94,6 +95,7 @@ def _network_values(n: Network) -> dict[str, Any]:
         "name": n.name,
         "kind": n.kind.value,
         "base_url": n.base_url,
+        "trusted": n.trusted,
         "credentials": dict(n.credentials),
         "bidding_enabled": s.enabled,
         "campaign_bidding": s.campaign_bidding,
@@ -599,6 +601,59 @@ class SqlBidRepository:
         if self._conn.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         return [(r[0], r[1]) for r in self._conn.execute(query)]
+
+    # --- what the worker's fair claim looks at (jobs/bid_sync.FairClaims) ------------------------
+
+    @staticmethod
+    def _due(now: datetime) -> tuple[Any, ...]:
+        b = bid_batches
+        return (
+            b.c.phase != BatchPhase.DONE.value,
+            b.c.next_attempt_at <= now,
+            b.c.locked_until.is_(None) | (b.c.locked_until <= now),
+        )
+
+    def due_networks(self, now: datetime) -> dict[int, tuple[int, int]]:
+        """Networks with open batches due for a step: {network id: (how many, fewest attempts)}."""
+        b = bid_batches
+        query = (
+            select(b.c.network_id, func.count(), func.min(b.c.attempts))
+            .where(*self._due(now))
+            .group_by(b.c.network_id)
+        )
+        return {r[0]: (int(r[1]), int(r[2])) for r in self._conn.execute(query)}
+
+    def next_due_batch(self, network_id: int, now: datetime) -> int | None:
+        """The network's open batch to step next: the fewest attempts first (a retry goes behind a
+        first try), then the longest due."""
+        b = bid_batches
+        query = (
+            select(b.c.id)
+            .where(b.c.network_id == network_id, *self._due(now))
+            .order_by(b.c.attempts, b.c.next_attempt_at, b.c.id)
+            .limit(1)
+        )
+        if self._conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        found = self._conn.execute(query).scalar()
+        return None if found is None else int(found)
+
+    def sync_networks(self, network_ids: Sequence[int]) -> list[Network]:
+        """The networks, of any account, unlocked (a look before claiming), in id order."""
+        rows = chain.from_iterable(
+            self._conn.execute(select(networks).where(networks.c.id.in_(c))) for c in _chunks(network_ids)
+        )
+        return sorted((_network(r) for r in rows), key=lambda n: n.id)
+
+    def leased_by_network(self, now: datetime) -> dict[int, int]:
+        """Open batches leased now, per network: the slots of its concurrency taken, by any worker."""
+        b = bid_batches
+        query = (
+            select(b.c.network_id, func.count())
+            .where(b.c.phase != BatchPhase.DONE.value, b.c.locked_until > now)
+            .group_by(b.c.network_id)
+        )
+        return {r[0]: int(r[1]) for r in self._conn.execute(query)}
 
     def lease_batch(self, batch_id: int, lease_until: datetime, token: int) -> None:
         b = bid_batches

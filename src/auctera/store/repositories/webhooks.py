@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, insert, select, type_coerce, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    select,
+    type_coerce,
+    update,
+)
 
 from auctera.domain.webhooks import Delivery, DeliveryState, PostbackStatus, PublisherPostback
 from auctera.store.tables import UTCDateTime, publisher_postbacks, webhook_deliveries
@@ -88,6 +100,16 @@ def delivery_row(d: Delivery) -> dict[str, Any]:
     }
 
 
+def _claimable(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Pending, due, and held by no worker (or its lease has run out)."""
+    t = webhook_deliveries
+    return (
+        t.c.state == DeliveryState.PENDING.value,
+        t.c.next_attempt_at <= now,
+        (t.c.locked_until.is_(None)) | (t.c.locked_until <= now),
+    )
+
+
 class SqlWebhookRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -160,17 +182,13 @@ class SqlWebhookRepository:
             stmt = stmt.where(t.c.id > after)
         return [_delivery(r) for r in self._conn.execute(stmt)]
 
-    def has_due(self, now: datetime) -> bool:
+    def has_due(self, now: datetime, exclude: Collection[int] = ()) -> bool:
+        """Whether a delivery is due and unheld, of a publisher not in `exclude` (those a worker
+        already holds its share of: their due rows are not claimable by it now)."""
         t = webhook_deliveries
-        stmt = (
-            select(t.c.id)
-            .where(
-                t.c.state == DeliveryState.PENDING.value,
-                t.c.next_attempt_at <= now,
-                (t.c.locked_until.is_(None)) | (t.c.locked_until <= now),
-            )
-            .limit(1)
-        )
+        stmt = select(t.c.id).where(*_claimable(now)).limit(1)
+        if exclude:
+            stmt = stmt.where(t.c.account_id.not_in(sorted(exclude)))
         return self._conn.execute(stmt).first() is not None
 
     def next_due(self) -> datetime | None:
@@ -182,20 +200,45 @@ class SqlWebhookRepository:
         found: datetime | None = self._conn.execute(stmt).scalar()
         return found
 
-    def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]:
+    def claim(
+        self,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        *,
+        share: int | None = None,
+        held: Mapping[int, int] | None = None,
+    ) -> list[Delivery]:
         """Due pending deliveries no other worker holds, leased to this one until `lease_until`
-        (a worker killed mid-delivery loses its lease when it runs out: the rows are due again)."""
+        (a worker killed mid-delivery loses its lease when it runs out: the rows are due again).
+
+        With a `share`, a publisher gets at most that many rows less what the worker already
+        `held` of its rows (account id -> rows), taken in turns: every publisher's first due row
+        before any publisher's second, so one publisher's backlog cannot fill the claim. Each
+        publisher's rows in the order they are due."""
         t = webhook_deliveries
-        due = (
-            select(t.c.id)
-            .where(
-                t.c.state == DeliveryState.PENDING.value,
-                t.c.next_attempt_at <= now,
-                (t.c.locked_until.is_(None)) | (t.c.locked_until <= now),
+        due: Select[tuple[int]]
+        if share is None:
+            due = select(t.c.id).where(*_claimable(now)).order_by(t.c.next_attempt_at).limit(limit)
+        else:
+            # A row's turn: its place among its publisher's due rows, after those the worker holds.
+            place = func.row_number().over(
+                partition_by=t.c.account_id, order_by=(t.c.next_attempt_at, t.c.id)
             )
-            .order_by(t.c.next_attempt_at)
-            .limit(limit)
-        )
+            holding = case(dict(held), value=t.c.account_id, else_=0) if held else literal(0)
+            turns = (
+                select(t.c.id, t.c.next_attempt_at, (place + holding).label("turn"))
+                .where(*_claimable(now))
+                .subquery()
+            )
+            due = (
+                select(turns.c.id)
+                .where(turns.c.turn <= share)
+                .order_by(turns.c.turn, turns.c.next_attempt_at, turns.c.id)
+                .limit(limit)
+            )
+            if self._conn.dialect.name == "postgresql":  # FOR UPDATE may not sit beside a window
+                due = select(t.c.id).where(t.c.id.in_(due))
         if self._conn.dialect.name == "postgresql":
             due = due.with_for_update(skip_locked=True)
         ids = [r[0] for r in self._conn.execute(due)]

@@ -36,7 +36,7 @@ MAX_STUCK = 1000
 
 def _service(request: Request) -> BidService:
     c = container_of(request)
-    return BidService(c.uow, c.ids, c.clock)
+    return BidService(c.uow, c.ids, c.clock, c.partner_targets)
 
 
 def _path_id(value: str, name: str) -> int:
