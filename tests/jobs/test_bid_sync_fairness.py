@@ -26,14 +26,16 @@ from auctera.domain.bids import (
     BiddingSettings,
     BidFilter,
     BidRow,
+    DueWork,
     Network,
     NetworkCampaign,
     OptimizationType,
     PartnerBidKey,
     PartnerKind,
+    fair_share,
 )
 from auctera.domain.ids import IdGenerator
-from auctera.jobs.bid_sync import BidSyncWorker, DueWork, NetworkPartners, SyncWorkerOptions, fair_share
+from auctera.jobs.bid_sync import BidSyncWorker, NetworkPartners, SyncWorkerOptions
 from auctera.partners.simulated import RunningNetwork, SimulatedNetwork
 from auctera.services.accounts import AccountService
 from auctera.services.bid_sync import BidSyncService, SyncOptions

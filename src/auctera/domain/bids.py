@@ -9,7 +9,8 @@ operation per bid, stored `pending` until a partner applies it (the saga moves i
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -757,3 +758,71 @@ def failed_rollback(
         )
         for i in items
     ]
+
+
+# --- sharing a sync worker's threads (D58) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DueWork:
+    """A network with work due, as one claim round sees it."""
+
+    network_id: int
+    account_id: int
+    room: int  # batches it may still lease: its concurrency less those leased by any worker
+    due: int  # its open batches due for a step (a retry, a rollback, one a dead worker held)
+    retry: bool  # every one of them is a retry of an unanswered call
+    pending: bool  # operations waiting for a new batch
+
+
+def fair_share(
+    free: int,
+    work: Sequence[DueWork],
+    busy: Collection[tuple[int, int]],
+    served: Mapping[int, int],
+) -> list[int]:
+    """The networks (ids, one per thread) the `free` threads go to, given the (account, network)
+    of each step this worker has in flight and when each network was last served.
+
+    One thread at a time, to the network whose account holds the fewest threads, then that holds
+    the fewest itself, a first attempt before a retry, then the one served longest ago (round
+    robin); never past its room. A call in flight cannot be taken back, so the last free thread is
+    kept for an account holding none: however long one tenant's partner holds its calls, another
+    tenant's work finds a thread at once, and the slow one's share shrinks to a fair one as its
+    calls time out (their threads go to whoever holds fewer)."""
+    accounts = Counter(a for a, _ in busy)
+    networks = Counter(n for _, n in busy)
+    last = dict(served)
+    tick = max(last.values(), default=0)
+    room = {w.network_id: w.room for w in work}
+    due = {w.network_id: w.due for w in work}
+    chosen: list[int] = []
+    for left in range(free, 0, -1):
+        options = [
+            w
+            for w in work
+            if room[w.network_id] > 0
+            and (due[w.network_id] > 0 or w.pending)
+            and (left > 1 or accounts[w.account_id] == 0)
+        ]
+        if not options:
+            break
+        best = min(
+            options,
+            key=lambda w: (
+                accounts[w.account_id],
+                networks[w.network_id],
+                w.retry and due[w.network_id] > 0,  # its due batches go before its new ones
+                last.get(w.network_id, 0),
+                w.network_id,
+            ),
+        )
+        n = best.network_id
+        chosen.append(n)
+        room[n] -= 1
+        due[n] = max(0, due[n] - 1)
+        accounts[best.account_id] += 1
+        networks[n] += 1
+        tick += 1
+        last[n] = tick
+    return chosen

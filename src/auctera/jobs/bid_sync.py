@@ -6,7 +6,7 @@ in the server's lifespan (a daemon thread) or as `auctera bids work`, its own pr
 killed with SIGKILL leaves its leased batches to be claimed again when their lease runs out, and
 the resend carries the same batch id.
 
-The threads are shared by every tenant, so they are handed out fairly (`fair_share`, D58): a
+The threads are shared by every tenant, so `BidSyncService.claim` hands them out fairly (D58): a
 partner that holds each call until it times out would otherwise keep every thread, and another
 tenant's bids would wait for its retries for up to the settle bound.
 """
@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from auctera.config import Settings
 from auctera.domain.bids import Network, PartnerKind
@@ -28,7 +27,7 @@ from auctera.partners.http import HttpBidPartner
 from auctera.services.bid_sync import BidSyncService, Claim, StepResult, SyncOptions
 from auctera.services.bids import PartnerTargets
 from auctera.services.clock import Clock, Ids
-from auctera.services.ports import BidPartner, UnitOfWork, UnitOfWorkFactory
+from auctera.services.ports import BidPartner, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -72,174 +71,10 @@ class SyncWorkerOptions:
     idle: float = 0.2  # seconds between looks when nothing is due
 
 
-@dataclass(frozen=True)
-class DueWork:
-    """A network with work due, as one claim round sees it."""
-
-    network_id: int
-    account_id: int
-    room: int  # batches it may still lease: its concurrency less those leased by any worker
-    due: int  # its open batches due for a step (a retry, a rollback, one a dead worker held)
-    retry: bool  # every one of them is a retry of an unanswered call
-    pending: bool  # operations waiting for a new batch
-
-
-def fair_share(
-    free: int,
-    work: Sequence[DueWork],
-    busy: Collection[tuple[int, int]],
-    served: Mapping[int, int],
-) -> list[int]:
-    """The networks (ids, one per thread) the `free` threads go to, given the (account, network)
-    of each step this worker has in flight and when each network was last served.
-
-    One thread at a time, to the network whose account holds the fewest threads, then that holds
-    the fewest itself, a first attempt before a retry, then the one served longest ago (round
-    robin); never past its room. A call in flight cannot be taken back, so the last free thread is
-    kept for an account holding none: however long one tenant's partner holds its calls, another
-    tenant's work finds a thread at once, and the slow one's share shrinks to a fair one as its
-    calls time out (their threads go to whoever holds fewer)."""
-    accounts = Counter(a for a, _ in busy)
-    networks = Counter(n for _, n in busy)
-    last = dict(served)
-    tick = max(last.values(), default=0)
-    room = {w.network_id: w.room for w in work}
-    due = {w.network_id: w.due for w in work}
-    chosen: list[int] = []
-    for left in range(free, 0, -1):
-        options = [
-            w
-            for w in work
-            if room[w.network_id] > 0
-            and (due[w.network_id] > 0 or w.pending)
-            and (left > 1 or accounts[w.account_id] == 0)
-        ]
-        if not options:
-            break
-        best = min(
-            options,
-            key=lambda w: (
-                accounts[w.account_id],
-                networks[w.network_id],
-                w.retry and due[w.network_id] > 0,  # its due batches go before its new ones
-                last.get(w.network_id, 0),
-                w.network_id,
-            ),
-        )
-        n = best.network_id
-        chosen.append(n)
-        room[n] -= 1
-        due[n] = max(0, due[n] - 1)
-        accounts[best.account_id] += 1
-        networks[n] += 1
-        tick += 1
-        last[n] = tick
-    return chosen
-
-
-@dataclass(frozen=True)
-class Claimed:
-    claim: Claim
-    account_id: int
-    network_id: int
-
-
-class FairClaims:
-    """Claims batches for the worker's free threads as `fair_share` hands them out: written and
-    leased before any partner is called, at most `concurrency` leased per network over all workers
-    (networks locked in id order on PostgreSQL, so two workers claiming never deadlock nor both
-    fill a network's last slot). A network's open batches due for a step go before its new ones."""
-
-    def __init__(self, uow: UnitOfWorkFactory, ids: Ids, clock: Clock, lease: timedelta) -> None:
-        self._uow = uow
-        self._ids = ids
-        self._clock = clock
-        self._lease = lease
-        self._served: dict[int, int] = {}  # network id -> when it was last given a thread
-        self._tick = 0
-
-    @classmethod
-    def of(cls, service: BidSyncService) -> FairClaims:
-        """Claims on the service's own database, ids, clock and lease (read from it, as the
-        service has no claim that takes a plan: its `claim` is the unfair one, first due first)."""
-        return cls(service._uow, service._ids, service._clock, service.options.lease)
-
-    def claim(self, free: int, busy: Collection[tuple[int, int]]) -> list[Claimed]:
-        if free <= 0:
-            return []
-        now = self._clock()
-        # Idle, or every due network held back, most of the time: no write transaction then.
-        with self._uow(read_only=True) as uow:
-            work, _ = self._work(uow, now, lock=False)
-            if not fair_share(free, work, busy, self._served):
-                return []
-        lease_until = now + self._lease
-        token = self._ids.next_id()
-        claimed: list[Claimed] = []
-        with self._uow() as uow:
-            work, found = self._work(uow, now, lock=True)
-            due = {w.network_id: w.due for w in work}
-            empty: set[int] = set()  # nothing left to claim there after all
-            for network_id in fair_share(free, work, busy, self._served):
-                if network_id in empty:
-                    continue
-                network = found[network_id]
-                batch_id = uow.bids.next_due_batch(network_id, now) if due[network_id] > 0 else None
-                if batch_id is not None:
-                    due[network_id] -= 1
-                    uow.bids.lease_batch(batch_id, lease_until, token)
-                else:  # (another worker may have taken the due one first)
-                    due[network_id] = 0
-                    batch_id = self._ids.next_id()
-                    if not uow.bids.create_batch(batch_id, network, now, lease_until, token):
-                        empty.add(network_id)
-                        continue
-                claimed.append(Claimed(Claim(batch_id, token), network.account_id, network_id))
-            uow.commit()
-        for c in claimed:
-            self._tick += 1
-            self._served[c.network_id] = self._tick
-        keep = found.keys() | {n for _, n in busy}
-        self._served = {n: t for n, t in self._served.items() if n in keep}
-        return claimed
-
-    def _work(
-        self, uow: UnitOfWork, now: datetime, *, lock: bool
-    ) -> tuple[list[DueWork], dict[int, Network]]:
-        due = uow.bids.due_networks(now)
-        pending = set(uow.bids.pending_networks())
-        ids = sorted(due.keys() | pending)
-        if not ids:
-            return [], {}
-        if lock:  # one by one, in id order (see the class)
-            networks = [n for i in ids if (n := uow.bids.sync_network(i)) is not None]
-        else:
-            networks = uow.bids.sync_networks(ids)
-        leased = uow.bids.leased_by_network(now)  # read after the locks: what they guard
-        work = [
-            DueWork(
-                n.id,
-                n.account_id,
-                n.settings.concurrency - leased.get(n.id, 0),
-                due.get(n.id, (0, 0))[0],
-                due.get(n.id, (0, 0))[1] > 0,
-                n.id in pending,
-            )
-            for n in networks
-        ]
-        return work, {n.id: n for n in networks}
-
-
 class BidSyncWorker:
-    def __init__(
-        self,
-        service: BidSyncService,
-        options: SyncWorkerOptions | None = None,
-        claims: FairClaims | None = None,
-    ) -> None:
+    def __init__(self, service: BidSyncService, options: SyncWorkerOptions | None = None) -> None:
         self._service = service
         self._options = options or SyncWorkerOptions()
-        self._claims = claims or FairClaims.of(service)
         self.settled = 0
         self.steps = 0
 
@@ -251,7 +86,7 @@ class BidSyncWorker:
             while not stop.is_set():
                 claimed = self._claim(opts.threads - len(inflight), inflight.values())
                 for c in claimed:
-                    inflight[pool.submit(self._service.step, c.claim)] = (c.account_id, c.network_id)
+                    inflight[pool.submit(self._service.step, c)] = (c.account_id, c.network_id)
                 if inflight:
                     # A freed thread claims again at once; with none free (or only the one kept
                     # for an account holding none), the wait bounds the look for new work.
@@ -266,9 +101,9 @@ class BidSyncWorker:
             done, _ = wait(inflight)  # stopping: finish the steps in flight
             self._count(done)
 
-    def _claim(self, free: int, busy: Collection[tuple[int, int]]) -> list[Claimed]:
+    def _claim(self, free: int, busy: Collection[tuple[int, int]]) -> list[Claim]:
         try:
-            return self._claims.claim(free, busy)
+            return self._service.claim(free, busy)
         except Exception:  # the database is away: look again later
             log.exception("claiming bid batches failed")
             return []

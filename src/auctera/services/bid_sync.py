@@ -23,7 +23,7 @@ an operation still pending after it is reported `stuck`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -36,6 +36,7 @@ from auctera.domain.bids import (
     BidChange,
     BidOperation,
     BidStatus,
+    DueWork,
     Network,
     PartnerBidKey,
     Settled,
@@ -43,6 +44,7 @@ from auctera.domain.bids import (
     SyncItem,
     applied,
     failed_rollback,
+    fair_share,
     rolled_back,
     split_result,
 )
@@ -53,6 +55,7 @@ from auctera.services.ports import (
     BidPartners,
     PartnerUnavailable,
     SyncBatchInfo,
+    UnitOfWork,
     UnitOfWorkFactory,
 )
 
@@ -69,6 +72,8 @@ class SyncOptions:
 class Claim:
     batch_id: int
     token: int
+    account_id: int  # the batch's network's: what the worker's fair share counts
+    network_id: int
 
 
 @dataclass(frozen=True)
@@ -93,48 +98,54 @@ class BidSyncService:
         self._partners = partners
         self.options = options or SyncOptions()
         self._targets = targets or PartnerTargets()
+        self._served: dict[int, int] = {}  # network id -> when `claim` last gave it a thread
+        self._tick = 0
 
     # --- claiming -------------------------------------------------------------------------------
 
-    def claim(self, limit: int) -> list[Claim]:
-        """Up to `limit` batches for this worker: open ones due for their next step (a retry, a
-        rollback, or one a dead worker held), then new ones from pending operations; at most
-        `concurrency` leased per network. Written (and leased) before any partner is called."""
-        if limit <= 0:
+    def claim(self, free: int, busy: Collection[tuple[int, int]] = ()) -> list[Claim]:
+        """Batches for `free` threads of a worker whose steps in flight are of `busy` (account,
+        network) pairs, handed out fairly (`fair_share`, D58): open ones due for their next step
+        (a retry, a rollback, one a dead worker held) before new ones from pending operations, at
+        most `concurrency` leased per network over all workers. Written (and leased) before any
+        partner is called."""
+        if free <= 0:
             return []
         now = self._clock()
+        # Idle, or every due network held back, most of the time: no write transaction then.
+        with self._uow(read_only=True) as uow:
+            work, _ = _due_work(uow, now, lock=False)
+            if not fair_share(free, work, busy, self._served):
+                return []
         lease_until = now + self.options.lease
         token = self._ids.next_id()
-        claimed: list[int] = []
-        with self._uow(read_only=True) as uow:  # idle most of the time: no write transaction then
-            if not uow.bids.due_batches(now, 1) and not uow.bids.pending_networks():
-                return []
+        claimed: list[Claim] = []
         with self._uow() as uow:
-            due = uow.bids.due_batches(now, limit)
-            pending = uow.bids.pending_networks()
-            # Networks locked in id order (PostgreSQL): two workers claiming never deadlock, and
-            # never both fill a network's last slot.
-            room: dict[int, int] = {}
-            networks: dict[int, Network] = {}
-            for network_id in sorted({n for _, n in due} | set(pending)):
-                network = uow.bids.sync_network(network_id)
-                if network is not None:
-                    networks[network_id] = network
-                    room[network_id] = network.settings.concurrency - uow.bids.leased_batches(network_id, now)
-            for batch_id, network_id in due:
-                if len(claimed) < limit and room.get(network_id, 0) > 0:
+            work, found = _due_work(uow, now, lock=True)
+            due = {w.network_id: w.due for w in work}
+            empty: set[int] = set()  # nothing left to claim there after all
+            for network_id in fair_share(free, work, busy, self._served):
+                if network_id in empty:
+                    continue
+                network = found[network_id]
+                batch_id = uow.bids.next_due_batch(network_id, now) if due[network_id] > 0 else None
+                if batch_id is not None:
+                    due[network_id] -= 1
                     uow.bids.lease_batch(batch_id, lease_until, token)
-                    room[network_id] -= 1
-                    claimed.append(batch_id)
-            for network_id in pending:
-                while len(claimed) < limit and room.get(network_id, 0) > 0:
+                else:  # (another worker may have taken the due one first)
+                    due[network_id] = 0
                     batch_id = self._ids.next_id()
-                    if not uow.bids.create_batch(batch_id, networks[network_id], now, lease_until, token):
-                        break
-                    room[network_id] -= 1
-                    claimed.append(batch_id)
+                    if not uow.bids.create_batch(batch_id, network, now, lease_until, token):
+                        empty.add(network_id)
+                        continue
+                claimed.append(Claim(batch_id, token, network.account_id, network_id))
             uow.commit()
-        return [Claim(b, token) for b in claimed]
+        for c in claimed:
+            self._tick += 1
+            self._served[c.network_id] = self._tick
+        keep = found.keys() | {n for _, n in busy}
+        self._served = {n: t for n, t in self._served.items() if n in keep}
+        return claimed
 
     # --- one step of a batch ------------------------------------------------------------------
 
@@ -330,3 +341,30 @@ def _call(call: Callable[[], T]) -> T:
         raise
     except Exception as exc:
         raise PartnerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _due_work(uow: UnitOfWork, now: datetime, *, lock: bool) -> tuple[list[DueWork], dict[int, Network]]:
+    """The networks with work due, as one claim round sees them. `lock`: locked one by one in id
+    order (PostgreSQL), so two workers claiming never deadlock, nor both fill a network's last slot."""
+    due = uow.bids.due_networks(now)
+    pending = set(uow.bids.pending_networks())
+    ids = sorted(due.keys() | pending)
+    if not ids:
+        return [], {}
+    if lock:
+        networks = [n for i in ids if (n := uow.bids.sync_network(i)) is not None]
+    else:
+        networks = uow.bids.sync_networks(ids)
+    leased = uow.bids.leased_by_network(now)  # read after the locks: what they guard
+    work = [
+        DueWork(
+            n.id,
+            n.account_id,
+            n.settings.concurrency - leased.get(n.id, 0),
+            due.get(n.id, (0, 0))[0],
+            due.get(n.id, (0, 0))[1] > 0,
+            n.id in pending,
+        )
+        for n in networks
+    ]
+    return work, {n.id: n for n in networks}

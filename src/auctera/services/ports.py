@@ -1072,13 +1072,7 @@ class BidRepository(Protocol):
         """Networks with operations waiting for a batch."""
         ...
 
-    def leased_batches(self, network_id: int, now: datetime) -> int: ...
-
-    def due_batches(self, now: datetime, limit: int) -> list[tuple[int, int]]:
-        """(batch id, network id) of open batches nobody holds, due for their next step."""
-        ...
-
-    # what the worker's fair claim looks at (jobs/bid_sync.FairClaims)
+    # what a claim looks at (BidSyncService.claim)
 
     def due_networks(self, now: datetime) -> dict[int, tuple[int, int]]:
         """Networks with open batches due for a step: {network id: (how many, fewest attempts)}."""

@@ -579,30 +579,7 @@ class SqlBidRepository:
         )
         return [r[0] for r in self._conn.execute(query)]
 
-    def leased_batches(self, network_id: int, now: datetime) -> int:
-        b = bid_batches
-        query = select(func.count()).where(
-            b.c.network_id == network_id, b.c.phase != BatchPhase.DONE.value, b.c.locked_until > now
-        )
-        return int(self._conn.execute(query).scalar_one())
-
-    def due_batches(self, now: datetime, limit: int) -> list[tuple[int, int]]:
-        b = bid_batches
-        query = (
-            select(b.c.id, b.c.network_id)
-            .where(
-                b.c.phase != BatchPhase.DONE.value,
-                b.c.next_attempt_at <= now,
-                b.c.locked_until.is_(None) | (b.c.locked_until <= now),
-            )
-            .order_by(b.c.next_attempt_at, b.c.id)
-            .limit(limit)
-        )
-        if self._conn.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        return [(r[0], r[1]) for r in self._conn.execute(query)]
-
-    # --- what the worker's fair claim looks at (jobs/bid_sync.FairClaims) ------------------------
+    # --- what a claim looks at (BidSyncService.claim) -------------------------------------------
 
     @staticmethod
     def _due(now: datetime) -> tuple[Any, ...]:
