@@ -36,7 +36,7 @@ from auctera.services.attribution import AttributionService
 from auctera.services.auctions import AuctionService
 from auctera.services.audiences import AudienceService
 from auctera.services.auth import AuthService
-from auctera.services.bids import PartnerTargets, resolve_host
+from auctera.services.bids import PartnerTargets
 from auctera.services.caching import CachedLookups
 from auctera.services.campaigns import COUNTRIES, CampaignService
 from auctera.services.catalog import CatalogService
@@ -48,6 +48,7 @@ from auctera.services.exports import ExportService
 from auctera.services.feed_files import FeedFiles
 from auctera.services.fraud import FloodingWatch, FraudFilter, FraudSettings
 from auctera.services.line_items import LineItemService
+from auctera.services.outbound import resolve_host
 from auctera.services.partner_programs import PartnerProgramService
 from auctera.services.ports import RateLimiter
 from auctera.services.reports import ReportService

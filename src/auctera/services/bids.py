@@ -8,7 +8,6 @@ bids are stored `pending`, each with the operation the bid sync saga applies on 
 from __future__ import annotations
 
 import gc
-import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -45,9 +44,9 @@ from auctera.domain.bids import (
     micros_of,
     network_problem,
 )
-from auctera.domain.webhooks import forbidden_address
 from auctera.errors import AucteraError, Conflict, NotFound
 from auctera.services.clock import Clock, Ids
+from auctera.services.outbound import Resolver, internal_host, resolve_host
 from auctera.services.ports import UnitOfWork, UnitOfWorkFactory
 
 MAX_PAGE_LIMIT = 1000
@@ -58,13 +57,7 @@ _PENDING = BidStatus.PENDING
 _UPDATE, _DELETE = OperationKind.UPDATE, OperationKind.DELETE
 
 
-# host -> its addresses (raises OSError when it does not resolve)
-Resolver = Callable[[str], list[str]]
-
-
-def resolve_host(host: str) -> list[str]:
-    """The addresses `host` resolves to (an address resolves to itself)."""
-    return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)})
+_ALLOW_PRIVATE = "the operator may allow such networks with AUCTERA_PARTNER_ALLOW_PRIVATE=true"
 
 
 class PartnerTargets:
@@ -85,17 +78,8 @@ class PartnerTargets:
         if self.allow_private or network.trusted or network.base_url is None:
             return None
         host = urlsplit(network.base_url).hostname or ""
-        try:
-            addresses = self._resolve(host)
-        except (OSError, ValueError):  # ValueError: a name no resolver takes (a bad IDNA label)
-            return f"baseUrl: the host {host!r} does not resolve" if must_resolve else None
-        # Every address: a client may connect to any of them.
-        if not addresses or any(forbidden_address(a) for a in addresses):
-            return (
-                f"baseUrl: the host {host!r} resolves to a private, loopback, link-local or reserved "
-                "address; the operator may allow such networks with AUCTERA_PARTNER_ALLOW_PRIVATE=true"
-            )
-        return None
+        why = internal_host(host, self._resolve, must_resolve=must_resolve, allowed_by=_ALLOW_PRIVATE)
+        return None if why is None else f"baseUrl: {why}"
 
 
 @dataclass(frozen=True)

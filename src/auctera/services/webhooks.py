@@ -18,7 +18,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -39,7 +39,6 @@ from auctera.domain.webhooks import (
     PublisherPostback,
     check_event,
     check_url_shape,
-    forbidden_address,
     macro_values,
     new_secret,
     next_attempt,
@@ -48,15 +47,13 @@ from auctera.domain.webhooks import (
 from auctera.errors import Forbidden, NotFound, ValidationFailed
 from auctera.services.clock import Clock, Ids
 from auctera.services.offers import approved_private_offer, is_open
+from auctera.services.outbound import Resolver, internal_host
 from auctera.services.ports import UnitOfWork, UnitOfWorkFactory
 
 OFFER_PREFIX = "off"  # as services/offers.py renders an offer (a campaign)
 TRANSACTION_PREFIX = "txn"
 MAX_PAGE = 500
 MAX_CACHED = 65_536  # publishers whose postbacks are cached
-
-# host -> its addresses (raises OSError when it does not resolve)
-Resolver = Callable[[str], list[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +164,9 @@ def _may_run(uow: UnitOfWork, offer_id: int, publisher: int) -> bool:
     return campaign is not None and (is_open(campaign) or approved_private_offer(uow, campaign, publisher))
 
 
+_ALLOW_PRIVATE = "the operator may allow such targets with AUCTERA_WEBHOOK_ALLOW_PRIVATE=true"
+
+
 class WebhookService:
     def __init__(
         self,
@@ -268,18 +268,9 @@ class WebhookService:
         if self.allow_private:
             return
         host = urlsplit(url).hostname or ""
-        try:
-            addresses = self._resolve(host)
-        except OSError:
-            if must_resolve:
-                raise ValidationFailed(f"the host {host!r} does not resolve", field=field) from None
-            return
-        if not addresses or any(forbidden_address(a) for a in addresses):
-            raise ValidationFailed(
-                f"the host {host!r} resolves to a private, loopback, link-local or reserved address; "
-                "the operator may allow such targets with AUCTERA_WEBHOOK_ALLOW_PRIVATE=true",
-                field=field,
-            )
+        why = internal_host(host, self._resolve, must_resolve=must_resolve, allowed_by=_ALLOW_PRIVATE)
+        if why is not None:
+            raise ValidationFailed(why, field=field)
 
     def target_refused(self, url: str) -> str | None:
         """At delivery time (DNS may have changed since): why the target is refused, else None."""
