@@ -7,20 +7,13 @@ pay neither FastAPI's routing and dependency injection nor its middleware.
 
 from __future__ import annotations
 
-import asyncio
 import gc
-import logging
-import math
 import sys
-import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import Future
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import partial
 
-import orjson
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
@@ -32,6 +25,7 @@ from auctera.api.compat.affiliate_v3 import routes as affiliate_v3
 from auctera.api.compat.bids import routes as bids
 from auctera.api.compat.retail_media import routes as retail_media
 from auctera.api.errors import install_error_handlers
+from auctera.api.health import HEALTH_WAIT_SECONDS, StoreHealth, health_route
 from auctera.api.middleware import install_middleware
 from auctera.api.observability import (
     HOT_REQUESTS,
@@ -68,8 +62,6 @@ from auctera.jobs.webhooks import WebhookWorker, WorkerOptions, WorkerThread
 from auctera.store.database import check_store
 from auctera.tracking.handlers import SPONSORED, ClientAddress, tracking_handlers
 from auctera.tracking.smartlink import SMARTLINK_PREFIX, smartlink_handlers
-
-log = logging.getLogger(__name__)
 
 HotRoutes = dict[str, ASGIApp]
 PREFIXED = (SMARTLINK_PREFIX, v2_campaigns.CAMPAIGN_PREFIX)  # hot routes taking the paths under them
@@ -139,76 +131,6 @@ class RootApp:
                     HOT_REQUESTS[key] = HOT_REQUESTS.get(key, 0) + 1
                 return
         await self.api(scope, receive, send)
-
-
-# /healthz asks the state store at most once a second (a storm of probes costs one query a second
-# per process) and answers 503 when it has not answered within HEALTH_WAIT_SECONDS.
-HEALTH_FRESH_SECONDS = 1.0
-HEALTH_WAIT_SECONDS = 2.0
-STORE_DOWN = "the state store does not answer"  # a 503's `error` (the cause, naming hosts, is logged)
-
-
-class StoreHealth:
-    """Whether the state store answers: None, or why not. `probe` runs on a thread of its own, one
-    at a time, and its answer is kept `fresh` seconds; a probe stuck on a server that does not
-    answer holds no request and no threadpool thread, and the callers meanwhile hear so after
-    `wait` seconds. Changes are logged once each, not at every probe."""
-
-    def __init__(
-        self,
-        probe: Callable[[], None],
-        fresh: float = HEALTH_FRESH_SECONDS,
-        wait: float = HEALTH_WAIT_SECONDS,
-    ) -> None:
-        self._probe = probe
-        self._fresh = fresh
-        self._wait = wait
-        self._lock = threading.Lock()
-        self._running: Future[str | None] | None = None
-        self._answer: str | None = None
-        self._answered_at = -math.inf
-
-    async def problem(self) -> str | None:
-        with self._lock:
-            if time.monotonic() - self._answered_at < self._fresh:
-                return self._answer
-            running = self._running
-            if running is None:
-                running = self._running = Future()
-                check = threading.Thread(target=self._check, args=(running,), name="health", daemon=True)
-                check.start()
-        done, _ = await asyncio.wait({asyncio.wrap_future(running)}, timeout=self._wait)
-        return running.result() if done else f"no answer within {self._wait:g} s"
-
-    def _check(self, running: Future[str | None]) -> None:
-        try:
-            self._probe()
-            answer = None
-        except Exception as exc:
-            answer = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        with self._lock:
-            if answer is not None and self._answer is None:
-                log.warning("the state store does not answer: %s", answer)
-            elif answer is None and self._answer is not None:
-                log.warning("the state store answers again")
-            self._answer, self._answered_at, self._running = answer, time.monotonic(), None
-        running.set_result(answer)
-
-
-def health_route(health: StoreHealth) -> ASGIApp:
-    """/healthz: 200 once the app is built (migrations applied, event log open) while the state
-    store answers; 503 while it does not, so a load balancer sends the traffic elsewhere."""
-
-    async def healthz(scope: Scope, receive: Receive, send: Send) -> None:
-        problem = await health.problem()
-        status = 200 if problem is None else 503
-        answer = {"status": "ok"} if problem is None else {"status": "unavailable", "error": STORE_DOWN}
-        body = orjson.dumps({**answer, "version": __version__})
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    return healthz
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> RootApp:

@@ -14,7 +14,8 @@ import httpx
 from starlette.testclient import TestClient
 
 from auctera import __version__
-from auctera.app import STORE_DOWN, RootApp, StoreHealth
+from auctera.api.health import STORE_DOWN, StoreHealth
+from auctera.app import RootApp
 
 
 def eventually(client: TestClient, status: int, within: float = 10.0) -> httpx.Response:
