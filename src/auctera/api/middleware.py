@@ -130,26 +130,33 @@ class RequestContextMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        async def closing(message: Message) -> None:
-            # Re-raised below, the error makes the server drop the connection once the answer is
-            # sent: said in the answer, so a keep-alive client does not send its next request on
-            # a connection about to close (and cannot tell whether that one was served).
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
-            await send_with_headers(message)
-
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception:
             if status == 0:
                 # Answer here rather than in Starlette's ServerErrorMiddleware (outside us), so the
                 # 500 carries the request id and the envelope. Re-raised for the server's error log.
-                await send_error(app, scope, receive, closing, InternalError("internal server error"))
+                await send_error(
+                    app, scope, receive, _closing(send_with_headers), InternalError("internal server error")
+                )
             status = status or 500
             raise
         finally:
             # status 0: cancelled (the client went away) before any answer; 499 as nginx logs it.
             _finish(scope, status or 499, time.perf_counter() - started)
+
+
+def _closing(send: Send) -> Send:
+    """`send`, with `Connection: close` on the answer: an error re-raised after it makes the server
+    drop the connection once the answer is sent, so a keep-alive client is told not to send its
+    next request on it (it could not tell whether that one was served)."""
+
+    async def closing(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
+        await send(message)
+
+    return closing
 
 
 class HttpsOnlyMiddleware:
